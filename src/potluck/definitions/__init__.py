@@ -1,0 +1,35 @@
+"""What users declare: entities, fields and types, sources, feature views, feature services.
+
+Pure values with no I/O; nothing here imports another part of Potluck.
+"""
+
+from potluck.definitions.base import Definition
+from potluck.definitions.entity import Entity
+from potluck.definitions.feature_service import FeatureService
+from potluck.definitions.feature_view import FeatureView, FeatureViewProjection
+from potluck.definitions.field import Field
+from potluck.definitions.sources import CsvFormat, DataSource, FileSource, ParquetFormat, PushSource
+from potluck.definitions.types import ValueType
+
+DEFINITION_KINDS: dict[str, type[Definition]] = {
+    Entity.kind: Entity,
+    DataSource.kind: DataSource,
+    FeatureView.kind: FeatureView,
+    FeatureService.kind: FeatureService,
+}
+
+__all__ = [
+    "DEFINITION_KINDS",
+    "CsvFormat",
+    "DataSource",
+    "Definition",
+    "Entity",
+    "FeatureService",
+    "FeatureView",
+    "FeatureViewProjection",
+    "Field",
+    "FileSource",
+    "ParquetFormat",
+    "PushSource",
+    "ValueType",
+]

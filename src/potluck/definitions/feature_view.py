@@ -1,0 +1,182 @@
+"""`FeatureView`: a group of features read from one source and keyed by entities."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from potluck.definitions.base import Definition, check_name, check_tags, check_text
+from potluck.definitions.entity import Entity
+from potluck.definitions.errors import DefinitionError, suggestion
+from potluck.definitions.field import Field
+from potluck.definitions.sources import DataSource
+
+
+class FeatureViewProjection:
+    """A selection of a view's features, optionally under another name (`view[["a", "b"]]`)."""
+
+    __slots__ = ("features", "name", "name_alias")
+
+    def __init__(self, name: str, features: list[Field], name_alias: str = "") -> None:
+        self.name = name
+        self.features = features
+        self.name_alias = name_alias
+
+    @property
+    def name_to_use(self) -> str:
+        return self.name_alias or self.name
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "feature_view_name": self.name,
+            "name_alias": self.name_alias,
+            "features": [f.name for f in self.features],
+        }
+
+    def __repr__(self) -> str:
+        return f"FeatureViewProjection({self.name!r}, {[f.name for f in self.features]!r})"
+
+
+class FeatureView(Definition):
+    kind = "feature_view"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        source: DataSource,
+        schema: Sequence[Field] | None = None,
+        entities: Sequence[Entity] | None = None,
+        ttl: timedelta | None = timedelta(0),
+        online: bool = True,
+        offline: bool = False,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        owner: str = "",
+        join_keys: Sequence[str] | None = None,
+    ) -> None:
+        self.name = check_name("FeatureView", name)
+        label = f"FeatureView '{name}'"
+        if not isinstance(source, DataSource):
+            raise DefinitionError(f"{label}: 'source' must be a data source such as FileSource, got {source!r}")
+        self.source = source
+        ents = list(entities or [])
+        names: list[str] = []
+        keys: list[str] = []
+        for i, ent in enumerate(ents):
+            if isinstance(ent, Entity):
+                names.append(ent.name)
+                keys.append(ent.join_key)
+            elif isinstance(ent, str) and join_keys is not None:
+                names.append(ent)
+            else:
+                raise DefinitionError(f"{label}: 'entities[{i}]' must be an Entity object, got {ent!r}")
+        if join_keys is not None:
+            keys = list(join_keys)
+        if len(set(names)) != len(names):
+            raise DefinitionError(f"{label}: 'entities' lists the same entity twice")
+        if len(set(keys)) != len(keys):
+            raise DefinitionError(f"{label}: two of its entities share the join key; join keys must differ")
+        self.entity_names = names
+        self.join_keys = keys
+        if ttl is None:
+            ttl = timedelta(0)
+        if not isinstance(ttl, timedelta) or ttl < timedelta(0):
+            raise DefinitionError(f"{label}: 'ttl' must be a non-negative datetime.timedelta, got {ttl!r}")
+        self.ttl = ttl
+        fields = list(schema or [])
+        seen: set[str] = set()
+        for i, f in enumerate(fields):
+            if not isinstance(f, Field):
+                raise DefinitionError(f"{label}: 'schema[{i}]' must be a Field, got {f!r}")
+            if f.name in seen:
+                raise DefinitionError(f"{label}: the schema declares field '{f.name}' twice")
+            seen.add(f.name)
+        self.entity_columns = [f for f in fields if f.name in keys]
+        self.features = [f for f in fields if f.name not in keys]
+        reserved = {source.timestamp_field, source.created_timestamp_column} - {""}
+        for f in self.features:
+            if f.name in reserved:
+                raise DefinitionError(
+                    f"{label}: field '{f.name}' is the source's timestamp column; remove it from the schema"
+                )
+        if not isinstance(online, bool) or not isinstance(offline, bool):
+            raise DefinitionError(f"{label}: 'online' and 'offline' must be True or False")
+        self.online = online
+        self.offline = offline
+        self.description = check_text(label, description, "description")
+        self.tags = check_tags(label, tags)
+        self.owner = check_text(label, owner, "owner")
+        self.projection = FeatureViewProjection(self.name, list(self.features))
+
+    @property
+    def entities(self) -> list[str]:
+        return list(self.entity_names)
+
+    @property
+    def schema(self) -> list[Field]:
+        return [*self.entity_columns, *self.features]
+
+    @property
+    def batch_source(self) -> DataSource:
+        return self.source
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def feature(self, name: str) -> Field:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise DefinitionError(
+            f"FeatureView '{self.name}' has no feature '{name}'. {suggestion(name, self.feature_names)}"
+        )
+
+    def __getitem__(self, names: str | Sequence[str]) -> FeatureView:
+        """A copy of this view restricted to some features, for use in a FeatureService."""
+        wanted = [names] if isinstance(names, str) else list(names)
+        chosen = [self.feature(n) for n in wanted]
+        clone = copy.copy(self)
+        clone.projection = FeatureViewProjection(self.name, chosen, self.projection.name_alias)
+        return clone
+
+    def with_name(self, alias: str) -> FeatureView:
+        clone = copy.copy(self)
+        clone.projection = FeatureViewProjection(self.name, list(self.projection.features), alias)
+        return clone
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "entities": list(self.entity_names),
+            "join_keys": list(self.join_keys),
+            "ttl_seconds": self.ttl.total_seconds(),
+            "entity_columns": [f.to_spec() for f in self.entity_columns],
+            "features": [f.to_spec() for f in self.features],
+            "source": self.source.to_spec(),
+            "online": self.online,
+            "offline": self.offline,
+            "description": self.description,
+            "tags": self.tags,
+            "owner": self.owner,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> FeatureView:
+        fields = [Field.from_spec(f) for f in [*spec.get("entity_columns", []), *spec["features"]]]
+        return cls(
+            name=spec["name"],
+            source=DataSource.from_spec(spec["source"]),
+            schema=fields,
+            entities=spec["entities"],  # type: ignore[arg-type]
+            join_keys=spec["join_keys"],
+            ttl=timedelta(seconds=spec.get("ttl_seconds", 0)),
+            online=spec.get("online", True),
+            offline=spec.get("offline", False),
+            description=spec.get("description", ""),
+            tags=spec.get("tags"),
+            owner=spec.get("owner", ""),
+        )

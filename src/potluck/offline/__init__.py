@@ -1,0 +1,1 @@
+"""Offline stores: point-in-time joins and latest-row scans over batch sources."""

@@ -1,0 +1,72 @@
+"""The offline store protocol: point-in-time joins and latest-row scans over batch sources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from potluck.definitions.field import Field
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A batch source as the offline engine sees it: a resolved file and its column roles.
+
+    `columns` maps each output name (join key or feature field) to the source column holding it,
+    after the source's `field_mapping` is applied.
+    """
+
+    name: str
+    path: str  # absolute path of a file, a directory of Parquet files, or a glob
+    file_format: str  # "parquet" | "csv"
+    timestamp_column: str
+    created_timestamp_column: str  # "" when the source has none
+    columns: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ViewQuery:
+    """One feature view's part of a retrieval: which features, joined on which keys, how fresh."""
+
+    view_name: str
+    source: SourceTable
+    join_keys: tuple[str, ...]  # entity-dataframe column names, equal to the view's join keys
+    features: tuple[Field, ...]
+    output_names: tuple[str, ...]  # one per feature: `feature` or `view__feature`
+    ttl: timedelta  # zero means unbounded
+
+
+class RetrievalJob(Protocol):
+    def to_arrow(self) -> pa.Table: ...
+    def to_df(self) -> Any: ...
+    def to_parquet(self, path: str) -> None: ...
+    def to_sql(self) -> str: ...
+
+
+class OfflineStore(Protocol):
+    def get_historical_features(
+        self,
+        entity_df: Any,
+        views: Sequence[ViewQuery],
+        *,
+        availability_time: bool = False,
+    ) -> RetrievalJob: ...
+
+    def latest_rows(
+        self, view: ViewQuery, start: datetime | None, end: datetime, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Per entity, the latest row with start <= event_ts <= end, streamed in batches.
+
+        Batches hold the join keys, the features (named by field), `event_timestamp` and
+        `created_timestamp` (UTC, microseconds).
+        """
+        ...
+
+    def source_schema(self, source: SourceTable) -> pa.Schema: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Online stores: newest-wins writes and millisecond key lookups."""

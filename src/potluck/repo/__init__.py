@@ -1,0 +1,1 @@
+"""Loading a feature repository and `feature_store.yaml`; plan (diff)."""

@@ -1,0 +1,188 @@
+"""`feature_store.yaml`: reading, `${ENV}` interpolation and validation with pydantic."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from potluck.definitions.errors import ConfigError
+
+FEATURE_STORE_YAML = "feature_store.yaml"
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegistryConfig(_Strict):
+    path: str = "data/registry.db"
+    registry_type: Literal["sql", "file"] = "sql"
+    cache_ttl_seconds: float = Field(default=5.0, ge=0)
+    identity: str | None = None  # recorded as the author of applies; default: the OS user
+
+
+class DuckDBOfflineStoreConfig(_Strict):
+    type: Literal["duckdb", "file"] = "duckdb"
+    memory_limit: str | None = None  # e.g. "4GB"; DuckDB's default is 80% of RAM
+    temp_directory: str | None = None  # where DuckDB spills when over the memory limit
+    threads: int | None = Field(default=None, ge=1)
+
+
+class SqliteOnlineStoreConfig(_Strict):
+    type: Literal["sqlite"] = "sqlite"
+    path: str = "data/online_store.db"
+    busy_timeout_ms: int = Field(default=5000, ge=0)
+
+
+class RedisOnlineStoreConfig(_Strict):
+    type: Literal["redis"]
+    connection_string: str = "localhost:6379"
+    redis_type: Literal["redis", "redis_cluster"] = "redis"
+    password: str | None = None
+    username: str | None = None
+    ssl: bool = False
+    ssl_ca_certs: str | None = None
+    key_ttl_seconds: int | None = Field(default=None, ge=1)
+    key_prefix: str = ""
+    db: int = Field(default=0, ge=0)
+
+
+class PostgresOnlineStoreConfig(_Strict):
+    type: Literal["postgres"]
+    dsn: str | None = None
+    host: str = "localhost"
+    port: int = 5432
+    database: str = "postgres"
+    db_schema: str = "public"
+    user: str | None = None
+    password: str | None = None
+    sslmode: str | None = None
+    min_conn: int = Field(default=1, ge=0)
+    max_conn: int = Field(default=10, ge=1)
+
+
+OnlineStoreConfig = Annotated[
+    Union[SqliteOnlineStoreConfig, RedisOnlineStoreConfig, PostgresOnlineStoreConfig],
+    Field(discriminator="type"),
+]
+
+
+class RepoConfig(_Strict):
+    project: str
+    registry: RegistryConfig = RegistryConfig()
+    provider: Literal["local"] = "local"
+    offline_store: DuckDBOfflineStoreConfig = DuckDBOfflineStoreConfig()
+    online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
+    entity_key_serialization_version: int = Field(default=3, ge=1)
+    repo_path: Path = Path(".")
+
+    @field_validator("project")
+    @classmethod
+    def _project_name(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", value):
+            raise ValueError("must start with a letter and hold only letters, digits and '_'")
+        return value
+
+    @field_validator("registry", mode="before")
+    @classmethod
+    def _registry_from_string(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("offline_store", "online_store", mode="before")
+    @classmethod
+    def _store_from_string(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_feast_only_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("flags", "coerce_tz_aware"):
+                data.pop(key, None)
+        return data
+
+    def resolve(self, path: str) -> str:
+        """A path from the config, resolved against the repository folder unless absolute or a URL."""
+        if "://" in path or os.path.isabs(path):
+            return path
+        return str((self.repo_path / path).resolve())
+
+    @property
+    def registry_url(self) -> str:
+        path = self.registry.path
+        if path.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+psycopg:")):
+            if path.startswith("sqlite:///") and not path.startswith("sqlite:////"):
+                return "sqlite:///" + self.resolve(path[len("sqlite:///") :])
+            return path
+        return "sqlite:///" + self.resolve(path)
+
+
+def interpolate_env(text: str, source: str) -> str:
+    """Replace `${NAME}` and `${NAME:-default}` with environment variables."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{source}: environment variable '{name}' is not set (used as ${{{name}}})")
+
+    return _ENV.sub(replace, text)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in {"sqlite", "redis", "postgres"})]
+    return ".".join(parts) or "(top level)"
+
+
+def format_validation_error(err: ValidationError, source: str) -> ConfigError:
+    lines = []
+    for e in err.errors():
+        key = _location(tuple(e["loc"]))
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}'; remove it or check its spelling")
+        elif e["type"] == "missing":
+            lines.append(f"missing required key '{key}'")
+        else:
+            lines.append(f"key '{key}': {e['msg']}")
+    unique = list(dict.fromkeys(lines))
+    return ConfigError(f"{source}: " + "; ".join(unique))
+
+
+def load_config(repo_path: str | Path, fs_yaml_file: str | Path | None = None) -> RepoConfig:
+    """Read and validate `feature_store.yaml` of a repository."""
+    import yaml
+
+    repo = Path(repo_path).resolve()
+    yaml_path = Path(fs_yaml_file) if fs_yaml_file else repo / FEATURE_STORE_YAML
+    if not yaml_path.is_absolute():
+        yaml_path = (Path.cwd() / yaml_path).resolve()
+    if not yaml_path.is_file():
+        raise ConfigError(
+            f"{yaml_path}: not found. A feature repository needs a {FEATURE_STORE_YAML}; "
+            "create one with `potluck init` or pass --feature-store-yaml"
+        )
+    try:
+        text = interpolate_env(yaml_path.read_text(encoding="utf-8"), str(yaml_path))
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{yaml_path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{yaml_path}: must be a mapping of keys such as 'project' and 'registry'")
+    return config_from_dict(data, repo, str(yaml_path))
+
+
+def config_from_dict(data: dict[str, Any], repo_path: Path, source: str = FEATURE_STORE_YAML) -> RepoConfig:
+    if "repo_path" in data:
+        raise ConfigError(f"{source}: unknown key 'repo_path'")
+    try:
+        return RepoConfig.model_validate({**data, "repo_path": repo_path})
+    except ValidationError as err:
+        raise format_validation_error(err, source) from None
