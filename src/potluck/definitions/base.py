@@ -20,8 +20,7 @@ def check_name(kind: str, name: object, *, field: str = "name") -> str:
         raise DefinitionError(f"{kind}: '{field}' must be a non-empty string, got {name!r}")
     if not _NAME.match(name):
         raise DefinitionError(
-            f"{kind} '{name}': '{field}' may only contain letters, digits, '_' and '-', "
-            "and must not start with a digit"
+            f"{kind} '{name}': '{field}' may only contain letters, digits, '_' and '-', and must not start with a digit"
         )
     return name
 
@@ -41,9 +40,7 @@ def check_column(owner: str, name: object, *, field: str) -> str:
 def check_tags(owner: str, tags: object) -> dict[str, str]:
     if tags is None:
         return {}
-    if not isinstance(tags, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-    ):
+    if not isinstance(tags, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
         raise DefinitionError(f"{owner}: 'tags' must be a mapping of strings to strings, got {tags!r}")
     return dict(sorted(tags.items()))
 
@@ -81,7 +78,7 @@ class Definition:
         return hashlib.sha256(canonical_json(self.to_spec()).encode()).hexdigest()[:16]
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.to_spec() == other.to_spec()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self.to_spec() == other.to_spec()
 
     def __hash__(self) -> int:
         return hash((self.kind, self.name))

@@ -25,7 +25,9 @@ class FeatureService(Definition):
         self.name = check_name("FeatureService", name)
         label = f"FeatureService '{name}'"
         if isinstance(features, (str, bytes)) or not isinstance(features, Sequence) or not features:
-            raise DefinitionError(f"{label}: 'features' must be a non-empty list of feature views or view[[...]] selections")
+            raise DefinitionError(
+                f"{label}: 'features' must be a non-empty list of feature views or view[[...]] selections"
+            )
         selections: list[tuple[str, list[str], str]] = []
         for i, item in enumerate(features):
             if not isinstance(item, FeatureView):
@@ -38,7 +40,7 @@ class FeatureService(Definition):
         if len(set(used)) != len(used):
             raise DefinitionError(f"{label}: the same feature view is listed twice; merge the selections")
         self.selections = selections
-        self._views = [f for f in features]
+        self._views = list(features)
         self.description = check_text(label, description, "description")
         self.tags = check_tags(label, tags)
         self.owner = check_text(label, owner, "owner")
@@ -54,8 +56,7 @@ class FeatureService(Definition):
         return {
             "name": self.name,
             "features": [
-                {"feature_view": view, "features": feats, "name_alias": alias}
-                for view, feats, alias in self.selections
+                {"feature_view": view, "features": feats, "name_alias": alias} for view, feats, alias in self.selections
             ],
             "description": self.description,
             "tags": self.tags,
@@ -66,9 +67,7 @@ class FeatureService(Definition):
     def from_spec(cls, spec: Mapping[str, Any]) -> FeatureService:
         obj = cls.__new__(cls)
         obj.name = spec["name"]
-        obj.selections = [
-            (s["feature_view"], list(s["features"]), s.get("name_alias", "")) for s in spec["features"]
-        ]
+        obj.selections = [(s["feature_view"], list(s["features"]), s.get("name_alias", "")) for s in spec["features"]]
         obj._views = []
         obj.description = spec.get("description", "")
         obj.tags = dict(spec.get("tags") or {})

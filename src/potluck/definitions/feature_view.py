@@ -171,7 +171,7 @@ class FeatureView(Definition):
             name=spec["name"],
             source=DataSource.from_spec(spec["source"]),
             schema=fields,
-            entities=spec["entities"],  # type: ignore[arg-type]
+            entities=spec["entities"],
             join_keys=spec["join_keys"],
             ttl=timedelta(seconds=spec.get("ttl_seconds", 0)),
             online=spec.get("online", True),

@@ -6,7 +6,7 @@ from typing import Any
 
 from potluck.definitions.base import check_column, check_tags, check_text
 from potluck.definitions.errors import DefinitionError
-from potluck.definitions.types import Array, PrimitiveType, PotluckType, dtype_from_name
+from potluck.definitions.types import Array, PotluckType, PrimitiveType, dtype_from_name
 
 
 class Field:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -97,9 +97,7 @@ class Array:
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_type, PrimitiveType):
-            raise TypeError(
-                f"Array(...) takes a primitive type such as Int64 or String, got {self.base_type!r}"
-            )
+            raise TypeError(f"Array(...) takes a primitive type such as Int64 or String, got {self.base_type!r}")
 
     @property
     def name(self) -> str:
@@ -120,7 +118,7 @@ class Array:
         return self.name
 
 
-PotluckType = Union[PrimitiveType, Array]
+PotluckType = PrimitiveType | Array
 
 _VALUE_TYPE_TO_DTYPE: dict[ValueType, PotluckType] = {
     **{t.value_type: t for t in PRIMITIVES.values()},
@@ -134,7 +132,7 @@ def dtype_from_name(name: str) -> PotluckType:
         return PRIMITIVES[name]
     if name.startswith("Array(") and name.endswith(")") and name[6:-1] in PRIMITIVES:
         return Array(PRIMITIVES[name[6:-1]])
-    known = ", ".join(list(PRIMITIVES) + ["Array(<type>)"])
+    known = ", ".join([*list(PRIMITIVES), "Array(<type>)"])
     raise ValueError(f"unknown type '{name}'; known types: {known}")
 
 

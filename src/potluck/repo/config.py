@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -67,7 +67,7 @@ class PostgresOnlineStoreConfig(_Strict):
 
 
 OnlineStoreConfig = Annotated[
-    Union[SqliteOnlineStoreConfig, RedisOnlineStoreConfig, PostgresOnlineStoreConfig],
+    SqliteOnlineStoreConfig | RedisOnlineStoreConfig | PostgresOnlineStoreConfig,
     Field(discriminator="type"),
 ]
 

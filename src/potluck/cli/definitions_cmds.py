@@ -1,0 +1,122 @@
+"""`entities`, `feature-views`, `feature-services` and `data-sources`: list and describe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from potluck.cli.main import Context, cli, output_option, pass_ctx
+from potluck.cli.output import print_json, print_kv, print_table
+from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView
+
+
+def _tags(obj: Definition) -> str:
+    return ", ".join(f"{k}={v}" for k, v in obj.tags.items())
+
+
+def _entity_row(e: Definition) -> list[Any]:
+    assert isinstance(e, Entity)
+    return [e.name, e.join_key, e.value_type.name, e.description, _tags(e)]
+
+
+def _view_row(v: Definition) -> list[Any]:
+    assert isinstance(v, FeatureView)
+    return [v.name, ", ".join(v.entity_names), len(v.features), str(v.ttl), v.source.name, v.online, _tags(v)]
+
+
+def _service_row(s: Definition) -> list[Any]:
+    assert isinstance(s, FeatureService)
+    return [s.name, len(s.feature_references()), ", ".join(s.feature_view_names), s.description, _tags(s)]
+
+
+def _source_row(s: Definition) -> list[Any]:
+    assert isinstance(s, DataSource)
+    return [s.name, s.source_type, getattr(s, "path", ""), s.timestamp_field, _tags(s)]
+
+
+GROUPS: list[tuple[str, str, str, list[str], Callable[[Definition], list[Any]]]] = [
+    ("entities", "Entities", Entity.kind, ["name", "join key", "type", "description", "tags"], _entity_row),
+    (
+        "feature-views",
+        "Feature views",
+        FeatureView.kind,
+        ["name", "entities", "features", "ttl", "source", "online", "tags"],
+        _view_row,
+    ),
+    (
+        "feature-services",
+        "Feature services",
+        FeatureService.kind,
+        ["name", "features", "views", "description", "tags"],
+        _service_row,
+    ),
+    ("data-sources", "Data sources", DataSource.kind, ["name", "type", "path", "timestamp", "tags"], _source_row),
+]
+
+
+def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for tag in tags:
+        if "=" not in tag:
+            raise click.BadParameter(f"'{tag}' is not KEY=VALUE", param_hint="--tags")
+        key, value = tag.split("=", 1)
+        out[key] = value
+    return out
+
+
+def _make_group(
+    command: str, title: str, kind: str, columns: list[str], row: Callable[[Definition], list[Any]]
+) -> None:
+    @cli.group(name=command, help=f"List and describe {title.lower()}.")
+    def group() -> None:
+        pass
+
+    @group.command("list", help=f"List {title.lower()}.")
+    @click.option("--tags", multiple=True, help="Only objects with this tag (KEY=VALUE); repeatable.")
+    @output_option
+    @pass_ctx
+    def list_cmd(ctx: Context, tags: tuple[str, ...], output: str) -> None:
+        wanted = _parse_tags(tags)
+        objs = [
+            o
+            for o in sorted(ctx.store._snapshot().of_kind(kind).values(), key=lambda o: o.name)
+            if all(o.tags.get(k) == v for k, v in wanted.items())
+        ]
+        if output == "json":
+            print_json([o.to_spec() for o in objs])
+        else:
+            print_table(title, columns, [row(o) for o in objs])
+
+    @group.command("describe", help=f"Show one of the {title.lower()} in full.")
+    @click.argument("name")
+    @output_option
+    @pass_ctx
+    def describe_cmd(ctx: Context, name: str, output: str) -> None:
+        obj = ctx.store._snapshot().get(kind, name)
+        spec = obj.to_spec()
+        if output == "json":
+            print_json(spec)
+        else:
+            print_kv(f"{title[:-1] if not title.endswith('ies') else title[:-3] + 'y'} '{name}'", _kv(spec))
+
+
+def _kv(spec: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in spec.items():
+        label = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key != "tags":
+            out.extend(_kv(value, label + "."))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                name = item.get("name") or item.get("feature_view", "")
+                rest = {k: v for k, v in item.items() if k != "name" and v not in ("", {}, None)}
+                out.append((f"{label}[{name}]", ", ".join(f"{k}={v}" for k, v in rest.items())))
+        else:
+            out.append((label, value))
+    return out
+
+
+for _args in GROUPS:
+    _make_group(*_args)

@@ -1,0 +1,83 @@
+"""The `potluck` command line: thin commands over `FeatureStore`."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from potluck.store import FeatureStore
+
+
+class Context:
+    def __init__(self, chdir: str | None, fs_yaml: str | None, verbose: bool) -> None:
+        self.repo_path = Path(chdir) if chdir else Path.cwd()
+        self.fs_yaml = fs_yaml
+        self.verbose = verbose
+        self._store: FeatureStore | None = None
+
+    @property
+    def store(self) -> FeatureStore:
+        if self._store is None:
+            from potluck.store import FeatureStore
+
+            self._store = FeatureStore(repo_path=self.repo_path, fs_yaml_file=self.fs_yaml)
+        return self._store
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--chdir", "-c", type=click.Path(file_okay=False), help="Run in this feature repository.")
+@click.option("--feature-store-yaml", "-f", type=click.Path(dir_okay=False), help="Use this feature_store.yaml.")
+@click.option("--verbose", "-v", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="potluck", message="potluck %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, chdir: str | None, feature_store_yaml: str | None, verbose: bool) -> None:
+    """Potluck: a feature store for machine learning."""
+    ctx.obj = Context(chdir, feature_store_yaml, verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from potluck.cli import commands  # noqa: F401  (registers the commands)
+
+    verbose = any(a in ("--verbose", "-v") for a in (argv if argv is not None else sys.argv[1:]))
+    try:
+        cli.main(args=argv, prog_name="potluck", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as err:  # every error ends as one line unless --verbose
+        _report(err, verbose)
+        sys.exit(1)
+
+
+def _report(err: BaseException, verbose: bool) -> None:
+    from potluck.definitions.errors import PotluckError
+
+    if verbose:
+        traceback.print_exception(err)
+    message = str(err).strip() or type(err).__name__
+    if not isinstance(err, PotluckError):
+        message = f"{type(err).__name__}: {message}"
+    first = message.splitlines()[0] if not verbose else message
+    click.secho(f"Error: {first}", fg="red", err=True)
+
+
+def output_option(func: Any) -> Any:
+    return click.option(
+        "--output", "-o", "output", type=click.Choice(["table", "json"]), default="table", help="Output format."
+    )(func)

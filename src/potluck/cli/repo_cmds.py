@@ -1,0 +1,156 @@
+"""`init`, `plan`, `apply`, `teardown`, `registry ...` and `version`."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from potluck.cli.main import Context, cli, output_option, pass_ctx
+from potluck.cli.output import console_print, print_json, print_table
+
+if TYPE_CHECKING:
+    from potluck.repo.plan import Plan
+
+_KIND_LABEL = {
+    "entity": "Entity",
+    "data_source": "DataSource",
+    "feature_view": "FeatureView",
+    "feature_service": "FeatureService",
+}
+_STYLE = {"created": "green", "updated": "yellow", "deleted": "red"}
+
+
+def _short(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def print_plan(plan: Plan) -> None:
+    from rich.markup import escape
+
+    rows = []
+    for d in plan.diffs:
+        if d.action == "unchanged":
+            continue
+        detail = escape("; ".join(f"{c.path}: {_short(c.old)} -> {_short(c.new)}" for c in d.changes))
+        style = _STYLE.get(d.action, "")
+        rows.append(
+            (
+                _KIND_LABEL.get(d.kind, d.kind),
+                d.name,
+                f"[{style}]{d.action}[/{style}]",
+                detail,
+                "[bold red]yes[/bold red]: " + escape("; ".join(d.breaking)) if d.breaking else "",
+            )
+        )
+    counts = plan.counts()
+    if rows:
+        print_table("Plan", ["kind", "name", "change", "fields", "breaking"], rows, markup=True)
+    console_print(
+        f"{counts['created']} to create, {counts['updated']} to update, {counts['deleted']} to delete, "
+        f"{counts['unchanged']} unchanged (registry version {plan.base_version})."
+    )
+
+
+@cli.command()
+@click.argument("directory", required=False, default="potluck_repo")
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
+def init(directory: str, force: bool) -> None:
+    """Create a demo feature repository with generated sample data."""
+    from potluck.repo.template import scaffold
+
+    path = scaffold(directory, force=force)
+    console_print(f"Created a feature repository in [bold]{path}[/bold]. Next: cd {directory} && potluck apply")
+
+
+@cli.command()
+@output_option
+@pass_ctx
+def plan(ctx: Context, output: str) -> None:
+    """Show what `apply` would change in the registry."""
+    result = ctx.store.plan()
+    if output == "json":
+        print_json(result.to_json())
+    else:
+        print_plan(result)
+
+
+@cli.command()
+@click.option("--allow-breaking", is_flag=True, help="Apply even if the plan has breaking changes.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation of breaking changes.")
+@pass_ctx
+def apply(ctx: Context, allow_breaking: bool, yes: bool) -> None:
+    """Register the repository's definitions (one transaction)."""
+    from potluck.definitions.errors import BreakingChangeError
+
+    store = ctx.store
+    result = store.plan()
+    if not result.has_changes:
+        console_print(f"No changes: the registry already matches the repository (version {result.base_version}).")
+        return
+    print_plan(result)
+    if result.breaking and not allow_breaking:
+        if yes or not sys.stdin.isatty():
+            raise BreakingChangeError(
+                "the plan has breaking changes (" + "; ".join(result.breaking) + "); rerun with --allow-breaking"
+            )
+        click.confirm("The plan has breaking changes. Apply anyway?", abort=True)
+    applied = store.apply(allow_breaking=True)
+    console_print(
+        f"[green]Applied[/green]: registry of project '{store.project}' is now at version {applied.base_version + 1}."
+    )
+
+
+@cli.command()
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def teardown(ctx: Context, yes: bool) -> None:
+    """Remove the project's definitions, history and online data."""
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Remove everything of project '{ctx.store.project}'?", abort=True)
+    ctx.store.teardown()
+    console_print(f"Project '{ctx.store.project}' torn down.")
+
+
+@cli.group()
+def registry() -> None:
+    """Inspect the registry."""
+
+
+@registry.command("dump")
+@pass_ctx
+def registry_dump(ctx: Context) -> None:
+    """Print every registered object as JSON."""
+    print_json(ctx.store.registry_dump())
+
+
+@registry.command("history")
+@click.option("--limit", "-n", default=20, show_default=True, help="How many applies to show.")
+@output_option
+@pass_ctx
+def registry_history(ctx: Context, limit: int, output: str) -> None:
+    """Show who applied what, and when."""
+    entries = ctx.store.registry_history(limit)
+    if output == "json":
+        print_json([e.__dict__ for e in entries])
+        return
+    rows = [
+        (
+            e.version,
+            e.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            e.author,
+            ", ".join(f"{c['action']} {c['kind']} {c['name']}" for c in e.changes),
+        )
+        for e in entries
+    ]
+    print_table("Registry history", ["version", "applied at", "by", "changes"], rows)
+
+
+@cli.command()
+def version() -> None:
+    """Print the Potluck version."""
+    from potluck import __version__
+
+    click.echo(f"potluck {__version__}")

@@ -1,0 +1,156 @@
+"""The difference between the definitions in a repository and those in the registry.
+
+Breaking changes (flagged, and refused by apply unless allowed): a feature removed or its type
+changed, a feature view or entity deleted, an entity's join key or type changed, a view's join keys
+changed, a ttl shortened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from potluck.definitions import Definition, Entity, FeatureView
+from potluck.registry.snapshot import RegistrySnapshot
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class ObjectDiff:
+    kind: str
+    name: str
+    action: str  # created | updated | deleted | unchanged
+    changes: tuple[FieldChange, ...] = ()
+    breaking: tuple[str, ...] = ()
+    obj: Definition | None = None
+
+
+@dataclass
+class Plan:
+    base_version: int
+    diffs: list[ObjectDiff] = field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(d.action != "unchanged" for d in self.diffs)
+
+    @property
+    def breaking(self) -> list[str]:
+        return [f"{d.kind} '{d.name}': {reason}" for d in self.diffs for reason in d.breaking]
+
+    def counts(self) -> dict[str, int]:
+        out = {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0}
+        for d in self.diffs:
+            out[d.action] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "base_version": self.base_version,
+            "counts": self.counts(),
+            "breaking": self.breaking,
+            "changes": [
+                {
+                    "kind": d.kind,
+                    "name": d.name,
+                    "action": d.action,
+                    "fields": [{"path": c.path, "old": c.old, "new": c.new} for c in d.changes],
+                    "breaking": list(d.breaking),
+                }
+                for d in self.diffs
+                if d.action != "unchanged"
+            ],
+        }
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+        out = {}
+        for v in value:
+            out.update(_flatten({k: x for k, x in v.items() if k != "name"}, f"{prefix}[{v['name']}]"))
+            out.setdefault(f"{prefix}[{v['name']}]", "present")
+        return out
+    return {prefix: value}
+
+
+def field_changes(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
+    a, b = _flatten(old), _flatten(new)
+    return [FieldChange(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def breaking_reasons(old: Definition, new: Definition | None) -> list[str]:
+    if new is None:
+        if isinstance(old, FeatureView):
+            return ["deleted (its features disappear)"]
+        if isinstance(old, Entity):
+            return ["deleted"]
+        return []
+    reasons = []
+    if isinstance(old, FeatureView) and isinstance(new, FeatureView):
+        new_types = {f.name: f.dtype for f in new.features}
+        for f in old.features:
+            if f.name not in new_types:
+                reasons.append(f"feature '{f.name}' removed")
+            elif new_types[f.name] != f.dtype:
+                reasons.append(f"feature '{f.name}' changed type {f.dtype.name} -> {new_types[f.name].name}")
+        if old.join_keys != new.join_keys:
+            reasons.append(f"join keys changed {old.join_keys} -> {new.join_keys}")
+        old_ttl, new_ttl = old.ttl.total_seconds(), new.ttl.total_seconds()
+        if (old_ttl == 0 and new_ttl > 0) or (0 < new_ttl < old_ttl):
+            reasons.append(f"ttl shortened {old.ttl} -> {new.ttl}")
+    if isinstance(old, Entity) and isinstance(new, Entity):
+        if old.join_keys != new.join_keys:
+            reasons.append(f"join key changed {old.join_key} -> {new.join_key}")
+        if old.value_type != new.value_type:
+            reasons.append(f"value type changed {old.value_type.name} -> {new.value_type.name}")
+    return reasons
+
+
+def compute_plan(
+    desired: Sequence[Definition],
+    snapshot: RegistrySnapshot,
+    deletes: Sequence[Definition] = (),
+    *,
+    delete_missing: bool,
+) -> Plan:
+    """Diff `desired` against the registry; with `delete_missing`, objects not desired are deleted."""
+    plan = Plan(snapshot.version)
+    wanted = {(o.kind, o.name): o for o in desired}
+    for (kind, name), obj in wanted.items():
+        current = snapshot.of_kind(kind).get(name)
+        if current is None:
+            plan.diffs.append(ObjectDiff(kind, name, "created", obj=obj))
+            continue
+        changes = field_changes(current.to_spec(), obj.to_spec())
+        if not changes:
+            plan.diffs.append(ObjectDiff(kind, name, "unchanged", obj=obj))
+        else:
+            plan.diffs.append(
+                ObjectDiff(kind, name, "updated", tuple(changes), tuple(breaking_reasons(current, obj)), obj)
+            )
+    doomed = {(o.kind, o.name) for o in deletes}
+    for current in snapshot.all():
+        key = (current.kind, current.name)
+        if key in wanted:
+            continue
+        if key in doomed or delete_missing:
+            plan.diffs.append(
+                ObjectDiff(
+                    current.kind, current.name, "deleted", breaking=tuple(breaking_reasons(current, None)), obj=current
+                )
+            )
+    order = {"entity": 0, "data_source": 1, "feature_view": 2, "feature_service": 3}
+    plan.diffs.sort(key=lambda d: (order.get(d.kind, 9), d.name))
+    return plan

@@ -1,0 +1,181 @@
+"""Checking a set of definitions for consistency and completing what can be inferred.
+
+Runs before plan and apply: every view's entities and source exist, every declared field is a
+column of the source with a compatible type, feature services name existing views and features.
+Views that declare no features get them from the source's columns; entity columns get their
+type from the schema, the entity's `value_type`, or the source, in that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView, Field, PushSource
+from potluck.definitions.errors import RepositoryError, suggestion
+from potluck.definitions.types import PotluckType, dtype_from_arrow, dtype_from_value_type, is_compatible
+from potluck.registry.snapshot import RegistrySnapshot
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SchemaOf = Callable[[DataSource], "pa.Schema | None"]  # None: the source has no rows yet
+
+
+def _label(obj: Definition, where: Callable[[Definition], str]) -> str:
+    return f"{where(obj)}: {type(obj).__name__} '{obj.name}'"
+
+
+def resolve_definitions(
+    objects: Sequence[Definition],
+    existing: RegistrySnapshot | None,
+    schema_of: SchemaOf,
+    where: Callable[[Definition], str] = lambda _: "<sdk>",
+) -> list[Definition]:
+    """Validate `objects` (against themselves and `existing`) and return them completed."""
+    by_kind: dict[str, dict[str, Definition]] = {}
+    for obj in objects:
+        bucket = by_kind.setdefault(obj.kind, {})
+        if obj.name in bucket and bucket[obj.name] != obj:
+            raise RepositoryError(f"{_label(obj, where)} is defined twice with different content")
+        bucket[obj.name] = obj
+
+    def known(kind: str) -> dict[str, Definition]:
+        merged = dict(existing.of_kind(kind)) if existing else {}
+        merged.update(by_kind.get(kind, {}))
+        return merged
+
+    entities = known(Entity.kind)
+    sources = dict(by_kind.get(DataSource.kind, {}))
+    resolved: list[Definition] = [o for o in objects if o.kind in (Entity.kind, DataSource.kind)]
+    views: dict[str, FeatureView] = {}
+    for obj in objects:
+        if isinstance(obj, FeatureView):
+            view = _resolve_view(obj, entities, schema_of, _label(obj, where))
+            src = view.source
+            if src.name in sources and sources[src.name] != src:
+                raise RepositoryError(
+                    f"{_label(obj, where)}: its source '{src.name}' differs from another data source of "
+                    "the same name; give the sources distinct names"
+                )
+            if src.name not in sources:
+                sources[src.name] = src
+                resolved.append(src)
+            views[view.name] = view
+            resolved.append(view)
+    all_views: dict[str, Definition] = {**known(FeatureView.kind), **views}
+    for obj in objects:
+        if isinstance(obj, FeatureService):
+            _check_service(obj, all_views, _label(obj, where))
+            resolved.append(obj)
+    return resolved
+
+
+def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of: SchemaOf, label: str) -> FeatureView:
+    for name in view.entity_names:
+        if name not in entities:
+            raise RepositoryError(
+                f"{label} uses entity '{name}', which is not defined. Define it (Entity(name='{name}', ...)) "
+                f"in the repository. {suggestion(name, entities)}"
+            )
+    source = view.source
+    schema = schema_of(source)
+    columns: dict[str, pa.DataType] = {}
+    if schema is not None:
+        columns = {f.name: f.type for f in schema}
+        where = getattr(source, "path", source.name)
+        needed = [source.timestamp_field, source.created_timestamp_column] + [
+            source.column_for(k) for k in view.join_keys
+        ]
+        for column in [c for c in needed if c]:
+            if column not in columns:
+                raise RepositoryError(
+                    f"{label}: column '{column}' is missing from source '{source.name}' ({where}). "
+                    f"{suggestion(column, columns)}"
+                )
+        for f in view.features:
+            col = source.column_for(f.name)
+            if col not in columns:
+                raise RepositoryError(
+                    f"{label}: field '{f.name}' is not a column of source '{source.name}' ({where}). "
+                    f"{suggestion(col, columns)}"
+                )
+            if not is_compatible(f.dtype, columns[col]):
+                raise RepositoryError(
+                    f"{label}: field '{f.name}' is declared {f.dtype.name} but column '{col}' of source "
+                    f"'{source.name}' holds {columns[col]}; fix the Field dtype or the data"
+                )
+    elif not isinstance(source, PushSource):
+        raise RepositoryError(f"{label}: source '{source.name}' has no data at {getattr(source, 'path', '?')}")
+    features = list(view.features)
+    if not features:
+        if schema is None:
+            raise RepositoryError(f"{label}: declare its features in 'schema'; they cannot be inferred")
+        features = _infer_features(view, columns, label)
+    key_fields = []
+    for key, entity_name in zip(view.join_keys, view.entity_names, strict=True):
+        declared = next((f for f in view.entity_columns if f.name == key), None)
+        if declared is None:
+            declared = Field(name=key, dtype=_key_type(key, entity_name, entities, source, columns, label))
+        key_fields.append(declared)
+    if features == view.features and key_fields == view.entity_columns:
+        return view
+    spec = view.to_spec()
+    spec["features"] = [f.to_spec() for f in features]
+    spec["entity_columns"] = [f.to_spec() for f in key_fields]
+    return FeatureView.from_spec(spec)
+
+
+def _key_type(
+    key: str,
+    entity_name: str,
+    entities: dict[str, Definition],
+    source: DataSource,
+    columns: dict[str, pa.DataType],
+    label: str,
+) -> PotluckType:
+    entity = entities[entity_name]
+    assert isinstance(entity, Entity)
+    if entity.value_type.name not in ("UNKNOWN", "NULL"):
+        return dtype_from_value_type(entity.value_type)
+    col = source.column_for(key)
+    found = dtype_from_arrow(columns[col]) if col in columns else None
+    if found is None:
+        raise RepositoryError(
+            f"{label}: the type of join key '{key}' is unknown; set value_type on entity "
+            f"'{entity_name}' or declare Field(name='{key}', ...) in the view's schema"
+        )
+    return found
+
+
+def _infer_features(view: FeatureView, columns: dict[str, pa.DataType], label: str) -> list[Field]:
+    source = view.source
+    skip = {source.timestamp_field, source.created_timestamp_column} | {source.column_for(k) for k in view.join_keys}
+    inverse = dict(source.field_mapping.items())
+    features = []
+    for col, arrow_type in columns.items():
+        if col in skip:
+            continue
+        dtype = dtype_from_arrow(arrow_type)
+        if dtype is None:
+            continue
+        features.append(Field(name=inverse.get(col, col), dtype=dtype))
+    if not features:
+        raise RepositoryError(f"{label}: its source has no feature columns to infer a schema from")
+    return features
+
+
+def _check_service(service: FeatureService, views: dict[str, Definition], label: str) -> None:
+    for view_name, feature_names, _ in service.selections:
+        view = views.get(view_name)
+        if view is None:
+            raise RepositoryError(
+                f"{label} uses feature view '{view_name}', which is not defined. {suggestion(view_name, views)}"
+            )
+        assert isinstance(view, FeatureView)
+        for name in feature_names:
+            if name not in view.feature_names:
+                raise RepositoryError(
+                    f"{label} uses feature '{view_name}:{name}', which the view does not have. "
+                    f"{suggestion(name, view.feature_names)}"
+                )

@@ -1,0 +1,67 @@
+"""Reading the schema of a data source's files, for validation at plan and apply time."""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import TYPE_CHECKING
+
+from potluck.definitions import DataSource
+from potluck.definitions.errors import RepositoryError
+from potluck.definitions.sources import batch_file_source
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def resolve_source_path(path: str, repo_path: str) -> str:
+    if "://" in path or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(repo_path, path))
+
+
+def source_schema(source: DataSource, repo_path: str) -> pa.Schema | None:
+    """The Arrow schema of a source's files; None if a push source has no file yet."""
+    file_source = batch_file_source(source)
+    path = resolve_source_path(file_source.path, repo_path)
+    exists = os.path.exists(path) or (any(c in path for c in "*?[") and glob.glob(path))
+    if not exists:
+        if source is not file_source:
+            return None
+        raise RepositoryError(
+            f"data source '{source.name}': file '{file_source.path}' does not exist (resolved to {path}); "
+            "create it or fix the 'path'"
+        )
+    try:
+        return _read_schema(path, file_source.file_format)
+    except (OSError, ValueError) as err:
+        raise RepositoryError(f"data source '{source.name}': cannot read '{path}': {err}") from None
+
+
+def _first_file(path: str, suffix: str) -> str:
+    if any(c in path for c in "*?["):
+        matches = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+    elif os.path.isdir(path):
+        matches = sorted(
+            os.path.join(root, name)
+            for root, _, names in os.walk(path)
+            for name in names
+            if name.endswith(suffix) and not name.startswith((".", "_"))
+        )
+    else:
+        return path
+    if not matches:
+        raise OSError(f"no {suffix} files under {path}")
+    return matches[0]
+
+
+def _read_schema(path: str, file_format: str) -> pa.Schema:
+    """The schema from the first file's footer (Parquet) or header (CSV), without scanning rows."""
+    if file_format == "csv":
+        import pyarrow.csv as pcsv
+
+        with pcsv.open_csv(_first_file(path, ".csv")) as reader:
+            return reader.schema
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(_first_file(path, ".parquet"))
