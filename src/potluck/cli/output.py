@@ -31,7 +31,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     for row in rows:
         cells = ("" if v is None else str(v) for v in row)
         table.add_row(*(c if markup else escape(c) for c in cells))
-    Console().print(table)
+    _console().print(table)
 
 
 def print_kv(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
@@ -39,6 +39,11 @@ def print_kv(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
 
 
 def console_print(message: str) -> None:
+    _console().print(message)
+
+
+def _console() -> Any:
     from rich.console import Console
 
-    Console().print(message)
+    console = Console()
+    return console if console.is_terminal else Console(width=200)

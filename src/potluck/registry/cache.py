@@ -34,8 +34,7 @@ class CachedRegistry:
         """Load the registry now (blocking)."""
         snap = self.store.load()
         with self._lock:
-            if self._snapshot is None or snap.version >= self._snapshot.version:
-                self._snapshot = snap
+            self._snapshot = snap
             self._loaded_at = time.monotonic()
         return snap
 

@@ -96,7 +96,11 @@ class RepoConfig(_Strict):
     @field_validator("offline_store", "online_store", mode="before")
     @classmethod
     def _store_from_string(cls, value: Any) -> Any:
-        return {"type": value} if isinstance(value, str) else value
+        if isinstance(value, str):
+            return {"type": value}
+        if isinstance(value, dict) and "type" not in value:
+            return {**value, "type": "sqlite"} if "path" in value or not value else value
+        return value
 
     @model_validator(mode="before")
     @classmethod

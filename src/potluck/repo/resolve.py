@@ -66,8 +66,7 @@ def resolve_definitions(
     all_views: dict[str, Definition] = {**known(FeatureView.kind), **views}
     for obj in objects:
         if isinstance(obj, FeatureService):
-            _check_service(obj, all_views, _label(obj, where))
-            resolved.append(obj)
+            resolved.append(_check_service(obj, all_views, _label(obj, where)))
     return resolved
 
 
@@ -165,8 +164,10 @@ def _infer_features(view: FeatureView, columns: dict[str, pa.DataType], label: s
     return features
 
 
-def _check_service(service: FeatureService, views: dict[str, Definition], label: str) -> None:
-    for view_name, feature_names, _ in service.selections:
+def _check_service(service: FeatureService, views: dict[str, Definition], label: str) -> FeatureService:
+    """Check a service's selections; a selection of a whole view lists all of the view's features."""
+    spec = service.to_spec()
+    for selection, (view_name, feature_names, _) in zip(spec["features"], service.selections, strict=True):
         view = views.get(view_name)
         if view is None:
             raise RepositoryError(
@@ -179,3 +180,6 @@ def _check_service(service: FeatureService, views: dict[str, Definition], label:
                     f"{label} uses feature '{view_name}:{name}', which the view does not have. "
                     f"{suggestion(name, view.feature_names)}"
                 )
+        if not feature_names:
+            selection["features"] = view.feature_names
+    return service if spec == service.to_spec() else FeatureService.from_spec(spec)
