@@ -21,7 +21,6 @@ def print_json(data: Any) -> None:
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, markup: bool = False) -> None:
     """A table; cells are plain text unless `markup` (then the caller escapes data parts)."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
