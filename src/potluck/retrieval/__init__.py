@@ -1,1 +1,1 @@
-"""retrieval."""
+"""Historical and online retrieval: resolving feature references and composing the stores."""
