@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -12,11 +13,17 @@ from potluck.definitions.errors import BreakingChangeError, ConfigError, Registr
 from potluck.repo.config import RepoConfig, load_config
 
 if TYPE_CHECKING:
+    from potluck.materialize.runner import MaterializationResult, ProgressFactory
+    from potluck.offline.protocol import OfflineStore, RetrievalJob
+    from potluck.online.protocol import OnlineStore
     from potluck.registry.cache import CachedRegistry
     from potluck.registry.snapshot import RegistrySnapshot
     from potluck.registry.sql import SqlRegistryStore
     from potluck.repo.loader import RepoContents
     from potluck.repo.plan import Plan
+    from potluck.retrieval.online import OnlineResponse, OnlineSelection
+    from potluck.retrieval.references import FeatureRequest
+    from potluck.streaming.push import PushMode
 
 _SDK_RETRIES = 5
 
@@ -151,10 +158,36 @@ class FeatureStore:
         return True
 
     def _after_apply(self, plan: Plan) -> None:
-        """Hook for the stores to follow the registry (online tables for new and deleted views)."""
+        """The online store follows the registry: tables for new views, none for deleted ones.
+
+        A view whose keys or features changed loses its online rows (they were encoded for the old
+        schema) and must be materialized again.
+        """
+        from potluck.retrieval.plans import online_view
+
+        create, drop = [], []
+        for d in plan.diffs:
+            if d.kind != FeatureView.kind or d.action == "unchanged" or not isinstance(d.obj, FeatureView):
+                continue
+            view = online_view(d.obj, self.project)
+            reshaped = any(c.path.startswith(("features", "join_keys", "entity_columns")) for c in d.changes)
+            if d.action == "deleted" or (d.action == "updated" and (reshaped or not d.obj.online)):
+                drop.append(view)
+            if d.action != "deleted" and d.obj.online:
+                create.append(view)
+        if drop:
+            self._online.teardown(drop)
+        if create:
+            self._online.create(create)
 
     def teardown(self) -> None:
         """Remove this project's definitions, history and online data."""
+        from potluck.retrieval.plans import online_view
+
+        registered = self._registry.refresh().of_kind(FeatureView.kind).values()
+        views = [online_view(v, self.project) for v in registered if isinstance(v, FeatureView)]
+        if views:
+            self._online.teardown(views)
         self._registry_store.teardown()
         self._registry.invalidate()
 
@@ -196,9 +229,180 @@ class FeatureStore:
             },
         }
 
+    # -- training data --------------------------------------------------------------------------
+    @cached_property
+    def _offline(self) -> OfflineStore:
+        from potluck.offline.duckdb_store import DuckDBOfflineStore
+
+        return DuckDBOfflineStore(self.config.offline_store)
+
+    def get_historical_features(
+        self,
+        entity_df: Any,
+        features: FeatureRequest,
+        full_feature_names: bool = False,
+        *,
+        availability_time: bool = False,
+    ) -> RetrievalJob:
+        """Point-in-time correct feature values for each row of `entity_df` (see the docs' semantics).
+
+        With `availability_time=True`, a feature row also needs `created_ts <= entity_ts`: values
+        that had not landed yet at that moment are not used, as serving could not have seen them.
+        """
+        from potluck.retrieval.plans import view_query
+        from potluck.retrieval.references import resolve_features
+
+        selections = resolve_features(features, self._snapshot(), full_feature_names=full_feature_names)
+        queries = [view_query(s, str(self.repo_path)) for s in selections]
+        return self._offline.get_historical_features(entity_df, queries, availability_time=availability_time)
+
+    # -- serving ----------------------------------------------------------------------------------
+    @cached_property
+    def _online(self) -> OnlineStore:
+        from potluck.online.factory import create_online_store
+
+        return create_online_store(self.config)
+
+    def _online_selections(self, features: FeatureRequest, full_feature_names: bool) -> list[OnlineSelection]:
+        """The read plan of a request, compiled once per registry version."""
+        from potluck.retrieval.online import OnlineSelection
+        from potluck.retrieval.plans import online_view
+        from potluck.retrieval.references import resolve_features
+
+        snapshot = self._snapshot()
+        request: object = (
+            features.name
+            if isinstance(features, FeatureService)
+            else features
+            if isinstance(features, str)
+            else tuple(features)
+        )
+        cache_key = (snapshot.version, request, isinstance(features, FeatureService), full_feature_names)
+        cached = self._plan_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        selections = [
+            OnlineSelection(
+                view=online_view(s.view, self.project),
+                features=tuple(f.name for f in s.features),
+                output_names=s.output_names,
+            )
+            for s in resolve_features(features, snapshot, full_feature_names=full_feature_names)
+        ]
+        if len(self._plan_cache) > 1024:
+            self._plan_cache.clear()
+        self._plan_cache[cache_key] = selections
+        return selections
+
+    @cached_property
+    def _plan_cache(self) -> dict[Any, list[OnlineSelection]]:
+        return {}
+
+    def get_online_features(
+        self,
+        features: FeatureRequest,
+        entity_rows: Any,
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """The latest values of `features` for each entity row (a list of dicts or a dict of lists)."""
+        from potluck.retrieval.online import get_online_features
+
+        selections = self._online_selections(features, full_feature_names)
+        return get_online_features(self._online, selections, entity_rows)
+
+    def materialize(
+        self,
+        start_date: datetime,
+        end_date: datetime,
+        feature_views: Sequence[str] | None = None,
+        *,
+        progress: ProgressFactory | None = None,
+    ) -> list[MaterializationResult]:
+        """Copy each view's latest row per entity with start <= event time <= end to the online store."""
+        from potluck.materialize.runner import materialize
+
+        return materialize(
+            self._views_for(feature_views),
+            start=start_date,
+            end=end_date,
+            progress=progress,
+            **self._materialize_parts(),
+        )
+
+    def materialize_incremental(
+        self,
+        end_date: datetime,
+        feature_views: Sequence[str] | None = None,
+        *,
+        lookback: timedelta = timedelta(0),
+        progress: ProgressFactory | None = None,
+    ) -> list[MaterializationResult]:
+        """Materialize from where each view left off (first run: end - ttl) up to `end_date`.
+
+        `lookback` re-reads that much before the last end, so rows that landed late are not lost.
+        """
+        from potluck.materialize.runner import materialize
+
+        return materialize(
+            self._views_for(feature_views),
+            start=None,
+            end=end_date,
+            incremental_lookback=lookback,
+            progress=progress,
+            **self._materialize_parts(),
+        )
+
+    def _materialize_parts(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "repo_path": str(self.repo_path),
+            "offline": self._offline,
+            "online": self._online,
+            "registry": self._registry_store,
+        }
+
+    def _views_for(self, names: Sequence[str] | None) -> list[FeatureView]:
+        views = self.list_feature_views()
+        if names is None:
+            return [v for v in views if v.online]
+        return [self.get_feature_view(n) for n in names]
+
+    def materialization_intervals(self, feature_view: str | None = None) -> list[Any]:
+        return self._registry_store.materializations(feature_view)
+
+    def push(self, push_source_name: str, df: Any, to: PushMode | str = "online") -> int:
+        """Write rows to the views fed by a push source, online, offline, or both."""
+        from potluck.definitions import PushSource
+        from potluck.streaming.push import PushMode, push
+
+        sources = self._snapshot().of_kind(DataSource.kind)
+        source = sources.get(push_source_name)
+        if not isinstance(source, PushSource):
+            from potluck.definitions.errors import RetrievalError, suggestion
+
+            pushable = [n for n, s in sources.items() if isinstance(s, PushSource)]
+            raise RetrievalError(
+                f"push source '{push_source_name}' does not exist. {suggestion(push_source_name, pushable)}"
+            )
+        views = [v for v in self.list_feature_views() if v.source.name == push_source_name]
+        mode = PushMode.parse(to)
+        return push(
+            source,
+            views,
+            df,
+            mode,
+            project=self.project,
+            repo_path=str(self.repo_path),
+            online=self._online if mode is not PushMode.OFFLINE else None,
+            offline=self._offline if mode is not PushMode.ONLINE else None,
+        )
+
     def close(self) -> None:
         if "_registry_store" in self.__dict__:
             self._registry_store.dispose()
+        for part in ("_online", "_offline"):
+            if part in self.__dict__:
+                self.__dict__[part].close()
 
     def __repr__(self) -> str:
         return f"FeatureStore(project={self.project!r}, repo_path={str(self.repo_path)!r})"

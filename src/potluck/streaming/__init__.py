@@ -1,0 +1,1 @@
+"""Push ingestion (and, later, stream consumers)."""
