@@ -84,7 +84,9 @@ def _make_group(
             for o in sorted(ctx.store._snapshot().of_kind(kind).values(), key=lambda o: o.name)
             if all(o.tags.get(k) == v for k, v in wanted.items())
         ]
-        if output == "json":
+        if kind == FeatureView.kind:
+            _list_views(ctx, objs, output)
+        elif output == "json":
             print_json([o.to_spec() for o in objs])
         else:
             print_table(title, columns, [row(o) for o in objs])
@@ -100,6 +102,29 @@ def _make_group(
             print_json(spec)
         else:
             print_kv(f"{title[:-1] if not title.endswith('ies') else title[:-3] + 'y'} '{name}'", _kv(spec))
+
+
+def _list_views(ctx: Context, views: list[Definition], output: str) -> None:
+    """Feature views with their last materialized interval and how stale it is."""
+    from potluck.cli.data_cmds import format_age, view_freshness
+
+    fresh = {name: (start, end, age) for name, start, end, age in view_freshness(ctx)}
+    if output == "json":
+        out = []
+        for v in views:
+            _, end, age = fresh.get(v.name, (None, None, None))
+            spec = v.to_spec()
+            spec["materialized_until"] = end.isoformat() if end else None
+            spec["staleness_seconds"] = age.total_seconds() if age is not None else None
+            out.append(spec)
+        print_json(out)
+        return
+    rows = []
+    for v in views:
+        start, end, age = fresh.get(v.name, (None, None, None))
+        interval = f"{start.isoformat() if start else '(beginning)'} .. {end.isoformat()}" if end else ""
+        rows.append([*_view_row(v), interval, format_age(age) if v.name in fresh else "offline only"])
+    print_table("Feature views", [*GROUPS[1][3], "last materialized", "staleness"], rows)
 
 
 def _kv(spec: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -1,0 +1,263 @@
+"""Commands that move data: training data, materialization, online reads, freshness."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+
+from potluck.cli.main import Context, cli, output_option, pass_ctx
+from potluck.cli.output import console_print, print_json, print_table
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise click.BadParameter(f"'{text}' is not a duration such as 30m, 24h or 7d")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 time (naive means UTC) or `now`."""
+    if text.lower() == "now":
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is not an ISO-8601 time such as 2024-01-31T00:00:00") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str], Callable[[int], None]] | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"), TimeElapsedColumn()
+    ) as progress:
+
+        def factory(view: str) -> Callable[[int], None]:
+            task = progress.add_task(view, total=None)
+            return lambda rows: progress.advance(task, rows)
+
+        yield factory
+
+
+@cli.command("get-historical-features")
+@click.option("--entity-df", required=True, help="Parquet or CSV file of entity rows, or a SQL query.")
+@click.option("--features", "-F", multiple=True, help="A feature reference view:feature; repeatable.")
+@click.option("--feature-service", help="Use this feature service's features.")
+@click.option("--output", "-o", "output_path", required=True, help="Where to write the result (Parquet).")
+@click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
+@click.option("--availability-time", is_flag=True, help="Also require created time <= entity time.")
+@pass_ctx
+def get_historical_features(
+    ctx: Context,
+    entity_df: str,
+    features: tuple[str, ...],
+    feature_service: str | None,
+    output_path: str,
+    full_feature_names: bool,
+    availability_time: bool,
+) -> None:
+    """Build point-in-time correct training data and write it to a Parquet file."""
+    import time
+
+    if bool(features) == bool(feature_service):
+        raise click.UsageError("pass either --features (repeatable) or --feature-service")
+    source: Any = entity_df
+    if entity_df.lower().endswith((".csv", ".csv.gz")):
+        import pyarrow.csv as pcsv
+
+        source = pcsv.read_csv(entity_df)
+    began = time.perf_counter()
+    from rich.console import Console
+
+    with Console(stderr=True).status("Joining features point in time..."):
+        job = ctx.store.get_historical_features(
+            source,
+            feature_service or list(features),
+            full_feature_names=full_feature_names,
+            availability_time=availability_time,
+        )
+        job.to_parquet(output_path)
+    import pyarrow.parquet as pq
+
+    rows = pq.ParquetFile(output_path).metadata.num_rows
+    console_print(f"Wrote {rows:,} rows to {output_path} in {time.perf_counter() - began:.2f} s.")
+
+
+@cli.command()
+@click.argument("start")
+@click.argument("end")
+@click.option("--views", "-v", "views", multiple=True, help="Only this feature view; repeatable.")
+@click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
+@pass_ctx
+def materialize(ctx: Context, start: str, end: str, views: tuple[str, ...], no_progress: bool) -> None:
+    """Copy the latest rows with START <= event time <= END to the online store."""
+    with _progress(not no_progress) as progress:
+        results = ctx.store.materialize(parse_time(start), parse_time(end), list(views) or None, progress=progress)
+    _report(results)
+
+
+@cli.command("materialize-incremental")
+@click.argument("end")
+@click.option("--views", "-v", "views", multiple=True, help="Only this feature view; repeatable.")
+@click.option("--lookback", default="0s", help="Re-read this much before the last end (late data), e.g. 1h.")
+@click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
+@pass_ctx
+def materialize_incremental(ctx: Context, end: str, views: tuple[str, ...], lookback: str, no_progress: bool) -> None:
+    """Materialize from where each view left off up to END."""
+    with _progress(not no_progress) as progress:
+        results = ctx.store.materialize_incremental(
+            parse_time(end), list(views) or None, lookback=parse_duration(lookback), progress=progress
+        )
+    _report(results)
+
+
+def _report(results: list[Any]) -> None:
+    rows = [
+        (
+            r.feature_view,
+            r.start.isoformat() if r.start else "(beginning)",
+            r.end.isoformat(),
+            f"{r.rows:,}",
+            f"{r.seconds:.2f}",
+            f"{r.rows / r.seconds:,.0f}" if r.seconds > 0 else "",
+        )
+        for r in results
+    ]
+    print_table("Materialized", ["view", "start", "end", "rows", "seconds", "rows/s"], rows)
+
+
+def _parse_entity(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise click.BadParameter(f"'{text}' is not KEY=VALUE", param_hint="--entity")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+@cli.command("get-online-features")
+@click.option("--features", "-F", multiple=True, help="A feature reference view:feature; repeatable.")
+@click.option("--feature-service", help="Use this feature service's features.")
+@click.option("--entity", "-e", "entities", multiple=True, required=True, help="KEY=VALUE; repeat a key for more rows.")
+@click.option("--full-feature-names", is_flag=True)
+@output_option
+@pass_ctx
+def get_online_features(
+    ctx: Context,
+    features: tuple[str, ...],
+    feature_service: str | None,
+    entities: tuple[str, ...],
+    full_feature_names: bool,
+    output: str,
+) -> None:
+    """Read the latest feature values of entities from the online store."""
+    if bool(features) == bool(feature_service):
+        raise click.UsageError("pass either --features (repeatable) or --feature-service")
+    columns: dict[str, list[Any]] = {}
+    for text in entities:
+        key, value = _parse_entity(text)
+        columns.setdefault(key, []).append(value)
+    if len({len(v) for v in columns.values()}) > 1:
+        raise click.UsageError("give every entity key the same number of values")
+    response = ctx.store.get_online_features(
+        feature_service or list(features), columns, full_feature_names=full_feature_names
+    )
+    data = response.to_dict()
+    statuses = response.statuses
+    if output == "json":
+        print_json({"values": data, "statuses": {k: [str(s.value) for s in v] for k, v in statuses.items()}})
+        return
+    names = list(data)
+    rows = []
+    for i in range(len(next(iter(data.values()))) if data else 0):
+        row = []
+        for name in names:
+            value = data[name][i]
+            status = statuses.get(name)
+            mark = "" if status is None or status[i].value == "PRESENT" else f" ({status[i].value})"
+            row.append(f"{value}{mark}")
+        rows.append(row)
+    print_table("Online features", names, rows)
+
+
+def view_freshness(ctx: Context) -> list[tuple[str, datetime | None, datetime | None, timedelta | None]]:
+    """Per online view: last materialized start and end, and how stale it is now."""
+    store = ctx.store
+    intervals = store.materialization_intervals()
+    last: dict[str, Any] = {}
+    for interval in intervals:
+        if interval.feature_view not in last or interval.end >= last[interval.feature_view].end:
+            last[interval.feature_view] = interval
+    now = datetime.now(UTC)
+    out = []
+    for view in store.list_feature_views():
+        if not view.online:
+            continue
+        found = last.get(view.name)
+        out.append(
+            (
+                view.name,
+                found.start if found else None,
+                found.end if found else None,
+                now - found.end if found else None,
+            )
+        )
+    return out
+
+
+def format_age(age: timedelta | None) -> str:
+    if age is None:
+        return "never"
+    seconds = int(age.total_seconds())
+    if seconds < 0:
+        return "in the future"
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    return f"{days}d {hours}h" if days else f"{hours}h {minutes}m" if hours else f"{minutes}m {rest % 60}s"
+
+
+@cli.command()
+@click.option("--max-staleness", default="24h", show_default=True, help="Older than this is STALE (e.g. 30m, 7d).")
+@output_option
+@pass_ctx
+def freshness(ctx: Context, max_staleness: str, output: str) -> None:
+    """OK / STALE / NEVER per online view; exits 1 when any view is stale or never materialized."""
+    limit = parse_duration(max_staleness)
+    rows = []
+    failing = False
+    for name, start, end, age in view_freshness(ctx):
+        status = "NEVER" if age is None else "STALE" if age > limit else "OK"
+        failing = failing or status != "OK"
+        rows.append((name, status, end.isoformat() if end else None, age.total_seconds() if age else None, start))
+    if output == "json":
+        print_json(
+            [{"view": r[0], "status": r[1], "materialized_until": r[2], "staleness_seconds": r[3]} for r in rows]
+        )
+    else:
+        styled = [
+            (r[0], r[1], r[2] or "", format_age(timedelta(seconds=r[3])) if r[3] is not None else "never") for r in rows
+        ]
+        print_table(
+            f"Freshness (max staleness {max_staleness})", ["view", "status", "materialized until", "staleness"], styled
+        )
+    if failing:
+        sys.exit(1)
