@@ -115,14 +115,13 @@ def source_cte(
     return Sql("SELECT " + ", ".join(select) + " FROM ") + source.relation + " WHERE " + join(where, " AND ")
 
 
-def _feature_expr(dialect: Dialect, alias: str, view: ViewQuery, index: int, ttl_check: Sql | None) -> Sql:
-    value = dialect.cast(
-        dialect.qualified(alias, f"__f{index}"), dialect.type_name(view.features[index].dtype)
-    )
+def _feature_expr(dialect: Dialect, view: ViewQuery, view_index: int, index: int, ttl: bool) -> str:
+    inner = dialect.quote(f"__potluck_v{view_index}_f{index}")
+    value = dialect.cast(inner, dialect.type_name(view.features[index].dtype))
     name = dialect.quote(view.output_names[index])
-    if ttl_check is None:
-        return Sql(f"{value} AS {name}")
-    return Sql("CASE WHEN ") + ttl_check + f" THEN {value} END AS {name}"
+    if not ttl:
+        return f"{value} AS {name}"
+    return f"CASE WHEN {dialect.quote(f'__potluck_ok{view_index}')} THEN {value} END AS {name}"
 
 
 def point_in_time_sql(
@@ -145,12 +144,18 @@ def point_in_time_sql(
         + ")"
     ]
     e_ts = dialect.qualified(e, _TS)
+    # The inner select joins; the outer one applies the ttl (one comparison per view, not per
+    # feature), casts to the declared types and restores the input order.
+    inner_cols: list[Sql | str] = [
+        dialect.qualified(e, c) for c in entity.columns if c != entity.timestamp_column
+    ]
+    inner_cols += [dialect.qualified(e, ROW), dialect.qualified(e, _TS)]
     out: list[Sql | str] = []
     for c in entity.columns:
         if c == entity.timestamp_column:
-            out.append(f"{dialect.cast(e_ts, dialect.utc_timestamptz_type)} AS {q(c)}")
+            out.append(f"{dialect.cast(q(_TS), dialect.utc_timestamptz_type)} AS {q(c)}")
         else:
-            out.append(dialect.qualified(e, c))
+            out.append(q(c))
     joins: list[Sql] = []
     for i, (view, source) in enumerate(views):
         use = strategy or (Strategy.ASOF if dialect.supports_asof else Strategy.LATERAL)
@@ -187,12 +192,13 @@ def point_in_time_sql(
             joins.append(
                 Sql(f"ASOF LEFT JOIN {q(cte_name)} AS {q(alias)} ON {' AND '.join([*key_eq, inequality])}")
             )
-            ttl_check = (
-                Sql(f"{dialect.qualified(alias, '__t')} >= ") + dialect.minus_micros(e_ts, ttl_us)
-                if ttl_us > 0
-                else None
-            )
-            out.extend(_feature_expr(dialect, alias, view, j, ttl_check) for j in range(len(view.features)))
+            if ttl_us > 0:
+                inner_cols.append(
+                    Sql(f"{dialect.qualified(alias, '__t')} >= ")
+                    + dialect.minus_micros(e_ts, ttl_us)
+                    + f" AS {q(f'__potluck_ok{i}')}"
+                )
+            out.extend(_feature_expr(dialect, view, i, j, ttl_us > 0) for j in range(len(view.features)))
         else:
             inner = "s"
             conds: list[Sql | str] = [
@@ -213,15 +219,21 @@ def point_in_time_sql(
                 + join(conds, " AND ")
                 + f" ORDER BY {order} LIMIT 1) AS {q(alias)} ON TRUE"
             )
-            out.extend(_feature_expr(dialect, alias, view, j, None) for j in range(len(view.features)))
+            out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
+        inner_cols += [
+            f"{dialect.qualified(alias, f'__f{j}')} AS {q(f'__potluck_v{i}_f{j}')}"
+            for j in range(len(view.features))
+        ]
     return (
         Sql("WITH ")
         + join(ctes, ", ")
         + " SELECT "
         + join(out, ", ")
+        + " FROM (SELECT "
+        + join(inner_cols, ", ")
         + f" FROM {q(_ENTITY)} AS {q(e)} "
         + join(joins, " ")
-        + f" ORDER BY {dialect.qualified(e, ROW)}"
+        + f") AS {q('__potluck_joined')} ORDER BY {q(ROW)}"
     )
 
 
