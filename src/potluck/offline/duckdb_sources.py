@@ -1,0 +1,126 @@
+"""Reading and appending to file sources (Parquet file, Parquet directory, glob, CSV) with DuckDB.
+
+A source path is resolved to an explicit, sorted list of files: a directory means every
+`*.parquet` file below it (recursively), a path with `*`, `?` or `[` is a glob. The list order
+defines the physical order used as the last tie-break of the point-in-time join (file position,
+then row number within the file), so it must be stable: files are sorted by their path.
+
+Appending to a directory writes a new part file under a temporary name and renames it into
+place; part names start with a nanosecond timestamp, so later appends sort later and win
+remaining ties. Appending to a single Parquet file rewrites it to a temporary file in the same
+folder and renames it over the original (atomic on POSIX; concurrent appenders to one file are
+not coordinated, use a directory source for that).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from potluck.definitions.errors import PotluckError, RetrievalError
+from potluck.offline.protocol import SourceTable
+from potluck.offline.sql import Sql
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_GLOB_CHARS = ("*", "?", "[")
+
+
+def is_glob(path: str) -> bool:
+    return any(c in path for c in _GLOB_CHARS)
+
+
+def source_files(source: SourceTable, view_name: str | None = None) -> list[str]:
+    """The files of a source in their stable order, or a RetrievalError naming what is missing."""
+    who = f"view '{view_name}': " if view_name else ""
+    path = source.path
+    if is_glob(path):
+        files = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+        if not files:
+            raise RetrievalError(f"{who}source '{source.name}': no file matches '{path}'")
+        return files
+    if os.path.isdir(path):
+        pattern = "*.csv" if source.file_format == "csv" else "*.parquet"
+        files = sorted(
+            str(p) for p in Path(path).rglob(pattern) if p.is_file() and not p.name.startswith(".")
+        )
+        if not files:
+            raise RetrievalError(f"{who}source '{source.name}': directory '{path}' holds no {pattern} file")
+        return files
+    if not os.path.isfile(path):
+        raise RetrievalError(f"{who}source '{source.name}': file '{path}' does not exist")
+    return [path]
+
+
+def scan(source: SourceTable, files: list[str]) -> tuple[Sql, str]:
+    """A DuckDB relation reading the files, and the SQL expression of a row's physical position."""
+    if source.file_format == "csv":
+        # The CSV reader has no row-number column; a window over the whole ordered scan numbers rows.
+        return Sql("read_csv(?)", (files,)), "row_number() OVER ()"
+    return (
+        Sql("read_parquet(?, file_row_number = true)", (files,)),
+        "((CAST(file_index AS BIGINT) << 40) | file_row_number)",
+    )
+
+
+def append(source: SourceTable, table: pa.Table) -> None:
+    """Append rows to a Parquet source (see the module docstring for how it stays atomic)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if source.file_format != "parquet":
+        raise PotluckError(f"source '{source.name}': appending is supported for Parquet sources only")
+    path = source.path
+    if is_glob(path):
+        raise PotluckError(f"source '{source.name}': cannot append to a glob path '{path}'; use a directory")
+    if os.path.isfile(path):
+        existing = pq.read_table(path)
+        combined = pa.concat_tables([existing, _conform(source, table, existing.schema)])
+        _write_atomically(combined, path)
+        return
+    if not os.path.isdir(path) and path.lower().endswith(".parquet"):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        _write_atomically(table, path)
+        return
+    os.makedirs(path, exist_ok=True)
+    schema = _directory_schema(path)
+    data = _conform(source, table, schema) if schema is not None else table
+    name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
+    _write_atomically(data, os.path.join(path, name))
+
+
+def _directory_schema(path: str) -> pa.Schema | None:
+    import pyarrow.parquet as pq
+
+    files = sorted(p for p in Path(path).rglob("*.parquet") if p.is_file() and not p.name.startswith("."))
+    return pq.read_schema(files[-1]) if files else None
+
+
+def _conform(source: SourceTable, table: pa.Table, schema: pa.Schema) -> pa.Table:
+    missing = [n for n in schema.names if n not in table.column_names]
+    if missing:
+        raise PotluckError(
+            f"source '{source.name}': rows to append lack column(s) {', '.join(repr(m) for m in missing)}"
+        )
+    try:
+        return table.select(schema.names).cast(schema)
+    except (ValueError, TypeError, NotImplementedError) as err:
+        raise PotluckError(f"source '{source.name}': rows to append do not fit its schema: {err}") from None
+
+
+def _write_atomically(table: pa.Table, path: str) -> None:
+    import pyarrow.parquet as pq
+
+    folder, base = os.path.split(path)
+    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

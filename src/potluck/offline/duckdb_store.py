@@ -1,0 +1,347 @@
+"""The DuckDB offline store: point-in-time joins and latest-row scans over Parquet and CSV files.
+
+The join runs entirely inside DuckDB (see `potluck.offline.sql.query` for the exact semantics,
+the as-of strategy and the tie-break rule) and results stream out as Arrow. Timestamps: naive
+values are taken as UTC, zoned values are converted to UTC, everything is compared at microsecond
+precision, and the entity timestamp column comes back as `timestamp[us, tz=UTC]`.
+
+The last tie-break (rows equal in join keys, event and created timestamps) is the row's physical
+position: files in sorted path order, then row number within the file; the last row wins.
+
+Each retrieval job owns its own DuckDB cursor (connection to the store's in-memory database),
+so jobs can be run from different threads and their temporary objects never collide.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from potluck.definitions.errors import RetrievalError
+from potluck.offline import duckdb_sources
+from potluck.offline.protocol import SourceTable, ViewQuery
+from potluck.offline.sql import (
+    DUCKDB,
+    EntityInput,
+    SourceInput,
+    Sql,
+    Strategy,
+    latest_rows_sql,
+    point_in_time_sql,
+)
+from potluck.offline.sql.query import ROW
+from potluck.offline.validation import (
+    check_entity_columns,
+    check_join_keys,
+    check_key_types,
+    check_output_names,
+    check_source_columns,
+    infer_timestamp_column,
+)
+from potluck.repo.config import DuckDBOfflineStoreConfig
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+_counter = itertools.count()
+_NAIVE_US = "TIMESTAMP"
+_BATCH_ROWS = 1_000_000
+
+
+def _arrow_table(rel: Any) -> pa.Table:
+    fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
+    return fetch()
+
+
+def _arrow_reader(rel: Any, batch_rows: int) -> pa.RecordBatchReader:
+    fetch = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader
+    return fetch(batch_rows)
+
+
+def _describe(cursor: duckdb.DuckDBPyConnection, relation: Sql) -> dict[str, str]:
+    rows = cursor.execute("DESCRIBE SELECT * FROM " + relation.text, list(relation.params)).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def _naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+class DuckDBRetrievalJob:
+    """A prepared point-in-time query; nothing runs until a `to_*` method is called."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, query: Sql, keep_alive: list[Any]) -> None:
+        self._cursor = cursor
+        self._query = query
+        self._keep_alive = keep_alive  # Arrow tables registered on the cursor
+
+    def _relation(self) -> Any:
+        return self._cursor.sql(self._query.text, params=list(self._query.params))
+
+    def to_arrow(self) -> pa.Table:
+        return _arrow_table(self._relation())
+
+    def to_arrow_batches(self, batch_rows: int = _BATCH_ROWS) -> pa.RecordBatchReader:
+        """The result as a stream of record batches (the query runs as the stream is read)."""
+        return _arrow_reader(self._relation(), batch_rows)
+
+    def to_df(self) -> pd.DataFrame:
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> None:
+        """Write the result to a Parquet file, streamed by DuckDB without passing through Python."""
+        target = str(path)
+        self._cursor.execute(
+            "COPY (" + self._query.text + ") TO ? (FORMAT parquet)", [*self._query.params, target]
+        )
+
+    def to_sql(self) -> str:
+        """The query text, its parameters listed in a trailing comment (for reading, not running)."""
+        params = ", ".join(repr(p) for p in self._query.params)
+        return f"{self._query.text}\n-- parameters: [{params}]"
+
+    def close(self) -> None:
+        self._keep_alive.clear()
+        self._cursor.close()
+
+
+class DuckDBOfflineStore:
+    """Offline store over local files, computed by an in-process DuckDB database."""
+
+    def __init__(self, config: DuckDBOfflineStoreConfig | None = None) -> None:
+        import duckdb
+
+        self.config = config or DuckDBOfflineStoreConfig()
+        settings: dict[str, Any] = {}
+        if self.config.memory_limit:
+            settings["memory_limit"] = self.config.memory_limit
+        if self.config.temp_directory:
+            settings["temp_directory"] = self.config.temp_directory
+        if self.config.threads:
+            settings["threads"] = self.config.threads
+        self._con = duckdb.connect(":memory:", config=settings)
+        self._con.execute("SET TimeZone = 'UTC'")
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = self._con.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
+        return cursor
+
+    # -- point-in-time join -------------------------------------------------------------------
+
+    def get_historical_features(
+        self,
+        entity_df: Any,
+        views: Sequence[ViewQuery],
+        *,
+        availability_time: bool = False,
+        strategy: Strategy | None = None,
+    ) -> DuckDBRetrievalJob:
+        """Training data: every entity row with each view's features as of its timestamp.
+
+        `strategy` forces the join strategy (tests use it to cross-check the two); leave it unset.
+        """
+        cursor = self._cursor()
+        keep_alive: list[Any] = []
+        try:
+            entity = self._prepare_entity(cursor, entity_df, keep_alive)
+            check_output_names(entity.columns, views)
+            inputs = [(view, self._source_input(cursor, view, entity)) for view in views]
+            query = point_in_time_sql(
+                DUCKDB, entity.input, inputs, availability_time=availability_time, strategy=strategy
+            )
+        except BaseException:
+            cursor.close()
+            raise
+        return DuckDBRetrievalJob(cursor, query, keep_alive)
+
+    def _prepare_entity(
+        self, cursor: duckdb.DuckDBPyConnection, entity_df: Any, keep_alive: list[Any]
+    ) -> _Entity:
+        name = f"__potluck_entity_{next(_counter)}"
+        table = _as_arrow(entity_df)
+        if table is not None:
+            import numpy as np
+            import pyarrow as pa
+
+            check_entity_columns(table.column_names)
+            if table.num_rows == 0:
+                raise RetrievalError("entity_df is empty: it needs at least one row")
+            table = table.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+            keep_alive.append(table)
+            cursor.register(name, table)
+        else:
+            source = _entity_sql(entity_df)
+            try:
+                cursor.execute(
+                    f"CREATE TEMP TABLE {DUCKDB.quote(name)} AS SELECT *, "
+                    f"row_number() OVER () - 1 AS {DUCKDB.quote(ROW)} FROM ({source.text})",
+                    list(source.params),
+                )
+            except Exception as err:  # DuckDB raises a family of its own errors
+                if isinstance(err, RetrievalError):
+                    raise
+                raise RetrievalError(f"entity_df could not be read: {err}") from None
+        relation = Sql(DUCKDB.quote(name))
+        types = _describe(cursor, relation)
+        types.pop(ROW, None)
+        check_entity_columns(list(types))
+        ts_col = infer_timestamp_column(types)
+        naive = types[ts_col].upper() == _NAIVE_US
+        ts_expr = DUCKDB.quote(ts_col) if naive else DUCKDB.to_utc(DUCKDB.quote(ts_col))
+        count, low, high = cursor.execute(
+            f"SELECT count(*), min({ts_expr}), max({ts_expr}) FROM {relation.text}"
+        ).fetchone() or (0, None, None)
+        if count == 0:
+            raise RetrievalError("entity_df is empty: it needs at least one row")
+        return _Entity(
+            EntityInput(
+                relation=relation,
+                columns=tuple(types),
+                timestamp_column=ts_col,
+                timestamp_is_utc_naive=naive,
+                min_timestamp=low if isinstance(low, datetime) else None,
+                max_timestamp=high if isinstance(high, datetime) else None,
+            ),
+            types,
+        )
+
+    def _source_input(
+        self, cursor: duckdb.DuckDBPyConnection, view: ViewQuery, entity: _Entity | None
+    ) -> SourceInput:
+        if entity is not None:
+            check_join_keys(view, entity.types)
+        files = duckdb_sources.source_files(view.source, view.view_name)
+        relation, ordinal = duckdb_sources.scan(view.source, files)
+        try:
+            columns = _describe(cursor, relation)
+        except Exception as err:
+            raise RetrievalError(
+                f"feature view '{view.view_name}': source '{view.source.name}' ({view.source.path}) "
+                f"could not be read: {err}"
+            ) from None
+        check_source_columns(view, columns, view.source.path)
+        if entity is not None:
+            check_key_types(view, entity.types, columns)
+        created = view.source.created_timestamp_column
+        return SourceInput(
+            relation=relation,
+            ordinal=ordinal,
+            timestamp_is_utc_naive=columns[view.source.timestamp_column].upper() == _NAIVE_US,
+            created_is_utc_naive=bool(created) and columns[created].upper() == _NAIVE_US,
+        )
+
+    # -- materialization, schema, writes ------------------------------------------------------
+
+    def latest_rows(
+        self, view: ViewQuery, start: datetime | None, end: datetime, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Per entity key, the latest row with `start <= event_ts <= end`, in batches of <= `batch_rows`."""
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be at least 1")
+        cursor = self._cursor()
+        try:
+            source = self._source_input(cursor, view, None)
+            query = latest_rows_sql(
+                DUCKDB, view, source, None if start is None else _naive_utc(start), _naive_utc(end)
+            )
+            reader = _arrow_reader(cursor.sql(query.text, params=list(query.params)), batch_rows)
+            for batch in reader:
+                for offset in range(0, batch.num_rows, batch_rows):
+                    yield batch.slice(offset, batch_rows)
+        finally:
+            cursor.close()
+
+    def source_schema(self, source: SourceTable) -> pa.Schema:
+        """The Arrow schema of a source as DuckDB reads it (Parquet metadata or a CSV sniff)."""
+        files = duckdb_sources.source_files(source)
+        relation = Sql("read_csv(?)" if source.file_format == "csv" else "read_parquet(?)", (files,))
+        cursor = self._cursor()
+        try:
+            rel = cursor.sql("SELECT * FROM " + relation.text + " LIMIT 0", params=list(relation.params))
+            return _arrow_table(rel).schema
+        finally:
+            cursor.close()
+
+    def append(self, source: SourceTable, table: pa.Table) -> None:
+        """Append rows to a Parquet source atomically (new part file, or rewrite of a single file)."""
+        duckdb_sources.append(source, table)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> DuckDBOfflineStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Entity:
+    __slots__ = ("input", "types")
+
+    def __init__(self, input: EntityInput, types: dict[str, str]) -> None:
+        self.input = input
+        self.types = types
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.input.columns
+
+
+def _as_arrow(entity_df: Any) -> pa.Table | None:
+    """The entity rows as an Arrow table for in-memory inputs, None for paths and SQL."""
+    import pyarrow as pa
+
+    if isinstance(entity_df, pa.Table):
+        return entity_df
+    if isinstance(entity_df, pa.RecordBatch):
+        return pa.Table.from_batches([entity_df])
+    module = type(entity_df).__module__
+    if module.startswith("pandas"):
+        import pandas as pd
+
+        if isinstance(entity_df, pd.DataFrame):
+            return pa.Table.from_pandas(entity_df, preserve_index=False)
+    if module.startswith("polars"):
+        import polars as pl
+
+        if isinstance(entity_df, pl.DataFrame):
+            return entity_df.to_arrow()
+        if isinstance(entity_df, pl.LazyFrame):
+            return entity_df.collect().to_arrow()
+    if isinstance(entity_df, (str, os.PathLike)):
+        return None
+    raise RetrievalError(
+        "entity_df must be a pandas, polars or pyarrow table, a Parquet path or a SQL query, "
+        f"got {type(entity_df).__name__}"
+    )
+
+
+def _entity_sql(entity_df: str | os.PathLike[str]) -> Sql:
+    text = str(entity_df)
+    is_path = isinstance(entity_df, os.PathLike) or text.lower().endswith(".parquet") or os.path.isdir(text)
+    if not is_path:
+        return Sql(text.strip().rstrip(";"))
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(str(p) for p in path.rglob("*.parquet") if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise RetrievalError(f"entity_df directory '{path}' holds no *.parquet file")
+    elif path.is_file():
+        files = [str(path)]
+    else:
+        raise RetrievalError(f"entity_df file '{path}' does not exist")
+    return Sql("SELECT * FROM read_parquet(?)", (files,))
+
+
+__all__ = ["DuckDBOfflineStore", "DuckDBRetrievalJob"]

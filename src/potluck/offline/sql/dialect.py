@@ -1,0 +1,138 @@
+"""SQL fragments with bound parameters, and the per-engine differences a query builder needs.
+
+A `Sql` is text plus the values its placeholders stand for, so values never enter SQL text.
+Identifiers are quoted by `Dialect.quote` and nowhere else. A `Dialect` holds everything that
+differs between engines: identifier quoting, the placeholder style, timestamp arithmetic,
+composite sort keys and whether the engine has an as-of join.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from potluck.definitions.types import Array, PotluckType, PrimitiveType
+
+
+@dataclass(frozen=True)
+class Sql:
+    """SQL text and the values of its placeholders, in order."""
+
+    text: str
+    params: tuple[Any, ...] = ()
+
+    def __add__(self, other: Sql | str) -> Sql:
+        if isinstance(other, str):
+            return Sql(self.text + other, self.params)
+        return Sql(self.text + other.text, self.params + other.params)
+
+    def __radd__(self, other: str) -> Sql:
+        return Sql(other + self.text, self.params)
+
+
+def join(parts: Iterable[Sql | str], separator: str = ", ") -> Sql:
+    """Concatenate fragments, keeping their parameters in order."""
+    text: list[str] = []
+    params: list[Any] = []
+    for part in parts:
+        if isinstance(part, Sql):
+            text.append(part.text)
+            params.extend(part.params)
+        else:
+            text.append(part)
+    return Sql(separator.join(text), tuple(params))
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between SQL engines for the point-in-time join and latest-row queries."""
+
+    name: str
+    placeholder: str = "?"
+    supports_asof: bool = False
+    # Type names for casting features to their declared types.
+    type_names: dict[str, str] = field(default_factory=dict)
+    array_suffix: str = "[]"
+    max_timestamp: str = "'infinity'::TIMESTAMP"
+    min_timestamp: str = "'-infinity'::TIMESTAMP"
+    max_bigint: str = "9223372036854775807"
+    utc_timestamp_type: str = "TIMESTAMP"  # naive, holds UTC wall time
+    utc_timestamptz_type: str = "TIMESTAMPTZ"
+
+    def quote(self, identifier: str) -> str:
+        """The one way an identifier enters SQL text: double-quoted, inner quotes doubled."""
+        if "\x00" in identifier:
+            raise ValueError(f"identifier {identifier!r} contains a NUL character")
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def qualified(self, alias: str, identifier: str) -> str:
+        return f"{self.quote(alias)}.{self.quote(identifier)}"
+
+    def param(self, value: Any) -> Sql:
+        return Sql(self.placeholder, (value,))
+
+    def minus_micros(self, expr: str, micros: int) -> Sql:
+        """`expr - micros microseconds`, the amount bound as a parameter."""
+        if self.name == "postgres":
+            return Sql(f"({expr} - {self.placeholder} * INTERVAL '1 microsecond')", (micros,))
+        return Sql(f"({expr} - to_microseconds({self.placeholder}))", (micros,))
+
+    def composite(self, exprs: Sequence[str]) -> str:
+        """A value ordered lexicographically by `exprs` (a struct or row), for one comparison."""
+        if self.name == "duckdb":
+            return "{" + ", ".join(f"'k{i}': {e}" for i, e in enumerate(exprs)) + "}"
+        return "ROW(" + ", ".join(exprs) + ")"
+
+    def to_utc(self, expr: str) -> str:
+        """A timestamp (naive, zoned or finer-grained) as naive UTC wall time in microseconds.
+
+        DuckDB connections run with the session time zone set to UTC, so a plain cast converts.
+        """
+        if self.name == "postgres":
+            return f"(CAST({expr} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
+        return f"CAST({expr} AS {self.utc_timestamp_type})"
+
+    def cast(self, expr: str, type_name: str) -> str:
+        return f"CAST({expr} AS {type_name})"
+
+    def type_name(self, dtype: PotluckType) -> str:
+        if isinstance(dtype, Array):
+            return self.type_name(dtype.base_type) + self.array_suffix
+        assert isinstance(dtype, PrimitiveType)
+        return self.type_names[dtype.name]
+
+
+DUCKDB = Dialect(
+    name="duckdb",
+    placeholder="?",
+    supports_asof=True,
+    type_names={
+        "Bytes": "BLOB",
+        "String": "VARCHAR",
+        "Bool": "BOOLEAN",
+        "Int32": "INTEGER",
+        "Int64": "BIGINT",
+        "Float32": "FLOAT",
+        "Float64": "DOUBLE",
+        "UnixTimestamp": "TIMESTAMPTZ",
+    },
+)
+
+POSTGRES = Dialect(
+    name="postgres",
+    placeholder="%s",
+    supports_asof=False,
+    type_names={
+        "Bytes": "BYTEA",
+        "String": "TEXT",
+        "Bool": "BOOLEAN",
+        "Int32": "INTEGER",
+        "Int64": "BIGINT",
+        "Float32": "REAL",
+        "Float64": "DOUBLE PRECISION",
+        "UnixTimestamp": "TIMESTAMPTZ",
+    },
+    max_timestamp="'infinity'::TIMESTAMP",
+    min_timestamp="'-infinity'::TIMESTAMP",
+)

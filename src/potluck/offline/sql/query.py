@@ -1,0 +1,271 @@
+"""The point-in-time join and latest-row queries, written once for every SQL engine.
+
+Semantics (DESIGN.md section 2). For each entity row and view, the chosen feature row has the
+same join-key values, `event_ts <= entity_ts` and, when the view's ttl is non-zero,
+`event_ts >= entity_ts - ttl` (both bounds inclusive). Among candidates the row with the greatest
+sort key wins, the sort key being, in order:
+
+1. `event_ts` (latest wins);
+2. `created_ts` (latest wins; a null or absent created timestamp sorts before every value);
+3. the row's ordinal: its physical position in the source, which the engine defines as
+   (file position in the sorted file list, row number within the file). The row stored last
+   wins, so a row appended later beats an identical-timestamp row written earlier.
+
+In availability-time mode a candidate must also have `created_ts <= entity_ts` (a row whose
+created timestamp is null counts as available). Entity rows whose timestamp or any join key is
+null match nothing. Every entity row yields exactly one output row, in input order.
+
+Strategies. With an as-of join (DuckDB) each view is one `ASOF LEFT JOIN` whose inequality
+compares composite keys: the entity side `(entity_ts, +inf, +inf)` against the source side
+`(event_ts, created_ts, ordinal)`. The greatest source key not above the entity key is exactly
+the winner above, so no de-duplication pass is needed. The ttl is applied afterwards: if the
+latest candidate is older than `entity_ts - ttl` every other candidate is older too, so nulling
+it out is exact. Without an as-of join, and for availability-time mode (two independent
+inequalities, which one as-of cannot express), each view is a `LATERAL` subquery ordered by
+the sort key with `LIMIT 1`.
+
+Both queries read sources through a filtered projection that keeps only the referenced columns
+and the rows inside `[min(entity_ts) - ttl, max(entity_ts)]`, so engines can prune row groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+from potluck.offline.protocol import ViewQuery
+from potluck.offline.sql.dialect import Dialect, Sql, join
+
+ROW = "__potluck_row"
+_TS = "__potluck_ts"
+_ENTITY = "__potluck_entity"
+
+
+class Strategy(Enum):
+    ASOF = "asof"
+    LATERAL = "lateral"
+
+
+@dataclass(frozen=True)
+class EntityInput:
+    """The entity rows as a relation holding every entity column plus the row-number column."""
+
+    relation: Sql  # something that can follow FROM
+    columns: tuple[str, ...]  # entity columns in output order (row column excluded)
+    timestamp_column: str
+    timestamp_is_utc_naive: bool  # False: the column must be converted to naive UTC
+    min_timestamp: datetime | None  # naive UTC bounds of the entity timestamps, for pruning
+    max_timestamp: datetime | None
+
+
+@dataclass(frozen=True)
+class SourceInput:
+    """A view's source as a relation, with how to read its timestamps and physical order."""
+
+    relation: Sql
+    ordinal: str  # SQL expression: the row's physical position, ascending in storage order
+    timestamp_is_utc_naive: bool
+    created_is_utc_naive: bool
+
+
+def source_cte(
+    dialect: Dialect,
+    view: ViewQuery,
+    source: SourceInput,
+    *,
+    lower: datetime | None,
+    upper: datetime | None,
+    created_upper: datetime | None = None,
+    composite_key: bool = False,
+    raw_created: bool = False,
+) -> Sql:
+    """The projection of a source the joins read: keys `__k<i>`, features `__f<i>`, `__t`, `__c`, `__o`."""
+    q = dialect.quote
+    table = view.source
+
+    def col(name: str) -> str:
+        return q(table.columns.get(name, name))
+
+    ts_raw = q(table.timestamp_column)
+    ts = ts_raw if source.timestamp_is_utc_naive else dialect.to_utc(ts_raw)
+    if table.created_timestamp_column:
+        created_raw = q(table.created_timestamp_column)
+        created_utc = created_raw if source.created_is_utc_naive else dialect.to_utc(created_raw)
+        created = f"COALESCE({created_utc}, {dialect.min_timestamp})"
+    else:
+        created_utc = f"CAST(NULL AS {dialect.utc_timestamp_type})"
+        created = dialect.min_timestamp
+    select = [f"{col(k)} AS {q(f'__k{i}')}" for i, k in enumerate(view.join_keys)]
+    select += [f"{col(f.name)} AS {q(f'__f{i}')}" for i, f in enumerate(view.features)]
+    select += [f"{ts} AS {q('__t')}", f"{created} AS {q('__c')}", f"{source.ordinal} AS {q('__o')}"]
+    if raw_created:
+        select.append(f"{created_utc} AS {q('__cr')}")
+    if composite_key:
+        select.append(f"{dialect.composite([ts, created, source.ordinal])} AS {q('__sk')}")
+    where: list[Sql | str] = [f"{ts_raw} IS NOT NULL"]
+    where += [f"{col(k)} IS NOT NULL" for k in view.join_keys]
+    if upper is not None:
+        where.append(Sql(f"{ts} <= ") + dialect.param(upper))
+    if lower is not None:
+        where.append(Sql(f"{ts} >= ") + dialect.param(lower))
+    if created_upper is not None and table.created_timestamp_column:
+        where.append(Sql(f"({created_utc} IS NULL OR {created_utc} <= ") + dialect.param(created_upper) + ")")
+    return Sql("SELECT " + ", ".join(select) + " FROM ") + source.relation + " WHERE " + join(where, " AND ")
+
+
+def _feature_expr(dialect: Dialect, view: ViewQuery, view_index: int, index: int, ttl: bool) -> str:
+    inner = dialect.quote(f"__potluck_v{view_index}_f{index}")
+    value = dialect.cast(inner, dialect.type_name(view.features[index].dtype))
+    name = dialect.quote(view.output_names[index])
+    if not ttl:
+        return f"{value} AS {name}"
+    return f"CASE WHEN {dialect.quote(f'__potluck_ok{view_index}')} THEN {value} END AS {name}"
+
+
+def point_in_time_sql(
+    dialect: Dialect,
+    entity: EntityInput,
+    views: Sequence[tuple[ViewQuery, SourceInput]],
+    *,
+    availability_time: bool = False,
+    strategy: Strategy | None = None,
+) -> Sql:
+    """The query returning the entity columns followed by every view's features, in input order."""
+    q = dialect.quote
+    e = "e"
+    ts_raw = q(entity.timestamp_column)
+    ts = ts_raw if entity.timestamp_is_utc_naive else dialect.to_utc(ts_raw)
+    entity_cols = [q(c) for c in entity.columns if c != entity.timestamp_column]
+    ctes: list[Sql] = [
+        Sql(f"{q(_ENTITY)} AS (SELECT {', '.join([*entity_cols, q(ROW)])}, {ts} AS {q(_TS)} FROM ")
+        + entity.relation
+        + ")"
+    ]
+    e_ts = dialect.qualified(e, _TS)
+    # The inner select joins; the outer one applies the ttl (one comparison per view, not per
+    # feature), casts to the declared types and restores the input order.
+    inner_cols: list[Sql | str] = [
+        dialect.qualified(e, c) for c in entity.columns if c != entity.timestamp_column
+    ]
+    inner_cols += [dialect.qualified(e, ROW), dialect.qualified(e, _TS)]
+    out: list[Sql | str] = []
+    for c in entity.columns:
+        if c == entity.timestamp_column:
+            out.append(f"{dialect.cast(q(_TS), dialect.utc_timestamptz_type)} AS {q(c)}")
+        else:
+            out.append(q(c))
+    joins: list[Sql] = []
+    for i, (view, source) in enumerate(views):
+        use = strategy or (Strategy.ASOF if dialect.supports_asof else Strategy.LATERAL)
+        if availability_time:
+            use = Strategy.LATERAL
+        ttl_us = _micros(view.ttl)
+        lower = None
+        if ttl_us > 0 and entity.min_timestamp is not None:
+            lower = entity.min_timestamp - view.ttl
+        cte_name = f"__potluck_v{i}"
+        alias = f"v{i}"
+        ctes.append(
+            Sql(f"{q(cte_name)} AS (")
+            + source_cte(
+                dialect,
+                view,
+                source,
+                lower=lower,
+                upper=entity.max_timestamp,
+                created_upper=entity.max_timestamp if availability_time else None,
+                composite_key=use is Strategy.ASOF,
+            )
+            + ")"
+        )
+        key_eq = [
+            f"{dialect.qualified(e, k)} = {dialect.qualified(alias, f'__k{j}')}"
+            for j, k in enumerate(view.join_keys)
+        ]
+        if use is Strategy.ASOF:
+            probe = dialect.composite([e_ts, dialect.max_timestamp, dialect.max_bigint])
+            inequality = (
+                f"(CASE WHEN {e_ts} IS NULL THEN NULL ELSE {probe} END) >= {dialect.qualified(alias, '__sk')}"
+            )
+            joins.append(
+                Sql(f"ASOF LEFT JOIN {q(cte_name)} AS {q(alias)} ON {' AND '.join([*key_eq, inequality])}")
+            )
+            if ttl_us > 0:
+                inner_cols.append(
+                    Sql(f"{dialect.qualified(alias, '__t')} >= ")
+                    + dialect.minus_micros(e_ts, ttl_us)
+                    + f" AS {q(f'__potluck_ok{i}')}"
+                )
+            out.extend(_feature_expr(dialect, view, i, j, ttl_us > 0) for j in range(len(view.features)))
+        else:
+            inner = "s"
+            conds: list[Sql | str] = [
+                f"{dialect.qualified(inner, f'__k{j}')} = {dialect.qualified(e, k)}"
+                for j, k in enumerate(view.join_keys)
+            ]
+            conds.append(f"{dialect.qualified(inner, '__t')} <= {e_ts}")
+            if ttl_us > 0:
+                conds.append(
+                    Sql(f"{dialect.qualified(inner, '__t')} >= ") + dialect.minus_micros(e_ts, ttl_us)
+                )
+            if availability_time:
+                conds.append(f"{dialect.qualified(inner, '__c')} <= {e_ts}")
+            picked = ", ".join(dialect.qualified(inner, f"__f{j}") for j in range(len(view.features)))
+            order = ", ".join(f"{dialect.qualified(inner, c)} DESC" for c in ("__t", "__c", "__o"))
+            joins.append(
+                Sql(f"LEFT JOIN LATERAL (SELECT {picked} FROM {q(cte_name)} AS {q(inner)} WHERE ")
+                + join(conds, " AND ")
+                + f" ORDER BY {order} LIMIT 1) AS {q(alias)} ON TRUE"
+            )
+            out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
+        inner_cols += [
+            f"{dialect.qualified(alias, f'__f{j}')} AS {q(f'__potluck_v{i}_f{j}')}"
+            for j in range(len(view.features))
+        ]
+    return (
+        Sql("WITH ")
+        + join(ctes, ", ")
+        + " SELECT "
+        + join(out, ", ")
+        + " FROM (SELECT "
+        + join(inner_cols, ", ")
+        + f" FROM {q(_ENTITY)} AS {q(e)} "
+        + join(joins, " ")
+        + f") AS {q('__potluck_joined')} ORDER BY {q(ROW)}"
+    )
+
+
+def latest_rows_sql(
+    dialect: Dialect,
+    view: ViewQuery,
+    source: SourceInput,
+    start: datetime | None,
+    end: datetime,
+) -> Sql:
+    """Per entity key, the winning row (same order as the join) with `start <= event_ts <= end`."""
+    q = dialect.quote
+    keys = ", ".join(q(f"__k{i}") for i in range(len(view.join_keys)))
+    order = ", ".join(f"{q(c)} DESC" for c in ("__t", "__c", "__o"))
+    cols = [f"{q(f'__k{i}')} AS {q(k)}" for i, k in enumerate(view.join_keys)]
+    cols += [
+        f"{dialect.cast(q(f'__f{i}'), dialect.type_name(f.dtype))} AS {q(f.name)}"
+        for i, f in enumerate(view.features)
+    ]
+    cols.append(f"{dialect.cast(q('__t'), dialect.utc_timestamptz_type)} AS {q('event_timestamp')}")
+    cols.append(f"{dialect.cast(q('__cr'), dialect.utc_timestamptz_type)} AS {q('created_timestamp')}")
+    cte = source_cte(dialect, view, source, lower=start, upper=end, raw_created=True)
+    return (
+        Sql(f"WITH {q('__potluck_v')} AS (")
+        + cte
+        + f"), {q('__potluck_ranked')} AS (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {order})"
+        + f" AS {q('__rn')} FROM {q('__potluck_v')}) SELECT {', '.join(cols)}"
+        + f" FROM {q('__potluck_ranked')} WHERE {q('__rn')} = 1"
+    )
+
+
+def _micros(delta: timedelta | None) -> int:
+    if delta is None:
+        return 0
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
