@@ -1,0 +1,291 @@
+"""Redis online store (single server or Redis Cluster).
+
+One string key per (view, entity): ``<key_prefix><project>:<view>:{<hex entity key>}`` holding
+``<event_us>,<created_us>;<row blob>``. The hash tag makes every view of one entity live in one
+cluster slot. Newest-wins is a server-side Lua script, loaded once and called by EVALSHA for
+many rows at a time, batched in a pipeline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from potluck.definitions.errors import BackendUnavailableError, ConfigError, MissingExtraError
+from potluck.online.arrow_util import join_rows
+from potluck.online.protocol import OnlineView, ReadRequest, ReadResult
+from potluck.online.rows import encode_rows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from potluck.repo.config import RedisOnlineStoreConfig, RepoConfig
+
+WRITE_CHUNK_ROWS = 50_000
+ROWS_PER_SCRIPT_CALL = 1_000
+DEFAULT_PORT = 6379
+
+# KEYS: one per row; ARGV[1]: expiry in seconds (0: none); ARGV[i + 1]: the value for KEYS[i],
+# "<event_us>,<created_us or empty>;<blob>". Writes the value unless the stored one is newer.
+NEWEST_WINS_LUA = """
+local ttl = tonumber(ARGV[1])
+local written = 0
+for i = 1, #KEYS do
+  local new = ARGV[i + 1]
+  local take = true
+  local cur = redis.call('GET', KEYS[i])
+  if cur then
+    local nc = string.find(new, ',', 1, true)
+    local ns = string.find(new, ';', nc, true)
+    local oc = string.find(cur, ',', 1, true)
+    local os = string.find(cur, ';', oc, true)
+    local ne = tonumber(string.sub(new, 1, nc - 1))
+    local oe = tonumber(string.sub(cur, 1, oc - 1))
+    if ne < oe then
+      take = false
+    elseif ne == oe then
+      local ncr = string.sub(new, nc + 1, ns - 1)
+      local ocr = string.sub(cur, oc + 1, os - 1)
+      if ncr == '' then
+        take = (ocr == '')
+      elseif ocr ~= '' then
+        take = tonumber(ncr) >= tonumber(ocr)
+      end
+    end
+  end
+  if take then
+    if ttl > 0 then
+      redis.call('SET', KEYS[i], new, 'EX', ttl)
+    else
+      redis.call('SET', KEYS[i], new)
+    end
+    written = written + 1
+  end
+end
+return written
+"""
+
+
+def parse_connection_string(text: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
+    """Split Feast's "host:port[,host:port...][,key=value...]" into nodes and options."""
+    nodes: list[tuple[str, int]] = []
+    options: dict[str, str] = {}
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        if "=" in part:
+            key, _, value = part.partition("=")
+            options[key.strip().lower()] = value.strip()
+            continue
+        host, sep, port = part.rpartition(":")
+        if not sep:
+            host, port = part, str(DEFAULT_PORT)
+        try:
+            nodes.append((host.strip("[]") or "localhost", int(port)))
+        except ValueError:
+            raise ConfigError(f"online_store.connection_string: bad port in '{part}'") from None
+    if not nodes:
+        raise ConfigError("online_store.connection_string: no host:port given")
+    return nodes, options
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class RedisOnlineStore:
+    """Online store in Redis or Redis Cluster."""
+
+    def __init__(self, config: RedisOnlineStoreConfig, repo_config: RepoConfig | None = None) -> None:
+        try:
+            import redis
+            import redis.cluster
+        except ImportError:
+            raise MissingExtraError("redis", "redis") from None
+        self._redis = redis
+        if "{" in config.key_prefix or "}" in config.key_prefix:
+            raise ConfigError("online_store.key_prefix must not contain '{' or '}' (used for hash tags)")
+        self.prefix = config.key_prefix.encode("utf-8")
+        self.key_ttl = config.key_ttl_seconds or 0
+        self.cluster = config.redis_type == "redis_cluster"
+        nodes, options = parse_connection_string(config.connection_string)
+        password = options.get("password", config.password)
+        username = options.get("username", config.username)
+        ssl = _truthy(options["ssl"]) if "ssl" in options else config.ssl
+        common: dict[str, Any] = {
+            "password": password,
+            "username": username,
+            "ssl": ssl,
+            "socket_connect_timeout": float(options.get("socket_connect_timeout", 5)),
+            "socket_timeout": float(options.get("socket_timeout", 30)),
+        }
+        if ssl and config.ssl_ca_certs:
+            common["ssl_ca_certs"] = config.ssl_ca_certs
+        if "ssl_cert_reqs" in options:
+            common["ssl_cert_reqs"] = options["ssl_cert_reqs"]
+        self.client: Any
+        if self.cluster:
+            startup = [redis.cluster.ClusterNode(host, port) for host, port in nodes]
+            try:
+                self.client = redis.cluster.RedisCluster(startup_nodes=startup, **common)
+            except redis.exceptions.RedisError as err:
+                raise BackendUnavailableError(f"Redis Cluster at {config.connection_string}: {err}") from err
+        else:
+            host, port = nodes[0]
+            db = int(options.get("db", config.db))
+            self.client = redis.Redis(host=host, port=port, db=db, **common)
+        self._where = config.connection_string.split(",")[0]
+        self._sha: str | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ keys and errors
+
+    def view_prefix(self, view: OnlineView) -> bytes:
+        return self.prefix + view.storage_name.encode("utf-8") + b":"
+
+    def redis_key(self, view: OnlineView, entity_key: bytes) -> bytes:
+        return self.view_prefix(view) + b"{" + entity_key.hex().encode("ascii") + b"}"
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        exc = self._redis.exceptions
+        try:
+            yield
+        except (exc.ConnectionError, exc.TimeoutError, exc.ClusterDownError, exc.BusyLoadingError) as err:
+            raise BackendUnavailableError(f"Redis at {self._where} is unavailable: {err}") from err
+        except exc.RedisClusterException as err:
+            raise BackendUnavailableError(f"Redis Cluster at {self._where}: {err}") from err
+
+    def _script_sha(self) -> str:
+        with self._lock:
+            if self._sha is None:
+                self._sha = str(self.client.script_load(NEWEST_WINS_LUA))
+            return self._sha
+
+    # ------------------------------------------------------------ protocol
+
+    def create(self, views: Sequence[OnlineView]) -> None:
+        with self._errors():
+            self._script_sha()
+
+    def teardown(self, views: Sequence[OnlineView]) -> None:
+        with self._errors():
+            for view in views:
+                pattern = _glob_escape(self.view_prefix(view)) + b"*"
+                batch: list[bytes] = []
+                for key in self.client.scan_iter(match=pattern, count=1000):
+                    batch.append(key)
+                    if len(batch) >= 1000:
+                        self._unlink(batch)
+                        batch = []
+                if batch:
+                    self._unlink(batch)
+
+    def _unlink(self, keys: list[bytes]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.unlink(key)
+        pipe.execute()
+
+    def write(self, view: OnlineView, rows: pa.Table) -> int:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        written = 0
+        prefix = self.view_prefix(view) + b"{"
+        for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
+            enc = encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS))
+            if not len(enc):
+                continue
+            values = join_rows(
+                [
+                    pc.cast(enc.event_us, pa.string()).cast(pa.binary()),
+                    pa.scalar(b",", pa.binary()),
+                    pc.cast(enc.created_us, pa.string()).cast(pa.binary()).fill_null(b""),
+                    pa.scalar(b";", pa.binary()),
+                    enc.blobs,
+                ]
+            )
+            keys = [prefix + k.hex().encode("ascii") + b"}" for k in enc.keys.to_pylist()]
+            self._run_script(keys, values.to_pylist())
+            written += len(keys)
+        return written
+
+    def _run_script(self, keys: list[bytes], values: list[bytes]) -> None:
+        ttl = self.key_ttl
+        groups = self._slot_groups(keys) if self.cluster else [range(len(keys))]
+        with self._errors():
+            for attempt in range(2):
+                sha = self._script_sha()
+                pipe = self.client.pipeline(transaction=False)
+                for group in groups:
+                    idx = list(group)
+                    for s in range(0, len(idx), ROWS_PER_SCRIPT_CALL):
+                        part = idx[s : s + ROWS_PER_SCRIPT_CALL]
+                        call_keys = [keys[i] for i in part]
+                        pipe.evalsha(sha, len(call_keys), *call_keys, ttl, *[values[i] for i in part])
+                try:
+                    pipe.execute()
+                    return
+                except self._redis.exceptions.NoScriptError:
+                    if attempt:
+                        raise
+                    with self._lock:
+                        self._sha = None  # server restarted or flushed scripts: load again, rerun
+
+    def _slot_groups(self, keys: list[bytes]) -> list[list[int]]:
+        from redis.crc import key_slot
+
+        groups: dict[int, list[int]] = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(key_slot(key), []).append(i)
+        return list(groups.values())
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        all_keys: list[bytes] = []
+        for req in requests:
+            prefix = self.view_prefix(req.view) + b"{"
+            all_keys.extend([prefix + k.hex().encode("ascii") + b"}" for k in req.keys])
+        with self._errors():
+            if not all_keys:
+                raw: list[bytes | None] = []
+            elif self.cluster:
+                pipe = self.client.pipeline(transaction=False)
+                for key in all_keys:
+                    pipe.get(key)
+                raw = pipe.execute()
+            else:
+                raw = self.client.mget(all_keys)
+        results: list[ReadResult] = []
+        pos = 0
+        for req in requests:
+            decode = req.view.row_codec.decode
+            rows: list[list[Any] | None] = []
+            stamps: list[int | None] = []
+            for value in raw[pos : pos + len(req.keys)]:
+                if value is None:
+                    rows.append(None)
+                    stamps.append(None)
+                    continue
+                cut = value.index(b";")
+                decoded = decode(value[cut + 1 :])
+                rows.append(decoded)
+                stamps.append(None if decoded is None else int(value[: value.index(b",")]))
+            pos += len(req.keys)
+            results.append(ReadResult(rows, stamps))
+        return results
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _glob_escape(raw: bytes) -> bytes:
+    out = bytearray()
+    for byte in raw:
+        if byte in b"*?[]\\":
+            out += b"\\"
+        out.append(byte)
+    return bytes(out)
