@@ -51,3 +51,34 @@ def as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(col, pa.ChunkedArray):
         return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     return col
+
+
+def hex_binary(col: pa.Array) -> pa.Array:
+    """Lowercase hex of every binary value (no nulls), vectorised."""
+    import numpy as np
+    import pyarrow as pa
+
+    col = col.cast(pa.binary())
+    n = len(col)
+    _, offsets_buf, data_buf = col.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[col.offset : col.offset + n + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]] if n else np.zeros(0, np.uint8)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    out = np.empty((len(data), 2), dtype=np.uint8)
+    out[:, 0] = digits[data >> 4]
+    out[:, 1] = digits[data & 0x0F]
+    new_offsets = ((offsets - offsets[0]) * 2).astype(np.int32)
+    return pa.Array.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(new_offsets.tobytes()), pa.py_buffer(out.tobytes())]
+    )
+
+
+def concat_range(col: pa.Array, start: int, stop: int) -> memoryview:
+    """The bytes of values start..stop-1 of a binary array without nulls, concatenated (no copy)."""
+    import numpy as np
+
+    _, offsets_buf, data_buf = col.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=2, offset=4 * (col.offset + start))
+    lo = int(offsets[0])
+    hi = int(np.frombuffer(offsets_buf, dtype=np.int32, count=1, offset=4 * (col.offset + stop))[0])
+    return memoryview(data_buf)[lo:hi]

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import BackendUnavailableError, ConfigError, MissingExtraError
-from potluck.online.arrow_util import join_rows
+from potluck.online.arrow_util import concat_range, hex_binary, join_rows
 from potluck.online.protocol import OnlineView, ReadRequest, ReadResult
-from potluck.online.rows import encode_rows
+from potluck.online.rows import encode_rows, newest_per_key
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -195,9 +195,9 @@ class RedisOnlineStore:
         import pyarrow.compute as pc
 
         written = 0
-        prefix = self.view_prefix(view) + b"{"
+        prefix = pa.scalar(self.view_prefix(view) + b"{", pa.binary())
         for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
-            enc = encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS))
+            enc = newest_per_key(encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS)))
             if not len(enc):
                 continue
             values = join_rows(
@@ -209,10 +209,66 @@ class RedisOnlineStore:
                     enc.blobs,
                 ]
             )
-            keys = [prefix + k.hex().encode("ascii") + b"}" for k in enc.keys.to_pylist()]
-            self._run_script(keys, values.to_pylist())
-            written += len(keys)
+            keys = join_rows([prefix, hex_binary(enc.keys), pa.scalar(b"}", pa.binary())])
+            if self.cluster:
+                self._run_script(keys.to_pylist(), values.to_pylist())
+            else:
+                self._run_script_packed(keys, values)
+            written += len(enc)
         return written
+
+    def _run_script_packed(self, keys: pa.Array, values: pa.Array) -> None:
+        """EVALSHA calls packed straight from Arrow buffers into the wire protocol, pipelined."""
+        key_bulk, value_bulk = _resp_bulk(keys), _resp_bulk(values)
+        ttl = str(self.key_ttl).encode("ascii")
+        ttl_arg = b"$%d\r\n%s\r\n" % (len(ttl), ttl)
+        n = len(keys)
+        with self._errors():
+            for attempt in range(2):
+                sha = self._script_sha().encode("ascii")
+                commands: list[bytes | memoryview] = []
+                calls = 0
+                for s in range(0, n, ROWS_PER_SCRIPT_CALL):
+                    e = min(n, s + ROWS_PER_SCRIPT_CALL)
+                    m = e - s
+                    count = str(m).encode("ascii")
+                    commands.append(
+                        b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                        % (2 * m + 4, len(sha), sha, len(count), count)
+                    )
+                    commands += [concat_range(key_bulk, s, e), ttl_arg, concat_range(value_bulk, s, e)]
+                    calls += 1
+                if self._send_all(commands, calls):
+                    return
+                if attempt:
+                    raise self._redis.exceptions.NoScriptError("the newest-wins script could not be loaded")
+                with self._lock:
+                    self._sha = None
+
+    def _send_all(self, commands: list[bytes | memoryview], calls: int) -> bool:
+        """Send packed commands on one connection and read every reply; False if the script was missing."""
+        exc = self._redis.exceptions
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        error: Exception | None = None
+        missing = False
+        try:
+            conn.send_packed_command(commands)
+            for _ in range(calls):
+                try:
+                    conn.read_response()
+                except exc.NoScriptError:
+                    missing = True
+                except exc.ResponseError as err:
+                    error = error or err
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+        if error is not None:
+            raise error
+        return not missing
 
     def _run_script(self, keys: list[bytes], values: list[bytes]) -> None:
         ttl = self.key_ttl
@@ -289,3 +345,13 @@ def _glob_escape(raw: bytes) -> bytes:
             out += b"\\"
         out.append(byte)
     return bytes(out)
+
+
+def _resp_bulk(col: pa.Array) -> pa.Array:
+    """Each value as a RESP bulk string: `$<len>\\r\\n<bytes>\\r\\n`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lengths = pc.cast(pc.binary_length(col), pa.string()).cast(pa.binary())
+    crlf = pa.scalar(b"\r\n", pa.binary())
+    return join_rows([pa.scalar(b"$", pa.binary()), lengths, crlf, col, crlf])

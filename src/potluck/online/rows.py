@@ -100,3 +100,11 @@ def newest_per_key(rows: EncodedRows) -> EncodedRows:
     first[1:] = pc.not_equal(sorted_keys[1:], sorted_keys[:-1]).to_numpy(zero_copy_only=False)
     pick = pc.filter(order, pa.array(first))
     return EncodedRows(*(pc.take(a, pick) for a in (rows.keys, rows.event_us, rows.created_us, rows.blobs)))
+
+
+def sorted_by_key(rows: EncodedRows) -> EncodedRows:
+    """The rows in key order; rows of one key keep their batch order (the sort is stable)."""
+    import pyarrow.compute as pc
+
+    order = pc.sort_indices(rows.keys)
+    return EncodedRows(*(pc.take(a, order) for a in (rows.keys, rows.event_us, rows.created_us, rows.blobs)))
