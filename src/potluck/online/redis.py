@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 WRITE_CHUNK_ROWS = 50_000
 ROWS_PER_SCRIPT_CALL = 1_000
+SCAN_COUNT = 10_000
 DEFAULT_PORT = 6379
 
 # KEYS: one per row; ARGV[1]: expiry in seconds (0: none); ARGV[i + 1]: the value for KEYS[i],
@@ -176,7 +177,7 @@ class RedisOnlineStore:
             for view in views:
                 pattern = _glob_escape(self.view_prefix(view)) + b"*"
                 batch: list[bytes] = []
-                for key in self.client.scan_iter(match=pattern, count=1000):
+                for key in self.client.scan_iter(match=pattern, count=SCAN_COUNT):
                     batch.append(key)
                     if len(batch) >= 1000:
                         self._unlink(batch)
@@ -210,45 +211,78 @@ class RedisOnlineStore:
                 ]
             )
             keys = join_rows([prefix, hex_binary(enc.keys), pa.scalar(b"}", pa.binary())])
-            if self.cluster:
-                self._run_script(keys.to_pylist(), values.to_pylist())
-            else:
-                self._run_script_packed(keys, values)
+            self._run_script_packed(keys, values)
             written += len(enc)
         return written
 
     def _run_script_packed(self, keys: pa.Array, values: pa.Array) -> None:
-        """EVALSHA calls packed straight from Arrow buffers into the wire protocol, pipelined."""
+        """EVALSHA calls packed straight from Arrow buffers into the wire protocol, pipelined.
+
+        On a cluster, rows are grouped by slot (a script may only touch keys of one slot) and
+        each node gets its groups in one pipelined send.
+        """
+        import pyarrow.compute as pc
+
+        if self.cluster:
+            slots = self._slots(keys)
+            order = pc.sort_indices(slots)  # stable: rows of one key keep their order
+            keys, values, slots = pc.take(keys, order), pc.take(values, order), pc.take(slots, order)
         key_bulk, value_bulk = _resp_bulk(keys), _resp_bulk(values)
         ttl = str(self.key_ttl).encode("ascii")
         ttl_arg = b"$%d\r\n%s\r\n" % (len(ttl), ttl)
-        n = len(keys)
+        exc = self._redis.exceptions
         with self._errors():
-            for attempt in range(2):
+            for attempt in range(3):
                 sha = self._script_sha().encode("ascii")
-                commands: list[bytes | memoryview] = []
-                calls = 0
-                for s in range(0, n, ROWS_PER_SCRIPT_CALL):
-                    e = min(n, s + ROWS_PER_SCRIPT_CALL)
-                    m = e - s
-                    count = str(m).encode("ascii")
-                    commands.append(
-                        b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
-                        % (2 * m + 4, len(sha), sha, len(count), count)
-                    )
-                    commands += [concat_range(key_bulk, s, e), ttl_arg, concat_range(value_bulk, s, e)]
-                    calls += 1
-                if self._send_all(commands, calls):
+                plan = self._plan(slots if self.cluster else None, len(keys))
+                try:
+                    for client, ranges in plan:
+                        commands: list[bytes | memoryview] = []
+                        for s, e in ranges:
+                            count = str(e - s).encode("ascii")
+                            commands.append(
+                                b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                                % (2 * (e - s) + 4, len(sha), sha, len(count), count)
+                            )
+                            commands += [concat_range(key_bulk, s, e), ttl_arg, concat_range(value_bulk, s, e)]
+                        if not self._send_all(client, commands, len(ranges)):
+                            client.script_load(NEWEST_WINS_LUA)  # this node lost or never had it
+                            raise _Retry
                     return
-                if attempt:
-                    raise self._redis.exceptions.NoScriptError("the newest-wins script could not be loaded")
-                with self._lock:
-                    self._sha = None
+                except _Retry:
+                    pass
+                except exc.ResponseError as err:
+                    if not self.cluster or not str(err).startswith(("MOVED", "ASK")) or attempt == 2:
+                        raise
+                    self.client.nodes_manager.initialize()  # slots moved: refresh, rewrite all
+            raise BackendUnavailableError(f"Redis at {self._where}: the newest-wins script could not be run")
 
-    def _send_all(self, commands: list[bytes | memoryview], calls: int) -> bool:
+    def _slots(self, keys: pa.Array) -> pa.Array:
+        import pyarrow as pa
+        from redis.crc import key_slot
+
+        return pa.array([key_slot(k) for k in keys.to_pylist()], pa.int32())
+
+    def _plan(self, slots: pa.Array | None, n: int) -> list[tuple[Any, list[tuple[int, int]]]]:
+        """Which client runs which row ranges: chunks of one slot, at most ROWS_PER_SCRIPT_CALL rows."""
+        if slots is None:
+            return [(self.client, [(s, min(n, s + ROWS_PER_SCRIPT_CALL)) for s in range(0, n, ROWS_PER_SCRIPT_CALL)])]
+        import numpy as np
+
+        values = slots.to_numpy(zero_copy_only=False)
+        bounds = [0, *(np.flatnonzero(values[1:] != values[:-1]) + 1).tolist(), n]
+        per_node: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
+        manager = self.client.nodes_manager
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            node = manager.get_node_from_slot(int(values[lo]))
+            entry = per_node.setdefault(node.name, (self.client.get_redis_connection(node), []))
+            entry[1].extend((s, min(hi, s + ROWS_PER_SCRIPT_CALL)) for s in range(lo, hi, ROWS_PER_SCRIPT_CALL))
+        return list(per_node.values())
+
+    def _send_all(self, client: Any, commands: list[bytes | memoryview], calls: int) -> bool:
         """Send packed commands on one connection and read every reply; False if the script was missing."""
         exc = self._redis.exceptions
-        pool = self.client.connection_pool
+        pool = client.connection_pool
         conn = pool.get_connection()
         error: Exception | None = None
         missing = False
@@ -269,36 +303,6 @@ class RedisOnlineStore:
         if error is not None:
             raise error
         return not missing
-
-    def _run_script(self, keys: list[bytes], values: list[bytes]) -> None:
-        ttl = self.key_ttl
-        groups = self._slot_groups(keys) if self.cluster else [range(len(keys))]
-        with self._errors():
-            for attempt in range(2):
-                sha = self._script_sha()
-                pipe = self.client.pipeline(transaction=False)
-                for group in groups:
-                    idx = list(group)
-                    for s in range(0, len(idx), ROWS_PER_SCRIPT_CALL):
-                        part = idx[s : s + ROWS_PER_SCRIPT_CALL]
-                        call_keys = [keys[i] for i in part]
-                        pipe.evalsha(sha, len(call_keys), *call_keys, ttl, *[values[i] for i in part])
-                try:
-                    pipe.execute()
-                    return
-                except self._redis.exceptions.NoScriptError:
-                    if attempt:
-                        raise
-                    with self._lock:
-                        self._sha = None  # server restarted or flushed scripts: load again, rerun
-
-    def _slot_groups(self, keys: list[bytes]) -> list[list[int]]:
-        from redis.crc import key_slot
-
-        groups: dict[int, list[int]] = {}
-        for i, key in enumerate(keys):
-            groups.setdefault(key_slot(key), []).append(i)
-        return list(groups.values())
 
     def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         all_keys: list[bytes] = []
@@ -345,6 +349,10 @@ def _glob_escape(raw: bytes) -> bytes:
             out += b"\\"
         out.append(byte)
     return bytes(out)
+
+
+class _Retry(Exception):
+    pass
 
 
 def _resp_bulk(col: pa.Array) -> pa.Array:
