@@ -45,17 +45,27 @@ MERCHANT_FEATURES = (Field(name="rating", dtype=Float64), Field(name="sales", dt
 
 def views(project: str) -> tuple[OnlineView, OnlineView]:
     user = OnlineView(
-        project, "user_stats", ("user_id",), (Field(name="user_id", dtype=Int64),), USER_FEATURES,
+        project,
+        "user_stats",
+        ("user_id",),
+        (Field(name="user_id", dtype=Int64),),
+        USER_FEATURES,
         timedelta(days=3650),
     )
     merchant = OnlineView(
-        project, "merchant_stats", ("merchant_id",), (Field(name="merchant_id", dtype=Int64),),
-        MERCHANT_FEATURES, timedelta(days=3650),
+        project,
+        "merchant_stats",
+        ("merchant_id",),
+        (Field(name="merchant_id", dtype=Int64),),
+        MERCHANT_FEATURES,
+        timedelta(days=3650),
     )
     return user, merchant
 
 
-def batches(key: str, entities: int, rows: int, features: tuple[Field, ...], size: int) -> Iterator[pa.RecordBatch]:
+def batches(
+    key: str, entities: int, rows: int, features: tuple[Field, ...], size: int
+) -> Iterator[pa.RecordBatch]:
     rng = np.random.default_rng(7)
     base = datetime(2024, 1, 1, tzinfo=UTC)
     for start in range(0, rows, size):
@@ -104,10 +114,15 @@ def run(name: str, store: OnlineStore, raw: Callable[[int, int], object], rows: 
     print(f"{name}: materialized {written:,} rows in {elapsed:.2f} s = {written / elapsed:,.0f} rows/s")
     sels = [
         OnlineSelection(user, tuple(f.name for f in USER_FEATURES), tuple(f.name for f in USER_FEATURES)),
-        OnlineSelection(merchant, tuple(f.name for f in MERCHANT_FEATURES), tuple(f.name for f in MERCHANT_FEATURES)),
+        OnlineSelection(
+            merchant, tuple(f.name for f in MERCHANT_FEATURES), tuple(f.name for f in MERCHANT_FEATURES)
+        ),
     ]
     rng = np.random.default_rng(1)
-    ids = [(int(a), int(b)) for a, b in zip(rng.integers(0, 100_000, reads), rng.integers(0, 10_000, reads), strict=True)]
+    ids = [
+        (int(a), int(b))
+        for a, b in zip(rng.integers(0, 100_000, reads), rng.integers(0, 10_000, reads), strict=True)
+    ]
     it = iter(ids * 2)
 
     def ours() -> object:
@@ -154,10 +169,13 @@ def main() -> None:
             t2 = '"bench:merchant_stats"'
 
             def raw_sqlite(u: int, m: int) -> object:
-                a = conn.execute(f"SELECT event_ts, value FROM {t1} WHERE entity_key = ?",
-                                 (user.key_encoder.encode((u,)),)).fetchone()
-                b = conn.execute(f"SELECT event_ts, value FROM {t2} WHERE entity_key = ?",
-                                 (merchant.key_encoder.encode((m,)),)).fetchone()
+                a = conn.execute(
+                    f"SELECT event_ts, value FROM {t1} WHERE entity_key = ?", (user.key_encoder.encode((u,)),)
+                ).fetchone()
+                b = conn.execute(
+                    f"SELECT event_ts, value FROM {t2} WHERE entity_key = ?",
+                    (merchant.key_encoder.encode((m,)),),
+                ).fetchone()
                 return a, b
 
             run("sqlite", store, raw_sqlite, args.rows, args.reads)

@@ -30,7 +30,12 @@ from potluck.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, St
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 PG_DSN = "host=127.0.0.1 port=5432 dbname=test connect_timeout=3"
-BACKENDS = ["sqlite", "redis", "redis_cluster", "postgres"]
+BACKENDS = [
+    "sqlite",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("redis_cluster", marks=pytest.mark.redis),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
 
 
 # ---------------------------------------------------------------- servers
@@ -71,12 +76,12 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A three-node Redis Cluster on loopback ports, started from the local redis-server binary."""
-    import redis
 
     server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     if not server or not cli:
         _unreachable("redis-server / redis-cli not found; cannot start a Redis Cluster")
-    assert server and cli
+    assert server
+    assert cli
     base = tmp_path_factory.mktemp("redis-cluster")
     ports = [_free_port() for _ in range(3)]
     procs: list[subprocess.Popen[bytes]] = []
@@ -86,9 +91,25 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             folder.mkdir()
             procs.append(
                 subprocess.Popen(
-                    [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                     "--cluster-config-file", "nodes.conf", "--dir", str(folder), "--save", "",
-                     "--appendonly", "no", "--protected-mode", "no"],
+                    [
+                        server,
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--dir",
+                        str(folder),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--protected-mode",
+                        "no",
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -96,9 +117,19 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for port in ports:
             _wait(lambda p=port: _ping(p))
         subprocess.run(
-            [cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+            [
+                cli,
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{p}" for p in ports],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
         )
         for port in ports:
             _wait(lambda p=port: _cluster_ok(p))
@@ -181,8 +212,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
         user = _pg_user()
         if user is None:
             _unreachable("PostgreSQL at 127.0.0.1:5432 (db test) is not reachable")
-        spec = {"host": "127.0.0.1", "database": "test", "user": user, "db_schema": unique,
-                "min_conn": 0, "max_conn": 4}
+        spec = {
+            "host": "127.0.0.1",
+            "database": "test",
+            "user": user,
+            "db_schema": unique,
+            "min_conn": 0,
+            "max_conn": 4,
+        }
     yield kind, spec
     if kind in ("redis", "redis_cluster"):
         _redis_leftovers(kind, spec)
@@ -234,16 +271,21 @@ ALL_TYPES = (
 )
 
 
-def int_view(name: str = "users", features: tuple[Field, ...] = (Field(name="v", dtype=Int64),),
-             ttl: timedelta = timedelta(0)) -> OnlineView:
+def int_view(
+    name: str = "users",
+    features: tuple[Field, ...] = (Field(name="v", dtype=Int64),),
+    ttl: timedelta = timedelta(0),
+) -> OnlineView:
     return OnlineView("proj", name, ("user_id",), (Field(name="user_id", dtype=Int64),), features, ttl)
 
 
 def rows_table(view: OnlineView, rows: list[dict[str, Any]]) -> pa.Table:
     fields = [pa.field(k, f.dtype.to_arrow()) for k, f in zip(view.join_keys, view.key_fields, strict=True)]
     fields += [pa.field(f.name, f.dtype.to_arrow()) for f in view.features]
-    fields += [pa.field("event_timestamp", pa.timestamp("us", tz="UTC")),
-               pa.field("created_timestamp", pa.timestamp("us", tz="UTC"))]
+    fields += [
+        pa.field("event_timestamp", pa.timestamp("us", tz="UTC")),
+        pa.field("created_timestamp", pa.timestamp("us", tz="UTC")),
+    ]
     schema = pa.schema(fields)
     return pa.table({f.name: [r.get(f.name) for r in rows] for f in schema}, schema=schema)
 
@@ -265,10 +307,21 @@ def test_round_trip_of_every_type_with_nulls(store: OnlineStore) -> None:
     view = int_view("all_types", ALL_TYPES)
     store.create([view])
     full = {
-        "i32": -(2**31), "i64": 2**62, "f32": 1.5, "f64": -2.25e300, "s": "héllo ✓", "b": b"\x00\xff",
-        "flag": True, "ts": datetime(2023, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
-        "a_i32": [1, -2], "a_i64": [2**40, None], "a_f32": [0.5], "a_f64": [1e-300, 2.0],
-        "a_s": ["a", "", "ü"], "a_b": [b"", b"\x01"], "a_flag": [True, False],
+        "i32": -(2**31),
+        "i64": 2**62,
+        "f32": 1.5,
+        "f64": -2.25e300,
+        "s": "héllo ✓",
+        "b": b"\x00\xff",
+        "flag": True,
+        "ts": datetime(2023, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        "a_i32": [1, -2],
+        "a_i64": [2**40, None],
+        "a_f32": [0.5],
+        "a_f64": [1e-300, 2.0],
+        "a_s": ["a", "", "ü"],
+        "a_b": [b"", b"\x01"],
+        "a_flag": [True, False],
         "a_ts": [datetime(2020, 1, 1, tzinfo=UTC)],
     }
     empty = {k: ([] if k.startswith("a_") else None) for k in full}
@@ -290,7 +343,9 @@ def test_round_trip_of_every_type_with_nulls(store: OnlineStore) -> None:
 def test_missing_features_are_written_as_null(store: OnlineStore) -> None:
     view = int_view("partial", (Field(name="a", dtype=Int64), Field(name="b", dtype=String)))
     store.create([view])
-    table = pa.table({"user_id": [1], "a": [5], "event_timestamp": pa.array([T0], pa.timestamp("us", tz="UTC"))})
+    table = pa.table(
+        {"user_id": [1], "a": [5], "event_timestamp": pa.array([T0], pa.timestamp("us", tz="UTC"))}
+    )
     store.write(view, table)
     (result,) = store.read([ReadRequest(view, [view.key_encoder.encode((1,))])])
     assert result.rows == [[5, None]]
@@ -300,8 +355,11 @@ def test_newest_wins_whatever_the_write_order(store: OnlineStore) -> None:
     view = int_view()
     store.create([view])
     rng = random.Random(3)
-    versions = [{"user_id": k, "v": v, "event_timestamp": at(v), "created_timestamp": at(0)}
-                for k in range(20) for v in range(15)]
+    versions = [
+        {"user_id": k, "v": v, "event_timestamp": at(v), "created_timestamp": at(0)}
+        for k in range(20)
+        for v in range(15)
+    ]
     rng.shuffle(versions)
     for start in range(0, len(versions), 37):  # several batches, keys repeated inside batches
         store.write(view, rows_table(view, versions[start : start + 37]))
@@ -340,15 +398,21 @@ def test_ties_on_event_time_go_to_created_time(
     view = int_view()
     store.create([view])
     for value, event, created in steps:
-        row = {"user_id": 7, "v": value, "event_timestamp": at(event),
-               "created_timestamp": None if created is None else at(created)}
+        row = {
+            "user_id": 7,
+            "v": value,
+            "event_timestamp": at(event),
+            "created_timestamp": None if created is None else at(created),
+        }
         store.write(view, rows_table(view, [row]))
     assert read_values(store, view, [7]) == [expected]
     # The same rows in one batch give the same result.
     batch_view = int_view("batch")
     store.create([batch_view])
-    rows = [{"user_id": 7, "v": v, "event_timestamp": at(e), "created_timestamp": None if c is None else at(c)}
-            for v, e, c in steps]
+    rows = [
+        {"user_id": 7, "v": v, "event_timestamp": at(e), "created_timestamp": None if c is None else at(c)}
+        for v, e, c in steps
+    ]
     store.write(batch_view, rows_table(batch_view, rows))
     assert read_values(store, batch_view, [7]) == [expected]
 
@@ -357,8 +421,11 @@ def _concurrent_writer(kind: str, spec: dict[str, Any], seed: int) -> None:
     view = int_view("concurrent")
     store = build_store(kind, spec)
     rng = random.Random(seed)
-    rows = [{"user_id": k, "v": v, "event_timestamp": at(v // 2), "created_timestamp": at(v % 2)}
-            for k in range(40) for v in range(20)]
+    rows = [
+        {"user_id": k, "v": v, "event_timestamp": at(v // 2), "created_timestamp": at(v % 2)}
+        for k in range(40)
+        for v in range(20)
+    ]
     rng.shuffle(rows)
     for start in range(0, len(rows), 25):
         store.write(view, rows_table(view, rows[start : start + 25]))
@@ -386,11 +453,14 @@ def test_newest_wins_under_concurrent_writers(backend: tuple[str, dict[str, Any]
 def test_reads_keep_order_duplicates_and_report_missing_keys(store: OnlineStore) -> None:
     view = int_view()
     store.create([view])
-    store.write(view, rows_table(view, [{"user_id": i, "v": i * 10, "event_timestamp": at(i)} for i in range(5)]))
+    store.write(
+        view, rows_table(view, [{"user_id": i, "v": i * 10, "event_timestamp": at(i)} for i in range(5)])
+    )
     assert read_values(store, view, [3, 99, 1, 3, 0]) == [30, None, 10, 30, 0]
     keys = [view.key_encoder.encode((i,)) for i in (4, 42)]
     (result,) = store.read([ReadRequest(view, keys)])
-    assert result.event_ts[1] is None and result.rows[1] is None
+    assert result.event_ts[1] is None
+    assert result.rows[1] is None
     assert result.event_ts[0] == int(at(4).timestamp() * 1_000_000)
 
 
@@ -402,21 +472,34 @@ def test_reading_a_view_never_written_gives_not_found(store: OnlineStore) -> Non
 def test_several_views_and_composite_keys_in_one_read(store: OnlineStore) -> None:
     users = int_view("users")
     pairs = OnlineView(
-        "proj", "pairs", ("user_id", "merchant"),
+        "proj",
+        "pairs",
+        ("user_id", "merchant"),
         (Field(name="user_id", dtype=Int32), Field(name="merchant", dtype=String)),
-        (Field(name="score", dtype=Float64),), timedelta(0),
+        (Field(name="score", dtype=Float64),),
+        timedelta(0),
     )
     store.create([users, pairs])
     store.write(users, rows_table(users, [{"user_id": 1, "v": 11, "event_timestamp": T0}]))
-    store.write(pairs, rows_table(pairs, [
-        {"user_id": 1, "merchant": "m1", "score": 0.5, "event_timestamp": T0},
-        {"user_id": 1, "merchant": "m2", "score": 0.7, "event_timestamp": T0},
-        {"user_id": 2, "merchant": "m1", "score": 0.9, "event_timestamp": T0},
-    ]))
+    store.write(
+        pairs,
+        rows_table(
+            pairs,
+            [
+                {"user_id": 1, "merchant": "m1", "score": 0.5, "event_timestamp": T0},
+                {"user_id": 1, "merchant": "m2", "score": 0.7, "event_timestamp": T0},
+                {"user_id": 2, "merchant": "m1", "score": 0.9, "event_timestamp": T0},
+            ],
+        ),
+    )
     response = get_online_features(
         store,
         [OnlineSelection(users, ("v",), ("v",)), OnlineSelection(pairs, ("score",), ("score",))],
-        [{"user_id": 1, "merchant": "m2"}, {"user_id": 2, "merchant": "m1"}, {"user_id": 1, "merchant": "m3"}],
+        [
+            {"user_id": 1, "merchant": "m2"},
+            {"user_id": 2, "merchant": "m1"},
+            {"user_id": 1, "merchant": "m3"},
+        ],
     )
     assert response.to_dict() == {
         "user_id": [1, 2, 1],
@@ -430,10 +513,16 @@ def test_several_views_and_composite_keys_in_one_read(store: OnlineStore) -> Non
 def test_rows_older_than_ttl_are_outside_max_age(store: OnlineStore) -> None:
     view = int_view("fresh", ttl=timedelta(hours=1))
     store.create([view])
-    store.write(view, rows_table(view, [
-        {"user_id": 1, "v": 1, "event_timestamp": at(0)},
-        {"user_id": 2, "v": 2, "event_timestamp": at(3000)},
-    ]))
+    store.write(
+        view,
+        rows_table(
+            view,
+            [
+                {"user_id": 1, "v": 1, "event_timestamp": at(0)},
+                {"user_id": 2, "v": 2, "event_timestamp": at(3000)},
+            ],
+        ),
+    )
     sel = [OnlineSelection(view, ("v",), ("v",))]
     response = get_online_features(store, sel, {"user_id": [1, 2, 3]}, now=at(3600 + 10))
     assert response.to_dict()["v"] == [None, 2, None]
@@ -455,6 +544,7 @@ def test_teardown_removes_the_data(store: OnlineStore) -> None:
     assert read_values(store, view, [1]) == [None]
 
 
+@pytest.mark.redis
 @pytest.mark.parametrize("backend", ["redis", "redis_cluster"], indirect=True)
 def test_key_ttl_seconds_sets_a_physical_expiry(backend: tuple[str, dict[str, Any]]) -> None:
     kind, spec = backend

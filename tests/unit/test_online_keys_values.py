@@ -19,11 +19,18 @@ from potluck.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, St
 
 
 def test_documented_example_bytes() -> None:
-    enc = KeyEncoder(("user_id", "country"), (Field(name="user_id", dtype=Int64), Field(name="country", dtype=String)))
+    enc = KeyEncoder(
+        ("user_id", "country"), (Field(name="user_id", dtype=Int64), Field(name="country", dtype=String))
+    )
     expected = (
         b"\x01\x02"
-        + b"\x07\x00country" + b"\x02" + struct.pack("<I", 2) + b"DE"
-        + b"\x07\x00user_id" + b"\x01" + struct.pack("<q", 42)
+        + b"\x07\x00country"
+        + b"\x02"
+        + struct.pack("<I", 2)
+        + b"DE"
+        + b"\x07\x00user_id"
+        + b"\x01"
+        + struct.pack("<q", 42)
     )
     assert enc.encode((42, "DE")) == expected
     assert decode_key(expected) == {"country": "DE", "user_id": 42}
@@ -34,15 +41,20 @@ def test_int32_and_int64_keys_encode_alike() -> None:
     b = KeyEncoder(("id",), (Field(name="id", dtype=Int64),))
     assert a.encode((7,)) == b.encode((7,))
     col32, col64 = pa.array([7, -1], pa.int32()), pa.array([7, -1], pa.int64())
-    assert a.encode_arrow([col32]).to_pylist() == b.encode_arrow([col64]).to_pylist() == [
-        a.encode((7,)), a.encode((-1,))
-    ]
+    assert (
+        a.encode_arrow([col32]).to_pylist()
+        == b.encode_arrow([col64]).to_pylist()
+        == [a.encode((7,)), a.encode((-1,))]
+    )
 
 
 def test_arrow_and_python_encodings_agree_for_every_key_type() -> None:
     fields = (
-        Field(name="s", dtype=String), Field(name="b", dtype=Bytes), Field(name="f", dtype=Bool),
-        Field(name="t", dtype=UnixTimestamp), Field(name="i", dtype=Int64),
+        Field(name="s", dtype=String),
+        Field(name="b", dtype=Bytes),
+        Field(name="f", dtype=Bool),
+        Field(name="t", dtype=UnixTimestamp),
+        Field(name="i", dtype=Int64),
     )
     enc = KeyEncoder(tuple(f.name for f in fields), fields)
     t = datetime(2024, 1, 1, 12, tzinfo=UTC)
@@ -71,8 +83,10 @@ TYPES = {
     "s": (String, st.text()),
     "b": (Bytes, st.binary()),
     "flag": (Bool, st.booleans()),
-    "ts": (UnixTimestamp, st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
-                                       timezones=st.just(UTC))),
+    "ts": (
+        UnixTimestamp,
+        st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)),
+    ),
 }
 FIELDS = [Field(name=n, dtype=t) for n, (t, _) in TYPES.items()] + [
     Field(name="a_" + n, dtype=Array(t)) for n, (t, _) in TYPES.items()
@@ -99,7 +113,8 @@ def test_nan_survives_and_differs_from_null() -> None:
     codec = RowCodec([Field(name="x", dtype=Float64)])
     blobs = codec.encode_arrow({"x": pa.array([float("nan"), None])}, 2).to_pylist()
     first = codec.decode(blobs[0])
-    assert first is not None and math.isnan(first[0])
+    assert first is not None
+    assert math.isnan(first[0])
     assert codec.decode(blobs[1]) == [None]
 
 

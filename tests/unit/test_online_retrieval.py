@@ -22,11 +22,19 @@ from potluck.types import Float64, Int64, String
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 USERS = OnlineView(
-    "p", "users", ("user_id",), (Field(name="user_id", dtype=Int64),),
-    (Field(name="age", dtype=Int64), Field(name="name", dtype=String)), timedelta(days=1),
+    "p",
+    "users",
+    ("user_id",),
+    (Field(name="user_id", dtype=Int64),),
+    (Field(name="age", dtype=Int64), Field(name="name", dtype=String)),
+    timedelta(days=1),
 )
 SHOPS = OnlineView(
-    "p", "shops", ("shop",), (Field(name="shop", dtype=String),), (Field(name="rating", dtype=Float64),),
+    "p",
+    "shops",
+    ("shop",),
+    (Field(name="shop", dtype=String),),
+    (Field(name="rating", dtype=Float64),),
     timedelta(0),
 )
 
@@ -83,7 +91,9 @@ def test_duplicate_entities_are_read_once(store: SqliteOnlineStore, monkeypatch:
 
 
 def test_stale_rows_are_outside_max_age(store: SqliteOnlineStore) -> None:
-    response = get_online_features(store, SELECTIONS, {"user_id": [1], "shop": ["a"]}, now=T0 + timedelta(days=2))
+    response = get_online_features(
+        store, SELECTIONS, {"user_id": [1], "shop": ["a"]}, now=T0 + timedelta(days=2)
+    )
     assert response.statuses["users__age"] == [FieldStatus.OUTSIDE_MAX_AGE]
     assert response.to_dict()["users__age"] == [None]
     assert response.statuses["rating"] == [FieldStatus.PRESENT]  # no ttl on shops
@@ -105,7 +115,7 @@ def test_missing_join_key_names_the_key_and_view(store: SqliteOnlineStore) -> No
 
 
 def test_wrong_key_type_is_a_retrieval_error(store: SqliteOnlineStore) -> None:
-    with pytest.raises(RetrievalError, match="'users'.*'user_id' is declared Int64.*'1' \\(str\\)"):
+    with pytest.raises(RetrievalError, match=r"'users'.*'user_id' is declared Int64.*'1' \(str\)"):
         get_online_features(store, SELECTIONS[:1], [{"user_id": "1"}])
 
 

@@ -26,8 +26,6 @@ def fixed_binary(values: np.ndarray[Any, Any], width: int, valid: pa.Array | Non
 
 def u32_lengths(col: pa.Array) -> pa.Array:
     """Per row, the byte length of a binary value as 4 little-endian bytes (0 for null)."""
-    import numpy as np
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     lengths = pc.binary_length(col).fill_null(0).to_numpy(zero_copy_only=False)

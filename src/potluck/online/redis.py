@@ -8,6 +8,7 @@ many rows at a time, batched in a pipeline.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -129,7 +130,7 @@ class RedisOnlineStore:
             common["ssl_cert_reqs"] = options["ssl_cert_reqs"]
         self.client: Any
         if self.cluster:
-            startup = [redis.cluster.ClusterNode(host, port) for host, port in nodes]
+            startup = [redis.cluster.ClusterNode(host, port) for host, port in nodes]  # type: ignore[no-untyped-call]
             try:
                 self.client = redis.cluster.RedisCluster(startup_nodes=startup, **common)
             except redis.exceptions.RedisError as err:
@@ -244,7 +245,11 @@ class RedisOnlineStore:
                                 b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
                                 % (2 * (e - s) + 4, len(sha), sha, len(count), count)
                             )
-                            commands += [concat_range(key_bulk, s, e), ttl_arg, concat_range(value_bulk, s, e)]
+                            commands += [
+                                concat_range(key_bulk, s, e),
+                                ttl_arg,
+                                concat_range(value_bulk, s, e),
+                            ]
                         if not self._send_all(client, commands, len(ranges)):
                             client.script_load(NEWEST_WINS_LUA)  # this node lost or never had it
                             raise _Retry
@@ -266,17 +271,24 @@ class RedisOnlineStore:
     def _plan(self, slots: pa.Array | None, n: int) -> list[tuple[Any, list[tuple[int, int]]]]:
         """Which client runs which row ranges: chunks of one slot, at most ROWS_PER_SCRIPT_CALL rows."""
         if slots is None:
-            return [(self.client, [(s, min(n, s + ROWS_PER_SCRIPT_CALL)) for s in range(0, n, ROWS_PER_SCRIPT_CALL)])]
+            return [
+                (
+                    self.client,
+                    [(s, min(n, s + ROWS_PER_SCRIPT_CALL)) for s in range(0, n, ROWS_PER_SCRIPT_CALL)],
+                )
+            ]
         import numpy as np
 
         values = slots.to_numpy(zero_copy_only=False)
         bounds = [0, *(np.flatnonzero(values[1:] != values[:-1]) + 1).tolist(), n]
         per_node: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
         manager = self.client.nodes_manager
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        for lo, hi in itertools.pairwise(bounds):
             node = manager.get_node_from_slot(int(values[lo]))
             entry = per_node.setdefault(node.name, (self.client.get_redis_connection(node), []))
-            entry[1].extend((s, min(hi, s + ROWS_PER_SCRIPT_CALL)) for s in range(lo, hi, ROWS_PER_SCRIPT_CALL))
+            entry[1].extend(
+                (s, min(hi, s + ROWS_PER_SCRIPT_CALL)) for s in range(lo, hi, ROWS_PER_SCRIPT_CALL)
+            )
         return list(per_node.values())
 
     def _send_all(self, client: Any, commands: list[bytes | memoryview], calls: int) -> bool:

@@ -63,9 +63,7 @@ def encode_rows(view: OnlineView, rows: pa.Table) -> EncodedRows:
     keys = view.key_encoder.encode_arrow([rows.column(k) for k in view.join_keys])
     event = _micros(rows.column(EVENT_TIMESTAMP))
     created = (
-        _micros(rows.column(CREATED_TIMESTAMP))
-        if CREATED_TIMESTAMP in names
-        else pa.nulls(n, pa.int64())
+        _micros(rows.column(CREATED_TIMESTAMP)) if CREATED_TIMESTAMP in names else pa.nulls(n, pa.int64())
     )
     columns = {f.name: rows.column(f.name) for f in view.features if f.name in names}
     blobs = view.row_codec.encode_arrow(columns, n)

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 WRITE_CHUNK_ROWS = 50_000
 _MAX_PARAMS = 900
-CACHE_KIB = 64 * 1024  # page cache per connection; random-key upserts slow down sharply without it  # stay below SQLite's bound-parameter limit in IN (...) lookups
+# Page cache per connection (KiB); random-key upserts slow down sharply when the B-tree spills.
+CACHE_KIB = 64 * 1024
 
 
 class SqliteOnlineStore:

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
 ROW_FORMAT_VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIXED = {"Int32": "i", "Int64": "q", "Float32": "f", "Float64": "d", "Bool": "?", "UnixTimestamp": "q"}
-_NP = {"Int32": "<i4", "Int64": "<i8", "Float32": "<f4", "Float64": "<f8", "Bool": "u1", "UnixTimestamp": "<i8"}
+_NP = {
+    "Int32": "<i4",
+    "Int64": "<i8",
+    "Float32": "<f4",
+    "Float64": "<f8",
+    "Bool": "u1",
+    "UnixTimestamp": "<i8",
+}
 _U32 = struct.Struct("<I")
 _Q = struct.Struct("<q")
 
@@ -116,7 +123,9 @@ class RowCodec:
         self.schema_id = schema_id(features)
         self.header = bytes([ROW_FORMAT_VERSION]) + self.schema_id.to_bytes(4, "little")
         self._nb = (len(features) + 7) // 8
-        fixed = [i for i, f in enumerate(features) if isinstance(f.dtype, PrimitiveType) and f.dtype.name in _FIXED]
+        fixed = [
+            i for i, f in enumerate(features) if isinstance(f.dtype, PrimitiveType) and f.dtype.name in _FIXED
+        ]
         var = [i for i in range(len(features)) if i not in fixed]
         self._fixed_idx = tuple(fixed)
         self._var_idx = tuple(var)
@@ -129,7 +138,9 @@ class RowCodec:
         self._identity = perm == list(range(len(features)))
         self._perm = operator.itemgetter(*perm) if len(perm) > 1 else None
         self._ts_idx = tuple(
-            i for i, f in enumerate(features) if isinstance(f.dtype, PrimitiveType) and f.dtype.name == "UnixTimestamp"
+            i
+            for i, f in enumerate(features)
+            if isinstance(f.dtype, PrimitiveType) and f.dtype.name == "UnixTimestamp"
         )
 
     @staticmethod
@@ -189,7 +200,7 @@ class RowCodec:
         cols: list[pa.Array | None] = [
             as_array(columns[f.name]) if f.name in columns else None for f in self.features
         ]
-        fields = [("h", "u1", (5,)), ("n", "u1", (self._nb,))]
+        fields: list[tuple[Any, ...]] = [("h", "u1", (5,)), ("n", "u1", (self._nb,))]
         fields += [(f"f{i}", _NP[self.features[i].dtype.name]) for i in self._fixed_idx]
         rec = np.zeros(n, dtype=np.dtype(fields))
         rec["h"] = np.frombuffer(self.header, dtype="u1")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TIMESTAMP_SUFFIX = "__ts"
 
 
-class FieldStatus(str, enum.Enum):
+class FieldStatus(enum.StrEnum):
     """Per value: whether it was found and fresh enough to serve."""
 
     PRESENT = "PRESENT"
@@ -151,10 +150,13 @@ class OnlineResponse:
         return pa.table(arrays)
 
     def to_df(self) -> pd.DataFrame:
-        return self.to_arrow().to_pandas()
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
 
 
-def _entity_columns(entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+def _entity_columns(
+    entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+) -> dict[str, list[Any]]:
     if isinstance(entity_rows, Mapping):
         columns = {str(k): list(v) for k, v in entity_rows.items()}
         lengths = {len(v) for v in columns.values()}
@@ -255,4 +257,3 @@ __all__ = [
     "TIMESTAMP_SUFFIX",
     "get_online_features",
 ]
-
