@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from potluck.definitions.field import Field
 
@@ -51,8 +51,7 @@ class OnlineView:
         return (self.ttl.days * 86_400 + self.ttl.seconds) * 1_000_000 + self.ttl.microseconds
 
 
-@dataclass(frozen=True)
-class ReadRequest:
+class ReadRequest(NamedTuple):
     """Rows of one view to look up, by encoded entity key (see `potluck.online.keys`)."""
 
     view: OnlineView

@@ -43,7 +43,7 @@ class SqliteOnlineStore:
         self.path = str(path)
         self._busy_ms = config.busy_timeout_ms
         self._local = threading.local()
-        self._sql: dict[tuple[str, str], str] = {}
+        self._sql: dict[tuple[str, str, str], str] = {}
         self._created: set[str] = set()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -81,7 +81,7 @@ class SqliteOnlineStore:
         return quote_ident(view.storage_name)
 
     def _statement(self, view: OnlineView, kind: str) -> str:
-        cached = self._sql.get((view.storage_name, kind))
+        cached = self._sql.get((view.name, view.project, kind))
         if cached is not None:
             return cached
         t = self._table(view)
@@ -94,7 +94,7 @@ class SqliteOnlineStore:
             )
         else:
             sql = f"SELECT event_ts, value FROM {t} WHERE entity_key = ?"
-        self._sql[(view.storage_name, kind)] = sql
+        self._sql[(view.name, view.project, kind)] = sql
         return sql
 
     # ------------------------------------------------------------ protocol

@@ -75,6 +75,7 @@ class OnlineResponse:
     entity_columns: dict[str, list[Any]]
     num_rows: int
     _parts: list[_ViewPart] = field(repr=False)
+    _values: dict[str, list[Any]] | None = field(default=None, repr=False)
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -85,14 +86,17 @@ class OnlineResponse:
     def output_names(self) -> list[str]:
         return [name for part in self._parts for name in part.selection.output_names]
 
-    @cached_property
+    @property
     def values(self) -> dict[str, list[Any]]:
         """output name -> values per entity row (None unless PRESENT)."""
+        if self._values is not None:
+            return self._values
         out: dict[str, list[Any]] = {}
         for part in self._parts:
             served = [part.rows[p] for p in part.positions]
             for idx, name in zip(part.selection.indices, part.selection.output_names, strict=True):
                 out[name] = [None if r is None else r[idx] for r in served]
+        self._values = out
         return out
 
     @cached_property
