@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from potluck.definitions.field import Field
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from potluck.online.keys import KeyEncoder
+    from potluck.online.values import RowCodec
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,47 @@ class OnlineView:
     features: tuple[Field, ...]
     ttl: timedelta  # zero means no expiry
 
+    # Derived helpers, computed once per view object (cached_property bypasses the frozen check).
+    @cached_property
+    def key_encoder(self) -> KeyEncoder:
+        from potluck.online.keys import KeyEncoder
+
+        return KeyEncoder(self.join_keys, self.key_fields)
+
+    @cached_property
+    def row_codec(self) -> RowCodec:
+        from potluck.online.values import RowCodec
+
+        return RowCodec(self.features)
+
+    @cached_property
+    def storage_name(self) -> str:
+        """The table (SQL) or key segment (Redis) holding this view's rows."""
+        return f"{self.project}:{self.name}"
+
+    @cached_property
+    def ttl_micros(self) -> int:
+        return (self.ttl.days * 86_400 + self.ttl.seconds) * 1_000_000 + self.ttl.microseconds
+
+
+class ReadRequest(NamedTuple):
+    """Rows of one view to look up, by encoded entity key (see `potluck.online.keys`)."""
+
+    view: OnlineView
+    keys: Sequence[bytes]
+
+
+@dataclass
+class ReadResult:
+    """Per requested key, in order: the decoded row (all view features, view order) and its event time.
+
+    A key with no stored row (or a row of an older schema) has `None` in both lists.
+    Event times are microseconds since the Unix epoch, UTC.
+    """
+
+    rows: list[list[Any] | None]
+    event_ts: list[int | None]
+
 
 class OnlineStore(Protocol):
     def create(self, views: Sequence[OnlineView]) -> None: ...
@@ -31,7 +76,14 @@ class OnlineStore(Protocol):
     def teardown(self, views: Sequence[OnlineView]) -> None: ...
 
     def write(self, view: OnlineView, rows: pa.Table) -> int:
-        """Write rows (join keys, features, `event_timestamp`, `created_timestamp`); newest wins."""
+        """Write rows (join keys, features, `event_timestamp`, `created_timestamp`); newest wins.
+
+        Returns the number of rows accepted for writing (rows with a null join key are skipped).
+        """
+        ...
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        """Look up all requests in as few round trips as the backend allows; one result per request."""
         ...
 
     def close(self) -> None: ...

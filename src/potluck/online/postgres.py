@@ -1,0 +1,209 @@
+"""PostgreSQL online store: one table per view in `db_schema`, pooled psycopg 3 connections.
+
+Writes COPY a deduplicated batch into a session temp table, then upsert it with
+`INSERT ... SELECT ... ON CONFLICT ... DO UPDATE ... WHERE <newer>`, in key order so concurrent
+writers take row locks in the same order. Reads of several views are one UNION ALL query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from potluck.definitions.errors import BackendUnavailableError, MissingExtraError
+from potluck.online.protocol import OnlineView, ReadRequest, ReadResult
+from potluck.online.rows import encode_rows, newest_per_key
+from potluck.online.sql import newer_condition, quote_ident
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from potluck.repo.config import PostgresOnlineStoreConfig, RepoConfig
+
+WRITE_CHUNK_ROWS = 50_000
+_MAX_IDENT = 63
+_STAGE = "potluck_online_stage"
+
+
+def table_name(view: OnlineView) -> str:
+    """The view's table name, shortened with a hash suffix when over PostgreSQL's 63-byte limit."""
+    name = view.storage_name
+    if len(name.encode("utf-8")) <= _MAX_IDENT:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
+    return name.encode("utf-8")[:48].decode("utf-8", "ignore") + "_" + digest
+
+
+def conninfo(config: PostgresOnlineStoreConfig) -> str:
+    from psycopg.conninfo import make_conninfo
+
+    extra: dict[str, Any] = {"connect_timeout": 5}
+    if config.dsn:
+        return make_conninfo(config.dsn, **extra)
+    params: dict[str, Any] = {"host": config.host, "port": config.port, "dbname": config.database}
+    for key in ("user", "password", "sslmode"):
+        value = getattr(config, key)
+        if value is not None:
+            params[key] = value
+    return make_conninfo("", **params, **extra)
+
+
+class PostgresOnlineStore:
+    """Online store in PostgreSQL."""
+
+    def __init__(self, config: PostgresOnlineStoreConfig, repo_config: RepoConfig | None = None) -> None:
+        try:
+            import psycopg
+            import psycopg_pool
+        except ImportError:
+            raise MissingExtraError("psycopg", "postgres") from None
+        self._psycopg = psycopg
+        self._pool_mod = psycopg_pool
+        self.schema = config.db_schema
+        self._where = f"{config.host}:{config.port}/{config.database}" if not config.dsn else "the dsn"
+        self.pool = psycopg_pool.ConnectionPool(
+            conninfo(config),
+            min_size=config.min_conn,
+            max_size=max(config.max_conn, config.min_conn, 1),
+            open=False,
+            timeout=10,
+            kwargs={"autocommit": False},
+        )
+        self.pool.open(wait=False)
+
+    # ------------------------------------------------------------ helpers
+
+    def _table(self, view: OnlineView) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(table_name(view))}"
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        psycopg = self._psycopg
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (self._pool_mod.PoolTimeout, psycopg.OperationalError) as err:
+            raise BackendUnavailableError(f"PostgreSQL at {self._where} is unavailable: {err}") from err
+
+    # ------------------------------------------------------------ protocol
+
+    def create(self, views: Sequence[OnlineView]) -> None:
+        errors = self._psycopg.errors
+        for attempt in range(3):
+            try:
+                with self._connection() as conn:
+                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
+                    for view in views:
+                        conn.execute(
+                            f"CREATE TABLE IF NOT EXISTS {self._table(view)} ("
+                            "entity_key bytea PRIMARY KEY, event_ts bigint NOT NULL, "
+                            "created_ts bigint, value bytea NOT NULL)"
+                        )
+                return
+            except (errors.UniqueViolation, errors.DuplicateTable, errors.DuplicateSchema):
+                # Two processes creating the same table at once; the other one won.
+                if attempt == 2:
+                    raise
+
+    def teardown(self, views: Sequence[OnlineView]) -> None:
+        with self._connection() as conn:
+            for view in views:
+                conn.execute(f"DROP TABLE IF EXISTS {self._table(view)}")
+
+    def write(self, view: OnlineView, rows: pa.Table) -> int:
+        errors = self._psycopg.errors
+        written = 0
+        created = False
+        for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
+            enc = encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS))
+            if not len(enc):
+                continue
+            batch = list(zip(*newest_per_key(enc).python(), strict=True))
+            for attempt in range(5):
+                try:
+                    self._upsert(view, batch)
+                    break
+                except errors.UndefinedTable:
+                    if created:
+                        raise
+                    self.create([view])
+                    created = True
+                except (errors.DeadlockDetected, errors.SerializationFailure):
+                    if attempt == 4:
+                        raise
+                    time.sleep(0.01 * (attempt + 1))
+            written += len(enc)
+        return written
+
+    def _upsert(self, view: OnlineView, batch: list[tuple[bytes, int, int | None, bytes]]) -> None:
+        table = self._table(view)
+        with self._connection() as conn, conn.cursor() as cur:
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (entity_key bytea, event_ts bigint, "
+                "created_ts bigint, value bytea) ON COMMIT DELETE ROWS"
+            )
+            with cur.copy(
+                f"COPY {_STAGE} (entity_key, event_ts, created_ts, value) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["bytea", "int8", "int8", "bytea"])
+                for row in batch:
+                    copy.write_row(row)
+            cur.execute(
+                f"INSERT INTO {table} AS t (entity_key, event_ts, created_ts, value) "
+                f"SELECT entity_key, event_ts, created_ts, value FROM {_STAGE} ORDER BY entity_key "
+                "ON CONFLICT (entity_key) DO UPDATE SET event_ts = excluded.event_ts, "
+                "created_ts = excluded.created_ts, value = excluded.value "
+                f"WHERE {newer_condition('t')}"
+            )
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        if not requests:
+            return []
+        errors = self._psycopg.errors
+        found: list[dict[bytes, tuple[int, bytes]]] = [{} for _ in requests]
+        with self._connection() as conn:
+            try:
+                self._select(conn, list(enumerate(requests)), found)
+            except errors.UndefinedTable:
+                conn.rollback()  # some view has no table yet: look the others up one by one
+                for i, req in enumerate(requests):
+                    try:
+                        self._select(conn, [(i, req)], found)
+                    except errors.UndefinedTable:
+                        conn.rollback()
+            conn.rollback()  # reads only; end the transaction before the pool takes the connection
+        results = []
+        for req, hits in zip(requests, found, strict=True):
+            decode = req.view.row_codec.decode
+            rows: list[list[Any] | None] = []
+            stamps: list[int | None] = []
+            for key in req.keys:
+                hit = hits.get(key)
+                values = None if hit is None else decode(hit[1])
+                rows.append(values)
+                stamps.append(None if values is None or hit is None else hit[0])
+            results.append(ReadResult(rows, stamps))
+        return results
+
+    def _select(
+        self,
+        conn: Any,
+        requests: list[tuple[int, ReadRequest]],
+        found: list[dict[bytes, tuple[int, bytes]]],
+    ) -> None:
+        parts = []
+        params: list[Any] = []
+        for i, req in requests:
+            parts.append(
+                f"SELECT {int(i)} AS i, entity_key, event_ts, value FROM {self._table(req.view)} "
+                "WHERE entity_key = ANY(%s)"
+            )
+            params.append(list(dict.fromkeys(req.keys)))
+        for i, key, ts, value in conn.execute(" UNION ALL ".join(parts), params):
+            found[i][bytes(key)] = (ts, bytes(value))
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,377 @@
+"""Redis online store (single server or Redis Cluster).
+
+One string key per (view, entity): ``<key_prefix><project>:<view>:{<hex entity key>}`` holding
+``<event_us>,<created_us>;<row blob>``. The hash tag makes every view of one entity live in one
+cluster slot. Newest-wins is a server-side Lua script, loaded once and called by EVALSHA for
+many rows at a time, batched in a pipeline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from potluck.definitions.errors import BackendUnavailableError, ConfigError, MissingExtraError
+from potluck.online.arrow_util import concat_range, hex_binary, join_rows
+from potluck.online.protocol import OnlineView, ReadRequest, ReadResult
+from potluck.online.rows import encode_rows, newest_per_key
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from potluck.repo.config import RedisOnlineStoreConfig, RepoConfig
+
+WRITE_CHUNK_ROWS = 50_000
+ROWS_PER_SCRIPT_CALL = 1_000
+SCAN_COUNT = 10_000
+DEFAULT_PORT = 6379
+
+# KEYS: one per row; ARGV[1]: expiry in seconds (0: none); ARGV[i + 1]: the value for KEYS[i],
+# "<event_us>,<created_us or empty>;<blob>". Writes the value unless the stored one is newer.
+NEWEST_WINS_LUA = """
+local ttl = tonumber(ARGV[1])
+local written = 0
+for i = 1, #KEYS do
+  local new = ARGV[i + 1]
+  local take = true
+  local cur = redis.call('GET', KEYS[i])
+  if cur then
+    local nc = string.find(new, ',', 1, true)
+    local ns = string.find(new, ';', nc, true)
+    local oc = string.find(cur, ',', 1, true)
+    local os = string.find(cur, ';', oc, true)
+    local ne = tonumber(string.sub(new, 1, nc - 1))
+    local oe = tonumber(string.sub(cur, 1, oc - 1))
+    if ne < oe then
+      take = false
+    elseif ne == oe then
+      local ncr = string.sub(new, nc + 1, ns - 1)
+      local ocr = string.sub(cur, oc + 1, os - 1)
+      if ncr == '' then
+        take = (ocr == '')
+      elseif ocr ~= '' then
+        take = tonumber(ncr) >= tonumber(ocr)
+      end
+    end
+  end
+  if take then
+    if ttl > 0 then
+      redis.call('SET', KEYS[i], new, 'EX', ttl)
+    else
+      redis.call('SET', KEYS[i], new)
+    end
+    written = written + 1
+  end
+end
+return written
+"""
+
+
+def parse_connection_string(text: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
+    """Split Feast's "host:port[,host:port...][,key=value...]" into nodes and options."""
+    nodes: list[tuple[str, int]] = []
+    options: dict[str, str] = {}
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        if "=" in part:
+            key, _, value = part.partition("=")
+            options[key.strip().lower()] = value.strip()
+            continue
+        host, sep, port = part.rpartition(":")
+        if not sep:
+            host, port = part, str(DEFAULT_PORT)
+        try:
+            nodes.append((host.strip("[]") or "localhost", int(port)))
+        except ValueError:
+            raise ConfigError(f"online_store.connection_string: bad port in '{part}'") from None
+    if not nodes:
+        raise ConfigError("online_store.connection_string: no host:port given")
+    return nodes, options
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class RedisOnlineStore:
+    """Online store in Redis or Redis Cluster."""
+
+    def __init__(self, config: RedisOnlineStoreConfig, repo_config: RepoConfig | None = None) -> None:
+        try:
+            import redis
+            import redis.cluster
+        except ImportError:
+            raise MissingExtraError("redis", "redis") from None
+        self._redis = redis
+        if "{" in config.key_prefix or "}" in config.key_prefix:
+            raise ConfigError("online_store.key_prefix must not contain '{' or '}' (used for hash tags)")
+        self.prefix = config.key_prefix.encode("utf-8")
+        self.key_ttl = config.key_ttl_seconds or 0
+        self.cluster = config.redis_type == "redis_cluster"
+        nodes, options = parse_connection_string(config.connection_string)
+        password = options.get("password", config.password)
+        username = options.get("username", config.username)
+        ssl = _truthy(options["ssl"]) if "ssl" in options else config.ssl
+        common: dict[str, Any] = {
+            "password": password,
+            "username": username,
+            "ssl": ssl,
+            "socket_connect_timeout": float(options.get("socket_connect_timeout", 5)),
+            "socket_timeout": float(options.get("socket_timeout", 30)),
+        }
+        if ssl and config.ssl_ca_certs:
+            common["ssl_ca_certs"] = config.ssl_ca_certs
+        if "ssl_cert_reqs" in options:
+            common["ssl_cert_reqs"] = options["ssl_cert_reqs"]
+        self.client: Any
+        if self.cluster:
+            startup = [redis.cluster.ClusterNode(host, port) for host, port in nodes]  # type: ignore[no-untyped-call]
+            try:
+                self.client = redis.cluster.RedisCluster(startup_nodes=startup, **common)
+            except redis.exceptions.RedisError as err:
+                raise BackendUnavailableError(f"Redis Cluster at {config.connection_string}: {err}") from err
+        else:
+            host, port = nodes[0]
+            db = int(options.get("db", config.db))
+            self.client = redis.Redis(host=host, port=port, db=db, **common)
+        self._where = config.connection_string.split(",")[0]
+        self._sha: str | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ keys and errors
+
+    def view_prefix(self, view: OnlineView) -> bytes:
+        return self.prefix + view.storage_name.encode("utf-8") + b":"
+
+    def redis_key(self, view: OnlineView, entity_key: bytes) -> bytes:
+        return self.view_prefix(view) + b"{" + entity_key.hex().encode("ascii") + b"}"
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        exc = self._redis.exceptions
+        try:
+            yield
+        except (exc.ConnectionError, exc.TimeoutError, exc.ClusterDownError, exc.BusyLoadingError) as err:
+            raise BackendUnavailableError(f"Redis at {self._where} is unavailable: {err}") from err
+        except exc.RedisClusterException as err:
+            raise BackendUnavailableError(f"Redis Cluster at {self._where}: {err}") from err
+
+    def _script_sha(self) -> str:
+        with self._lock:
+            if self._sha is None:
+                self._sha = str(self.client.script_load(NEWEST_WINS_LUA))
+            return self._sha
+
+    # ------------------------------------------------------------ protocol
+
+    def create(self, views: Sequence[OnlineView]) -> None:
+        with self._errors():
+            self._script_sha()
+
+    def teardown(self, views: Sequence[OnlineView]) -> None:
+        with self._errors():
+            for view in views:
+                pattern = _glob_escape(self.view_prefix(view)) + b"*"
+                batch: list[bytes] = []
+                for key in self.client.scan_iter(match=pattern, count=SCAN_COUNT):
+                    batch.append(key)
+                    if len(batch) >= 1000:
+                        self._unlink(batch)
+                        batch = []
+                if batch:
+                    self._unlink(batch)
+
+    def _unlink(self, keys: list[bytes]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.unlink(key)
+        pipe.execute()
+
+    def write(self, view: OnlineView, rows: pa.Table) -> int:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        written = 0
+        prefix = pa.scalar(self.view_prefix(view) + b"{", pa.binary())
+        for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
+            enc = newest_per_key(encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS)))
+            if not len(enc):
+                continue
+            values = join_rows(
+                [
+                    pc.cast(enc.event_us, pa.string()).cast(pa.binary()),
+                    pa.scalar(b",", pa.binary()),
+                    pc.cast(enc.created_us, pa.string()).cast(pa.binary()).fill_null(b""),
+                    pa.scalar(b";", pa.binary()),
+                    enc.blobs,
+                ]
+            )
+            keys = join_rows([prefix, hex_binary(enc.keys), pa.scalar(b"}", pa.binary())])
+            self._run_script_packed(keys, values)
+            written += len(enc)
+        return written
+
+    def _run_script_packed(self, keys: pa.Array, values: pa.Array) -> None:
+        """EVALSHA calls packed straight from Arrow buffers into the wire protocol, pipelined.
+
+        On a cluster, rows are grouped by slot (a script may only touch keys of one slot) and
+        each node gets its groups in one pipelined send.
+        """
+        import pyarrow.compute as pc
+
+        if self.cluster:
+            slots = self._slots(keys)
+            order = pc.sort_indices(slots)  # stable: rows of one key keep their order
+            keys, values, slots = pc.take(keys, order), pc.take(values, order), pc.take(slots, order)
+        key_bulk, value_bulk = _resp_bulk(keys), _resp_bulk(values)
+        ttl = str(self.key_ttl).encode("ascii")
+        ttl_arg = b"$%d\r\n%s\r\n" % (len(ttl), ttl)
+        exc = self._redis.exceptions
+        with self._errors():
+            for attempt in range(3):
+                sha = self._script_sha().encode("ascii")
+                plan = self._plan(slots if self.cluster else None, len(keys))
+                try:
+                    for client, ranges in plan:
+                        commands: list[bytes | memoryview] = []
+                        for s, e in ranges:
+                            count = str(e - s).encode("ascii")
+                            commands.append(
+                                b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                                % (2 * (e - s) + 4, len(sha), sha, len(count), count)
+                            )
+                            commands += [
+                                concat_range(key_bulk, s, e),
+                                ttl_arg,
+                                concat_range(value_bulk, s, e),
+                            ]
+                        if not self._send_all(client, commands, len(ranges)):
+                            client.script_load(NEWEST_WINS_LUA)  # this node lost or never had it
+                            raise _Retry
+                    return
+                except _Retry:
+                    pass
+                except exc.ResponseError as err:
+                    if not self.cluster or not str(err).startswith(("MOVED", "ASK")) or attempt == 2:
+                        raise
+                    self.client.nodes_manager.initialize()  # slots moved: refresh, rewrite all
+            raise BackendUnavailableError(f"Redis at {self._where}: the newest-wins script could not be run")
+
+    def _slots(self, keys: pa.Array) -> pa.Array:
+        import pyarrow as pa
+        from redis.crc import key_slot
+
+        return pa.array([key_slot(k) for k in keys.to_pylist()], pa.int32())
+
+    def _plan(self, slots: pa.Array | None, n: int) -> list[tuple[Any, list[tuple[int, int]]]]:
+        """Which client runs which row ranges: chunks of one slot, at most ROWS_PER_SCRIPT_CALL rows."""
+        if slots is None:
+            return [
+                (
+                    self.client,
+                    [(s, min(n, s + ROWS_PER_SCRIPT_CALL)) for s in range(0, n, ROWS_PER_SCRIPT_CALL)],
+                )
+            ]
+        import numpy as np
+
+        values = slots.to_numpy(zero_copy_only=False)
+        bounds = [0, *(np.flatnonzero(values[1:] != values[:-1]) + 1).tolist(), n]
+        per_node: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
+        manager = self.client.nodes_manager
+        for lo, hi in itertools.pairwise(bounds):
+            node = manager.get_node_from_slot(int(values[lo]))
+            entry = per_node.setdefault(node.name, (self.client.get_redis_connection(node), []))
+            entry[1].extend(
+                (s, min(hi, s + ROWS_PER_SCRIPT_CALL)) for s in range(lo, hi, ROWS_PER_SCRIPT_CALL)
+            )
+        return list(per_node.values())
+
+    def _send_all(self, client: Any, commands: list[bytes | memoryview], calls: int) -> bool:
+        """Send packed commands on one connection and read every reply; False if the script was missing."""
+        exc = self._redis.exceptions
+        pool = client.connection_pool
+        conn = pool.get_connection()
+        error: Exception | None = None
+        missing = False
+        try:
+            conn.send_packed_command(commands)
+            for _ in range(calls):
+                try:
+                    conn.read_response()
+                except exc.NoScriptError:
+                    missing = True
+                except exc.ResponseError as err:
+                    error = error or err
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+        if error is not None:
+            raise error
+        return not missing
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        all_keys: list[bytes] = []
+        for req in requests:
+            prefix = self.view_prefix(req.view) + b"{"
+            all_keys.extend([prefix + k.hex().encode("ascii") + b"}" for k in req.keys])
+        with self._errors():
+            if not all_keys:
+                raw: list[bytes | None] = []
+            elif self.cluster:
+                pipe = self.client.pipeline(transaction=False)
+                for key in all_keys:
+                    pipe.get(key)
+                raw = pipe.execute()
+            else:
+                raw = self.client.mget(all_keys)
+        results: list[ReadResult] = []
+        pos = 0
+        for req in requests:
+            decode = req.view.row_codec.decode
+            rows: list[list[Any] | None] = []
+            stamps: list[int | None] = []
+            for value in raw[pos : pos + len(req.keys)]:
+                if value is None:
+                    rows.append(None)
+                    stamps.append(None)
+                    continue
+                cut = value.index(b";")
+                decoded = decode(value[cut + 1 :])
+                rows.append(decoded)
+                stamps.append(None if decoded is None else int(value[: value.index(b",")]))
+            pos += len(req.keys)
+            results.append(ReadResult(rows, stamps))
+        return results
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _glob_escape(raw: bytes) -> bytes:
+    out = bytearray()
+    for byte in raw:
+        if byte in b"*?[]\\":
+            out += b"\\"
+        out.append(byte)
+    return bytes(out)
+
+
+class _Retry(Exception):
+    pass
+
+
+def _resp_bulk(col: pa.Array) -> pa.Array:
+    """Each value as a RESP bulk string: `$<len>\\r\\n<bytes>\\r\\n`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lengths = pc.cast(pc.binary_length(col), pa.string()).cast(pa.binary())
+    crlf = pa.scalar(b"\r\n", pa.binary())
+    return join_rows([pa.scalar(b"$", pa.binary()), lengths, crlf, col, crlf])

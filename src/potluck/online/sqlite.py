@@ -1,0 +1,212 @@
+"""SQLite online store: one WITHOUT ROWID table per view, keyed by the encoded entity key.
+
+WAL journal and a busy timeout make one writer and many readers in several processes safe;
+newest-wins is enforced by `INSERT ... ON CONFLICT ... DO UPDATE ... WHERE` inside the database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from potluck.definitions.errors import BackendUnavailableError
+from potluck.online.protocol import OnlineView, ReadRequest, ReadResult
+from potluck.online.rows import encode_rows, sorted_by_key
+from potluck.online.sql import newer_condition, quote_ident
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from potluck.repo.config import RepoConfig, SqliteOnlineStoreConfig
+
+WRITE_CHUNK_ROWS = 50_000
+_MAX_PARAMS = 900
+# Page cache per connection (KiB); random-key upserts slow down sharply when the B-tree spills.
+CACHE_KIB = 64 * 1024
+
+
+class SqliteOnlineStore:
+    """Online store in a SQLite file."""
+
+    def __init__(
+        self,
+        config: SqliteOnlineStoreConfig,
+        repo_config: RepoConfig | None = None,
+        *,
+        path: str | Path | None = None,
+    ) -> None:
+        if path is None:
+            path = repo_config.resolve(config.path) if repo_config is not None else config.path
+        self.path = str(path)
+        self._busy_ms = config.busy_timeout_ms
+        self._local = threading.local()
+        self._sql: dict[tuple[str, str, str], str] = {}
+        self._created: set[str] = set()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ connections
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        except (sqlite3.Error, OSError) as err:
+            raise BackendUnavailableError(f"cannot open the SQLite online store {self.path}: {err}") from err
+        return conn
+
+    # ------------------------------------------------------------ statements
+
+    @staticmethod
+    def _table(view: OnlineView) -> str:
+        return quote_ident(view.storage_name)
+
+    def _statement(self, view: OnlineView, kind: str) -> str:
+        cached = self._sql.get((view.name, view.project, kind))
+        if cached is not None:
+            return cached
+        t = self._table(view)
+        if kind == "upsert":
+            sql = (
+                f"INSERT INTO {t} (entity_key, event_ts, created_ts, value) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (entity_key) DO UPDATE SET event_ts = excluded.event_ts, "
+                "created_ts = excluded.created_ts, value = excluded.value "
+                f"WHERE {newer_condition(t)}"
+            )
+        else:
+            sql = f"SELECT event_ts, value FROM {t} WHERE entity_key = ?"
+        self._sql[(view.name, view.project, kind)] = sql
+        return sql
+
+    # ------------------------------------------------------------ protocol
+
+    def create(self, views: Sequence[OnlineView]) -> None:
+        conn = self._conn()
+        with _errors(self.path):
+            for view in views:
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._table(view)} ("
+                    "entity_key BLOB PRIMARY KEY, event_ts INTEGER NOT NULL, "
+                    "created_ts INTEGER, value BLOB NOT NULL) WITHOUT ROWID"
+                )
+                self._created.add(view.storage_name)
+
+    def teardown(self, views: Sequence[OnlineView]) -> None:
+        conn = self._conn()
+        with _errors(self.path):
+            for view in views:
+                conn.execute(f"DROP TABLE IF EXISTS {self._table(view)}")
+                self._created.discard(view.storage_name)
+
+    def write(self, view: OnlineView, rows: pa.Table) -> int:
+        conn = self._conn()
+        if view.storage_name not in self._created:
+            self.create([view])
+        sql = self._statement(view, "upsert")
+        written = 0
+        for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
+            encoded = encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS))
+            if not len(encoded):
+                continue
+            # Key order keeps B-tree page accesses local; the sort is stable, so rows of one key
+            # are still applied in batch order.
+            keys, event, created, blobs = sorted_by_key(encoded).python()
+            with _errors(self.path):
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.executemany(sql, zip(keys, event, created, blobs, strict=True))
+                    conn.execute("COMMIT")
+                except sqlite3.Error:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            written += len(keys)
+        return written
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        conn = self._conn()
+        results: list[ReadResult] = []
+        with _errors(self.path):
+            for req in requests:
+                try:
+                    results.append(self._read_one(conn, req))
+                except sqlite3.OperationalError as err:
+                    if "no such table" not in str(err):
+                        raise
+                    results.append(ReadResult([None] * len(req.keys), [None] * len(req.keys)))
+        return results
+
+    def _read_one(self, conn: sqlite3.Connection, req: ReadRequest) -> ReadResult:
+        decode = req.view.row_codec.decode
+        keys = req.keys
+        if len(keys) == 1:
+            row = conn.execute(self._statement(req.view, "get"), (keys[0],)).fetchone()
+            if row is None:
+                return ReadResult([None], [None])
+            values = decode(row[1])
+            return ReadResult([values], [None if values is None else row[0]])
+        found = self._read_many(conn, req.view, keys)
+        rows_out: list[list[Any] | None] = []
+        ts_out: list[int | None] = []
+        for key in keys:
+            hit = found.get(key)
+            values = None if hit is None else decode(hit[1])
+            rows_out.append(values)
+            ts_out.append(None if values is None or hit is None else hit[0])
+        return ReadResult(rows_out, ts_out)
+
+    def _read_many(
+        self, conn: sqlite3.Connection, view: OnlineView, keys: Sequence[bytes]
+    ) -> dict[bytes, tuple[int, bytes]]:
+        found: dict[bytes, tuple[int, bytes]] = {}
+        t = self._table(view)
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _MAX_PARAMS):
+            chunk = unique[start : start + _MAX_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT entity_key, event_ts, value FROM {t} WHERE entity_key IN ({marks})"
+            for key, ts, value in conn.execute(sql, chunk):
+                found[key] = (ts, value)
+        return found
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+
+class _errors:
+    """Map SQLite errors that mean "cannot use the database" to BackendUnavailableError."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, sqlite3.OperationalError):
+            msg = str(exc)
+            if any(s in msg for s in ("locked", "unable to open", "disk I/O", "readonly")):
+                raise BackendUnavailableError(f"SQLite online store {self.path}: {msg}") from exc

@@ -1,0 +1,263 @@
+"""`get_online_features`: validate entity rows, look keys up in one store call, apply ttl, fan out."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from potluck.definitions.errors import RetrievalError
+from potluck.online.keys import KeyTypeError
+from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TIMESTAMP_SUFFIX = "__ts"
+
+
+class FieldStatus(enum.StrEnum):
+    """Per value: whether it was found and fresh enough to serve."""
+
+    PRESENT = "PRESENT"
+    NOT_FOUND = "NOT_FOUND"
+    OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
+
+
+_PRESENT, _NOT_FOUND, _OUTSIDE = FieldStatus.PRESENT, FieldStatus.NOT_FOUND, FieldStatus.OUTSIDE_MAX_AGE
+
+
+@dataclass(frozen=True)
+class OnlineSelection:
+    """Features of one view to serve, and their output column names (same length)."""
+
+    view: OnlineView
+    features: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.features) != len(self.output_names):
+            raise ValueError("OnlineSelection: features and output_names must have the same length")
+        known = [f.name for f in self.view.features]
+        for name in self.features:
+            if name not in known:
+                from potluck.definitions.errors import suggestion
+
+                raise RetrievalError(
+                    f"feature view '{self.view.name}' has no feature '{name}'. {suggestion(name, known)}"
+                )
+
+    @cached_property
+    def indices(self) -> tuple[int, ...]:
+        names = [f.name for f in self.view.features]
+        return tuple(names.index(f) for f in self.features)
+
+
+@dataclass
+class _ViewPart:
+    selection: OnlineSelection
+    positions: list[int]  # per entity row: index into the unique lookups
+    rows: list[list[Any] | None]  # per unique lookup: served row (None unless PRESENT)
+    stamps: list[int | None]  # per unique lookup: event time in microseconds
+    status: list[FieldStatus]  # per unique lookup
+
+
+@dataclass
+class OnlineResponse:
+    """The features of each entity row, column-oriented, in input order."""
+
+    entity_columns: dict[str, list[Any]]
+    num_rows: int
+    _parts: list[_ViewPart] = field(repr=False)
+    _values: dict[str, list[Any]] | None = field(default=None, repr=False)
+
+    @cached_property
+    def feature_names(self) -> list[str]:
+        """Entity columns first, then the feature outputs in request order."""
+        return [*self.entity_columns, *self.output_names]
+
+    @cached_property
+    def output_names(self) -> list[str]:
+        return [name for part in self._parts for name in part.selection.output_names]
+
+    @property
+    def values(self) -> dict[str, list[Any]]:
+        """output name -> values per entity row (None unless PRESENT)."""
+        if self._values is not None:
+            return self._values
+        out: dict[str, list[Any]] = {}
+        for part in self._parts:
+            served = [part.rows[p] for p in part.positions]
+            for idx, name in zip(part.selection.indices, part.selection.output_names, strict=True):
+                out[name] = [None if r is None else r[idx] for r in served]
+        self._values = out
+        return out
+
+    @cached_property
+    def statuses(self) -> dict[str, list[FieldStatus]]:
+        out: dict[str, list[FieldStatus]] = {}
+        for part in self._parts:
+            column = [part.status[p] for p in part.positions]
+            for name in part.selection.output_names:
+                out[name] = column
+        return out
+
+    @cached_property
+    def event_timestamps(self) -> dict[str, list[datetime | None]]:
+        """output name -> event time of the row read (None when not found), UTC."""
+        out: dict[str, list[datetime | None]] = {}
+        for part in self._parts:
+            unique = [None if us is None else _EPOCH + timedelta(microseconds=us) for us in part.stamps]
+            column = [unique[p] for p in part.positions]
+            for name in part.selection.output_names:
+                out[name] = column
+        return out
+
+    def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
+        """Entity columns and feature columns, each a list (Feast's shape).
+
+        With `include_event_timestamps`, each feature also gets `<name>__ts`: the event time of
+        its row in whole seconds since the epoch (None when not found).
+        """
+        out: dict[str, list[Any]] = dict(self.entity_columns)
+        out.update(self.values)
+        if include_event_timestamps:
+            for part in self._parts:
+                secs = [None if us is None else us // 1_000_000 for us in part.stamps]
+                column = [secs[p] for p in part.positions]
+                for name in part.selection.output_names:
+                    out[name + TIMESTAMP_SUFFIX] = column
+        return out
+
+    def to_arrow(self) -> pa.Table:
+        import pyarrow as pa
+
+        arrays: dict[str, pa.Array] = {}
+        key_types: dict[str, pa.DataType] = {}
+        for part in self._parts:
+            view = part.selection.view
+            for key, key_field in zip(view.join_keys, view.key_fields, strict=True):
+                key_types.setdefault(key, key_field.dtype.to_arrow())
+        for name, column in self.entity_columns.items():
+            arrays[name] = pa.array(column, type=key_types.get(name))
+        values = self.values
+        for part in self._parts:
+            features = part.selection.view.features
+            for idx, name in zip(part.selection.indices, part.selection.output_names, strict=True):
+                arrays[name] = pa.array(values[name], type=features[idx].dtype.to_arrow())
+        return pa.table(arrays)
+
+    def to_df(self) -> pd.DataFrame:
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
+
+
+def _entity_columns(
+    entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+) -> dict[str, list[Any]]:
+    if isinstance(entity_rows, Mapping):
+        columns = {str(k): list(v) for k, v in entity_rows.items()}
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            shown = ", ".join(f"'{k}': {len(v)}" for k, v in columns.items())
+            raise RetrievalError(f"entity_rows: every column must have the same length ({shown})")
+        return columns
+    if isinstance(entity_rows, (str, bytes)) or not isinstance(entity_rows, Sequence):
+        raise RetrievalError("entity_rows must be a list of dicts or a dict of lists")
+    names: dict[str, None] = {}
+    for row in entity_rows:
+        if not isinstance(row, Mapping):
+            raise RetrievalError(f"entity_rows: every row must be a dict, got {row!r}")
+        names.update(dict.fromkeys(row))
+    missing = object()
+    columns = {}
+    for name in names:
+        column = [row.get(name, missing) for row in entity_rows]
+        columns[name] = column
+    for name, column in columns.items():
+        for i, value in enumerate(column):
+            if value is missing:
+                raise RetrievalError(f"entity_rows: row {i} has no value for '{name}'")
+    return columns
+
+
+def _now_micros(now: datetime | None) -> int:
+    if now is None:
+        return time.time_ns() // 1000
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    delta = now - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def get_online_features(
+    store: OnlineStore,
+    selections: Sequence[OnlineSelection],
+    entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+    *,
+    now: datetime | None = None,
+) -> OnlineResponse:
+    """Read the latest feature values of each entity row from `store`."""
+    columns = _entity_columns(entity_rows)
+    num_rows = len(next(iter(columns.values()))) if columns else 0
+    requests: list[ReadRequest] = []
+    positions: list[list[int]] = []
+    for sel in selections:
+        view = sel.view
+        join_columns = []
+        for key in view.join_keys:
+            column = columns.get(key)
+            if column is None:
+                raise RetrievalError(
+                    f"feature view '{view.name}' needs the join key '{key}', but the entity rows "
+                    f"only have {', '.join(repr(c) for c in columns) or 'no columns'}"
+                )
+            join_columns.append(column)
+        encode = view.key_encoder.encode
+        try:
+            if len(join_columns) == 1:
+                keys = [encode((v,)) for v in join_columns[0]]
+            else:
+                keys = [encode(values) for values in zip(*join_columns, strict=True)]
+        except KeyTypeError as err:
+            raise RetrievalError(f"feature view '{view.name}': {err}") from None
+        index: dict[bytes, int] = {}
+        setdefault = index.setdefault
+        positions.append([setdefault(k, len(index)) for k in keys])
+        requests.append(ReadRequest(view, list(index)))
+    results = store.read(requests) if requests else []
+    now_us = _now_micros(now)
+    parts: list[_ViewPart] = []
+    for sel, pos, result in zip(selections, positions, results, strict=True):
+        ttl = sel.view.ttl_micros
+        oldest = now_us - ttl if ttl > 0 else None
+        rows = result.rows
+        status: list[FieldStatus] = []
+        served: list[list[Any] | None] = []
+        for row, ts in zip(rows, result.event_ts, strict=True):
+            if row is None or ts is None:
+                status.append(_NOT_FOUND)
+                served.append(None)
+            elif oldest is not None and ts < oldest:
+                status.append(_OUTSIDE)
+                served.append(None)
+            else:
+                status.append(_PRESENT)
+                served.append(row)
+        parts.append(_ViewPart(sel, pos, served, result.event_ts, status))
+    return OnlineResponse(columns, num_rows, parts)
+
+
+__all__ = [
+    "FieldStatus",
+    "OnlineResponse",
+    "OnlineSelection",
+    "TIMESTAMP_SUFFIX",
+    "get_online_features",
+]
