@@ -46,9 +46,7 @@ def source_files(source: SourceTable, view_name: str | None = None) -> list[str]
         return files
     if os.path.isdir(path):
         pattern = "*.csv" if source.file_format == "csv" else "*.parquet"
-        files = sorted(
-            str(p) for p in Path(path).rglob(pattern) if p.is_file() and not p.name.startswith(".")
-        )
+        files = sorted(str(p) for p in Path(path).rglob(pattern) if p.is_file() and not p.name.startswith("."))
         if not files:
             raise RetrievalError(f"{who}source '{source.name}': directory '{path}' holds no {pattern} file")
         return files

@@ -100,9 +100,7 @@ class DuckDBRetrievalJob:
     def to_parquet(self, path: str | os.PathLike[str]) -> None:
         """Write the result to a Parquet file, streamed by DuckDB without passing through Python."""
         target = str(path)
-        self._cursor.execute(
-            "COPY (" + self._query.text + ") TO ? (FORMAT parquet)", [*self._query.params, target]
-        )
+        self._cursor.execute("COPY (" + self._query.text + ") TO ? (FORMAT parquet)", [*self._query.params, target])
 
     def to_sql(self) -> str:
         """The query text, its parameters listed in a trailing comment (for reading, not running)."""
@@ -164,9 +162,7 @@ class DuckDBOfflineStore:
             raise
         return DuckDBRetrievalJob(cursor, query, keep_alive)
 
-    def _prepare_entity(
-        self, cursor: duckdb.DuckDBPyConnection, entity_df: Any, keep_alive: list[Any]
-    ) -> _Entity:
+    def _prepare_entity(self, cursor: duckdb.DuckDBPyConnection, entity_df: Any, keep_alive: list[Any]) -> _Entity:
         name = f"__potluck_entity_{next(_counter)}"
         table = _as_arrow(entity_df)
         if table is not None:
@@ -215,9 +211,7 @@ class DuckDBOfflineStore:
             types,
         )
 
-    def _source_input(
-        self, cursor: duckdb.DuckDBPyConnection, view: ViewQuery, entity: _Entity | None
-    ) -> SourceInput:
+    def _source_input(self, cursor: duckdb.DuckDBPyConnection, view: ViewQuery, entity: _Entity | None) -> SourceInput:
         if entity is not None:
             check_join_keys(view, entity.types)
         files = duckdb_sources.source_files(view.source, view.view_name)
@@ -251,9 +245,7 @@ class DuckDBOfflineStore:
         cursor = self._cursor()
         try:
             source = self._source_input(cursor, view, None)
-            query = latest_rows_sql(
-                DUCKDB, view, source, None if start is None else _naive_utc(start), _naive_utc(end)
-            )
+            query = latest_rows_sql(DUCKDB, view, source, None if start is None else _naive_utc(start), _naive_utc(end))
             reader = _arrow_reader(cursor.sql(query.text, params=list(query.params)), batch_rows)
             for batch in reader:
                 for offset in range(0, batch.num_rows, batch_rows):

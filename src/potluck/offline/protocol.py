@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from potluck.definitions.field import Field
 
@@ -70,3 +70,10 @@ class OfflineStore(Protocol):
     def source_schema(self, source: SourceTable) -> pa.Schema: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsAppend(Protocol):
+    """An offline store that can append pushed rows to a batch source."""
+
+    def append(self, source: SourceTable, table: pa.Table) -> None: ...

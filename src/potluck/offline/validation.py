@@ -47,8 +47,7 @@ def infer_timestamp_column(columns: Mapping[str, str]) -> str:
         kind = type_family(columns[EVENT_TIMESTAMP])
         if kind not in {"timestamp", "date"}:
             raise RetrievalError(
-                f"entity_df column '{EVENT_TIMESTAMP}' must hold timestamps, "
-                f"it has type {columns[EVENT_TIMESTAMP]}"
+                f"entity_df column '{EVENT_TIMESTAMP}' must hold timestamps, it has type {columns[EVENT_TIMESTAMP]}"
             )
         return EVENT_TIMESTAMP
     candidates = [name for name, t in columns.items() if is_timestamp(t)]
@@ -69,8 +68,7 @@ def check_entity_columns(columns: Sequence[str]) -> None:
     reserved = [c for c in columns if c.startswith(RESERVED_PREFIX)]
     if reserved:
         raise RetrievalError(
-            f"entity_df column(s) {', '.join(repr(c) for c in reserved)} "
-            f"use the reserved prefix '{RESERVED_PREFIX}'"
+            f"entity_df column(s) {', '.join(repr(c) for c in reserved)} use the reserved prefix '{RESERVED_PREFIX}'"
         )
 
 
@@ -83,9 +81,7 @@ def check_join_keys(view: ViewQuery, entity_columns: Mapping[str, str]) -> None:
         )
 
 
-def check_key_types(
-    view: ViewQuery, entity_columns: Mapping[str, str], source_columns: Mapping[str, str]
-) -> None:
+def check_key_types(view: ViewQuery, entity_columns: Mapping[str, str], source_columns: Mapping[str, str]) -> None:
     for key in view.join_keys:
         source_col = view.source.columns.get(key, key)
         entity_type, source_type = entity_columns[key], source_columns[source_col]

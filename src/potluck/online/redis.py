@@ -286,9 +286,7 @@ class RedisOnlineStore:
         for lo, hi in itertools.pairwise(bounds):
             node = manager.get_node_from_slot(int(values[lo]))
             entry = per_node.setdefault(node.name, (self.client.get_redis_connection(node), []))
-            entry[1].extend(
-                (s, min(hi, s + ROWS_PER_SCRIPT_CALL)) for s in range(lo, hi, ROWS_PER_SCRIPT_CALL)
-            )
+            entry[1].extend((s, min(hi, s + ROWS_PER_SCRIPT_CALL)) for s in range(lo, hi, ROWS_PER_SCRIPT_CALL))
         return list(per_node.values())
 
     def _send_all(self, client: Any, commands: list[bytes | memoryview], calls: int) -> bool:

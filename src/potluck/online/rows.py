@@ -56,15 +56,11 @@ def encode_rows(view: OnlineView, rows: pa.Table) -> EncodedRows:
     names = set(rows.column_names)
     missing = [k for k in (*view.join_keys, EVENT_TIMESTAMP) if k not in names]
     if missing:
-        raise PotluckError(
-            f"rows written to online view '{view.name}' lack the column(s) {', '.join(missing)}"
-        )
+        raise PotluckError(f"rows written to online view '{view.name}' lack the column(s) {', '.join(missing)}")
     n = rows.num_rows
     keys = view.key_encoder.encode_arrow([rows.column(k) for k in view.join_keys])
     event = _micros(rows.column(EVENT_TIMESTAMP))
-    created = (
-        _micros(rows.column(CREATED_TIMESTAMP)) if CREATED_TIMESTAMP in names else pa.nulls(n, pa.int64())
-    )
+    created = _micros(rows.column(CREATED_TIMESTAMP)) if CREATED_TIMESTAMP in names else pa.nulls(n, pa.int64())
     columns = {f.name: rows.column(f.name) for f in view.features if f.name in names}
     blobs = view.row_codec.encode_arrow(columns, n)
     valid = pc.and_(keys.is_valid(), event.is_valid())

@@ -123,9 +123,7 @@ class RowCodec:
         self.schema_id = schema_id(features)
         self.header = bytes([ROW_FORMAT_VERSION]) + self.schema_id.to_bytes(4, "little")
         self._nb = (len(features) + 7) // 8
-        fixed = [
-            i for i, f in enumerate(features) if isinstance(f.dtype, PrimitiveType) and f.dtype.name in _FIXED
-        ]
+        fixed = [i for i, f in enumerate(features) if isinstance(f.dtype, PrimitiveType) and f.dtype.name in _FIXED]
         var = [i for i in range(len(features)) if i not in fixed]
         self._fixed_idx = tuple(fixed)
         self._var_idx = tuple(var)
@@ -138,9 +136,7 @@ class RowCodec:
         self._identity = perm == list(range(len(features)))
         self._perm = operator.itemgetter(*perm) if len(perm) > 1 else None
         self._ts_idx = tuple(
-            i
-            for i, f in enumerate(features)
-            if isinstance(f.dtype, PrimitiveType) and f.dtype.name == "UnixTimestamp"
+            i for i, f in enumerate(features) if isinstance(f.dtype, PrimitiveType) and f.dtype.name == "UnixTimestamp"
         )
 
     @staticmethod
@@ -197,9 +193,7 @@ class RowCodec:
         n = num_rows
         if n == 0:
             return pa.array([], pa.binary())
-        cols: list[pa.Array | None] = [
-            as_array(columns[f.name]) if f.name in columns else None for f in self.features
-        ]
+        cols: list[pa.Array | None] = [as_array(columns[f.name]) if f.name in columns else None for f in self.features]
         fields: list[tuple[Any, ...]] = [("h", "u1", (5,)), ("n", "u1", (self._nb,))]
         fields += [(f"f{i}", _NP[self.features[i].dtype.name]) for i in self._fixed_idx]
         rec = np.zeros(n, dtype=np.dtype(fields))
@@ -275,9 +269,7 @@ class RowCodec:
             encoded = join_rows([u32_lengths(flat_bin), flat_bin])
             lists = pa.ListArray.from_arrays(pa.array(starts.astype(np.int32), pa.int32()), encoded)
             elements = pc.binary_join(lists, pa.scalar(b"", pa.binary()))
-        payload = join_rows(
-            [fixed_binary(counts.astype("<u4"), 4), pa.scalar(b"\x00", pa.binary()), elements]
-        )
+        payload = join_rows([fixed_binary(counts.astype("<u4"), 4), pa.scalar(b"\x00", pa.binary()), elements])
         if col.null_count:
             payload = pc.if_else(col.is_valid(), payload, pa.scalar(b"", pa.binary()))
         return payload

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from potluck.definitions import FeatureView, PushSource
 from potluck.definitions.errors import RetrievalError
-from potluck.offline.protocol import OfflineStore
+from potluck.offline.protocol import OfflineStore, SupportsAppend
 from potluck.online.protocol import OnlineStore
 from potluck.retrieval.plans import online_view, source_table
 
@@ -149,9 +149,11 @@ def push(
                     target = batch.column_for(name)
                 if target and target not in out:
                     out[target] = data.column(name)
+        if not isinstance(offline, SupportsAppend):
+            raise RetrievalError(f"push to '{source.name}': the offline store cannot append rows")
         offline.append(source_table(views[0], repo_path), pa.table(out))
     if mode in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE) and online is not None:
         for view, data in prepared:
             if view.online:
                 online.write(online_view(view, project), data)
-    return table.num_rows
+    return int(table.num_rows)

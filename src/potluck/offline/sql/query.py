@@ -146,9 +146,7 @@ def point_in_time_sql(
     e_ts = dialect.qualified(e, _TS)
     # The inner select joins; the outer one applies the ttl (one comparison per view, not per
     # feature), casts to the declared types and restores the input order.
-    inner_cols: list[Sql | str] = [
-        dialect.qualified(e, c) for c in entity.columns if c != entity.timestamp_column
-    ]
+    inner_cols: list[Sql | str] = [dialect.qualified(e, c) for c in entity.columns if c != entity.timestamp_column]
     inner_cols += [dialect.qualified(e, ROW), dialect.qualified(e, _TS)]
     out: list[Sql | str] = []
     for c in entity.columns:
@@ -181,17 +179,12 @@ def point_in_time_sql(
             + ")"
         )
         key_eq = [
-            f"{dialect.qualified(e, k)} = {dialect.qualified(alias, f'__k{j}')}"
-            for j, k in enumerate(view.join_keys)
+            f"{dialect.qualified(e, k)} = {dialect.qualified(alias, f'__k{j}')}" for j, k in enumerate(view.join_keys)
         ]
         if use is Strategy.ASOF:
             probe = dialect.composite([e_ts, dialect.max_timestamp, dialect.max_bigint])
-            inequality = (
-                f"(CASE WHEN {e_ts} IS NULL THEN NULL ELSE {probe} END) >= {dialect.qualified(alias, '__sk')}"
-            )
-            joins.append(
-                Sql(f"ASOF LEFT JOIN {q(cte_name)} AS {q(alias)} ON {' AND '.join([*key_eq, inequality])}")
-            )
+            inequality = f"(CASE WHEN {e_ts} IS NULL THEN NULL ELSE {probe} END) >= {dialect.qualified(alias, '__sk')}"
+            joins.append(Sql(f"ASOF LEFT JOIN {q(cte_name)} AS {q(alias)} ON {' AND '.join([*key_eq, inequality])}"))
             if ttl_us > 0:
                 inner_cols.append(
                     Sql(f"{dialect.qualified(alias, '__t')} >= ")
@@ -207,9 +200,7 @@ def point_in_time_sql(
             ]
             conds.append(f"{dialect.qualified(inner, '__t')} <= {e_ts}")
             if ttl_us > 0:
-                conds.append(
-                    Sql(f"{dialect.qualified(inner, '__t')} >= ") + dialect.minus_micros(e_ts, ttl_us)
-                )
+                conds.append(Sql(f"{dialect.qualified(inner, '__t')} >= ") + dialect.minus_micros(e_ts, ttl_us))
             if availability_time:
                 conds.append(f"{dialect.qualified(inner, '__c')} <= {e_ts}")
             picked = ", ".join(dialect.qualified(inner, f"__f{j}") for j in range(len(view.features)))
@@ -221,8 +212,7 @@ def point_in_time_sql(
             )
             out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
         inner_cols += [
-            f"{dialect.qualified(alias, f'__f{j}')} AS {q(f'__potluck_v{i}_f{j}')}"
-            for j in range(len(view.features))
+            f"{dialect.qualified(alias, f'__f{j}')} AS {q(f'__potluck_v{i}_f{j}')}" for j in range(len(view.features))
         ]
     return (
         Sql("WITH ")
@@ -250,8 +240,7 @@ def latest_rows_sql(
     order = ", ".join(f"{q(c)} DESC" for c in ("__t", "__c", "__o"))
     cols = [f"{q(f'__k{i}')} AS {q(k)}" for i, k in enumerate(view.join_keys)]
     cols += [
-        f"{dialect.cast(q(f'__f{i}'), dialect.type_name(f.dtype))} AS {q(f.name)}"
-        for i, f in enumerate(view.features)
+        f"{dialect.cast(q(f'__f{i}'), dialect.type_name(f.dtype))} AS {q(f.name)}" for i, f in enumerate(view.features)
     ]
     cols.append(f"{dialect.cast(q('__t'), dialect.utc_timestamptz_type)} AS {q('event_timestamp')}")
     cols.append(f"{dialect.cast(q('__cr'), dialect.utc_timestamptz_type)} AS {q('created_timestamp')}")
