@@ -56,7 +56,10 @@ def run_child(
         data = {"ok": False, "error": f"timed out after {timeout_s:.0f} s and was stopped"}
     elif not data:
         tail = log.read_text()[-800:] if log.exists() else ""
-        data = {"ok": False, "error": f"exited with code {proc.returncode} without a result; log tail: {tail}"}
+        data = {
+            "ok": False,
+            "error": f"exited with code {proc.returncode} without a result; log tail: {tail}",
+        }
     data["wall_s"] = round(wall, 3)
     data["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
     data["returncode"] = proc.returncode
@@ -99,9 +102,23 @@ def redis_server() -> Iterator[str]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="bench-redis-")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir, "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         import redis
@@ -154,8 +171,10 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     sep = "  ".join("-" * w for w in widths)
-    body = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-            for r in cells]
+    body = [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in cells
+    ]
     return "\n".join([line, sep, *body])
 
 

@@ -28,7 +28,9 @@ def compare_historical(reference: Path, candidate: Path, features: list[tuple[st
 
     con = duckdb.connect()
     con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet({_lit(str(reference))})")
-    con.execute(f"CREATE VIEW c AS SELECT * FROM read_parquet({_lit(str(candidate))}, file_row_number = true)")
+    con.execute(
+        f"CREATE VIEW c AS SELECT * FROM read_parquet({_lit(str(candidate))}, file_row_number = true)"
+    )
     cand_cols = {row[0] for row in con.execute("DESCRIBE c").fetchall()}
     rows_ref = con.execute("SELECT count(*) FROM r").fetchone()[0]
     rows_cand, distinct_cand, in_order = con.execute(
@@ -53,9 +55,7 @@ def compare_historical(reference: Path, candidate: Path, features: list[tuple[st
         checks.append(f"count(*) FILTER (WHERE NOT ({same})) AS {_q(name)}")
     matched = 0
     if checks:
-        row = con.execute(
-            f"SELECT count(*), {', '.join(checks)} FROM r JOIN c USING (row_id)"
-        ).fetchone()
+        row = con.execute(f"SELECT count(*), {', '.join(checks)} FROM r JOIN c USING (row_id)").fetchone()
         matched = row[0]
         names = [n for n, _ in features if n not in absent]
         per_column = {n: v for n, v in zip(names, row[1:], strict=True) if v}

@@ -56,7 +56,9 @@ MERCHANT_FEATURES: list[tuple[str, str]] = [
 ]
 # The 12 features read online: 8 from user_stats and all 4 of merchant_stats.
 ONLINE_USER_FEATURES = [name for name, _ in USER_FEATURES[:8]]
-ALL_REFS = [f"user_stats:{n}" for n, _ in USER_FEATURES] + [f"merchant_stats:{n}" for n, _ in MERCHANT_FEATURES]
+ALL_REFS = [f"user_stats:{n}" for n, _ in USER_FEATURES] + [
+    f"merchant_stats:{n}" for n, _ in MERCHANT_FEATURES
+]
 ONLINE_REFS = [f"user_stats:{n}" for n in ONLINE_USER_FEATURES] + [
     f"merchant_stats:{n}" for n, _ in MERCHANT_FEATURES
 ]
@@ -154,8 +156,9 @@ def feature_table(
     cols: dict[str, pa.Array] = {key_name: pa.array(key)}
     for i, (name, kind) in enumerate(features):
         if kind == "String":
-            cols[name] = _strings(rng, rows, SEGMENTS if "segment" in name else
-                                  COUNTRIES if "country" in name else CATEGORIES)
+            cols[name] = _strings(
+                rng, rows, SEGMENTS if "segment" in name else COUNTRIES if "country" in name else CATEGORIES
+            )
         else:
             cols[name] = _feature_column(rng, rows, kind, i)
     cols["event_timestamp"] = _ts(ev)
@@ -227,7 +230,7 @@ def ensure_dataset(spec: Spec, root: Path) -> Path:
 # ---------------------------------------------------------------------------------------------------
 # Feature repositories: identical definitions apart from the import lines and the store config.
 
-FEATURES_PY = '''\
+FEATURES_PY = """\
 from datetime import timedelta
 
 from {lib} import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
@@ -273,7 +276,7 @@ merchant_stats = FeatureView(
 )
 
 fraud_model = FeatureService(name="fraud_model", features=[user_stats, merchant_stats])
-'''
+"""
 
 
 def _fields(features: list[tuple[str, str]]) -> str:
@@ -296,7 +299,11 @@ def store_yaml(offline: str = "duckdb", online: str = "sqlite", redis: str = "12
 
 
 def write_repo(
-    dest: Path, tool: str, data_dir: Path, offline: str = "duckdb", online: str = "sqlite",
+    dest: Path,
+    tool: str,
+    data_dir: Path,
+    offline: str = "duckdb",
+    online: str = "sqlite",
     redis: str = "127.0.0.1:6379",
 ) -> Path:
     """Write `features.py` and `feature_store.yaml` for `tool` ("potluck" or "feast") into `dest`."""

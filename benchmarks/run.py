@@ -12,6 +12,7 @@ benchmarks/data/; results are printed as a table and written to benchmarks/resul
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import (  # noqa: E402
+from _harness import (
     BENCH,
     FEAST_PYTHON,
     RUNNERS,
@@ -36,8 +37,8 @@ from _harness import (  # noqa: E402
     run_child,
     table,
 )
-from compare import compare_historical, compare_online  # noqa: E402
-from generate import (  # noqa: E402
+from compare import compare_historical, compare_online
+from generate import (
     ALL_REFS,
     MERCHANT_FEATURES,
     ONLINE_REFS,
@@ -53,31 +54,55 @@ HISTORICAL_TOOLS = ["potluck", "raw", "feast-duckdb", "feast-file"]
 STORE_TOOLS = ["potluck", "raw", "feast"]
 SIZES = {
     "small": {"entity_rows": 100_000, "feature_rows": 100_000, "mat_rows": 120_000, "online_rows": 120_000},
-    "medium": {"entity_rows": 1_000_000, "feature_rows": 1_000_000, "mat_rows": 1_200_000, "online_rows": 120_000},
-    "large": {"entity_rows": 1_000_000, "feature_rows": 10_000_000, "mat_rows": 11_000_000, "online_rows": 1_200_000},
+    "medium": {
+        "entity_rows": 1_000_000,
+        "feature_rows": 1_000_000,
+        "mat_rows": 1_200_000,
+        "online_rows": 120_000,
+    },
+    "large": {
+        "entity_rows": 1_000_000,
+        "feature_rows": 10_000_000,
+        "mat_rows": 11_000_000,
+        "online_rows": 1_200_000,
+    },
 }
 
 
 # --------------------------------------------------------------------------------------------- specs
 
+
 def historical_spec(entity_rows: int, feature_rows: int, seed: int) -> Spec:
     merchant_rows = max(1, feature_rows // 10)
-    return Spec(entity_rows=entity_rows, user_rows=feature_rows, merchant_rows=merchant_rows,
-                users=max(1, feature_rows // 10), merchants=max(1, merchant_rows // 20), seed=seed)
+    return Spec(
+        entity_rows=entity_rows,
+        user_rows=feature_rows,
+        merchant_rows=merchant_rows,
+        users=max(1, feature_rows // 10),
+        merchants=max(1, merchant_rows // 20),
+        seed=seed,
+    )
 
 
 def store_spec(rows: int, seed: int, anchor: str | None = None) -> Spec:
     """`rows` feature rows: 5/6 user rows (10 per user), 1/6 merchant rows (20 per merchant)."""
     user_rows = rows * 5 // 6
     merchant_rows = rows - user_rows
-    spec = Spec(entity_rows=1_000, user_rows=user_rows, merchant_rows=merchant_rows,
-                users=max(1, user_rows // 10), merchants=max(1, merchant_rows // 20), seed=seed)
+    spec = Spec(
+        entity_rows=1_000,
+        user_rows=user_rows,
+        merchant_rows=merchant_rows,
+        users=max(1, user_rows // 10),
+        merchants=max(1, merchant_rows // 20),
+        seed=seed,
+    )
     if anchor:
         spec = Spec(**{**spec.__dict__, "anchor": anchor})
     return spec
 
 
 # --------------------------------------------------------------------------------------------- tools
+
 
 def selected(tools_arg: str | None, all_tools: list[str], skip_feast: bool, historical: bool) -> list[str]:
     wanted = all_tools if not tools_arg else [t.strip() for t in tools_arg.split(",") if t.strip()]
@@ -98,8 +123,18 @@ def store_command(tool: str, repo: Path, result: Path, refs: list[str]) -> tuple
     lib = "feast" if tool.startswith("feast") else "potluck"
     python = str(FEAST_PYTHON) if lib == "feast" else sys.executable
     env = feast_env() if lib == "feast" else potluck_env()
-    argv = [python, str(RUNNERS / "store_runner.py"), "--lib", lib, "--repo", str(repo),
-            "--result", str(result), "--features", json.dumps(refs)]
+    argv = [
+        python,
+        str(RUNNERS / "store_runner.py"),
+        "--lib",
+        lib,
+        "--repo",
+        str(repo),
+        "--result",
+        str(result),
+        "--features",
+        json.dumps(refs),
+    ]
     return argv, env
 
 
@@ -119,19 +154,26 @@ def warm_cache(data: Path) -> None:
 
 def machine() -> dict[str, Any]:
     mem_gb = None
-    try:
+    with contextlib.suppress(ValueError, OSError):
         mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError):
-        pass
-    return {"cpus": os.cpu_count(), "memory_gb": mem_gb, "platform": platform.platform(),
-            "python": platform.python_version(), "load_avg": os.getloadavg()}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_avg": os.getloadavg(),
+    }
 
 
 def save(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"name": name, "when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-               **payload}
+    payload = {
+        "name": name,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **payload,
+    }
     path.write_text(json.dumps(payload, indent=2, default=str))
     return path
 
@@ -141,6 +183,7 @@ def failed(tool: str, message: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------- historical
+
 
 def bench_historical(args: argparse.Namespace) -> dict[str, Any]:
     spec = historical_spec(args.entity_rows, args.feature_rows, args.seed)
@@ -156,8 +199,19 @@ def bench_historical(args: argparse.Namespace) -> dict[str, Any]:
         out, result = tdir / "result.parquet", tdir / "result.json"
         print(f"[historical] {tool} ...", flush=True)
         if tool == "raw":
-            argv = [sys.executable, str(RUNNERS / "raw_runner.py"), "--data", str(data), "--result", str(result),
-                    "historical", "--entity", str(entity), "--out", str(out)]
+            argv = [
+                sys.executable,
+                str(RUNNERS / "raw_runner.py"),
+                "--data",
+                str(data),
+                "--result",
+                str(result),
+                "historical",
+                "--entity",
+                str(entity),
+                "--out",
+                str(out),
+            ]
             env = dict(os.environ)
         else:
             if tool.startswith("feast") and (msg := feast_missing()):
@@ -167,36 +221,69 @@ def bench_historical(args: argparse.Namespace) -> dict[str, Any]:
             repo = write_repo(tdir / "repo", tool.split("-")[0], data, offline=offline)
             argv, env = store_command(tool, repo, result, ALL_REFS)
             argv += ["historical", "--entity", str(entity), "--out", str(out)]
-        runs[tool] = {"tool": tool, **run_child(argv, env=env, cwd=tdir, log=tdir / "log.txt", result=result,
-                                                timeout_s=args.timeout)}
+        runs[tool] = {
+            "tool": tool,
+            **run_child(argv, env=env, cwd=tdir, log=tdir / "log.txt", result=result, timeout_s=args.timeout),
+        }
         runs[tool]["output"] = str(out)
         print(f"  -> {summary(runs[tool])}", flush=True)
     reference = next((t for t in ("potluck", "raw") if runs.get(t, {}).get("ok")), None)
     features = USER_FEATURES + MERCHANT_FEATURES
-    for tool, run in runs.items():
+    for run in runs.values():
         if run.get("ok") and reference:
-            run["comparison"] = compare_historical(Path(runs[reference]["output"]), Path(run["output"]), features)
+            run["comparison"] = compare_historical(
+                Path(runs[reference]["output"]), Path(run["output"]), features
+            )
             run["compared_with"] = reference
     if not args.keep_outputs:
         for run in runs.values():
             if "output" in run:
                 Path(run["output"]).unlink(missing_ok=True)
     base = {t: runs[t].get("seconds") for t in ("potluck", "raw") if runs.get(t, {}).get("ok")}
-    headers = ["tool", "seconds", "peak RSS MB", "rows", "equal", "bad cells", "missing rows", "in order",
-               "x potluck", "x raw"]
+    headers = [
+        "tool",
+        "seconds",
+        "peak RSS MB",
+        "rows",
+        "equal",
+        "bad cells",
+        "missing rows",
+        "in order",
+        "x potluck",
+        "x raw",
+    ]
     rows = []
     for tool, run in runs.items():
         cmp = run.get("comparison", {})
-        rows.append([tool, run.get("seconds"), run.get("peak_rss_mb") if run.get("ok") else None, run.get("rows"),
-                     cmp.get("equal"), cmp.get("mismatching_cells"), cmp.get("missing_rows"),
-                     cmp.get("in_input_order"), ratio(run.get("seconds"), base.get("potluck")),
-                     ratio(run.get("seconds"), base.get("raw"))])
-    print(f"\nHistorical retrieval: {spec.entity_rows:,} entity rows x {spec.user_rows:,} user rows "
-          f"+ {spec.merchant_rows:,} merchant rows; reference for equality: {reference or 'none'}")
+        rows.append(
+            [
+                tool,
+                run.get("seconds"),
+                run.get("peak_rss_mb") if run.get("ok") else None,
+                run.get("rows"),
+                cmp.get("equal"),
+                cmp.get("mismatching_cells"),
+                cmp.get("missing_rows"),
+                cmp.get("in_input_order"),
+                ratio(run.get("seconds"), base.get("potluck")),
+                ratio(run.get("seconds"), base.get("raw")),
+            ]
+        )
+    print(
+        f"\nHistorical retrieval: {spec.entity_rows:,} entity rows x {spec.user_rows:,} user rows "
+        f"+ {spec.merchant_rows:,} merchant rows; reference for equality: {reference or 'none'}"
+    )
     print(table(headers, rows))
     print_errors(runs)
-    path = save(name, {"benchmark": "historical", "spec": spec.__dict__, "reference": reference,
-                       "runs": list(runs.values())})
+    path = save(
+        name,
+        {
+            "benchmark": "historical",
+            "spec": spec.__dict__,
+            "reference": reference,
+            "runs": list(runs.values()),
+        },
+    )
     print(f"wrote {path}")
     return {"name": name, "runs": runs}
 
@@ -213,10 +300,13 @@ def summary(run: dict[str, Any]) -> str:
 def print_errors(runs: dict[str, dict[str, Any]]) -> None:
     for tool, run in runs.items():
         if not run.get("ok"):
-            print(f"  {tool}: FAILED: {run.get('error')}" + (f" (log: {run['log']})" if run.get("log") else ""))
+            print(
+                f"  {tool}: FAILED: {run.get('error')}" + (f" (log: {run['log']})" if run.get("log") else "")
+            )
 
 
 # --------------------------------------------------------------------------------------------- materialize
+
 
 def source_rows(data: Path) -> tuple[int, int]:
     import duckdb
@@ -224,8 +314,9 @@ def source_rows(data: Path) -> tuple[int, int]:
     con = duckdb.connect()
     rows = entities = 0
     for view, key in (("user_stats", "user_id"), ("merchant_stats", "merchant_id")):
-        r, e = con.execute(f"SELECT count(*), count(DISTINCT {key}) FROM read_parquet('{data / view}.parquet')"
-                           ).fetchone()
+        r, e = con.execute(
+            f"SELECT count(*), count(DISTINCT {key}) FROM read_parquet('{data / view}.parquet')"
+        ).fetchone()
         rows, entities = rows + r, entities + e
     return rows, entities
 
@@ -234,8 +325,9 @@ def window(spec: Spec) -> tuple[str, str]:
     return ((spec.start - timedelta(days=1)).isoformat(), spec.end.isoformat())
 
 
-def store_runs(args: argparse.Namespace, mode: str, spec: Spec, data: Path, work: Path,
-               extra: list[str]) -> dict[str, dict[str, Any]]:
+def store_runs(
+    args: argparse.Namespace, mode: str, spec: Spec, data: Path, work: Path, extra: list[str]
+) -> dict[str, dict[str, Any]]:
     """Run `mode` (materialize or online) for each selected tool and backend."""
     tools = selected(args.tools, STORE_TOOLS, args.skip_feast, historical=False)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -254,10 +346,25 @@ def store_runs(args: argparse.Namespace, mode: str, spec: Spec, data: Path, work
                 if backend == "redis":
                     flush_private_redis(redis_url)
                 if tool == "raw":
-                    argv = [sys.executable, str(RUNNERS / "raw_runner.py"), "--data", str(data),
-                            "--result", str(result), mode, "--backend", backend,
-                            "--sqlite-path", str(tdir / "online_raw.db"), "--redis", redis_url or "-",
-                            "--start", start, "--end", end]
+                    argv = [
+                        sys.executable,
+                        str(RUNNERS / "raw_runner.py"),
+                        "--data",
+                        str(data),
+                        "--result",
+                        str(result),
+                        mode,
+                        "--backend",
+                        backend,
+                        "--sqlite-path",
+                        str(tdir / "online_raw.db"),
+                        "--redis",
+                        redis_url or "-",
+                        "--start",
+                        start,
+                        "--end",
+                        end,
+                    ]
                     env = dict(os.environ)
                 else:
                     if tool == "feast" and (msg := feast_missing()):
@@ -267,8 +374,9 @@ def store_runs(args: argparse.Namespace, mode: str, spec: Spec, data: Path, work
                     argv, env = store_command(tool, repo, result, refs)
                     argv += [mode, "--start", start, "--end", end]
                 argv += [a.replace("{dump}", str(tdir / "dump.json")) for a in extra]
-                run = run_child(argv, env=env, cwd=tdir, log=tdir / "log.txt", result=result,
-                                timeout_s=args.timeout)
+                run = run_child(
+                    argv, env=env, cwd=tdir, log=tdir / "log.txt", result=result, timeout_s=args.timeout
+                )
                 runs[key] = {"tool": tool, "backend": backend, **run}
                 if mode == "online":
                     runs[key]["dump"] = str(tdir / "dump.json")
@@ -295,20 +403,36 @@ def bench_materialize(args: argparse.Namespace) -> dict[str, Any]:
         run["rows_per_s"] = round(rows / secs) if secs else None
         pot = runs.get(f"potluck/{run.get('backend')}", {})
         raw = runs.get(f"raw/{run.get('backend')}", {})
-        table_rows.append([run["tool"], run.get("backend"), secs, run["rows_per_s"],
-                           run.get("peak_rss_mb") if secs else None,
-                           ratio(secs, pot.get("seconds") if pot.get("ok") else None),
-                           ratio(secs, raw.get("seconds") if raw.get("ok") else None)])
+        table_rows.append(
+            [
+                run["tool"],
+                run.get("backend"),
+                secs,
+                run["rows_per_s"],
+                run.get("peak_rss_mb") if secs else None,
+                ratio(secs, pot.get("seconds") if pot.get("ok") else None),
+                ratio(secs, raw.get("seconds") if raw.get("ok") else None),
+            ]
+        )
     print(f"\nMaterialization: {rows:,} source rows, {entities:,} entities (rows/s counts source rows)")
     print(table(headers, table_rows))
     print_errors(runs)
-    path = save(name, {"benchmark": "materialize", "spec": spec.__dict__, "source_rows": rows,
-                       "entities": entities, "runs": list(runs.values())})
+    path = save(
+        name,
+        {
+            "benchmark": "materialize",
+            "spec": spec.__dict__,
+            "source_rows": rows,
+            "entities": entities,
+            "runs": list(runs.values()),
+        },
+    )
     print(f"wrote {path}")
     return {"name": name, "runs": runs}
 
 
 # --------------------------------------------------------------------------------------------- online
+
 
 def online_entities(data: Path, spec: Spec, count: int, seed: int) -> list[list[int]]:
     """Entity pairs whose latest rows are at most a day old at the anchor, so every tool serves values."""
@@ -319,9 +443,15 @@ def online_entities(data: Path, spec: Spec, count: int, seed: int) -> list[list[
     since = (spec.end - timedelta(days=1)).isoformat()
     ids = []
     for view, key in (("user_stats", "user_id"), ("merchant_stats", "merchant_id")):
-        ids.append([r[0] for r in con.execute(
-            f"SELECT {key} FROM read_parquet('{data / view}.parquet') GROUP BY 1 "
-            f"HAVING max(event_timestamp) >= '{since}'::TIMESTAMPTZ ORDER BY 1").fetchall()])
+        ids.append(
+            [
+                r[0]
+                for r in con.execute(
+                    f"SELECT {key} FROM read_parquet('{data / view}.parquet') GROUP BY 1 "
+                    f"HAVING max(event_timestamp) >= '{since}'::TIMESTAMPTZ ORDER BY 1"
+                ).fetchall()
+            ]
+        )
     rng = np.random.default_rng(seed)
     users = rng.choice(ids[0], count)
     merchants = rng.choice(ids[1], count)
@@ -337,41 +467,81 @@ def bench_online(args: argparse.Namespace) -> dict[str, Any]:
     work = fresh(args.data_dir / "runs" / name)
     entities_file = work / "entities.json"
     entities_file.write_text(json.dumps(online_entities(data, spec, 2_000, args.seed)))
-    extra = ["--entities", str(entities_file), "--dump", "{dump}", "--calls-1", str(args.calls_1),
-             "--calls-100", str(args.calls_100), "--calls-1000", str(args.calls_1000)]
+    extra = [
+        "--entities",
+        str(entities_file),
+        "--dump",
+        "{dump}",
+        "--calls-1",
+        str(args.calls_1),
+        "--calls-100",
+        str(args.calls_100),
+        "--calls-1000",
+        str(args.calls_1000),
+    ]
     runs = store_runs(args, "online", spec, data, work, extra)
     names = ["user_id", "merchant_id"] + [r.split(":", 1)[1] for r in ONLINE_REFS]
     for backend in {r.get("backend") for r in runs.values()}:
-        ref_key = next((k for k in (f"potluck/{backend}", f"raw/{backend}") if runs.get(k, {}).get("ok")), None)
+        ref_key = next(
+            (k for k in (f"potluck/{backend}", f"raw/{backend}") if runs.get(k, {}).get("ok")), None
+        )
         for run in runs.values():
             if run.get("backend") == backend and run.get("ok") and ref_key:
                 run["compared_with"] = ref_key
                 run["comparison"] = compare_online(Path(runs[ref_key]["dump"]), Path(run["dump"]), names)
-    headers = ["tool", "backend", "entities", "p50 ms", "p99 ms", "mean ms", "x potluck p50", "x raw p50", "equal"]
+    headers = [
+        "tool",
+        "backend",
+        "entities",
+        "p50 ms",
+        "p99 ms",
+        "mean ms",
+        "x potluck p50",
+        "x raw p50",
+        "equal",
+    ]
     table_rows = []
     for run in runs.values():
         for size, lat in (run.get("latency") or {}).items():
             pot = (runs.get(f"potluck/{run['backend']}", {}).get("latency") or {}).get(size, {})
             raw = (runs.get(f"raw/{run['backend']}", {}).get("latency") or {}).get(size, {})
-            table_rows.append([run["tool"], run["backend"], int(size), lat["p50_ms"], lat["p99_ms"], lat["mean_ms"],
-                               ratio(lat["p50_ms"], pot.get("p50_ms")), ratio(lat["p50_ms"], raw.get("p50_ms")),
-                               run.get("comparison", {}).get("equal")])
-    print(f"\nOnline reads in process: {len(ONLINE_REFS)} features over 2 views; store of "
-          f"{spec.user_rows + spec.merchant_rows:,} rows materialized first (not timed)")
+            table_rows.append(
+                [
+                    run["tool"],
+                    run["backend"],
+                    int(size),
+                    lat["p50_ms"],
+                    lat["p99_ms"],
+                    lat["mean_ms"],
+                    ratio(lat["p50_ms"], pot.get("p50_ms")),
+                    ratio(lat["p50_ms"], raw.get("p50_ms")),
+                    run.get("comparison", {}).get("equal"),
+                ]
+            )
+    print(
+        f"\nOnline reads in process: {len(ONLINE_REFS)} features over 2 views; store of "
+        f"{spec.user_rows + spec.merchant_rows:,} rows materialized first (not timed)"
+    )
     print(table(headers, table_rows))
     print_errors(runs)
-    path = save(name, {"benchmark": "online", "spec": spec.__dict__, "features": ONLINE_REFS,
-                       "runs": list(runs.values())})
+    path = save(
+        name,
+        {"benchmark": "online", "spec": spec.__dict__, "features": ONLINE_REFS, "runs": list(runs.values())},
+    )
     print(f"wrote {path}")
     return {"name": name, "runs": runs}
 
 
 # --------------------------------------------------------------------------------------------- cli
 
+
 def main() -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--tools", help="comma list; historical: potluck,raw,feast-duckdb,feast-file (feast = "
-                        "both); materialize/online: potluck,raw,feast")
+    common.add_argument(
+        "--tools",
+        help="comma list; historical: potluck,raw,feast-duckdb,feast-file (feast = "
+        "both); materialize/online: potluck,raw,feast",
+    )
     common.add_argument("--skip-feast", action="store_true", help="run only potluck and raw")
     common.add_argument("--backends", default="sqlite,redis", help="online stores for materialize/online")
     common.add_argument("--seed", type=int, default=42)
@@ -407,7 +577,11 @@ def main() -> None:
         size = SIZES[args.size]
         prefix = args.name or f"all_{args.size}"
         for sub_cmd, fn, extra in (
-            ("historical", bench_historical, {"entity_rows": size["entity_rows"], "feature_rows": size["feature_rows"]}),
+            (
+                "historical",
+                bench_historical,
+                {"entity_rows": size["entity_rows"], "feature_rows": size["feature_rows"]},
+            ),
             ("materialize", bench_materialize, {"rows": size["mat_rows"]}),
             ("online", bench_online, {"rows": size["online_rows"]}),
         ):

@@ -81,7 +81,7 @@ def run_main(result_path: Path, body: Callable[[dict[str, Any]], None]) -> int:
         body(result)
         result["ok"] = True
         return_code = 0
-    except BaseException as exc:  # noqa: BLE001 - report anything, including SystemExit from a library
+    except BaseException as exc:
         result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         result["traceback"] = traceback.format_exc()[-4000:]
         traceback.print_exc()

@@ -17,7 +17,6 @@ import argparse
 import json
 import sqlite3
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,9 @@ def historical_sql(data: Path, entity: Path, out: Path) -> str:
 
     def guarded(alias: str, feats: list[tuple[str, str]], ttl_s: int, ts_col: str) -> str:
         bound = f"e.event_timestamp - INTERVAL {ttl_s} SECOND"
-        return ", ".join(f"CASE WHEN {ts_col} >= {bound} THEN {alias}.{_q(n)} END AS {_q(n)}" for n, _ in feats)
+        return ", ".join(
+            f"CASE WHEN {ts_col} >= {bound} THEN {alias}.{_q(n)} END AS {_q(n)}" for n, _ in feats
+        )
 
     return f"""
 COPY (
@@ -103,7 +104,9 @@ def latest_rows_sql(view: str, data: Path, start: str, end: str) -> str:
 
 def _batches(con: Any, sql: str) -> Any:
     rel = con.sql(sql)
-    return iter(rel.to_arrow_reader(100_000) if hasattr(rel, "to_arrow_reader") else rel.record_batch(100_000))
+    return iter(
+        rel.to_arrow_reader(100_000) if hasattr(rel, "to_arrow_reader") else rel.record_batch(100_000)
+    )
 
 
 def materialize_sqlite(args: argparse.Namespace, con: Any) -> int:
@@ -259,10 +262,10 @@ def online(args: argparse.Namespace, phases: Phases, result: dict[str, Any]) -> 
     for size, calls in ((1, args.calls_1), (100, args.calls_100), (1000, args.calls_1000)):
         if calls <= 0:
             continue
-        batches = [pairs[(i * size) % len(pairs):][:size] for i in range(calls + 5)]
+        batches = [pairs[(i * size) % len(pairs) :][:size] for i in range(calls + 5)]
         batches = [b if len(b) == size else pairs[:size] for b in batches]
         it = iter(batches)
-        latency[str(size)] = percentiles(time_calls(lambda: read(next(it)), calls, warmup=5))
+        latency[str(size)] = percentiles(time_calls(lambda it=it: read(next(it)), calls, warmup=5))
     result["latency"] = latency
 
 
@@ -278,7 +281,9 @@ def main() -> int:
         s = sub.add_parser(name)
         s.add_argument("--backend", choices=["sqlite", "redis"], required=True)
         s.add_argument("--sqlite-path", default="online_raw.db")
-        s.add_argument("--redis", default="127.0.0.1:6379", help="host:port of a server this run may write to")
+        s.add_argument(
+            "--redis", default="127.0.0.1:6379", help="host:port of a server this run may write to"
+        )
         s.add_argument("--start", required=True)
         s.add_argument("--end", required=True)
         if name == "online":

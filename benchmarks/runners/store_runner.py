@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Phases, load_module, percentiles, run_main, time_calls  # noqa: E402
+from _common import Phases, load_module, percentiles, run_main, time_calls
 
 
 def open_store(lib_name: str, repo: Path, phases: Phases) -> tuple[Any, Any]:
@@ -44,7 +44,9 @@ def open_store(lib_name: str, repo: Path, phases: Phases) -> tuple[Any, Any]:
     return lib, store
 
 
-def historical(lib_name: str, store: Any, args: argparse.Namespace, phases: Phases, result: dict[str, Any]) -> None:
+def historical(
+    lib_name: str, store: Any, args: argparse.Namespace, phases: Phases, result: dict[str, Any]
+) -> None:
     refs: list[str] = json.loads(args.features)
     with phases.time("total"):
         if lib_name == "feast":
@@ -93,10 +95,10 @@ def online(store: Any, args: argparse.Namespace, phases: Phases, result: dict[st
     for size, calls in ((1, args.calls_1), (100, args.calls_100), (1000, args.calls_1000)):
         if calls <= 0:
             continue
-        batches = [rows[(i * size) % len(rows):][:size] for i in range(calls + 5)]
+        batches = [rows[(i * size) % len(rows) :][:size] for i in range(calls + 5)]
         batches = [b if len(b) == size else rows[:size] for b in batches]
         it = iter(batches)
-        latency[str(size)] = percentiles(time_calls(lambda: read(next(it)), calls, warmup=5))
+        latency[str(size)] = percentiles(time_calls(lambda it=it: read(next(it)), calls, warmup=5))
     result["latency"] = latency
 
 
