@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create benchmarks/.venv-feast with the pinned Feast release used for side-by-side runs.
+# Idempotent: an existing venv that already has the pinned version is left alone.
+set -euo pipefail
+
+FEAST_VERSION="${FEAST_VERSION:-0.67.0}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="${HERE}/.venv-feast"
+PYTHON="${PYTHON:-python3}"
+
+if [[ -x "${VENV}/bin/python" ]] \
+   && "${VENV}/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('feast') != '${FEAST_VERSION}')" 2>/dev/null \
+   && "${VENV}/bin/python" -c "import duckdb, redis, ibis" 2>/dev/null; then
+    echo "feast ${FEAST_VERSION} already installed in ${VENV}"
+    exit 0
+fi
+
+if ! "${PYTHON}" -m pip index versions feast 2>/dev/null | grep -i available | grep -Eq "(^|[ ,])${FEAST_VERSION//./\\.}(,|$)"; then
+    echo "feast==${FEAST_VERSION} is not available from the configured package index." >&2
+    echo "Versions offered:" >&2
+    "${PYTHON}" -m pip index versions feast 2>/dev/null | grep -i 'available' >&2 || true
+    exit 1
+fi
+
+start=$(date +%s)
+"${PYTHON}" -m venv "${VENV}"
+quiet() { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+"${VENV}/bin/python" -m pip install --quiet --upgrade pip 2>&1 | quiet
+# redis: the Redis online store; duckdb: the ibis-based DuckDB offline store.
+"${VENV}/bin/python" -m pip install --quiet "feast[redis,duckdb]==${FEAST_VERSION}" 2>&1 | quiet
+echo "installed feast $("${VENV}/bin/python" -c 'import importlib.metadata as m; print(m.version("feast"))') into ${VENV} in $(( $(date +%s) - start ))s"
