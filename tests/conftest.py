@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tests_support import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, require_server  # noqa: E402
+from tests_support import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, require_server
 
 
 @pytest.fixture

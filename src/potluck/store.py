@@ -317,6 +317,7 @@ class FeatureStore:
         feature_views: Sequence[str] | None = None,
         *,
         progress: ProgressFactory | None = None,
+        batch_rows: int | None = None,
     ) -> list[MaterializationResult]:
         """Copy each view's latest row per entity with start <= event time <= end to the online store."""
         from potluck.materialize.runner import materialize
@@ -326,7 +327,7 @@ class FeatureStore:
             start=start_date,
             end=end_date,
             progress=progress,
-            **self._materialize_parts(),
+            **self._materialize_parts(batch_rows),
         )
 
     def materialize_incremental(
@@ -336,6 +337,7 @@ class FeatureStore:
         *,
         lookback: timedelta = timedelta(0),
         progress: ProgressFactory | None = None,
+        batch_rows: int | None = None,
     ) -> list[MaterializationResult]:
         """Materialize from where each view left off (first run: end - ttl) up to `end_date`.
 
@@ -349,11 +351,14 @@ class FeatureStore:
             end=end_date,
             incremental_lookback=lookback,
             progress=progress,
-            **self._materialize_parts(),
+            **self._materialize_parts(batch_rows),
         )
 
-    def _materialize_parts(self) -> dict[str, Any]:
+    def _materialize_parts(self, batch_rows: int | None) -> dict[str, Any]:
+        from potluck.materialize.runner import DEFAULT_BATCH_ROWS
+
         return {
+            "batch_rows": batch_rows or DEFAULT_BATCH_ROWS,
             "project": self.project,
             "repo_path": str(self.repo_path),
             "offline": self._offline,

@@ -14,10 +14,10 @@ import pytest
 
 from tests_support import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, REDIS_HOST, REDIS_PORT, require_server
 
-END = datetime(2024, 3, 1, tzinfo=UTC)
+END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 DRIVERS = 150
 
-FEATURES_PY = '''\
+FEATURES_PY = """\
 from datetime import timedelta
 
 from potluck import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
@@ -52,7 +52,7 @@ driver_live = FeatureView(
     source=push_source,
 )
 service = FeatureService(name="driver_service", features=[driver_stats, driver_live[["lat"]]])
-'''
+"""
 
 
 def write_stats(path: Path, *, seed: int = 3, rows: int = 4000) -> None:
@@ -118,7 +118,13 @@ def _drop_postgres_schema(root: Path) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis), pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
 def online_kind(request: pytest.FixtureRequest) -> str:
     _require(request.param)
     return str(request.param)

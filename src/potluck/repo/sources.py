@@ -34,8 +34,16 @@ def source_schema(source: DataSource, repo_path: str) -> pa.Schema | None:
         )
     try:
         return _read_schema(path, file_source.file_format)
+    except _NoFiles:
+        if source is not file_source:
+            return None  # a push source whose batch folder has received no rows yet
+        raise RepositoryError(f"data source '{source.name}': no data files under '{path}'") from None
     except (OSError, ValueError) as err:
         raise RepositoryError(f"data source '{source.name}': cannot read '{path}': {err}") from None
+
+
+class _NoFiles(Exception):
+    pass
 
 
 def _first_file(path: str, suffix: str) -> str:
@@ -51,7 +59,7 @@ def _first_file(path: str, suffix: str) -> str:
     else:
         return path
     if not matches:
-        raise OSError(f"no {suffix} files under {path}")
+        raise _NoFiles(path)
     return matches[0]
 
 
