@@ -337,3 +337,12 @@ def _entity_sql(entity_df: str | os.PathLike[str]) -> Sql:
 
 
 __all__ = ["DuckDBOfflineStore", "DuckDBRetrievalJob"]
+
+
+if TYPE_CHECKING:
+    from potluck.offline.protocol import OfflineStore, RetrievalJob, SupportsAppend
+
+    def _conforms(
+        store: DuckDBOfflineStore, job: DuckDBRetrievalJob
+    ) -> tuple[OfflineStore, SupportsAppend, RetrievalJob]:
+        return store, store, job
