@@ -5,10 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, WithJsonSchema, model_validator
 
 Name = Annotated[str, Field(min_length=1)]
-EntityValue = StrictInt | StrictFloat | StrictStr | StrictBool | None
+
+
+def _entity_value(value: Any) -> Any:
+    if value is None or isinstance(value, (int, float, str, bool)):
+        return value
+    raise ValueError("an entity value must be an integer, number, string, boolean or null")
+
+
+EntityValue = Annotated[
+    Any,
+    PlainValidator(_entity_value),
+    WithJsonSchema({"type": ["integer", "number", "string", "boolean", "null"]}),
+]
 
 
 class _Body(BaseModel):
