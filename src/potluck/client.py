@@ -1,13 +1,14 @@
 """A small HTTP client of the Potluck (and Feast) feature server, with a keep-alive connection pool.
 
-    client = Client("http://localhost:6566", api_key="pk_...")
-    features = client.get_online_features(
-        features=["driver_hourly_stats:conv_rate"], entity_rows=[{"driver_id": 1001}]
-    ).to_dict()
+client = Client("http://localhost:6566", api_key="pk_...")
+features = client.get_online_features(
+    features=["driver_hourly_stats:conv_rate"], entity_rows=[{"driver_id": 1001}]
+).to_dict()
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -34,9 +35,7 @@ __all__ = [
 class FeatureServerError(PotluckError):
     """The feature server refused or failed a request; carries its error code, message and details."""
 
-    def __init__(
-        self, status: int, code: str, message: str, details: Any = None, retryable: bool = False
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, details: Any = None, retryable: bool = False) -> None:
         super().__init__(f"{message} (HTTP {status}, {code})" if status else message)
         self.status = status
         self.code = code
@@ -139,7 +138,7 @@ def _iso(value: datetime | date) -> str:
 
 
 def _isnull(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 class Client:
@@ -175,7 +174,9 @@ class Client:
         try:
             response = self._http.post(path, content=content)
         except httpx.TransportError as err:
-            raise ServiceUnavailable(0, "unreachable", f"feature server {self.url} unreachable: {err}", retryable=True) from None
+            raise ServiceUnavailable(
+                0, "unreachable", f"feature server {self.url} unreachable: {err}", retryable=True
+            ) from None
         return self._decode(response)
 
     def _decode(self, response: httpx.Response) -> dict[str, Any]:
@@ -230,7 +231,9 @@ class Client:
         body = {"push_source_name": push_source_name, "df": _df_columns(df), "to": to}
         return int(self._post("/push", body).get("rows", 0))
 
-    def materialize(self, start_date: datetime | date, end_date: datetime | date, feature_views: Sequence[str] | None = None) -> None:
+    def materialize(
+        self, start_date: datetime | date, end_date: datetime | date, feature_views: Sequence[str] | None = None
+    ) -> None:
         body: dict[str, Any] = {"start_ts": _iso(start_date), "end_ts": _iso(end_date)}
         if feature_views is not None:
             body["feature_views"] = list(feature_views)

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from memory_backend import MemoryBackend
 
 from potluck.server import ServerSettings, create_app
 from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
-from memory_backend import MemoryBackend
 
 
 def free_port() -> int:

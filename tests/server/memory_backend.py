@@ -55,7 +55,10 @@ class MemoryBackend:
         return refs
 
     def get_online_features(
-        self, features: list[str] | None, feature_service: str | None, entities: dict[str, list[Any]],
+        self,
+        features: list[str] | None,
+        feature_service: str | None,
+        entities: dict[str, list[Any]],
         full_feature_names: bool,
     ) -> OnlineResult:
         self._check()
@@ -133,7 +136,9 @@ class MemoryBackend:
         refs = self._refs(features, feature_service)
         views = [self._view(v) for v in dict.fromkeys(v for v, _ in refs)]
         if feature_service is not None:
-            return [Resource("feature_service", feature_service, self.service_tags.get(feature_service, {}), tuple(views))]
+            return [
+                Resource("feature_service", feature_service, self.service_tags.get(feature_service, {}), tuple(views))
+            ]
         return views
 
     def push_resources(self, push_source_name: str) -> list[Resource]:

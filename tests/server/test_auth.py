@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Running, serve
 
+from conftest import Running, serve
 from potluck.server import ServerSettings, create_app
 from potluck.server.settings import is_loopback
 
@@ -91,7 +91,10 @@ def test_view_scope(running: Running) -> None:
     r = running.post("/get-online-features", READ, key)
     assert r.status_code == 403
     assert r.json()["error"]["message"] == "key not allowed to read feature view 'driver_stats'"
-    mixed = {"features": ["merchant:rating", "driver_stats:trips"], "entities": {"merchant_id": ["m1"], "driver_id": [1]}}
+    mixed = {
+        "features": ["merchant:rating", "driver_stats:trips"],
+        "entities": {"merchant_id": ["m1"], "driver_id": [1]},
+    }
     assert running.post("/get-online-features", mixed, key).status_code == 403
     svc = {"feature_service": "driver_service", "entities": {"driver_id": [1001]}}
     r = running.post("/get-online-features", svc, key)
@@ -179,9 +182,8 @@ def test_auth_on_without_credentials_source_fails_closed() -> None:
 
 
 def test_auth_off_allows_everything() -> None:
-    from memory_backend import MemoryBackend
-
     import httpx
+    from memory_backend import MemoryBackend
 
     app = create_app(MemoryBackend(), ServerSettings(auth="off"))
     with serve(app) as url, httpx.Client() as client:

@@ -6,8 +6,8 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from conftest import Running, free_port
 
+from conftest import Running, free_port
 from potluck.client import (
     AuthenticationFailed,
     Client,
@@ -30,11 +30,15 @@ def test_rows_and_columns_give_the_same_answer(running: Running) -> None:
             features=["driver_stats:conv_rate", "driver_stats:trips"], entities={"driver_id": [1001, 404]}
         )
     assert isinstance(by_rows, OnlineResponse)
-    assert by_rows.to_dict() == by_cols.to_dict() == {
-        "driver_id": [1001, 404],
-        "conv_rate": [0.5, None],
-        "trips": [10, None],
-    }
+    assert (
+        by_rows.to_dict()
+        == by_cols.to_dict()
+        == {
+            "driver_id": [1001, 404],
+            "conv_rate": [0.5, None],
+            "trips": [10, None],
+        }
+    )
     assert by_rows.statuses()["trips"] == ["PRESENT", "NOT_FOUND"]
     with_ts = by_rows.to_dict(include_event_timestamps=True)
     assert with_ts["trips__ts"] == ["2024-01-01T00:00:00Z", "1970-01-01T00:00:00Z"]
@@ -61,7 +65,9 @@ def test_push_dataframe_and_dict(running: Running) -> None:
     with Client(running.url, api_key=running.keys.writer) as client:
         assert client.push("driver_push", df) == 2
         assert client.push("driver_push", {"driver_id": [5003], "trips": [1]}, to="online_and_offline") == 1
-        out = client.get_online_features(features=["driver_stats:conv_rate"], entities={"driver_id": [5001, 5002, 5003]})
+        out = client.get_online_features(
+            features=["driver_stats:conv_rate"], entities={"driver_id": [5001, 5002, 5003]}
+        )
     assert out.to_dict()["conv_rate"] == [0.1, None, None]
 
 

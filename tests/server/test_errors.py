@@ -6,8 +6,8 @@ import socket
 from typing import Any
 
 import pytest
-from conftest import Running
 
+from conftest import Running
 from potluck.definitions.errors import BackendUnavailableError
 
 ONLINE = "/get-online-features"
@@ -26,7 +26,9 @@ def _error(r: Any, status: int, code: str) -> dict[str, Any]:
 
 
 def test_malformed_json_is_400(running: Running) -> None:
-    r = running.post(ONLINE, key=running.keys.reader, content=b'{"features": [', headers={"content-type": "application/json"})
+    r = running.post(
+        ONLINE, key=running.keys.reader, content=b'{"features": [', headers={"content-type": "application/json"}
+    )
     _error(r, 400, "malformed_json")
     r = running.post(ONLINE, key=running.keys.reader, content=b"")
     _error(r, 400, "malformed_json")
@@ -66,7 +68,9 @@ def test_unknown_feature_is_404_and_missing_join_key_422(running: Running) -> No
     assert "driver_stats:nope" in err["message"]
     _error(running.post(ONLINE, {"feature_service": "nope", "entities": {}}, running.keys.reader), 404, "not_found")
     err = _error(
-        running.post(ONLINE, {"features": ["driver_stats:trips"], "entities": {"merchant_id": ["m1"]}}, running.keys.reader),
+        running.post(
+            ONLINE, {"features": ["driver_stats:trips"], "entities": {"merchant_id": ["m1"]}}, running.keys.reader
+        ),
         422,
         "invalid_request",
     )
@@ -168,4 +172,8 @@ def test_unknown_route_and_method(running: Running) -> None:
 def test_materialize_start_after_end_is_422(running: Running) -> None:
     body = {"start_ts": "2024-02-01T00:00:00Z", "end_ts": "2024-01-01T00:00:00Z"}
     _error(running.post("/materialize", body, running.keys.admin), 422, "invalid_request")
-    _error(running.post("/materialize", {"start_ts": "nope", "end_ts": "2024-01-01"}, running.keys.admin), 422, "invalid_request")
+    _error(
+        running.post("/materialize", {"start_ts": "nope", "end_ts": "2024-01-01"}, running.keys.admin),
+        422,
+        "invalid_request",
+    )

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
-from conftest import serve
 from hypothesis import HealthCheck, Phase, given, settings
 from memory_backend import MemoryBackend
+from schemathesis import GenerationMode
 
+from conftest import serve
 from potluck.server import ServerSettings, create_app
 from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
 
@@ -30,7 +30,9 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     audit = AuditLog(tables)
     keys = ApiKeyStore(tables, audit)
     _, admin = keys.create("admin", "test")
-    app = create_app(MemoryBackend(), ServerSettings(auth="on", max_entity_rows=20, max_push_rows=20), keys=keys, audit=audit)
+    app = create_app(
+        MemoryBackend(), ServerSettings(auth="on", max_entity_rows=20, max_push_rows=20), keys=keys, audit=audit
+    )
     with serve(app) as url:
         yield url, admin
     tables.close()

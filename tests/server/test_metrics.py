@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import httpx
-from conftest import Running, serve
 from memory_backend import MemoryBackend
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import Running, serve
 from potluck.server import ServerSettings, create_app
 from potluck.server.auth import ApiKeyStore, ServerTables
 
@@ -23,7 +23,10 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_metrics_contents(running: Running) -> None:
-    body = {"features": ["driver_stats:conv_rate", "merchant:rating"], "entities": {"driver_id": [1001, 5], "merchant_id": ["m1", "zz"]}}
+    body = {
+        "features": ["driver_stats:conv_rate", "merchant:rating"],
+        "entities": {"driver_id": [1001, 5], "merchant_id": ["m1", "zz"]},
+    }
     before = _samples(running.get("/metrics", running.keys.metrics).text)
     for _ in range(3):
         assert running.post("/get-online-features", body, running.keys.reader).status_code == 200

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from conftest import serve
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from memory_backend import MemoryBackend
 
+from conftest import serve
 from potluck.server import OidcSettings, ServerSettings, create_app
 
 ISSUER = "https://idp.example.test/realms/ml"

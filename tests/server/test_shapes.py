@@ -49,7 +49,8 @@ def test_push_then_read(running: Running) -> None:
     assert r.status_code == 200, r.text
     assert r.json() == {"status": "ok", "rows": 1}
     r = running.post(
-        "/get-online-features", {"features": ["driver_stats:trips"], "entities": {"driver_id": [2001]}},
+        "/get-online-features",
+        {"features": ["driver_stats:trips"], "entities": {"driver_id": [2001]}},
         running.keys.reader,
     )
     assert r.json()["results"][1]["values"] == [1]
@@ -65,7 +66,10 @@ def test_materialize_routes(running: Running) -> None:
     assert r.json() == {"status": "ok", "feature_views": ["merchant"]}
     kind, start, end, views = running.backend.materialized[-1]
     assert (kind, start.isoformat(), end.isoformat(), views) == (
-        "full", "2024-01-01T00:00:00+00:00", "2024-01-01T22:00:00+00:00", ["merchant"]
+        "full",
+        "2024-01-01T00:00:00+00:00",
+        "2024-01-01T22:00:00+00:00",
+        ["merchant"],
     )
     r = running.post("/materialize-incremental", {"end_ts": "2024-01-03T00:00:00Z"}, running.keys.admin)
     assert r.status_code == 200, r.text

@@ -94,7 +94,9 @@ class FeatureServer:
             return
         who = "token" if principal.actor.startswith("oidc:") else "key"
         if not resources:
-            raise ApiError(403, "forbidden", f"{who} not allowed to {verb}: the request touches no resource in its scopes")
+            raise ApiError(
+                403, "forbidden", f"{who} not allowed to {verb}: the request touches no resource in its scopes"
+            )
         denied = principal.denied(resources)
         if denied is not None:
             kind = denied.kind.replace("_", " ")
@@ -179,10 +181,10 @@ class FeatureServer:
             else:
                 await anyio.to_thread.run_sync(self.backend.materialize_incremental, end, views)
         except Exception as exc:
-            err = translate(exc, self.settings.retry_after_seconds)
-            outcome = "denied" if err.status == 403 else "failed"
-            await self._audit(principal.actor, action, resource, f"{outcome}: {err.code}")
-            raise err from None
+            failure = translate(exc, self.settings.retry_after_seconds)
+            outcome = "denied" if failure.status == 403 else "failed"
+            await self._audit(principal.actor, action, resource, f"{outcome}: {failure.code}")
+            raise failure from None
         await self._audit(principal.actor, action, resource, "ok")
         return _json({"status": "ok", "feature_views": views})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -57,7 +57,9 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.entities = Histogram(
-            "potluck_online_request_entities", "Entity rows per online request", buckets=_ENTITY_BUCKETS,
+            "potluck_online_request_entities",
+            "Entity rows per online request",
+            buckets=_ENTITY_BUCKETS,
             registry=self.registry,
         )
         self.statuses = Counter(
@@ -79,19 +81,19 @@ class ServerMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def observe_statuses(self, views: list[str | None], statuses: list[list[str]]) -> None:
+    def observe_statuses(self, views: Sequence[str | None], statuses: Sequence[Sequence[str]]) -> None:
         """Count served statuses per feature view; columns without a view (join keys) are skipped."""
         counts: dict[tuple[str, str], int] = {}
         for view, column in zip(views, statuses, strict=True):
             if view is None:
                 continue
-            for status in set(column):
+            for status in column:
                 key = (view, status)
-                counts[key] = counts.get(key, 0) + column.count(status)
+                counts[key] = counts.get(key, 0) + 1
         for (view, status), n in counts.items():
             self.statuses.labels(view, status).inc(n)
 
-    def observe_names(self, feature_names: list[str], statuses: list[list[str]], skip: int) -> None:
+    def observe_names(self, feature_names: Sequence[str], statuses: Sequence[Sequence[str]], skip: int) -> None:
         """As `observe_statuses`, taking the view from 'view__feature' names; the first `skip` are keys."""
         views: list[str | None] = [None] * skip + [_view_of(n) for n in feature_names[skip:]]
         self.observe_statuses(views, statuses)

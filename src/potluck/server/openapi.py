@@ -53,7 +53,9 @@ ROUTES: tuple[Route, ...] = (
         "reader",
         _BODY_ERRORS,
     ),
-    Route("push", "POST", "/push", "Write rows through a push source", PushRequest, PushResponse, "writer", _BODY_ERRORS),
+    Route(
+        "push", "POST", "/push", "Write rows through a push source", PushRequest, PushResponse, "writer", _BODY_ERRORS
+    ),
     Route(
         "materialize",
         "POST",
@@ -75,7 +77,16 @@ ROUTES: tuple[Route, ...] = (
         _BODY_ERRORS,
     ),
     Route("health", "GET", "/health", "Liveness", None, HealthResponse, None),
-    Route("ready", "GET", "/ready", "Readiness: registry loaded and online store reachable", None, HealthResponse, None, (503,)),
+    Route(
+        "ready",
+        "GET",
+        "/ready",
+        "Readiness: registry loaded and online store reachable",
+        None,
+        HealthResponse,
+        None,
+        (503,),
+    ),
     Route("metrics", "GET", "/metrics", "Prometheus metrics", None, None, "metrics"),
 )
 

@@ -5,9 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 Name = Annotated[str, Field(min_length=1)]
+FeatureList = Annotated[list[Name], Field(min_length=1)]
+
+
+def _omit_not_null(schema: dict[str, Any]) -> None:
+    """A field that may be omitted but not sent as null: drop null from its schema."""
+    members = [m for m in schema.pop("anyOf", []) if m != {"type": "null"}]
+    if len(members) == 1:
+        schema.update(members[0])
 
 
 def _entity_value(value: Any) -> Any:
@@ -21,6 +38,13 @@ EntityValue = Annotated[
     PlainValidator(_entity_value),
     WithJsonSchema({"type": ["integer", "number", "string", "boolean", "null"]}),
 ]
+
+
+def _not_null(value: Any) -> Any:
+    """Optional fields may be omitted but not sent as null (the schema has no null for them)."""
+    if value is None:
+        raise ValueError("omit the field instead of sending null")
+    return value
 
 
 class _Body(BaseModel):
@@ -42,8 +66,15 @@ class GetOnlineFeaturesRequest(_Body):
     )
 
     # absent means None; an explicit null is rejected, as the schema says
-    features: list[Name] = Field(default=None, min_length=1, description="Feature references 'view:feature'.")
-    feature_service: Name = Field(default=None, description="A feature service name.")
+    features: FeatureList | None = Field(
+        default=None, description="Feature references 'view:feature'.", json_schema_extra=_omit_not_null
+    )
+    feature_service: Name | None = Field(
+        default=None, description="A feature service name.", json_schema_extra=_omit_not_null
+    )
+
+    _no_null = field_validator("features", "feature_service", mode="before")(_not_null)
+
     entities: dict[str, list[EntityValue]] = Field(
         description="Join-key columns: each key maps to one value per entity row; all columns equally long."
     )
@@ -82,12 +113,20 @@ class PushRequest(_Body):
 class MaterializeRequest(_Body):
     start_ts: datetime = Field(description="ISO 8601; without a time zone it is UTC.")
     end_ts: datetime = Field(description="ISO 8601; without a time zone it is UTC.")
-    feature_views: list[Name] = Field(default=None, description="Default: every view.")
+    feature_views: list[Name] | None = Field(
+        default=None, description="Default: every view.", json_schema_extra=_omit_not_null
+    )
+
+    _no_null = field_validator("feature_views", mode="before")(_not_null)
 
 
 class MaterializeIncrementalRequest(_Body):
     end_ts: datetime = Field(description="ISO 8601; without a time zone it is UTC.")
-    feature_views: list[Name] = Field(default=None, description="Default: every view.")
+    feature_views: list[Name] | None = Field(
+        default=None, description="Default: every view.", json_schema_extra=_omit_not_null
+    )
+
+    _no_null = field_validator("feature_views", mode="before")(_not_null)
 
 
 # -- responses --------------------------------------------------------------------------------------

@@ -102,7 +102,12 @@ class ApiKeyStore:
             rows = cur.fetchall()
         return [
             ApiKeyInfo(
-                r[0], r[1], r[2], tuple(json.loads(r[3])), datetime.fromisoformat(r[4]), r[5],
+                r[0],
+                r[1],
+                r[2],
+                tuple(json.loads(r[3])),
+                datetime.fromisoformat(r[4]),
+                r[5],
                 datetime.fromisoformat(r[6]) if r[6] else None,
             )
             for r in rows

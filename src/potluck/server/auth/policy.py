@@ -76,8 +76,10 @@ class Principal:
         if any(s.matches(resource) for s in self.scopes or ()):
             return True
         # a service is allowed when every view it reads is allowed on its own
-        return resource.kind == "feature_service" and bool(resource.members) and all(
-            self._allows(m) for m in resource.members
+        return (
+            resource.kind == "feature_service"
+            and bool(resource.members)
+            and all(self._allows(m) for m in resource.members)
         )
 
 
