@@ -9,11 +9,14 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from fastapi import FastAPI
+import orjson
 from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from potluck.definitions.errors import ConfigError
@@ -261,7 +264,7 @@ def create_app(
     *,
     keys: ApiKeyStore | None = None,
     audit: AuditLog | None = None,
-) -> FastAPI:
+) -> Starlette:
     """An ASGI app serving `backend`. With auth on, `keys` (or `settings.oidc`) must be given."""
     authenticator: Authenticator | None = None
     if settings.auth_enabled:
@@ -274,13 +277,6 @@ def create_app(
             raise ConfigError("authentication is on but neither an API key store nor OIDC is configured")
         authenticator = Authenticator(keys, oidc)
     server = FeatureServer(backend, settings, authenticator, audit)
-    app = FastAPI(
-        title="Potluck feature server",
-        version="1",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url="/openapi.json",
-    )
     handlers: dict[str, Handler] = {
         "get_online_features": server.get_online_features,
         "push": server.push,
@@ -290,16 +286,16 @@ def create_app(
         "ready": server.ready,
         "metrics": server.metrics_endpoint,
     }
-    for route in ROUTES:
-        app.add_api_route(
-            route.path,
-            _guarded(handlers[route.name], settings.retry_after_seconds),
-            methods=[route.method],
-            name=route.name,
-            summary=route.summary,
-            include_in_schema=True,
-            response_class=PlainTextResponse if route.name == "metrics" else Response,
-        )
+    routes = [
+        Route(r.path, _guarded(handlers[r.name], settings.retry_after_seconds), methods=[r.method], name=r.name)
+        for r in ROUTES
+    ]
+    document = orjson.dumps(build_openapi(settings))
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
+    routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -307,16 +303,13 @@ def create_app(
         message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
         return error_response(ApiError(exc.status_code, code, message, headers=dict(exc.headers or {})))
 
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    schema: dict[str, Any] = {}
-
-    def openapi() -> dict[str, Any]:
-        if not schema:
-            schema.update(build_openapi(settings))
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=server.metrics, paths=frozenset(r.path for r in ROUTES))
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=server.metrics, paths=frozenset(r.path for r in ROUTES)),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        exception_handlers={StarletteHTTPException: http_error},
+    )
     app.state.feature_server = server
     return app
