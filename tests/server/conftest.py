@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +118,3 @@ def fresh(running: Running) -> Iterator[Running]:
     """The module server with its backend's failure switch reset after the test."""
     yield running
     running.backend.fail_with = None
-
-
-AppFactory = Callable[..., Any]

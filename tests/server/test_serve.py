@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from conftest import free_port
 
 HERE = Path(__file__).parent
