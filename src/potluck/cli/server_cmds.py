@@ -1,0 +1,210 @@
+"""`serve` (the HTTP feature server) and `auth` (API keys and the audit log)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from potluck.cli.main import Context, cli, output_option, pass_ctx
+from potluck.cli.output import console_print, print_json, print_table
+
+
+def _server_settings(ctx: Context, overrides: dict[str, Any]) -> Any:
+    """Settings from feature_store.yaml's `feature_server:` (when present), then the given flags."""
+    from potluck.server.settings import ServerSettings
+
+    base = getattr(ctx.store.config, "feature_server", None)
+    if base is None:
+        data: dict[str, Any] = {}
+    elif isinstance(base, ServerSettings):
+        data = base.model_dump()
+    else:
+        data = dict(base.model_dump() if hasattr(base, "model_dump") else base)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return ServerSettings.model_validate(data)
+
+
+@cli.command(help="Run the HTTP feature server.")
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--port", "-p", type=int, default=None, help="Port (default 6566).")
+@click.option("--workers", "-w", type=int, default=None, help="Worker processes (default 1).")
+@click.option("--auth", type=click.Choice(["auto", "on", "off"]), default=None, help="auto: on unless loopback.")
+@click.option("--tls-key-file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--tls-cert-file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--no-access-log", is_flag=True, help="Do not log every request.")
+@pass_ctx
+def serve(
+    ctx: Context,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    auth: str | None,
+    tls_key_file: str | None,
+    tls_cert_file: str | None,
+    no_access_log: bool,
+) -> None:
+    import uvicorn
+
+    from potluck.server.factory import ENV_REPO, ENV_SETTINGS, ENV_YAML
+
+    settings = _server_settings(
+        ctx,
+        {
+            "host": host,
+            "port": port,
+            "workers": workers,
+            "auth": auth,
+            "tls_key_file": tls_key_file,
+            "tls_cert_file": tls_cert_file,
+            "access_log": False if no_access_log else None,
+        },
+    )
+    os.environ[ENV_REPO] = str(ctx.store.repo_path)
+    if ctx.fs_yaml:
+        os.environ[ENV_YAML] = os.path.abspath(ctx.fs_yaml)
+    os.environ[ENV_SETTINGS] = settings.model_dump_json()
+    scheme = "https" if settings.tls_cert_file else "http"
+    click.echo(
+        f"Serving project '{ctx.store.project}' on {scheme}://{settings.host}:{settings.port} "
+        f"({settings.workers} worker(s), authentication {'on' if settings.auth_enabled else 'off'})",
+        err=True,
+    )
+    uvicorn.run(
+        "potluck.server.factory:build_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        ssl_keyfile=settings.tls_key_file,
+        ssl_certfile=settings.tls_cert_file,
+        access_log=settings.access_log,
+        server_header=False,
+        log_level="info",
+    )
+
+
+@cli.group(help="API keys of the feature server and its audit log.")
+def auth() -> None:
+    pass
+
+
+def _tables(ctx: Context) -> Any:
+    from potluck.server.auth import ServerTables
+
+    return ServerTables(ctx.store.config.registry_url, ctx.store.project)
+
+
+def _actor() -> str:
+    from potluck.registry.sql import default_identity
+
+    return f"cli:{default_identity()}"
+
+
+@auth.command("create-key", help="Create an API key; it is shown once and only its hash is stored.")
+@click.option("--role", type=click.Choice(["reader", "writer", "admin", "metrics"]), required=True)
+@click.option("--name", default="", help="A label for the key.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="Restrict to feature_service:NAME, feature_view:NAME or tag:KEY=VALUE; repeatable.",
+)
+@output_option
+@pass_ctx
+def create_key(ctx: Context, role: str, name: str, scopes: tuple[str, ...], output: str) -> None:
+    from potluck.server.auth import ApiKeyStore, AuditLog
+
+    tables = _tables(ctx)
+    try:
+        info, key = ApiKeyStore(tables, AuditLog(tables)).create(role, _actor(), name=name, scopes=list(scopes))
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--scope") from None
+    finally:
+        tables.close()
+    if output == "json":
+        print_json({"id": info.id, "key": key, "role": role, "name": name, "scopes": list(info.scopes)})
+        return
+    click.echo(key)
+    click.echo(
+        f"Created key {info.id} (role {role}, scopes {', '.join(info.scopes) or 'all'}). "
+        "Store the key now: it is not shown again.",
+        err=True,
+    )
+
+
+@auth.command("revoke-key", help="Revoke an API key by its id.")
+@click.argument("key_id")
+@pass_ctx
+def revoke_key(ctx: Context, key_id: str) -> None:
+    from potluck.server.auth import ApiKeyStore, AuditLog
+
+    tables = _tables(ctx)
+    try:
+        ApiKeyStore(tables, AuditLog(tables)).revoke(key_id, _actor())
+    finally:
+        tables.close()
+    console_print(f"Revoked key {key_id}. Running servers stop accepting it within their key cache time.")
+
+
+@auth.command("list-keys", help="List API keys (never their secrets).")
+@click.option("--all", "show_all", is_flag=True, help="Include revoked keys.")
+@output_option
+@pass_ctx
+def list_keys(ctx: Context, show_all: bool, output: str) -> None:
+    from potluck.server.auth import ApiKeyStore
+
+    tables = _tables(ctx)
+    try:
+        keys = [k for k in ApiKeyStore(tables).list() if show_all or k.active]
+    finally:
+        tables.close()
+    if output == "json":
+        print_json(
+            [
+                {
+                    "id": k.id,
+                    "name": k.name,
+                    "role": k.role,
+                    "scopes": list(k.scopes),
+                    "created_at": k.created_at,
+                    "created_by": k.created_by,
+                    "revoked_at": k.revoked_at,
+                }
+                for k in keys
+            ]
+        )
+        return
+    rows = [
+        [
+            k.id,
+            k.name,
+            k.role,
+            ", ".join(k.scopes) or "all",
+            k.created_at.isoformat(timespec="seconds"),
+            k.created_by,
+            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
+        ]
+        for k in keys
+    ]
+    print_table("API keys", ["id", "name", "role", "scopes", "created", "by", "revoked"], rows)
+
+
+@auth.command("audit-log", help="Show admin actions: materializations and key changes, newest first.")
+@click.option("--limit", "-n", type=int, default=50, show_default=True)
+@output_option
+@pass_ctx
+def audit_log(ctx: Context, limit: int, output: str) -> None:
+    from potluck.server.auth import AuditLog
+
+    tables = _tables(ctx)
+    try:
+        records = AuditLog(tables).records(limit)
+    finally:
+        tables.close()
+    if output == "json":
+        print_json([{**r.__dict__} for r in records])
+        return
+    rows = [[r.at.isoformat(timespec="seconds"), r.actor, r.action, r.resource, r.outcome] for r in records]
+    print_table("Audit log", ["time", "actor", "action", "resource", "outcome"], rows)

@@ -1,0 +1,315 @@
+"""`create_app`: the HTTP feature server over a `ServingBackend`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from potluck.definitions.errors import ConfigError
+from potluck.server.auth.audit import AuditLog
+from potluck.server.auth.authenticator import Authenticator
+from potluck.server.auth.keys import ApiKeyStore
+from potluck.server.auth.policy import ANONYMOUS, Principal
+from potluck.server.backend import Resource, ServingBackend
+from potluck.server.errors import ApiError, error_response, translate, unavailable, validation_details
+from potluck.server.limits import BodyLimitMiddleware
+from potluck.server.metrics import ServerMetrics
+from potluck.server.openapi import ROUTES, build_openapi
+from potluck.server.schemas import (
+    GetOnlineFeaturesRequest,
+    MaterializeIncrementalRequest,
+    MaterializeRequest,
+    PushRequest,
+)
+from potluck.server.serialize import dumps, online_body
+from potluck.server.settings import ServerSettings
+
+log = logging.getLogger("potluck.server")
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(dumps(body), status_code=status, media_type="application/json")
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as err:
+        errors = err.errors(include_url=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise ApiError(400, "malformed_json", "the request body is not valid JSON") from None
+        raise ApiError(
+            422, "invalid_request", "the request body does not match the schema", validation_details(errors)
+        ) from None
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+class FeatureServer:
+    """The request handlers and what they share; one per app."""
+
+    def __init__(
+        self,
+        backend: ServingBackend,
+        settings: ServerSettings,
+        authenticator: Authenticator | None,
+        audit: AuditLog | None,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.authenticator = authenticator
+        self.audit = audit
+        self.metrics = ServerMetrics(backend.freshness)
+
+    # -- auth ------------------------------------------------------------------------------------
+    def authenticate(self, request: Request) -> Principal:
+        if self.authenticator is None:
+            client = request.client.host if request.client else "unknown"
+            return Principal(actor=f"anonymous@{client}", roles=ANONYMOUS.roles)
+        return self.authenticator.authenticate(request.headers)
+
+    def require_role(self, principal: Principal, role: str, action: str) -> None:
+        if not principal.has_role(role):
+            raise ApiError(
+                403, "forbidden", f"role '{role}' required for {action}", {"required_role": role, "action": action}
+            )
+
+    def require_scope(self, principal: Principal, resources: list[Resource], verb: str) -> None:
+        if principal.scopes is None:
+            return
+        who = "token" if principal.actor.startswith("oidc:") else "key"
+        if not resources:
+            raise ApiError(
+                403, "forbidden", f"{who} not allowed to {verb}: the request touches no resource in its scopes"
+            )
+        denied = principal.denied(resources)
+        if denied is not None:
+            kind = denied.kind.replace("_", " ")
+            raise ApiError(
+                403,
+                "forbidden",
+                f"{who} not allowed to {verb} {kind} '{denied.name}'",
+                {"resource": {"kind": denied.kind, "name": denied.name}, "permission": verb},
+            )
+
+    # -- handlers ----------------------------------------------------------------------------------
+    async def get_online_features(self, request: Request) -> Response:
+        principal = self.authenticate(request)
+        self.require_role(principal, "reader", "POST /get-online-features")
+        req = parse_body(GetOnlineFeaturesRequest, await request.body())
+        rows = req.row_count
+        if rows > self.settings.max_entity_rows:
+            raise ApiError(
+                413,
+                "too_many_entity_rows",
+                f"{rows} entity rows requested; the limit is {self.settings.max_entity_rows}",
+                {"limit": self.settings.max_entity_rows, "rows": rows},
+            )
+        if principal.scopes is not None:
+            self.require_scope(principal, self.backend.read_resources(req.features, req.feature_service), "read")
+        started = time.perf_counter()
+        result = self.backend.get_online_features(
+            req.features, req.feature_service, req.entities, req.full_feature_names
+        )
+        self.metrics.online_read.observe(time.perf_counter() - started)
+        self.metrics.entities.observe(rows)
+        if result.views is not None:
+            self.metrics.observe_statuses(result.views, result.statuses)
+        else:
+            self.metrics.observe_names(result.feature_names, result.statuses, skip=len(req.entities))
+        return Response(online_body(result), media_type="application/json")
+
+    async def push(self, request: Request) -> Response:
+        principal = self.authenticate(request)
+        self.require_role(principal, "writer", "POST /push")
+        req = parse_body(PushRequest, await request.body())
+        rows = req.row_count
+        if rows > self.settings.max_push_rows:
+            raise ApiError(
+                413,
+                "too_many_rows",
+                f"{rows} rows pushed; the limit is {self.settings.max_push_rows}",
+                {"limit": self.settings.max_push_rows, "rows": rows},
+            )
+        if principal.scopes is not None:
+            self.require_scope(principal, self.backend.push_resources(req.push_source_name), "write")
+        written = self.backend.push(req.push_source_name, req.df, req.to)
+        self.metrics.pushed_rows.labels(req.push_source_name).inc(written)
+        return _json({"status": "ok", "rows": written})
+
+    async def materialize(self, request: Request) -> Response:
+        return await self._admin(request, "materialize", MaterializeRequest)
+
+    async def materialize_incremental(self, request: Request) -> Response:
+        return await self._admin(request, "materialize-incremental", MaterializeIncrementalRequest)
+
+    async def _admin(self, request: Request, action: str, model: type[BaseModel]) -> Response:
+        principal = self.authenticate(request)
+        route = f"POST /{action}"
+        try:
+            self.require_role(principal, "admin", route)
+        except ApiError as err:
+            await self._audit(principal.actor, action, "-", f"denied: {err.message}")
+            raise
+        req = parse_body(model, await request.body())
+        views: list[str] | None = getattr(req, "feature_views", None)
+        end = _utc(getattr(req, "end_ts"))  # noqa: B009
+        start = _utc(req.start_ts) if isinstance(req, MaterializeRequest) else None
+        if start is not None and start > end:
+            raise ApiError(422, "invalid_request", "'start_ts' is after 'end_ts'", [{"field": "start_ts"}])
+        resource = ",".join(views) if views else "*"
+        try:
+            if principal.scopes is not None:
+                self.require_scope(principal, self.backend.view_resources(views), "materialize")
+            if start is not None:
+                await anyio.to_thread.run_sync(self.backend.materialize, start, end, views)
+            else:
+                await anyio.to_thread.run_sync(self.backend.materialize_incremental, end, views)
+        except Exception as exc:
+            failure = translate(exc, self.settings.retry_after_seconds)
+            outcome = "denied" if failure.status == 403 else "failed"
+            await self._audit(principal.actor, action, resource, f"{outcome}: {failure.code}")
+            raise failure from None
+        await self._audit(principal.actor, action, resource, "ok")
+        return _json({"status": "ok", "feature_views": views})
+
+    async def _audit(self, actor: str, action: str, resource: str, outcome: str) -> None:
+        log.info("audit actor=%s action=%s resource=%s outcome=%s", actor, action, resource, outcome)
+        if self.audit is None:
+            return
+        try:
+            await anyio.to_thread.run_sync(self.audit.record, actor, action, resource, outcome)
+        except Exception as err:
+            log.error("could not write the audit log: %s", type(err).__name__)
+
+    async def health(self, request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def ready(self, request: Request) -> Response:
+        ok, reason = self.backend.ready()
+        if not ok:
+            raise unavailable(f"not ready: {reason}", self.settings.retry_after_seconds)
+        return _json({"status": "ready"})
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        if not self.settings.public_metrics:
+            principal = self.authenticate(request)
+            self.require_role(principal, "metrics", "GET /metrics")
+        body = await anyio.to_thread.run_sync(self.metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _guarded(handler: Handler, retry_after: int) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            return error_response(translate(exc, retry_after))
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+class MetricsMiddleware:
+    """Counts and times every request, labelled by route (unknown paths share one label)."""
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics, paths: frozenset[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = scope["path"]
+            endpoint = path if path in self.paths else "other"
+            self.metrics.observe_request(endpoint, scope["method"], status, time.perf_counter() - started)
+
+
+def create_app(
+    backend: ServingBackend,
+    settings: ServerSettings,
+    *,
+    keys: ApiKeyStore | None = None,
+    audit: AuditLog | None = None,
+) -> Starlette:
+    """An ASGI app serving `backend`. With auth on, `keys` (or `settings.oidc`) must be given."""
+    authenticator: Authenticator | None = None
+    if settings.auth_enabled:
+        oidc = None
+        if settings.oidc is not None:
+            from potluck.server.auth.oidc import OidcVerifier
+
+            oidc = OidcVerifier(settings.oidc)
+        if keys is None and oidc is None:
+            raise ConfigError("authentication is on but neither an API key store nor OIDC is configured")
+        authenticator = Authenticator(keys, oidc)
+    server = FeatureServer(backend, settings, authenticator, audit)
+    handlers: dict[str, Handler] = {
+        "get_online_features": server.get_online_features,
+        "push": server.push,
+        "materialize": server.materialize,
+        "materialize_incremental": server.materialize_incremental,
+        "health": server.health,
+        "ready": server.ready,
+        "metrics": server.metrics_endpoint,
+    }
+    routes = [
+        Route(r.path, _guarded(handlers[r.name], settings.retry_after_seconds), methods=[r.method], name=r.name)
+        for r in ROUTES
+    ]
+    document = orjson.dumps(build_openapi(settings))
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
+    routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+        return error_response(ApiError(exc.status_code, code, message, headers=dict(exc.headers or {})))
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=server.metrics, paths=frozenset(r.path for r in ROUTES)),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        exception_handlers={StarletteHTTPException: http_error},
+    )
+    app.state.feature_server = server
+    return app

@@ -1,0 +1,37 @@
+"""The app factory `potluck serve` hands to uvicorn (each worker process calls it once).
+
+It reads its inputs from the environment so that `--workers N` works:
+POTLUCK_REPO_PATH (default: the working directory), POTLUCK_FS_YAML (optional) and
+POTLUCK_SERVER_SETTINGS (a JSON `ServerSettings`; default: the defaults).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from potluck.server.settings import ServerSettings
+
+ENV_REPO = "POTLUCK_REPO_PATH"
+ENV_YAML = "POTLUCK_FS_YAML"
+ENV_SETTINGS = "POTLUCK_SERVER_SETTINGS"
+
+
+def settings_from_env() -> ServerSettings:
+    raw = os.environ.get(ENV_SETTINGS)
+    return ServerSettings.model_validate_json(raw) if raw else ServerSettings()
+
+
+def build_app() -> Any:
+    from potluck.server.app import create_app
+    from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
+    from potluck.server.store_backend import StoreBackend  # type: ignore[import-not-found,unused-ignore]
+    from potluck.store import FeatureStore
+
+    settings = settings_from_env()
+    store = FeatureStore(repo_path=Path(os.environ.get(ENV_REPO) or Path.cwd()), fs_yaml_file=os.environ.get(ENV_YAML))
+    tables = ServerTables(store.config.registry_url, store.project)
+    audit = AuditLog(tables)
+    keys = ApiKeyStore(tables, audit, cache_seconds=settings.key_cache_seconds) if settings.auth_enabled else None
+    return create_app(StoreBackend(store), settings, keys=keys, audit=audit)

@@ -1,0 +1,109 @@
+"""Prometheus metrics of one app, in its own registry (several apps in a process never mix)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger("potluck.server")
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_ENTITY_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
+
+
+class _FreshnessCollector(Collector):
+    def __init__(self, freshness: Callable[[], dict[str, float | None]]) -> None:
+        self._freshness = freshness
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "potluck_feature_freshness_seconds",
+            "Seconds since the end of the last materialized interval, per feature view",
+            labels=["view"],
+        )
+        try:
+            values = self._freshness()
+        except Exception as err:  # a scrape must not fail because the registry is down
+            log.warning("freshness unavailable for /metrics: %s", type(err).__name__)
+            values = {}
+        for view, seconds in sorted(values.items()):
+            if seconds is not None:
+                gauge.add_metric([view], float(seconds))
+        yield gauge
+
+
+class ServerMetrics:
+    def __init__(self, freshness: Callable[[], dict[str, float | None]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "potluck_http_requests", "HTTP requests", ["endpoint", "method", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "potluck_http_request_duration_seconds",
+            "HTTP request latency",
+            ["endpoint", "method", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.online_read = Histogram(
+            "potluck_online_read_duration_seconds",
+            "Online store read latency (the backend call of /get-online-features)",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.entities = Histogram(
+            "potluck_online_request_entities",
+            "Entity rows per online request",
+            buckets=_ENTITY_BUCKETS,
+            registry=self.registry,
+        )
+        self.statuses = Counter(
+            "potluck_online_feature_statuses",
+            "Feature values served, by feature view and status",
+            ["view", "status"],
+            registry=self.registry,
+        )
+        self.pushed_rows = Counter("potluck_pushed_rows", "Rows pushed", ["push_source"], registry=self.registry)
+        self.registry.register(_FreshnessCollector(freshness))
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        key = (endpoint, method, str(status))
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(*key), self.latency.labels(*key))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_statuses(self, views: Sequence[str | None], statuses: Sequence[Sequence[str]]) -> None:
+        """Count served statuses per feature view; columns without a view (join keys) are skipped."""
+        counts: dict[tuple[str, str], int] = {}
+        for view, column in zip(views, statuses, strict=True):
+            if view is None:
+                continue
+            for status in column:
+                key = (view, status)
+                counts[key] = counts.get(key, 0) + 1
+        for (view, status), n in counts.items():
+            self.statuses.labels(view, status).inc(n)
+
+    def observe_names(self, feature_names: Sequence[str], statuses: Sequence[Sequence[str]], skip: int) -> None:
+        """As `observe_statuses`, taking the view from 'view__feature' names; the first `skip` are keys."""
+        views: list[str | None] = [None] * skip + [_view_of(n) for n in feature_names[skip:]]
+        self.observe_statuses(views, statuses)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _view_of(feature_name: str) -> str:
+    for sep in ("__", ":"):
+        if sep in feature_name:
+            return feature_name.split(sep, 1)[0]
+    return "_unqualified"

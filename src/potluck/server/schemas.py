@@ -1,0 +1,170 @@
+"""Request and response bodies (Feast-compatible JSON shapes). These models are the OpenAPI schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+Name = Annotated[str, Field(min_length=1)]
+FeatureList = Annotated[list[Name], Field(min_length=1)]
+
+
+def _omit_not_null(schema: dict[str, Any]) -> None:
+    """A field that may be omitted but not sent as null: drop null from its schema."""
+    members = [m for m in schema.pop("anyOf", []) if m != {"type": "null"}]
+    if len(members) == 1:
+        schema.update(members[0])
+
+
+def _entity_value(value: Any) -> Any:
+    if value is None or isinstance(value, (int, float, str, bool)):
+        return value
+    raise ValueError("an entity value must be an integer, number, string, boolean or null")
+
+
+EntityValue = Annotated[
+    Any,
+    PlainValidator(_entity_value),
+    WithJsonSchema({"type": ["integer", "number", "string", "boolean", "null"]}),
+]
+
+
+def _not_null(value: Any) -> Any:
+    """Optional fields may be omitted but not sent as null (the schema has no null for them)."""
+    if value is None:
+        raise ValueError("omit the field instead of sending null")
+    return value
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _equal_lengths(columns: dict[str, list[Any]], field: str) -> None:
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"'{k}': {n}" for k, n in lengths.items())
+        raise ValueError(f"all columns of '{field}' must have the same length; got {shown}")
+
+
+class GetOnlineFeaturesRequest(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"oneOf": [{"required": ["features"]}, {"required": ["feature_service"]}]},
+    )
+
+    # absent means None; an explicit null is rejected, as the schema says
+    features: FeatureList | None = Field(
+        default=None, description="Feature references 'view:feature'.", json_schema_extra=_omit_not_null
+    )
+    feature_service: Name | None = Field(
+        default=None, description="A feature service name.", json_schema_extra=_omit_not_null
+    )
+
+    _no_null = field_validator("features", "feature_service", mode="before")(_not_null)
+
+    entities: dict[str, list[EntityValue]] = Field(
+        description="Join-key columns: each key maps to one value per entity row; all columns equally long."
+    )
+    full_feature_names: StrictBool = Field(default=False, description="Name features 'view__feature'.")
+
+    @model_validator(mode="after")
+    def _check(self) -> GetOnlineFeaturesRequest:
+        if (self.features is None) == (self.feature_service is None):
+            raise ValueError("give exactly one of 'features' and 'feature_service'")
+        _equal_lengths(self.entities, "entities")
+        return self
+
+    @property
+    def row_count(self) -> int:
+        return len(next(iter(self.entities.values()))) if self.entities else 0
+
+
+class PushRequest(_Body):
+    push_source_name: Name
+    df: dict[str, list[Any]] = Field(description="Columns of the rows to push, all equally long.")
+    to: Literal["online", "offline", "online_and_offline"] = "online"
+    allow_registry_cache: StrictBool = Field(default=True, description="Accepted for Feast compatibility.")
+
+    @model_validator(mode="after")
+    def _check(self) -> PushRequest:
+        if not self.df:
+            raise ValueError("'df' needs at least one column")
+        _equal_lengths(self.df, "df")
+        return self
+
+    @property
+    def row_count(self) -> int:
+        return len(next(iter(self.df.values())))
+
+
+class MaterializeRequest(_Body):
+    start_ts: datetime = Field(description="ISO 8601; without a time zone it is UTC.")
+    end_ts: datetime = Field(description="ISO 8601; without a time zone it is UTC.")
+    feature_views: list[Name] | None = Field(
+        default=None, description="Default: every view.", json_schema_extra=_omit_not_null
+    )
+
+    _no_null = field_validator("feature_views", mode="before")(_not_null)
+
+
+class MaterializeIncrementalRequest(_Body):
+    end_ts: datetime = Field(description="ISO 8601; without a time zone it is UTC.")
+    feature_views: list[Name] | None = Field(
+        default=None, description="Default: every view.", json_schema_extra=_omit_not_null
+    )
+
+    _no_null = field_validator("feature_views", mode="before")(_not_null)
+
+
+# -- responses --------------------------------------------------------------------------------------
+class OnlineMetadata(BaseModel):
+    feature_names: list[str]
+
+
+class OnlineColumn(BaseModel):
+    values: list[Any]
+    statuses: list[Literal["PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"]]
+    event_timestamps: list[datetime]
+
+
+class GetOnlineFeaturesResponse(BaseModel):
+    metadata: OnlineMetadata
+    results: list[OnlineColumn]
+
+
+class PushResponse(BaseModel):
+    status: Literal["ok"]
+    rows: int
+
+
+class MaterializeResponse(BaseModel):
+    status: Literal["ok"]
+    feature_views: list[str] | None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "ready"]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. 'invalid_request', 'forbidden'.")
+    message: str
+    details: Any = None
+    retryable: bool = False
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,72 @@
+"""Feature server settings (also accepted under `feature_server:` in feature_store.yaml)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MIB = 1024 * 1024
+
+
+class OidcSettings(BaseModel):
+    """Bearer tokens from an OpenID Connect provider, verified against its JWKS."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str
+    audience: str
+    jwks_url: str | None = None
+    jwks_file: str | None = None
+    roles_claim: str = "roles"  # dotted path, e.g. "realm_access.roles"
+    scopes_claim: str | None = "potluck_scopes"  # absent claim: unrestricted within the role
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    leeway_seconds: float = Field(default=30.0, ge=0)
+    jwks_cache_seconds: int = Field(default=300, ge=1)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> OidcSettings:
+        if (self.jwks_url is None) == (self.jwks_file is None):
+            raise ValueError("set exactly one of jwks_url and jwks_file")
+        return self
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6566, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    auth: Literal["auto", "on", "off"] = "auto"  # auto: on unless bound to a loopback address
+    max_body_bytes: int = Field(default=MIB, ge=1)
+    max_entity_rows: int = Field(default=1000, ge=1)
+    max_push_rows: int = Field(default=10_000, ge=1)
+    tls_key_file: str | None = None
+    tls_cert_file: str | None = None
+    access_log: bool = True
+    oidc: OidcSettings | None = None
+    public_metrics: bool = False  # serve /metrics without credentials even when auth is on
+    key_cache_seconds: float = Field(default=5.0, ge=0)  # how long a revoked key may still work
+    retry_after_seconds: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_key_file is None) != (self.tls_cert_file is None):
+            raise ValueError("set both tls_key_file and tls_cert_file, or neither")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        if self.auth == "auto":
+            return not is_loopback(self.host)
+        return self.auth == "on"
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,164 @@
+"""OIDC bearer tokens verified against a JWKS served over HTTP (and from a file)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from memory_backend import MemoryBackend
+
+from conftest import serve
+from potluck.server import OidcSettings, ServerSettings, create_app
+
+ISSUER = "https://idp.example.test/realms/ml"
+AUDIENCE = "potluck-server"
+READ = {"features": ["driver_stats:trips"], "entities": {"driver_id": [1001]}}
+
+
+def _jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+class Idp:
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.jwks = {"keys": [_jwk(self.key, "k1")]}
+
+    def token(self, key: rsa.RSAPrivateKey | None = None, **overrides: Any) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "alice",
+            "iat": now,
+            "exp": now + 300,
+            "realm_access": {"roles": ["reader"]},
+        }
+        claims.update(overrides)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": "k1"})
+
+
+@pytest.fixture(scope="module")
+def idp() -> Idp:
+    return Idp()
+
+
+@pytest.fixture(scope="module")
+def jwks_url(idp: Idp) -> Iterator[str]:
+    body = json.dumps(idp.jwks).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/certs"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def url(jwks_url: str) -> Iterator[str]:
+    oidc = OidcSettings(issuer=ISSUER, audience=AUDIENCE, jwks_url=jwks_url, roles_claim="realm_access.roles")
+    app = create_app(MemoryBackend(), ServerSettings(auth="on", oidc=oidc))
+    with serve(app) as base:
+        yield base
+
+
+def _read(url: str, token: str) -> httpx.Response:
+    return httpx.post(url + "/get-online-features", json=READ, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_valid_token(url: str, idp: Idp) -> None:
+    r = _read(url, idp.token())
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"exp": int(time.time()) - 3600}, "token expired"),
+        ({"aud": "someone-else"}, "token has the wrong audience"),
+        ({"iss": "https://evil.example.test"}, "token has the wrong issuer"),
+        ({"exp": None}, "invalid token"),
+    ],
+)
+def test_rejected_tokens(url: str, idp: Idp, overrides: dict[str, Any], message: str) -> None:
+    r = _read(url, idp.token(**overrides))
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["message"] == message
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+def test_bad_signature(url: str, idp: Idp) -> None:
+    r = _read(url, idp.token(key=idp.other))
+    assert r.status_code == 401
+    assert r.json()["error"]["message"] == "token signature does not verify"
+    tampered = idp.token()
+    head, payload, sig = tampered.split(".")
+    r = _read(url, f"{head}.{payload}.{sig[:-4]}AAAA")
+    assert r.status_code == 401
+    assert _read(url, "not.a.jwt").status_code == 401
+
+
+def test_roles_and_scopes_from_claims(url: str, idp: Idp) -> None:
+    push = {"push_source_name": "driver_push", "df": {"driver_id": [1]}}
+    r = httpx.post(url + "/push", json=push, headers={"Authorization": f"Bearer {idp.token()}"})
+    assert r.status_code == 403
+    assert r.json()["error"]["message"] == "role 'writer' required for POST /push"
+    writer = idp.token(realm_access={"roles": ["writer", "unknown-role"]})
+    r = httpx.post(url + "/push", json=push, headers={"Authorization": f"Bearer {writer}"})
+    assert r.status_code == 200, r.text
+    scoped = idp.token(potluck_scopes=["feature_view:merchant"])
+    r = _read(url, scoped)
+    assert r.status_code == 403
+    assert r.json()["error"]["message"] == "token not allowed to read feature view 'driver_stats'"
+    assert _read(url, idp.token(realm_access={"roles": []})).status_code == 403
+
+
+def test_jwks_file(idp: Idp, tmp_path: Path) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(idp.jwks))
+    oidc = OidcSettings(issuer=ISSUER, audience=AUDIENCE, jwks_file=str(path), roles_claim="realm_access.roles")
+    app = create_app(MemoryBackend(), ServerSettings(auth="on", oidc=oidc))
+    with serve(app) as base:
+        assert _read(base, idp.token()).status_code == 200
+        assert _read(base, idp.token(key=idp.other)).status_code == 401
+
+
+def test_unreachable_jwks_is_503(idp: Idp) -> None:
+    from conftest import free_port
+
+    oidc = OidcSettings(issuer=ISSUER, audience=AUDIENCE, jwks_url=f"http://127.0.0.1:{free_port()}/certs")
+    app = create_app(MemoryBackend(), ServerSettings(auth="on", oidc=oidc))
+    with serve(app) as base:
+        r = _read(base, idp.token())
+        assert r.status_code == 503
+        assert r.json()["error"]["retryable"] is True
+
+
+def test_oidc_settings_need_one_key_source() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        OidcSettings(issuer=ISSUER, audience=AUDIENCE)
