@@ -343,9 +343,7 @@ def test_round_trip_of_every_type_with_nulls(store: OnlineStore) -> None:
 def test_missing_features_are_written_as_null(store: OnlineStore) -> None:
     view = int_view("partial", (Field(name="a", dtype=Int64), Field(name="b", dtype=String)))
     store.create([view])
-    table = pa.table(
-        {"user_id": [1], "a": [5], "event_timestamp": pa.array([T0], pa.timestamp("us", tz="UTC"))}
-    )
+    table = pa.table({"user_id": [1], "a": [5], "event_timestamp": pa.array([T0], pa.timestamp("us", tz="UTC"))})
     store.write(view, table)
     (result,) = store.read([ReadRequest(view, [view.key_encoder.encode((1,))])])
     assert result.rows == [[5, None]]
@@ -453,9 +451,7 @@ def test_newest_wins_under_concurrent_writers(backend: tuple[str, dict[str, Any]
 def test_reads_keep_order_duplicates_and_report_missing_keys(store: OnlineStore) -> None:
     view = int_view()
     store.create([view])
-    store.write(
-        view, rows_table(view, [{"user_id": i, "v": i * 10, "event_timestamp": at(i)} for i in range(5)])
-    )
+    store.write(view, rows_table(view, [{"user_id": i, "v": i * 10, "event_timestamp": at(i)} for i in range(5)]))
     assert read_values(store, view, [3, 99, 1, 3, 0]) == [30, None, 10, 30, 0]
     keys = [view.key_encoder.encode((i,)) for i in (4, 42)]
     (result,) = store.read([ReadRequest(view, keys)])

@@ -17,7 +17,7 @@ online_store:
   path: data/online.db
 """
 
-FEATURES = '''\
+FEATURES = """\
 from datetime import timedelta
 
 from potluck import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
@@ -34,9 +34,11 @@ driver_stats = FeatureView(
     tags={{"team": "core"}},
 )
 service = FeatureService(name="driver_service", features=[driver_stats[["conv_rate"]]])
-'''
+"""
 
-DEFAULT_FIELDS = 'Field(name="conv_rate", dtype=Float64), Field(name="trips", dtype=Int64), Field(name="city", dtype=String)'
+DEFAULT_FIELDS = (
+    'Field(name="conv_rate", dtype=Float64), Field(name="trips", dtype=Int64), Field(name="city", dtype=String)'
+)
 
 
 def write_driver_data(path: Path) -> None:

@@ -62,9 +62,7 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path: Path, capsys: pytest.Ca
     assert code == 0
     code, _out, err = run(capsys, "-c", str(tmp_path), "feature-views", "describe", "driver_stat")
     assert code == 1
-    assert err.strip() == (
-        "Error: Feature view 'driver_stat' does not exist. Did you mean 'driver_stats'?"
-    )
+    assert err.strip() == ("Error: Feature view 'driver_stat' does not exist. Did you mean 'driver_stats'?")
     assert "Traceback" not in err
     code, _, err = run(capsys, "-c", str(tmp_path / "nowhere"), "plan")
     assert code == 1
@@ -99,5 +97,7 @@ def test_console_script_and_fast_help() -> None:
     heavy = {"pyarrow", "duckdb", "sqlalchemy", "pandas"}
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
     assert not heavy & imported, f"--help imported {heavy & imported}"
-    version = subprocess.run([sys.executable, "-m", "potluck.cli", "version"], capture_output=True, text=True, check=True)
+    version = subprocess.run(
+        [sys.executable, "-m", "potluck.cli", "version"], capture_output=True, text=True, check=True
+    )
     assert version.stdout.startswith("potluck ")

@@ -53,7 +53,10 @@ def test_env_interpolation_for_secrets(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_registry_urls(tmp_path: Path) -> None:
-    assert load_config(write(tmp_path, "project: p\nregistry: postgresql://u@h/db\n")).registry_url == "postgresql://u@h/db"
+    assert (
+        load_config(write(tmp_path, "project: p\nregistry: postgresql://u@h/db\n")).registry_url
+        == "postgresql://u@h/db"
+    )
     cfg = load_config(write(tmp_path, "project: p\nregistry: sqlite:///reg.db\n"))
     assert cfg.registry_url == f"sqlite:///{tmp_path.resolve()}/reg.db"
 

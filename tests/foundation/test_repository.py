@@ -68,8 +68,10 @@ def test_type_change_is_breaking_and_longer_ttl_is_not(tmp_path: Path) -> None:
 def test_deleted_objects_are_planned_as_deletions(tmp_path: Path) -> None:
     store = FeatureStore(repo_path=make_repo(tmp_path))
     store.apply()
-    text = (tmp_path / "features.py").read_text().replace(
-        'service = FeatureService(name="driver_service", features=[driver_stats[["conv_rate"]]])', ""
+    text = (
+        (tmp_path / "features.py")
+        .read_text()
+        .replace('service = FeatureService(name="driver_service", features=[driver_stats[["conv_rate"]]])', "")
     )
     (tmp_path / "features.py").write_text(text)
     plan = store.plan()

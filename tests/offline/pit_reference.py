@@ -34,9 +34,7 @@ def _sort_key(view: RefView, position: int, row: dict[str, Any]) -> tuple[dateti
     return (utc_naive(row[view.timestamp_column]) or datetime.min, created or datetime.min, position)
 
 
-def pick(
-    view: RefView, keys: Sequence[Any], at: datetime | None, availability: bool
-) -> dict[str, Any] | None:
+def pick(view: RefView, keys: Sequence[Any], at: datetime | None, availability: bool) -> dict[str, Any] | None:
     if at is None or any(k is None for k in keys):
         return None
     best: tuple[tuple[datetime, datetime, int], dict[str, Any]] | None = None

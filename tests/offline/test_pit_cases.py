@@ -22,9 +22,7 @@ T0 = datetime(2024, 1, 1)
 H = timedelta(hours=1)
 
 
-def _source(
-    tmp_path: Path, name: str, rows: list[dict[str, Any]], created: bool = True, **kw: Any
-) -> SourceTable:
+def _source(tmp_path: Path, name: str, rows: list[dict[str, Any]], created: bool = True, **kw: Any) -> SourceTable:
     path = tmp_path / f"{name}.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     columns = {c: c for c in rows[0] if c not in {"ts", "created"}} if rows else {}
@@ -113,9 +111,7 @@ def test_remaining_tie_goes_to_the_last_stored_row(store: DuckDBOfflineStore, tm
             ),
             folder / f"part-{i}.parquet",
         )
-    source = SourceTable(
-        "users", str(folder), "parquet", "ts", "created", {"user_id": "user_id", "score": "score"}
-    )
+    source = SourceTable("users", str(folder), "parquet", "ts", "created", {"user_id": "user_id", "score": "score"})
     for _ in range(3):  # stable across runs
         assert _scores(store, _entity([(1, T0)]), [_view(source)]) == [60]
 
@@ -125,13 +121,9 @@ def test_null_created_loses_to_any_created(store: DuckDBOfflineStore, tmp_path: 
     assert _scores(store, _entity([(1, T0)]), [view]) == [1]
 
 
-def test_one_row_per_input_row_in_order_with_duplicates_and_nulls(
-    store: DuckDBOfflineStore, tmp_path: Path
-) -> None:
+def test_one_row_per_input_row_in_order_with_duplicates_and_nulls(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     view = _view(_users(tmp_path, [(1, T0, T0, 10), (2, T0, T0, 20)]))
-    entity = _entity(
-        [(2, T0), (9, T0), (1, T0), (2, T0), (None, T0), (1, T0 - H), (2, T0)], label=list(range(7))
-    )
+    entity = _entity([(2, T0), (9, T0), (1, T0), (2, T0), (None, T0), (1, T0 - H), (2, T0)], label=list(range(7)))
     out = store.get_historical_features(entity, [view]).to_arrow()
     assert out.column("label").to_pylist() == list(range(7))
     assert out.column("score").to_pylist() == [20, None, 10, 20, None, None, 20]
@@ -164,9 +156,7 @@ def test_name_collision_with_entity_column(store: DuckDBOfflineStore, tmp_path: 
         store.get_historical_features(_entity([(1, T0)], score=[1]), [_view(source)])
 
 
-def test_several_views_over_different_entities_and_composite_keys(
-    store: DuckDBOfflineStore, tmp_path: Path
-) -> None:
+def test_several_views_over_different_entities_and_composite_keys(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     users = _view(_users(tmp_path, [(1, T0, T0, 10), (2, T0, T0, 20)]))
     pairs = _source(
         tmp_path,
@@ -178,9 +168,7 @@ def test_several_views_over_different_entities_and_composite_keys(
         ],
         created=False,
     )
-    pair_view = _view(
-        pairs, keys=("user_id", "merchant_id"), features=("amount",), name="pairs", dtype=Float64
-    )
+    pair_view = _view(pairs, keys=("user_id", "merchant_id"), features=("amount",), name="pairs", dtype=Float64)
     entity = pa.table(
         {
             "user_id": [1, 1, 2, 2],
@@ -195,18 +183,14 @@ def test_several_views_over_different_entities_and_composite_keys(
 
 def test_field_mapping_and_declared_types(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     path = tmp_path / "m.parquet"
-    pq.write_table(
-        pa.table({"uid": pa.array([1], pa.int32()), "t": [T0], "raw": pa.array([7], pa.int32())}), path
-    )
+    pq.write_table(pa.table({"uid": pa.array([1], pa.int32()), "t": [T0], "raw": pa.array([7], pa.int32())}), path)
     source = SourceTable("m", str(path), "parquet", "t", "", {"user_id": "uid", "score": "raw"})
     out = store.get_historical_features(_entity([(1, T0)]), [_view(source)]).to_arrow()
     assert out.schema.field("score").type == pa.int64()
     assert out.column("score").to_pylist() == [7]
 
 
-def test_availability_time_requires_created_before_entity_time(
-    store: DuckDBOfflineStore, tmp_path: Path
-) -> None:
+def test_availability_time_requires_created_before_entity_time(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     view = _view(_users(tmp_path, [(1, T0, T0 + H, 1), (1, T0 + H, T0 + 5 * H, 2)]))
     entity = _entity([(1, T0 + 2 * H), (1, T0 + H), (1, T0 + timedelta(minutes=30)), (1, T0 + 5 * H)])
     assert _scores(store, entity, [view]) == [2, 2, 1, 2]
@@ -216,9 +200,7 @@ def test_availability_time_requires_created_before_entity_time(
 # -- timestamps -------------------------------------------------------------------------------
 
 
-def test_timestamp_column_inferred_when_not_named_event_timestamp(
-    store: DuckDBOfflineStore, tmp_path: Path
-) -> None:
+def test_timestamp_column_inferred_when_not_named_event_timestamp(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     view = _view(_users(tmp_path, [(1, T0, T0, 10)]))
     out = store.get_historical_features(pa.table({"user_id": [1], "when": [T0]}), [view]).to_arrow()
     assert out.column("score").to_pylist() == [10]
@@ -285,9 +267,7 @@ def test_nanosecond_entity_timestamps(store: DuckDBOfflineStore, tmp_path: Path)
 # -- entity_df input types --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "kind", ["pandas", "polars", "arrow", "parquet_file", "parquet_path", "parquet_dir", "sql"]
-)
+@pytest.mark.parametrize("kind", ["pandas", "polars", "arrow", "parquet_file", "parquet_path", "parquet_dir", "sql"])
 def test_entity_df_input_types(store: DuckDBOfflineStore, tmp_path: Path, kind: str) -> None:
     view = _view(_users(tmp_path, [(1, T0, T0, 10), (2, T0, T0, 20)]))
     table = _entity([(2, T0), (1, T0), (3, T0), (2, T0)], label=[0, 1, 2, 3])
@@ -320,9 +300,7 @@ def test_entity_df_input_types(store: DuckDBOfflineStore, tmp_path: Path, kind: 
 
 def test_missing_join_key_names_key_and_view(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     view = _view(_users(tmp_path, [(1, T0, T0, 10)]))
-    with pytest.raises(
-        RetrievalError, match=r"join key column\(s\) 'user_id' needed by feature view 'users'"
-    ):
+    with pytest.raises(RetrievalError, match=r"join key column\(s\) 'user_id' needed by feature view 'users'"):
         store.get_historical_features(pa.table({"uid": [1], "event_timestamp": [T0]}), [view])
 
 
@@ -357,9 +335,7 @@ def test_missing_source_file(store: DuckDBOfflineStore, tmp_path: Path) -> None:
 def test_source_lacking_a_declared_column(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     source = _users(tmp_path, [(1, T0, T0, 10)])
     view = _view(source, features=("score", "age"))
-    with pytest.raises(
-        RetrievalError, match=r"users.parquet.*no column 'age'.*feature 'age' of feature view 'users'"
-    ):
+    with pytest.raises(RetrievalError, match=r"users.parquet.*no column 'age'.*feature 'age' of feature view 'users'"):
         store.get_historical_features(_entity([(1, T0)]), [view])
 
 
@@ -407,9 +383,7 @@ def test_names_with_quotes_and_spaces(store: DuckDBOfflineStore, tmp_path: Path)
 
 def test_csv_source(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     path = tmp_path / "users.csv"
-    path.write_text(
-        "user_id,ts,score\n1,2024-01-01 00:00:00,5\n1,2024-01-01 00:00:00,6\n2,2024-01-01 01:00:00,7\n"
-    )
+    path.write_text("user_id,ts,score\n1,2024-01-01 00:00:00,5\n1,2024-01-01 00:00:00,6\n2,2024-01-01 01:00:00,7\n")
     source = SourceTable("csv", str(path), "csv", "ts", "", {"user_id": "user_id", "score": "score"})
     assert _scores(store, _entity([(1, T0), (2, T0 + H), (2, T0)]), [_view(source)]) == [6, 7, None]
     assert store.source_schema(source).names == ["user_id", "ts", "score"]
@@ -418,12 +392,8 @@ def test_csv_source(store: DuckDBOfflineStore, tmp_path: Path) -> None:
 def test_directory_source_recursive(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     (tmp_path / "d" / "day=2").mkdir(parents=True)
     pq.write_table(pa.table({"user_id": [1], "ts": [T0], "score": [1]}), tmp_path / "d" / "a.parquet")
-    pq.write_table(
-        pa.table({"user_id": [1], "ts": [T0 + H], "score": [2]}), tmp_path / "d" / "day=2" / "b.parquet"
-    )
-    source = SourceTable(
-        "d", str(tmp_path / "d"), "parquet", "ts", "", {"user_id": "user_id", "score": "score"}
-    )
+    pq.write_table(pa.table({"user_id": [1], "ts": [T0 + H], "score": [2]}), tmp_path / "d" / "day=2" / "b.parquet")
+    source = SourceTable("d", str(tmp_path / "d"), "parquet", "ts", "", {"user_id": "user_id", "score": "score"})
     assert _scores(store, _entity([(1, T0), (1, T0 + H)]), [_view(source)]) == [1, 2]
 
 
@@ -472,8 +442,7 @@ def test_config_is_honoured(tmp_path: Path) -> None:
     with DuckDBOfflineStore(config) as s:
         settings = dict(
             s._con.execute(
-                "SELECT name, value FROM duckdb_settings() "
-                "WHERE name IN ('threads', 'temp_directory', 'memory_limit')"
+                "SELECT name, value FROM duckdb_settings() WHERE name IN ('threads', 'temp_directory', 'memory_limit')"
             ).fetchall()
         )
     assert settings["threads"] == "1"

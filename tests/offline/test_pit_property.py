@@ -34,9 +34,7 @@ values = st.one_of(st.none(), st.integers(min_value=-5, max_value=5))
 def source_rows(draw: st.DrawFn, n_keys: int, with_created: bool) -> list[dict[str, Any]]:
     rows = []
     for _ in range(draw(st.integers(min_value=0, max_value=14))):
-        row: dict[str, Any] = {
-            f"sk{i}": draw(st.one_of(keys, st.just(None)) if i else keys) for i in range(n_keys)
-        }
+        row: dict[str, Any] = {f"sk{i}": draw(st.one_of(keys, st.just(None)) if i else keys) for i in range(n_keys)}
         row["ts"] = draw(instants)
         if with_created:
             row["created"] = draw(maybe_instant)
@@ -135,9 +133,7 @@ def _write_views(root: Path, scenario: dict[str, Any]) -> tuple[list[ViewQuery],
 
 def _entity_table(scenario: dict[str, Any]) -> pa.Table:
     tz = scenario["tz"]
-    ts_type = (
-        pa.timestamp("us") if tz is None else pa.timestamp("us", tz="Etc/GMT-2" if tz is PLUS_TWO else "UTC")
-    )
+    ts_type = pa.timestamp("us") if tz is None else pa.timestamp("us", tz="Etc/GMT-2" if tz is PLUS_TWO else "UTC")
     names = list(scenario["entity"][0])
     fields = [pa.field(n, ts_type if n == "event_timestamp" else pa.int64()) for n in names]
     return pa.Table.from_pylist(scenario["entity"], schema=pa.schema(fields))
@@ -185,9 +181,7 @@ def test_latest_rows_match_reference(scenario: dict[str, Any], start_h: int | No
 
 
 @pytest.mark.parametrize("strategy", [None, Strategy.LATERAL])
-def test_strategies_agree_on_a_fixed_case(
-    store: DuckDBOfflineStore, tmp_path: Path, strategy: Strategy | None
-) -> None:
+def test_strategies_agree_on_a_fixed_case(store: DuckDBOfflineStore, tmp_path: Path, strategy: Strategy | None) -> None:
     rows = [
         {"sk0": 1, "ts": T0, "x": 1, "y": 0.5},
         {"sk0": 1, "ts": T0, "x": 2, "y": None},
@@ -207,10 +201,6 @@ def test_strategies_agree_on_a_fixed_case(
         "tz": None,
     }
     queries, refs = _write_views(tmp_path, scenario)
-    got = (
-        store.get_historical_features(_entity_table(scenario), queries, strategy=strategy)
-        .to_arrow()
-        .to_pylist()
-    )
+    got = store.get_historical_features(_entity_table(scenario), queries, strategy=strategy).to_arrow().to_pylist()
     assert got == reference_join(scenario["entity"], "event_timestamp", refs)
     assert got[0]["v__fx"] == 2  # the later file wins the remaining tie

@@ -19,9 +19,7 @@ from potluck.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, St
 
 
 def test_documented_example_bytes() -> None:
-    enc = KeyEncoder(
-        ("user_id", "country"), (Field(name="user_id", dtype=Int64), Field(name="country", dtype=String))
-    )
+    enc = KeyEncoder(("user_id", "country"), (Field(name="user_id", dtype=Int64), Field(name="country", dtype=String)))
     expected = (
         b"\x01\x02"
         + b"\x07\x00country"
@@ -42,9 +40,7 @@ def test_int32_and_int64_keys_encode_alike() -> None:
     assert a.encode((7,)) == b.encode((7,))
     col32, col64 = pa.array([7, -1], pa.int32()), pa.array([7, -1], pa.int64())
     assert (
-        a.encode_arrow([col32]).to_pylist()
-        == b.encode_arrow([col64]).to_pylist()
-        == [a.encode((7,)), a.encode((-1,))]
+        a.encode_arrow([col32]).to_pylist() == b.encode_arrow([col64]).to_pylist() == [a.encode((7,)), a.encode((-1,))]
     )
 
 

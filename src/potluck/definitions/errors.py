@@ -41,6 +41,10 @@ class RetrievalError(PotluckError, ValueError):
     """A retrieval request (historical or online) is invalid."""
 
 
+class UnknownFeatureError(NotFoundError, RetrievalError):
+    """A requested feature, feature view or feature service does not exist."""
+
+
 class BackendUnavailableError(PotluckError):
     """A backing store (online store, registry database) cannot be reached."""
 

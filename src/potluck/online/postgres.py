@@ -69,7 +69,11 @@ class PostgresOnlineStore:
             min_size=config.min_conn,
             max_size=max(config.max_conn, config.min_conn, 1),
             open=False,
-            timeout=10,
+            # A request waits at most this long for a connection: a down server gives a fast 503.
+            timeout=3,
+            # Connections broken by a server restart or a network cut are replaced at checkout,
+            # so the first request after the server comes back does not fail.
+            check=psycopg_pool.ConnectionPool.check_connection,
             kwargs={"autocommit": False},
         )
         self.pool.open(wait=False)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from potluck.definitions.errors import ConfigError
+from potluck.server.settings import ServerSettings
 
 FEATURE_STORE_YAML = "feature_store.yaml"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -79,6 +80,7 @@ class RepoConfig(_Strict):
     offline_store: DuckDBOfflineStoreConfig = DuckDBOfflineStoreConfig()
     online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
     entity_key_serialization_version: int = Field(default=3, ge=1)
+    feature_server: ServerSettings | None = None
     repo_path: Path = Path(".")
 
     @field_validator("project")

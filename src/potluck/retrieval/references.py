@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from potluck.definitions import FeatureService, FeatureView
-from potluck.definitions.errors import RetrievalError, suggestion
+from potluck.definitions.errors import RetrievalError, UnknownFeatureError, suggestion
 from potluck.definitions.field import Field
 from potluck.registry.snapshot import RegistrySnapshot
 
@@ -27,7 +27,7 @@ def _service(request: FeatureService | str, snapshot: RegistrySnapshot) -> Featu
         return request
     services = snapshot.of_kind(FeatureService.kind)
     if request not in services:
-        raise RetrievalError(f"feature service '{request}' does not exist. {suggestion(request, services)}")
+        raise UnknownFeatureError(f"feature service '{request}' does not exist. {suggestion(request, services)}")
     found = services[request]
     assert isinstance(found, FeatureService)
     return found
@@ -67,13 +67,13 @@ def resolve_features(
     for view_name, feature_name, alias in parse_references(features, snapshot):
         view = views.get(view_name)
         if not isinstance(view, FeatureView):
-            raise RetrievalError(
+            raise UnknownFeatureError(
                 f"feature view '{view_name}' (in '{view_name}:{feature_name}') does not exist. "
                 f"{suggestion(view_name, views)}"
             )
         field = next((f for f in view.features if f.name == feature_name), None)
         if field is None:
-            raise RetrievalError(
+            raise UnknownFeatureError(
                 f"feature view '{view_name}' has no feature '{feature_name}'. "
                 f"{suggestion(feature_name, view.feature_names)}"
             )

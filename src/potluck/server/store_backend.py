@@ -1,0 +1,118 @@
+"""`StoreBackend`: the feature server's calls mapped onto a `FeatureStore`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from potluck.definitions import FeatureView, PushSource
+from potluck.definitions.errors import BackendUnavailableError, NotFoundError, PotluckError, suggestion
+from potluck.server.backend import OnlineResult, PushTarget, Resource, Status
+from potluck.store import FeatureStore
+
+
+def _resource(view: FeatureView) -> Resource:
+    return Resource("feature_view", view.name, dict(view.tags))
+
+
+class StoreBackend:
+    """Serves one repository's FeatureStore over HTTP. Safe to call from several threads."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.store = store
+
+    def _request(self, features: list[str] | None, feature_service: str | None) -> Any:
+        if feature_service is not None:
+            return self.store.get_feature_service(feature_service)
+        return list(features or [])
+
+    def get_online_features(
+        self,
+        features: list[str] | None,
+        feature_service: str | None,
+        entities: dict[str, list[Any]],
+        full_feature_names: bool,
+    ) -> OnlineResult:
+        request = self._request(features, feature_service)
+        response = self.store.get_online_features(request, entities, full_feature_names=full_feature_names)
+        selections = self.store._online_selections(request, full_feature_names)
+        view_of = {name: sel.view.name for sel in selections for name in sel.output_names}
+        keys = list(response.entity_columns)
+        outputs = response.output_names
+        values = response.values
+        statuses = response.statuses
+        stamps = response.event_timestamps
+        rows = response.num_rows
+        present: list[Status] = ["PRESENT"] * rows
+        no_time: list[datetime | None] = [None] * rows
+        status_columns: list[list[Status]] = [present for _ in keys]
+        status_columns.extend([s.value for s in statuses[n]] for n in outputs)
+        time_columns: list[list[datetime | None]] = [no_time for _ in keys]
+        time_columns.extend(stamps[n] for n in outputs)
+        return OnlineResult(
+            feature_names=[*keys, *outputs],
+            values=[*(response.entity_columns[k] for k in keys), *(values[n] for n in outputs)],
+            statuses=status_columns,
+            event_timestamps=time_columns,
+            views=[*([None] * len(keys)), *(view_of.get(n) for n in outputs)],
+        )
+
+    def push(self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget) -> int:
+        return self.store.push(push_source_name, rows, to=to)
+
+    def materialize(self, start: datetime, end: datetime, views: list[str] | None) -> None:
+        self.store.materialize(start, end, views)
+
+    def materialize_incremental(self, end: datetime, views: list[str] | None) -> None:
+        self.store.materialize_incremental(end, views)
+
+    def ready(self) -> tuple[bool, str]:
+        from potluck.online.protocol import ReadRequest
+        from potluck.retrieval.plans import online_view
+
+        try:
+            views = [v for v in self.store.list_feature_views() if v.online]
+        except PotluckError as err:
+            return False, f"registry not loaded: {err}"
+        if not views:
+            return True, "registry loaded; no online feature views"
+        try:
+            self.store._online.read([ReadRequest(online_view(views[0], self.store.project), [b"\x00ready"])])
+        except BackendUnavailableError as err:
+            return False, f"online store unreachable: {err}"
+        except Exception as err:
+            return False, f"online store check failed: {type(err).__name__}"
+        return True, "ok"
+
+    def freshness(self) -> dict[str, float | None]:
+        now = datetime.now(UTC)
+        last: dict[str, datetime] = {}
+        for interval in self.store.materialization_intervals():
+            if interval.feature_view not in last or interval.end > last[interval.feature_view]:
+                last[interval.feature_view] = interval.end
+        return {
+            v.name: (now - last[v.name]).total_seconds() if v.name in last else None
+            for v in self.store.list_feature_views()
+            if v.online
+        }
+
+    def read_resources(self, features: list[str] | None, feature_service: str | None) -> list[Resource]:
+        if feature_service is not None:
+            service = self.store.get_feature_service(feature_service)
+            members = tuple(_resource(self.store.get_feature_view(n)) for n in service.feature_view_names)
+            return [Resource("feature_service", service.name, dict(service.tags), members)]
+        names = dict.fromkeys(ref.split(":", 1)[0] for ref in features or [])
+        return [_resource(self.store.get_feature_view(n)) for n in names]
+
+    def push_resources(self, push_source_name: str) -> list[Resource]:
+        sources = self.store._snapshot().of_kind(PushSource.kind)
+        if not isinstance(sources.get(push_source_name), PushSource):
+            pushable = [n for n, s in sources.items() if isinstance(s, PushSource)]
+            raise NotFoundError(
+                f"push source '{push_source_name}' does not exist. {suggestion(push_source_name, pushable)}"
+            )
+        return [_resource(v) for v in self.store.list_feature_views() if v.source.name == push_source_name]
+
+    def view_resources(self, views: list[str] | None) -> list[Resource]:
+        chosen = self.store.list_feature_views() if views is None else [self.store.get_feature_view(n) for n in views]
+        return [_resource(v) for v in chosen]
