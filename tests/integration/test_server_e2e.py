@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ def test_shapes_statuses_and_push(repo_factory: Callable[[], Path]) -> None:
         assert http.post("/push", json=push).status_code == 200
         columns = dict(
             zip(
-                FEATURES[:0] + ["driver_id", "lat"],
+                ["driver_id", "lat"],
                 http.post(
                     "/get-online-features", json={"features": ["driver_live:lat"], "entities": {"driver_id": [known]}}
                 ).json()["results"],
@@ -176,10 +176,8 @@ class TcpProxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         if self._listener is not None:
@@ -191,10 +189,8 @@ class TcpProxy:
             self._listener = None
         with self._lock:
             for conn in self._conns:
-                try:
+                with suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 conn.close()
             self._conns.clear()
 
