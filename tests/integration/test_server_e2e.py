@@ -181,10 +181,8 @@ class TcpProxy:
 
     def cut(self) -> None:
         if self._listener is not None:
-            try:
+            with suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-            except OSError:
-                pass
             self._listener.close()
             self._listener = None
         with self._lock:
