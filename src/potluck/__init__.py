@@ -18,9 +18,12 @@ from potluck.definitions.errors import PotluckError
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from potluck.client import Client
     from potluck.store import FeatureStore
+    from potluck.streaming.push import PushMode
 
 __all__ = [
+    "Client",
     "Entity",
     "FeatureService",
     "FeatureStore",
@@ -28,16 +31,24 @@ __all__ = [
     "Field",
     "FileSource",
     "PotluckError",
+    "PushMode",
     "PushSource",
     "ValueType",
     "__version__",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # FeatureStore pulls in the engines; keep `import potluck` light for definition files.
-    if name == "FeatureStore":
-        from potluck.store import FeatureStore
+_LAZY = {
+    "FeatureStore": "potluck.store",
+    "Client": "potluck.client",
+    "PushMode": "potluck.streaming.push",
+}
 
-        return FeatureStore
+
+def __getattr__(name: str) -> Any:
+    # These pull in engines and HTTP clients; keep `import potluck` light for definition files.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'potluck' has no attribute {name!r}")

@@ -1,0 +1,6 @@
+"""Data source names at the import path Feast repositories use (`feast.data_source`)."""
+
+from potluck.definitions.sources import DataSource, FileSource, PushSource
+from potluck.streaming.push import PushMode
+
+__all__ = ["DataSource", "FileSource", "PushMode", "PushSource"]
