@@ -59,8 +59,11 @@ def parse_body(model: type[M], body: bytes) -> M:
         ) from None
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+def _utc(ts: datetime, field: str = "end_ts") -> datetime:
+    try:
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(422, "invalid_request", f"'{field}' is out of the supported range", [{"field": field}]) from None
 
 
 class FeatureServer:
@@ -172,7 +175,7 @@ class FeatureServer:
         req = parse_body(model, await request.body())
         views: list[str] | None = getattr(req, "feature_views", None)
         end = _utc(getattr(req, "end_ts"))  # noqa: B009
-        start = _utc(req.start_ts) if isinstance(req, MaterializeRequest) else None
+        start = _utc(req.start_ts, "start_ts") if isinstance(req, MaterializeRequest) else None
         if start is not None and start > end:
             raise ApiError(422, "invalid_request", "'start_ts' is after 'end_ts'", [{"field": "start_ts"}])
         resource = ",".join(views) if views else "*"
