@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pytest
+from integration_support import DRIVERS, END
 
-from conftest import DRIVERS, END
 from potluck import FeatureStore
 from potluck.definitions.errors import RetrievalError
 

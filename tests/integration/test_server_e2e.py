@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from integration_support import DRIVERS, END, build_repo
 
-from conftest import DRIVERS, END, build_repo
 from potluck import FeatureStore
 from potluck.server import ServerSettings, create_app
 from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
@@ -286,7 +286,7 @@ def test_postgres_outage_gives_503_then_recovers(tmp_path: Path) -> None:
         proxy.start()
         store.teardown()
         store.close()
-        from conftest import _drop_postgres_schema
+        from integration_support import _drop_postgres_schema
 
         _drop_postgres_schema(root)
         proxy.cut()

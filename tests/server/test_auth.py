@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from server_support import Running, serve
 
-from conftest import Running, serve
 from potluck.server import ServerSettings, create_app
 from potluck.server.settings import is_loopback
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 from memory_backend import MemoryBackend
+from server_support import serve
 
-from conftest import serve
 from potluck.cli.main import main
 from potluck.server import ServerSettings, create_app
 from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables

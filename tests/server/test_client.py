@@ -6,8 +6,8 @@ from datetime import date
 
 import pandas as pd
 import pytest
+from server_support import Running, free_port
 
-from conftest import Running, free_port
 from potluck.client import (
     AuthenticationFailed,
     Client,

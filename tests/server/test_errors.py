@@ -6,8 +6,8 @@ import socket
 from typing import Any
 
 import pytest
+from server_support import Running
 
-from conftest import Running
 from potluck.definitions.errors import BackendUnavailableError
 
 ONLINE = "/get-online-features"

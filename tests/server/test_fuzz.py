@@ -17,8 +17,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from memory_backend import MemoryBackend
 from schemathesis import GenerationMode
+from server_support import serve
 
-from conftest import serve
 from potluck.server import ServerSettings, create_app
 from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
 

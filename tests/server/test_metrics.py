@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 from memory_backend import MemoryBackend
 from prometheus_client.parser import text_string_to_metric_families
+from server_support import Running, serve
 
-from conftest import Running, serve
 from potluck.server import ServerSettings, create_app
 from potluck.server.auth import ApiKeyStore, ServerTables
 

@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from memory_backend import MemoryBackend
+from server_support import serve
 
-from conftest import serve
 from potluck.server import OidcSettings, ServerSettings, create_app
 
 ISSUER = "https://idp.example.test/realms/ml"
@@ -149,7 +149,7 @@ def test_jwks_file(idp: Idp, tmp_path: Path) -> None:
 
 
 def test_unreachable_jwks_is_503(idp: Idp) -> None:
-    from conftest import free_port
+    from server_support import free_port
 
     oidc = OidcSettings(issuer=ISSUER, audience=AUDIENCE, jwks_url=f"http://127.0.0.1:{free_port()}/certs")
     app = create_app(MemoryBackend(), ServerSettings(auth="on", oidc=oidc))

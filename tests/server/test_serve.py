@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-from conftest import free_port
+from server_support import free_port
 
 HERE = Path(__file__).parent
 SRC = HERE.parents[1] / "src"

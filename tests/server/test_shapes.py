@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Running
+from server_support import Running
 
 
 def test_online_features_feast_shape(running: Running) -> None:
