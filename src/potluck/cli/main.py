@@ -46,7 +46,7 @@ def cli(ctx: click.Context, chdir: str | None, feature_store_yaml: str | None, v
 def main(argv: list[str] | None = None) -> None:
     from potluck.cli import commands  # noqa: F401  (registers the commands)
 
-    verbose = any(a in ("--verbose", "-v") for a in (argv if argv is not None else sys.argv[1:]))
+    verbose = _global_verbose(argv if argv is not None else sys.argv[1:])
     try:
         cli.main(args=argv, prog_name="potluck", standalone_mode=False)
     except click.exceptions.Abort:
@@ -63,6 +63,24 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as err:  # every error ends as one line unless --verbose
         _report(err, verbose)
         sys.exit(1)
+
+
+def _global_verbose(args: list[str]) -> bool:
+    """Whether -v/--verbose was given before the command name (later, -v may mean --views)."""
+    takes_value = {"--chdir", "-c", "--feature-store-yaml", "-f"}
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg in ("-v", "--verbose"):
+            return True
+        if arg in takes_value:
+            skip = True
+            continue
+        if not arg.startswith("-"):
+            return False
+    return False
 
 
 def _report(err: BaseException, verbose: bool) -> None:
