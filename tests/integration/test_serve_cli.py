@@ -1,0 +1,97 @@
+"""`potluck serve` as a user runs it, on a real repository: two workers, TLS and an API key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from integration_support import END, build_repo
+
+from potluck import FeatureStore
+from tests_support import free_port
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_file, cert_file = directory / "key.pem", directory / "cert.pem"
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_file, cert_file
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "potluck.cli", *args], capture_output=True, text=True, check=True)
+
+
+def test_serve_tls_workers_and_key(tmp_path: Path) -> None:
+    root = build_repo(tmp_path / "repo", "sqlite")
+    store = FeatureStore(repo_path=root)
+    store.apply()
+    store.materialize(END - timedelta(days=60), END, ["driver_stats"])
+    key = cli("-c", str(root), "auth", "create-key", "--role", "reader", "--name", "model").stdout.strip()
+    key_file, cert_file = self_signed(tmp_path)
+    port = free_port()
+    args = ["serve", "--port", str(port), "--workers", "2", "--auth", "on", "--no-access-log"]
+    args += ["--tls-key-file", str(key_file), "--tls-cert-file", str(cert_file)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "potluck.cli", "-c", str(root), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"https://localhost:{port}"
+        trust = ssl.create_default_context(cafile=str(cert_file))
+        with httpx.Client(base_url=url, verify=trust, timeout=10) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+            body = {"features": ["driver_stats:trips"], "entities": {"driver_id": [1, 2]}}
+            assert http.post("/get-online-features", json=body).status_code == 401
+            reply = http.post("/get-online-features", json=body, headers={"X-API-Key": key})
+            assert reply.status_code == 200
+            expected = store.get_online_features(["driver_stats:trips"], {"driver_id": [1, 2]}).to_dict()["trips"]
+            assert reply.json()["results"][1]["values"] == expected
+            assert http.get("/ready").status_code == 200
+        try:
+            httpx.get(f"http://localhost:{port}/health", timeout=3)
+            plain_ok = True
+        except httpx.TransportError:
+            plain_ok = False
+        assert not plain_ok  # TLS only
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        store.close()
