@@ -30,7 +30,7 @@ from potluck.offline.sql import (
     SourceInput,
     Sql,
     Strategy,
-    latest_rows_sql,
+    latest_rows_grouped_sql,
     point_in_time_sql,
 )
 from potluck.offline.sql.query import ROW
@@ -245,7 +245,8 @@ class DuckDBOfflineStore:
         cursor = self._cursor()
         try:
             source = self._source_input(cursor, view, None)
-            query = latest_rows_sql(DUCKDB, view, source, None if start is None else _naive_utc(start), _naive_utc(end))
+            lower = None if start is None else _naive_utc(start)
+            query = latest_rows_grouped_sql(DUCKDB, view, source, lower, _naive_utc(end))
             reader = _arrow_reader(cursor.sql(query.text, params=list(query.params)), batch_rows)
             for batch in reader:
                 for offset in range(0, batch.num_rows, batch_rows):

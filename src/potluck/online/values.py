@@ -188,11 +188,11 @@ class RowCodec:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from potluck.online.arrow_util import as_array, fixed_binary, join_rows, u32_lengths
+        from potluck.online.arrow_util import as_array, as_numpy, bin_scalar, empty_binary, fill_null, fixed_binary, join_rows, u32_lengths
 
         n = num_rows
         if n == 0:
-            return pa.array([], pa.binary())
+            return empty_binary()
         cols: list[pa.Array | None] = [as_array(columns[f.name]) if f.name in columns else None for f in self.features]
         fields: list[tuple[Any, ...]] = [("h", "u1", (5,)), ("n", "u1", (self._nb,))]
         fields += [(f"f{i}", _NP[self.features[i].dtype.name]) for i in self._fixed_idx]
@@ -203,7 +203,7 @@ class RowCodec:
             if col is None:
                 bitmap[:, i // 8] |= np.uint8(1 << (i % 8))
             elif col.null_count:
-                mask = col.is_null().to_numpy(zero_copy_only=False)
+                mask = as_numpy(col.is_null())
                 bitmap[:, i // 8] |= mask.astype("u1") << np.uint8(i % 8)
         rec["n"] = bitmap
         for i in self._fixed_idx:
@@ -212,17 +212,16 @@ class RowCodec:
                 continue
             rec[f"f{i}"] = self._fixed_numpy(self.features[i].dtype.name, col)
         parts: list[pa.Array | pa.Scalar] = [fixed_binary(rec.view("u1").reshape(n, -1), rec.dtype.itemsize)]
-        empty = pa.scalar(b"", pa.binary())
         for i in self._var_idx:
             col = cols[i]
             dtype = self.features[i].dtype
             if col is None:
-                parts.append(pa.scalar(b"\x00\x00\x00\x00", pa.binary()))
+                parts.append(bin_scalar(b"\x00\x00\x00\x00"))
                 continue
             if isinstance(dtype, Array):
                 payload = self._encode_list(dtype.base_type, col)
             else:
-                payload = pc.cast(col, pa.binary()).fill_null(empty)
+                payload = fill_null(pc.cast(col, pa.binary()), b"")
             parts += [u32_lengths(payload), payload]
         return join_rows(parts)
 
@@ -230,6 +229,8 @@ class RowCodec:
     def _fixed_numpy(name: str, col: pa.Array) -> Any:
         import pyarrow as pa
         import pyarrow.compute as pc
+
+        from potluck.online.arrow_util import as_numpy
 
         if name == "UnixTimestamp":
             col = pc.cast(col, pa.timestamp("us", tz="UTC")).cast(pa.int64())
@@ -239,14 +240,14 @@ class RowCodec:
             col = pc.cast(col, pa.float32() if name == "Float32" else pa.float64(), safe=False)
         else:
             col = pc.cast(col, pa.int32() if name == "Int32" else pa.int64())
-        return col.fill_null(0).to_numpy(zero_copy_only=False)
+        return as_numpy(col)
 
     def _encode_list(self, base: PrimitiveType, col: pa.Array) -> pa.Array:
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from potluck.online.arrow_util import fixed_binary, join_rows, u32_lengths
+        from potluck.online.arrow_util import as_numpy, bin_scalar, fill_null, fixed_binary, from_numpy, join_rows, u32_lengths
 
         col = pc.cast(col, pa.list_(base.to_arrow()), safe=base.name not in ("Float32", "Float64"))
         flat = pc.list_flatten(col)
@@ -254,7 +255,7 @@ class RowCodec:
             return pa.array(
                 [None if v is None else _encode_array_py(base, v) for v in col.to_pylist()], pa.binary()
             ).fill_null(b"")
-        counts = pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        counts = as_numpy(pc.list_value_length(col)).astype(np.int64)
         ends = np.cumsum(counts)
         starts = np.concatenate(([0], ends)).astype(np.int64)
         name = base.name
@@ -267,9 +268,9 @@ class RowCodec:
         else:
             flat_bin = pc.cast(flat, pa.binary())
             encoded = join_rows([u32_lengths(flat_bin), flat_bin])
-            lists = pa.ListArray.from_arrays(pa.array(starts.astype(np.int32), pa.int32()), encoded)
-            elements = pc.binary_join(lists, pa.scalar(b"", pa.binary()))
-        payload = join_rows([fixed_binary(counts.astype("<u4"), 4), pa.scalar(b"\x00", pa.binary()), elements])
+            lists = pa.ListArray.from_arrays(from_numpy(starts.astype(np.int32)), encoded)
+            elements = pc.binary_join(lists, bin_scalar(b""))
+        payload = join_rows([fixed_binary(counts.astype("<u4"), 4), bin_scalar(b"\x00"), elements])
         if col.null_count:
-            payload = pc.if_else(col.is_valid(), payload, pa.scalar(b"", pa.binary()))
+            payload = pc.if_else(col.is_valid(), payload, bin_scalar(b""))
         return payload

@@ -254,6 +254,45 @@ def latest_rows_sql(
     )
 
 
+def latest_rows_grouped_sql(
+    dialect: Dialect,
+    view: ViewQuery,
+    source: SourceInput,
+    start: datetime | None,
+    end: datetime,
+) -> Sql:
+    """`latest_rows_sql` as one hash aggregation (DuckDB): per key, the row with the greatest sort key.
+
+    Same rows as the window query, but the engine keeps one candidate per key instead of sorting
+    every row, so it runs faster and its memory grows with the number of keys, not of rows.
+    """
+    q = dialect.quote
+    keys = [q(f"__k{i}") for i in range(len(view.join_keys))]
+    fields = [f"{q(f'__f{i}')} := {q(f'__f{i}')}" for i in range(len(view.features))]
+    fields += [f"{q('__t')} := {q('__t')}", f"{q('__cr')} := {q('__cr')}"]
+    by = dialect.composite([q("__t"), q("__c"), q("__o")])
+    w = q("__potluck_w")
+
+    def member(name: str) -> str:
+        return f"{w}.{q(name)}"
+
+    cols = [f"{k} AS {q(name)}" for k, name in zip(keys, view.join_keys, strict=True)]
+    cols += [
+        f"{dialect.cast(member(f'__f{i}'), dialect.type_name(f.dtype))} AS {q(f.name)}"
+        for i, f in enumerate(view.features)
+    ]
+    cols.append(f"{dialect.cast(member('__t'), dialect.utc_timestamptz_type)} AS {q('event_timestamp')}")
+    cols.append(f"{dialect.cast(member('__cr'), dialect.utc_timestamptz_type)} AS {q('created_timestamp')}")
+    cte = source_cte(dialect, view, source, lower=start, upper=end, raw_created=True)
+    return (
+        Sql(f"WITH {q('__potluck_v')} AS (")
+        + cte
+        + f"), {q('__potluck_g')} AS (SELECT {', '.join(keys)}, arg_max_null(struct_pack({', '.join(fields)}), {by})"
+        + f" AS {w} FROM {q('__potluck_v')} GROUP BY {', '.join(keys)}) SELECT {', '.join(cols)}"
+        + f" FROM {q('__potluck_g')}"
+    )
+
+
 def _micros(delta: timedelta | None) -> int:
     if delta is None:
         return 0
