@@ -188,7 +188,16 @@ class RowCodec:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from potluck.online.arrow_util import as_array, as_numpy, bin_scalar, empty_binary, fill_null, fixed_binary, join_rows, u32_lengths
+        from potluck.online.arrow_util import (
+            as_array,
+            as_numpy,
+            bin_scalar,
+            empty_binary,
+            fill_null,
+            fixed_binary,
+            join_rows,
+            u32_lengths,
+        )
 
         n = num_rows
         if n == 0:
@@ -247,7 +256,14 @@ class RowCodec:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from potluck.online.arrow_util import as_numpy, bin_scalar, fill_null, fixed_binary, from_numpy, join_rows, u32_lengths
+        from potluck.online.arrow_util import (
+            as_numpy,
+            bin_scalar,
+            fixed_binary,
+            from_numpy,
+            join_rows,
+            u32_lengths,
+        )
 
         col = pc.cast(col, pa.list_(base.to_arrow()), safe=base.name not in ("Float32", "Float64"))
         flat = pc.list_flatten(col)
