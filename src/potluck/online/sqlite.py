@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 WRITE_CHUNK_ROWS = 50_000
 _MAX_PARAMS = 900
+# Rows per upsert statement: several rows per statement cut the per-row cost of executemany.
+# 4 parameters a row keeps it under the oldest SQLite limit of 999 parameters.
+ROWS_PER_STATEMENT = 249
 # Page cache per connection (KiB); random-key upserts slow down sharply when the B-tree spills.
 CACHE_KIB = 64 * 1024
 
@@ -43,7 +46,7 @@ class SqliteOnlineStore:
         self.path = str(path)
         self._busy_ms = config.busy_timeout_ms
         self._local = threading.local()
-        self._sql: dict[tuple[str, str, str], str] = {}
+        self._sql: dict[tuple[str, str, str, int], str] = {}
         self._created: set[str] = set()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -80,21 +83,24 @@ class SqliteOnlineStore:
     def _table(view: OnlineView) -> str:
         return quote_ident(view.storage_name)
 
-    def _statement(self, view: OnlineView, kind: str) -> str:
-        cached = self._sql.get((view.name, view.project, kind))
+    def _statement(self, view: OnlineView, kind: str, rows: int = 1) -> str:
+        cached = self._sql.get((view.name, view.project, kind, rows))
         if cached is not None:
             return cached
         t = self._table(view)
         if kind == "upsert":
+            # Rows of one statement are applied in order, so a later row of the same key sees
+            # the earlier one exactly as with one statement per row.
             sql = (
-                f"INSERT INTO {t} (entity_key, event_ts, created_ts, value) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (entity_key) DO UPDATE SET event_ts = excluded.event_ts, "
+                f"INSERT INTO {t} (entity_key, event_ts, created_ts, value) VALUES "
+                + ", ".join(["(?, ?, ?, ?)"] * rows)
+                + " ON CONFLICT (entity_key) DO UPDATE SET event_ts = excluded.event_ts, "
                 "created_ts = excluded.created_ts, value = excluded.value "
                 f"WHERE {newer_condition(t)}"
             )
         else:
             sql = f"SELECT event_ts, value FROM {t} WHERE entity_key = ?"
-        self._sql[(view.name, view.project, kind)] = sql
+        self._sql[(view.name, view.project, kind, rows)] = sql
         return sql
 
     # ------------------------------------------------------------ protocol
@@ -121,7 +127,8 @@ class SqliteOnlineStore:
         conn = self._conn()
         if view.storage_name not in self._created:
             self.create([view])
-        sql = self._statement(view, "upsert")
+        per = ROWS_PER_STATEMENT
+        sql = self._statement(view, "upsert", per)
         written = 0
         for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
             encoded = encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS))
@@ -130,10 +137,18 @@ class SqliteOnlineStore:
             # Key order keeps B-tree page accesses local; the sort is stable, so rows of one key
             # are still applied in batch order.
             keys, event, created, blobs = sorted_by_key(encoded).python()
+            n = len(keys)
+            params: list[Any] = [None] * (4 * n)
+            params[0::4], params[1::4], params[2::4], params[3::4] = keys, event, created, blobs
+            full = n - n % per
+            step = 4 * per
             with _errors(self.path):
                 try:
                     conn.execute("BEGIN IMMEDIATE")
-                    conn.executemany(sql, zip(keys, event, created, blobs, strict=True))
+                    if full:
+                        conn.executemany(sql, (params[i : i + step] for i in range(0, 4 * full, step)))
+                    if full < n:
+                        conn.execute(self._statement(view, "upsert", n - full), params[4 * full :])
                     conn.execute("COMMIT")
                 except sqlite3.Error:
                     if conn.in_transaction:
