@@ -19,9 +19,7 @@ from potluck.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, St
 
 
 def test_documented_example_bytes() -> None:
-    enc = KeyEncoder(
-        ("user_id", "country"), (Field(name="user_id", dtype=Int64), Field(name="country", dtype=String))
-    )
+    enc = KeyEncoder(("user_id", "country"), (Field(name="user_id", dtype=Int64), Field(name="country", dtype=String)))
     expected = (
         b"\x01\x02"
         + b"\x07\x00country"
@@ -42,9 +40,7 @@ def test_int32_and_int64_keys_encode_alike() -> None:
     assert a.encode((7,)) == b.encode((7,))
     col32, col64 = pa.array([7, -1], pa.int32()), pa.array([7, -1], pa.int64())
     assert (
-        a.encode_arrow([col32]).to_pylist()
-        == b.encode_arrow([col64]).to_pylist()
-        == [a.encode((7,)), a.encode((-1,))]
+        a.encode_arrow([col32]).to_pylist() == b.encode_arrow([col64]).to_pylist() == [a.encode((7,)), a.encode((-1,))]
     )
 
 
@@ -68,6 +64,20 @@ def test_wrong_key_types_are_retrieval_errors(value: object) -> None:
     enc = KeyEncoder(("id",), (Field(name="id", dtype=Int64),))
     with pytest.raises(RetrievalError, match="join key 'id' is declared Int64"):
         enc.encode((value,))
+
+
+@pytest.mark.parametrize("value", ["1", 1.0, None, True, 2**63])
+def test_wrong_key_types_in_a_column_are_retrieval_errors(value: object) -> None:
+    enc = KeyEncoder(("id",), (Field(name="id", dtype=Int64),))
+    with pytest.raises(RetrievalError, match="join key 'id' is declared Int64"):
+        enc.encode_column([1, value, 3])
+
+
+def test_column_encoding_equals_row_encoding() -> None:
+    ints = KeyEncoder(("id",), (Field(name="id", dtype=Int64),))
+    assert ints.encode_column([1, -(2**63), 2**63 - 1]) == [ints.encode((v,)) for v in (1, -(2**63), 2**63 - 1)]
+    texts = KeyEncoder(("s",), (Field(name="s", dtype=String),))
+    assert texts.encode_column(["a", ""]) == [texts.encode(("a",)), texts.encode(("",))]
 
 
 def test_float_keys_are_refused() -> None:
@@ -107,6 +117,19 @@ def test_every_type_round_trips_through_the_row_codec(rows: list[dict[str, objec
     blobs = codec.encode_arrow(cols, len(rows)).to_pylist()
     for row, blob in zip(rows, blobs, strict=True):
         assert codec.decode(blob) == [row[f.name] for f in FIELDS]
+        assert codec.decode_generic(blob) == codec.decode(blob)
+
+
+def test_compiled_decoder_handles_reordered_and_wide_schemas() -> None:
+    # Variable-width fields before fixed ones, and more than 8 fields (a two-byte null bitmap).
+    fields = [Field(name=f"s{i}", dtype=String) for i in range(5)] + [
+        Field(name=f"i{i}", dtype=Int64) for i in range(6)
+    ]
+    codec = RowCodec(fields)
+    row = {f.name: (None if i % 3 == 0 else (f"v{i}" if f.dtype is String else i)) for i, f in enumerate(fields)}
+    cols = {f.name: pa.array([row[f.name]], f.dtype.to_arrow()) for f in fields}
+    blob = codec.encode_arrow(cols, 1).to_pylist()[0]
+    assert codec.decode(blob) == codec.decode_generic(blob) == [row[f.name] for f in fields]
 
 
 def test_nan_survives_and_differs_from_null() -> None:

@@ -91,9 +91,7 @@ def test_duplicate_entities_are_read_once(store: SqliteOnlineStore, monkeypatch:
 
 
 def test_stale_rows_are_outside_max_age(store: SqliteOnlineStore) -> None:
-    response = get_online_features(
-        store, SELECTIONS, {"user_id": [1], "shop": ["a"]}, now=T0 + timedelta(days=2)
-    )
+    response = get_online_features(store, SELECTIONS, {"user_id": [1], "shop": ["a"]}, now=T0 + timedelta(days=2))
     assert response.statuses["users__age"] == [FieldStatus.OUTSIDE_MAX_AGE]
     assert response.to_dict()["users__age"] == [None]
     assert response.statuses["rating"] == [FieldStatus.PRESENT]  # no ttl on shops

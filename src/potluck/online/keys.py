@@ -153,6 +153,24 @@ class KeyEncoder:
                 raise self._type_error(i, values[i]) from None
         return b"".join(parts)
 
+    def encode_column(self, column: Sequence[Any]) -> list[bytes]:
+        """The keys of many entities of a single-join-key view, one value each."""
+        if not self._single:
+            return [self.encode((v,)) for v in column]
+        prefix = self._prefixes[0]
+        if self._encoders[0] is _encode_int and all(type(v) is int for v in column):
+            try:
+                return [prefix + _Q(v) for v in column]
+            except struct.error:
+                pass  # out of range: the general path names the value
+        encode = self._encoders[0]
+        try:
+            return [prefix + encode(v) for v in column]
+        except (TypeError, ValueError):
+            for v in column:
+                self.encode((v,))  # raises KeyTypeError for the first bad value
+            raise
+
     def _type_error(self, i: int, value: Any) -> KeyTypeError:
         field = self._fields[i]
         what = "a null" if value is None else f"{value!r} ({type(value).__name__})"

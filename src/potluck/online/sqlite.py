@@ -48,6 +48,7 @@ class SqliteOnlineStore:
         self._local = threading.local()
         self._sql: dict[tuple[str, str, str, int], str] = {}
         self._created: set[str] = set()
+        self._points: dict[tuple[str, ...], str] = {}
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
@@ -159,6 +160,13 @@ class SqliteOnlineStore:
 
     def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         conn = self._conn()
+        if len(requests) > 1 and all(len(req.keys) == 1 for req in requests):
+            try:
+                with _errors(self.path):
+                    return self._read_points(conn, requests)
+            except sqlite3.OperationalError as err:
+                if "no such table" not in str(err):
+                    raise
         results: list[ReadResult] = []
         with _errors(self.path):
             for req in requests:
@@ -168,6 +176,26 @@ class SqliteOnlineStore:
                     if "no such table" not in str(err):
                         raise
                     results.append(ReadResult([None] * len(req.keys), [None] * len(req.keys)))
+        return results
+
+    def _read_points(self, conn: sqlite3.Connection, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        """One key in each of several views: one statement (UNION ALL of primary-key lookups)."""
+        names = tuple(req.view.storage_name for req in requests)
+        sql = self._points.get(names)
+        if sql is None:
+            sql = " UNION ALL ".join(
+                f"SELECT {i}, event_ts, value FROM {self._table(req.view)} WHERE entity_key = ?"
+                for i, req in enumerate(requests)
+            )
+            if len(self._points) > 256:
+                self._points.clear()
+            self._points[names] = sql
+        found = {row[0]: row for row in conn.execute(sql, [req.keys[0] for req in requests])}
+        results: list[ReadResult] = []
+        for i, req in enumerate(requests):
+            hit = found.get(i)
+            values = None if hit is None else req.view.row_codec.decode(hit[2])
+            results.append(ReadResult([values], [None if values is None or hit is None else hit[1]]))
         return results
 
     def _read_one(self, conn: sqlite3.Connection, req: ReadRequest) -> ReadResult:

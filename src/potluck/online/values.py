@@ -16,7 +16,7 @@ from __future__ import annotations
 import operator
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +138,60 @@ class RowCodec:
         self._ts_idx = tuple(
             i for i, f in enumerate(features) if isinstance(f.dtype, PrimitiveType) and f.dtype.name == "UnixTimestamp"
         )
+        self.decode = self._compile_decoder()  # type: ignore[method-assign,assignment]
+
+    def _compile_decoder(self) -> Callable[[bytes], list[Any] | None]:
+        """`decode` specialised to this schema: straight-line code, no per-field dispatch.
+
+        Same result as `decode_generic`; reads are dominated by this function, so it is
+        generated once per codec from the schema (only integers and fixed names enter the text).
+        """
+        lines = [
+            "def decode(blob):",
+            "    if blob[:5] != header:",
+            "        return None",
+            f"    v = unpack_fixed(blob, {self._fixed_start})",
+        ]
+        if self._var_idx:
+            lines.append(f"    o = {self._var_start}")
+        for pos, kind in enumerate(self._var_kinds):
+            lines.append("    (n,) = unpack_len(blob, o)")
+            lines.append("    o += 4")
+            if kind == "String":
+                lines.append(f"    x{pos} = blob[o : o + n].decode('utf-8')")
+            elif kind == "Bytes":
+                lines.append(f"    x{pos} = blob[o : o + n]")
+            else:
+                lines.append(f"    x{pos} = decode_array({kind[2:]!r}, blob[o : o + n]) if n else []")
+            lines.append("    o += n")
+        fixed_pos = {i: k for k, i in enumerate(self._fixed_idx)}
+        var_pos = {i: k for k, i in enumerate(self._var_idx)}
+        items = [f"v[{fixed_pos[i]}]" if i in fixed_pos else f"x{var_pos[i]}" for i in range(len(self.features))]
+        lines.append(f"    out = [{', '.join(items)}]")
+        for i in self._ts_idx:
+            lines.append(f"    out[{i}] = epoch + timedelta(microseconds=out[{i}])")
+        if self._nb == 1:
+            lines.append("    nulls = blob[5]")
+        else:
+            lines.append(f"    nulls = int.from_bytes(blob[5 : {5 + self._nb}], 'little')")
+        lines += [
+            "    while nulls:",
+            "        low = nulls & -nulls",
+            "        out[low.bit_length() - 1] = None",
+            "        nulls ^= low",
+            "    return out",
+        ]
+        scope: dict[str, Any] = {
+            "header": self.header,
+            "unpack_fixed": self._fixed.unpack_from,
+            "unpack_len": _U32.unpack_from,
+            "decode_array": _decode_array,
+            "epoch": _EPOCH,
+            "timedelta": timedelta,
+        }
+        exec(compile("\n".join(lines), f"<potluck row decoder {self.schema_id:08x}>", "exec"), scope)
+        decoder: Callable[[bytes], list[Any] | None] = scope["decode"]
+        return decoder
 
     @staticmethod
     def _kind(dtype: PotluckType) -> str:
@@ -148,7 +202,14 @@ class RowCodec:
     # ------------------------------------------------------------ decode
 
     def decode(self, blob: bytes) -> list[Any] | None:
-        """All feature values of one row in view order, or None if the blob is of another schema."""
+        """All feature values of one row in view order, or None if the blob is of another schema.
+
+        Replaced per instance by the compiled decoder; this generic form is its reference.
+        """
+        return self.decode_generic(blob)
+
+    def decode_generic(self, blob: bytes) -> list[Any] | None:
+        """`decode` by interpretation of the schema (the reference for the compiled decoder)."""
         if not blob.startswith(self.header):
             return None
         vals: list[Any] | tuple[Any, ...] = self._fixed.unpack_from(blob, self._fixed_start)
