@@ -158,7 +158,10 @@ class KeyEncoder:
         if not self._single:
             return [self.encode((v,)) for v in column]
         prefix = self._prefixes[0]
-        if self._encoders[0] is _encode_int and all(type(v) is int for v in column):
+        is_int = self._encoders[0] is _encode_int
+        if is_int and len(column) == 1 and type(column[0]) is int and _INT64_MIN <= column[0] <= _INT64_MAX:
+            return [prefix + _Q(column[0])]
+        if is_int and all(type(v) is int for v in column):
             try:
                 return [prefix + _Q(v) for v in column]
             except struct.error:

@@ -177,6 +177,17 @@ class OnlineResponse:
 def _entity_columns(
     entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
 ) -> dict[str, list[Any]]:
+    if type(entity_rows) is list and entity_rows and type(entity_rows[0]) is dict:
+        # The common shape (plain dicts, all with the same keys) without per-row checks.
+        first = entity_rows[0]
+        if len(entity_rows) == 1:
+            return {k: [v] for k, v in first.items()}
+        width = len(first)
+        if all(type(row) is dict and len(row) == width for row in entity_rows):
+            try:
+                return {name: [row[name] for row in entity_rows] for name in first}
+            except KeyError:
+                pass  # rows with different keys: the general path names the problem
     if isinstance(entity_rows, Mapping):
         columns = {str(k): list(v) for k, v in entity_rows.items()}
         lengths = {len(v) for v in columns.values()}
@@ -184,17 +195,6 @@ def _entity_columns(
             shown = ", ".join(f"'{k}': {len(v)}" for k, v in columns.items())
             raise RetrievalError(f"entity_rows: every column must have the same length ({shown})")
         return columns
-    if type(entity_rows) is list and entity_rows and type(entity_rows[0]) is dict:
-        # The common shape (plain dicts, all with the same keys) without per-row checks.
-        first = entity_rows[0]
-        if len(entity_rows) == 1:
-            return {str(k): [v] for k, v in first.items()}
-        width = len(first)
-        if all(type(row) is dict and len(row) == width for row in entity_rows):
-            try:
-                return {str(name): [row[name] for row in entity_rows] for name in first}
-            except KeyError:
-                pass  # rows with different keys: the general path names the problem
     if isinstance(entity_rows, (str, bytes)) or not isinstance(entity_rows, Sequence):
         raise RetrievalError("entity_rows must be a list of dicts or a dict of lists")
     names: dict[str, None] = {}
