@@ -343,9 +343,7 @@ def test_round_trip_of_every_type_with_nulls(store: OnlineStore) -> None:
 def test_missing_features_are_written_as_null(store: OnlineStore) -> None:
     view = int_view("partial", (Field(name="a", dtype=Int64), Field(name="b", dtype=String)))
     store.create([view])
-    table = pa.table(
-        {"user_id": [1], "a": [5], "event_timestamp": pa.array([T0], pa.timestamp("us", tz="UTC"))}
-    )
+    table = pa.table({"user_id": [1], "a": [5], "event_timestamp": pa.array([T0], pa.timestamp("us", tz="UTC"))})
     store.write(view, table)
     (result,) = store.read([ReadRequest(view, [view.key_encoder.encode((1,))])])
     assert result.rows == [[5, None]]
@@ -364,6 +362,33 @@ def test_newest_wins_whatever_the_write_order(store: OnlineStore) -> None:
     for start in range(0, len(versions), 37):  # several batches, keys repeated inside batches
         store.write(view, rows_table(view, versions[start : start + 37]))
     assert read_values(store, view, list(range(20))) == [14] * 20
+
+
+def test_newest_wins_inside_one_large_batch(store: OnlineStore) -> None:
+    # Large enough for every store to split it into several statements or script calls.
+    view = int_view("large_batch")
+    store.create([view])
+    versions = [
+        {"user_id": k, "v": v, "event_timestamp": at(v // 3), "created_timestamp": at(v % 3)}
+        for k in range(60)
+        for v in range(40)
+    ]
+    random.Random(5).shuffle(versions)
+    assert store.write(view, rows_table(view, versions)) >= 60
+    assert read_values(store, view, list(range(60))) == [39] * 60
+
+
+def test_one_key_in_each_of_several_views_some_never_written(store: OnlineStore) -> None:
+    written, absent = int_view("points_a"), int_view("points_b")
+    store.create([written])
+    store.write(written, rows_table(written, [{"user_id": 1, "v": 5, "event_timestamp": at(1)}]))
+    key = written.key_encoder.encode((1,))
+    first, second = store.read([ReadRequest(written, [key]), ReadRequest(absent, [key])])
+    assert [None if r is None else r[0] for r in first.rows] == [5]
+    assert second.rows == [None]
+    assert second.event_ts == [None]
+    again = store.read([ReadRequest(written, [key]), ReadRequest(written, [written.key_encoder.encode((2,))])])
+    assert [r.rows[0] is None for r in again] == [False, True]
 
 
 def test_replaying_a_write_is_a_no_op(store: OnlineStore) -> None:
@@ -453,9 +478,7 @@ def test_newest_wins_under_concurrent_writers(backend: tuple[str, dict[str, Any]
 def test_reads_keep_order_duplicates_and_report_missing_keys(store: OnlineStore) -> None:
     view = int_view()
     store.create([view])
-    store.write(
-        view, rows_table(view, [{"user_id": i, "v": i * 10, "event_timestamp": at(i)} for i in range(5)])
-    )
+    store.write(view, rows_table(view, [{"user_id": i, "v": i * 10, "event_timestamp": at(i)} for i in range(5)]))
     assert read_values(store, view, [3, 99, 1, 3, 0]) == [30, None, 10, 30, 0]
     keys = [view.key_encoder.encode((i,)) for i in (4, 42)]
     (result,) = store.read([ReadRequest(view, keys)])
