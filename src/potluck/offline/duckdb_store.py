@@ -249,7 +249,15 @@ class DuckDBOfflineStore:
             types = _describe(cursor, source.relation)
             zoned = frozenset(name for name, kind in types.items() if kind.upper() == _ZONED_US)
             lower = None if start is None else _naive_utc(start)
-            query = latest_rows_grouped_sql(DUCKDB, view, source, lower, _naive_utc(end), zoned_columns=zoned)
+            query = latest_rows_grouped_sql(
+                DUCKDB,
+                view,
+                source,
+                lower,
+                _naive_utc(end),
+                zoned_columns=zoned,
+                by_position=view.source.file_format != "csv",  # a CSV row number is not stable
+            )
             reader = _arrow_reader(cursor.sql(query.text, params=list(query.params)), batch_rows)
             for batch in reader:
                 for offset in range(0, batch.num_rows, batch_rows):
