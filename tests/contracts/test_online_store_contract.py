@@ -364,6 +364,33 @@ def test_newest_wins_whatever_the_write_order(store: OnlineStore) -> None:
     assert read_values(store, view, list(range(20))) == [14] * 20
 
 
+def test_newest_wins_inside_one_large_batch(store: OnlineStore) -> None:
+    # Large enough for every store to split it into several statements or script calls.
+    view = int_view("large_batch")
+    store.create([view])
+    versions = [
+        {"user_id": k, "v": v, "event_timestamp": at(v // 3), "created_timestamp": at(v % 3)}
+        for k in range(60)
+        for v in range(40)
+    ]
+    random.Random(5).shuffle(versions)
+    assert store.write(view, rows_table(view, versions)) >= 60
+    assert read_values(store, view, list(range(60))) == [39] * 60
+
+
+def test_one_key_in_each_of_several_views_some_never_written(store: OnlineStore) -> None:
+    written, absent = int_view("points_a"), int_view("points_b")
+    store.create([written])
+    store.write(written, rows_table(written, [{"user_id": 1, "v": 5, "event_timestamp": at(1)}]))
+    key = written.key_encoder.encode((1,))
+    first, second = store.read([ReadRequest(written, [key]), ReadRequest(absent, [key])])
+    assert [None if r is None else r[0] for r in first.rows] == [5]
+    assert second.rows == [None]
+    assert second.event_ts == [None]
+    again = store.read([ReadRequest(written, [key]), ReadRequest(written, [written.key_encoder.encode((2,))])])
+    assert [r.rows[0] is None for r in again] == [False, True]
+
+
 def test_replaying_a_write_is_a_no_op(store: OnlineStore) -> None:
     view = int_view()
     store.create([view])

@@ -66,6 +66,20 @@ def test_wrong_key_types_are_retrieval_errors(value: object) -> None:
         enc.encode((value,))
 
 
+@pytest.mark.parametrize("value", ["1", 1.0, None, True, 2**63])
+def test_wrong_key_types_in_a_column_are_retrieval_errors(value: object) -> None:
+    enc = KeyEncoder(("id",), (Field(name="id", dtype=Int64),))
+    with pytest.raises(RetrievalError, match="join key 'id' is declared Int64"):
+        enc.encode_column([1, value, 3])
+
+
+def test_column_encoding_equals_row_encoding() -> None:
+    ints = KeyEncoder(("id",), (Field(name="id", dtype=Int64),))
+    assert ints.encode_column([1, -(2**63), 2**63 - 1]) == [ints.encode((v,)) for v in (1, -(2**63), 2**63 - 1)]
+    texts = KeyEncoder(("s",), (Field(name="s", dtype=String),))
+    assert texts.encode_column(["a", ""]) == [texts.encode(("a",)), texts.encode(("",))]
+
+
 def test_float_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="cannot be an entity key"):
         KeyEncoder(("x",), (Field(name="x", dtype=Float64),))
@@ -103,6 +117,19 @@ def test_every_type_round_trips_through_the_row_codec(rows: list[dict[str, objec
     blobs = codec.encode_arrow(cols, len(rows)).to_pylist()
     for row, blob in zip(rows, blobs, strict=True):
         assert codec.decode(blob) == [row[f.name] for f in FIELDS]
+        assert codec.decode_generic(blob) == codec.decode(blob)
+
+
+def test_compiled_decoder_handles_reordered_and_wide_schemas() -> None:
+    # Variable-width fields before fixed ones, and more than 8 fields (a two-byte null bitmap).
+    fields = [Field(name=f"s{i}", dtype=String) for i in range(5)] + [
+        Field(name=f"i{i}", dtype=Int64) for i in range(6)
+    ]
+    codec = RowCodec(fields)
+    row = {f.name: (None if i % 3 == 0 else (f"v{i}" if f.dtype is String else i)) for i, f in enumerate(fields)}
+    cols = {f.name: pa.array([row[f.name]], f.dtype.to_arrow()) for f in fields}
+    blob = codec.encode_arrow(cols, 1).to_pylist()[0]
+    assert codec.decode(blob) == codec.decode_generic(blob) == [row[f.name] for f in fields]
 
 
 def test_nan_survives_and_differs_from_null() -> None:

@@ -30,7 +30,7 @@ from potluck.offline.sql import (
     SourceInput,
     Sql,
     Strategy,
-    latest_rows_sql,
+    latest_rows_grouped_sql,
     point_in_time_sql,
 )
 from potluck.offline.sql.query import ROW
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 _counter = itertools.count()
 _NAIVE_US = "TIMESTAMP"
+_ZONED_US = "TIMESTAMP WITH TIME ZONE"
 _BATCH_ROWS = 1_000_000
 
 
@@ -245,7 +246,18 @@ class DuckDBOfflineStore:
         cursor = self._cursor()
         try:
             source = self._source_input(cursor, view, None)
-            query = latest_rows_sql(DUCKDB, view, source, None if start is None else _naive_utc(start), _naive_utc(end))
+            types = _describe(cursor, source.relation)
+            zoned = frozenset(name for name, kind in types.items() if kind.upper() == _ZONED_US)
+            lower = None if start is None else _naive_utc(start)
+            query = latest_rows_grouped_sql(
+                DUCKDB,
+                view,
+                source,
+                lower,
+                _naive_utc(end),
+                zoned_columns=zoned,
+                by_position=view.source.file_format != "csv",  # a CSV row number is not stable
+            )
             reader = _arrow_reader(cursor.sql(query.text, params=list(query.params)), batch_rows)
             for batch in reader:
                 for offset in range(0, batch.num_rows, batch_rows):

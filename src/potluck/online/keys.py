@@ -153,6 +153,27 @@ class KeyEncoder:
                 raise self._type_error(i, values[i]) from None
         return b"".join(parts)
 
+    def encode_column(self, column: Sequence[Any]) -> list[bytes]:
+        """The keys of many entities of a single-join-key view, one value each."""
+        if not self._single:
+            return [self.encode((v,)) for v in column]
+        prefix = self._prefixes[0]
+        is_int = self._encoders[0] is _encode_int
+        if is_int and len(column) == 1 and type(column[0]) is int and _INT64_MIN <= column[0] <= _INT64_MAX:
+            return [prefix + _Q(column[0])]
+        if is_int and all(type(v) is int for v in column):
+            try:
+                return [prefix + _Q(v) for v in column]
+            except struct.error:
+                pass  # out of range: the general path names the value
+        encode = self._encoders[0]
+        try:
+            return [prefix + encode(v) for v in column]
+        except (TypeError, ValueError):
+            for v in column:
+                self.encode((v,))  # raises KeyTypeError for the first bad value
+            raise
+
     def _type_error(self, i: int, value: Any) -> KeyTypeError:
         field = self._fields[i]
         what = "a null" if value is None else f"{value!r} ({type(value).__name__})"
@@ -165,7 +186,7 @@ class KeyEncoder:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from potluck.online.arrow_util import fixed_binary, u32_lengths
+        from potluck.online.arrow_util import as_numpy, bin_scalar, empty_binary, fixed_binary, u32_lengths
 
         n = len(columns[0])
         parts: list[pa.Array] = []
@@ -174,22 +195,22 @@ class KeyEncoder:
             if isinstance(col, pa.ChunkedArray):
                 col = col.combine_chunks()
             tag = _TAGS[self._fields[i].dtype.name]
-            parts.append(pa.scalar(self._prefixes[pos], pa.binary()))
+            parts.append(bin_scalar(self._prefixes[pos]))
             if tag in (TAG_INT64, TAG_TIMESTAMP):
                 if tag == TAG_TIMESTAMP:
                     col = pc.cast(col, pa.timestamp("us", tz="UTC")).cast(pa.int64())
-                vals = pc.cast(col, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+                vals = as_numpy(pc.cast(col, pa.int64()))
                 parts.append(fixed_binary(vals.astype("<i8", copy=False), 8, col.is_valid()))
             elif tag == TAG_BOOL:
-                vals = pc.cast(col, pa.uint8()).fill_null(0).to_numpy(zero_copy_only=False)
+                vals = as_numpy(pc.cast(col, pa.uint8()))
                 parts.append(fixed_binary(vals.astype("u1", copy=False), 1, col.is_valid()))
             else:
                 col = pc.cast(col, pa.binary())
                 parts.append(u32_lengths(col))
                 parts.append(col)
         if n == 0:
-            return pa.array([], pa.binary())
-        return pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary()))
+            return empty_binary()
+        return pc.binary_join_element_wise(*parts, bin_scalar(b""))
 
     def decode(self, key: bytes) -> dict[str, Any]:
         """The join-key values of an encoded key (for tools and tests; not on a hot path)."""

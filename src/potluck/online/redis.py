@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import BackendUnavailableError, ConfigError, MissingExtraError
-from potluck.online.arrow_util import concat_range, hex_binary, join_rows
+from potluck.online.arrow_util import as_numpy, bin_scalar, concat_range, fill_null, from_numpy, hex_binary, join_rows
 from potluck.online.protocol import OnlineView, ReadRequest, ReadResult
 from potluck.online.rows import encode_rows, newest_per_key
 
@@ -197,7 +197,7 @@ class RedisOnlineStore:
         import pyarrow.compute as pc
 
         written = 0
-        prefix = pa.scalar(self.view_prefix(view) + b"{", pa.binary())
+        prefix = bin_scalar(self.view_prefix(view) + b"{")
         for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
             enc = newest_per_key(encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS)))
             if not len(enc):
@@ -205,13 +205,13 @@ class RedisOnlineStore:
             values = join_rows(
                 [
                     pc.cast(enc.event_us, pa.string()).cast(pa.binary()),
-                    pa.scalar(b",", pa.binary()),
-                    pc.cast(enc.created_us, pa.string()).cast(pa.binary()).fill_null(b""),
-                    pa.scalar(b";", pa.binary()),
+                    bin_scalar(b","),
+                    fill_null(pc.cast(enc.created_us, pa.string()).cast(pa.binary()), b""),
+                    bin_scalar(b";"),
                     enc.blobs,
                 ]
             )
-            keys = join_rows([prefix, hex_binary(enc.keys), pa.scalar(b"}", pa.binary())])
+            keys = join_rows([prefix, hex_binary(enc.keys), bin_scalar(b"}")])
             self._run_script_packed(keys, values)
             written += len(enc)
         return written
@@ -263,10 +263,10 @@ class RedisOnlineStore:
             raise BackendUnavailableError(f"Redis at {self._where}: the newest-wins script could not be run")
 
     def _slots(self, keys: pa.Array) -> pa.Array:
-        import pyarrow as pa
+        import numpy as np
         from redis.crc import key_slot
 
-        return pa.array([key_slot(k) for k in keys.to_pylist()], pa.int32())
+        return from_numpy(np.array([key_slot(k) for k in keys.to_pylist()], dtype=np.int32))
 
     def _plan(self, slots: pa.Array | None, n: int) -> list[tuple[Any, list[tuple[int, int]]]]:
         """Which client runs which row ranges: chunks of one slot, at most ROWS_PER_SCRIPT_CALL rows."""
@@ -279,7 +279,7 @@ class RedisOnlineStore:
             ]
         import numpy as np
 
-        values = slots.to_numpy(zero_copy_only=False)
+        values = as_numpy(slots)
         bounds = [0, *(np.flatnonzero(values[1:] != values[:-1]) + 1).tolist(), n]
         per_node: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
         manager = self.client.nodes_manager
@@ -371,5 +371,5 @@ def _resp_bulk(col: pa.Array) -> pa.Array:
     import pyarrow.compute as pc
 
     lengths = pc.cast(pc.binary_length(col), pa.string()).cast(pa.binary())
-    crlf = pa.scalar(b"\r\n", pa.binary())
-    return join_rows([pa.scalar(b"$", pa.binary()), lengths, crlf, col, crlf])
+    crlf = bin_scalar(b"\r\n")
+    return join_rows([bin_scalar(b"$"), lengths, crlf, col, crlf])

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import PotluckError
-from potluck.online.arrow_util import as_array
+from potluck.online.arrow_util import as_array, as_numpy, fill_null, from_numpy
 from potluck.online.protocol import OnlineView
 
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ def newest_per_key(rows: EncodedRows) -> EncodedRows:
         {
             "k": rows.keys,
             "e": rows.event_us,
-            "c": rows.created_us.fill_null(INT64_MIN),
-            "i": pa.array(np.arange(n, dtype=np.int64)),
+            "c": fill_null(rows.created_us, INT64_MIN),
+            "i": from_numpy(np.arange(n, dtype=np.int64)),
         }
     )
     order = pc.sort_indices(
@@ -91,8 +91,8 @@ def newest_per_key(rows: EncodedRows) -> EncodedRows:
     )
     sorted_keys = pc.take(rows.keys, order)
     first = np.ones(n, dtype=bool)
-    first[1:] = pc.not_equal(sorted_keys[1:], sorted_keys[:-1]).to_numpy(zero_copy_only=False)
-    pick = pc.filter(order, pa.array(first))
+    first[1:] = as_numpy(pc.not_equal(sorted_keys[1:], sorted_keys[:-1]))
+    pick = from_numpy(as_numpy(order)[first])
     return EncodedRows(*(pc.take(a, pick) for a in (rows.keys, rows.event_us, rows.created_us, rows.blobs)))
 
 

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 WRITE_CHUNK_ROWS = 50_000
 _MAX_PARAMS = 900
+# Rows per upsert statement: several rows per statement cut the per-row cost of executemany.
+# 4 parameters a row keeps it under the oldest SQLite limit of 999 parameters.
+ROWS_PER_STATEMENT = 249
 # Page cache per connection (KiB); random-key upserts slow down sharply when the B-tree spills.
 CACHE_KIB = 64 * 1024
 
@@ -43,8 +46,9 @@ class SqliteOnlineStore:
         self.path = str(path)
         self._busy_ms = config.busy_timeout_ms
         self._local = threading.local()
-        self._sql: dict[tuple[str, str, str], str] = {}
+        self._sql: dict[tuple[str, str, str, int], str] = {}
         self._created: set[str] = set()
+        self._points: dict[tuple[str, ...], str] = {}
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
@@ -80,21 +84,24 @@ class SqliteOnlineStore:
     def _table(view: OnlineView) -> str:
         return quote_ident(view.storage_name)
 
-    def _statement(self, view: OnlineView, kind: str) -> str:
-        cached = self._sql.get((view.name, view.project, kind))
+    def _statement(self, view: OnlineView, kind: str, rows: int = 1) -> str:
+        cached = self._sql.get((view.name, view.project, kind, rows))
         if cached is not None:
             return cached
         t = self._table(view)
         if kind == "upsert":
+            # Rows of one statement are applied in order, so a later row of the same key sees
+            # the earlier one exactly as with one statement per row.
             sql = (
-                f"INSERT INTO {t} (entity_key, event_ts, created_ts, value) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (entity_key) DO UPDATE SET event_ts = excluded.event_ts, "
+                f"INSERT INTO {t} (entity_key, event_ts, created_ts, value) VALUES "
+                + ", ".join(["(?, ?, ?, ?)"] * rows)
+                + " ON CONFLICT (entity_key) DO UPDATE SET event_ts = excluded.event_ts, "
                 "created_ts = excluded.created_ts, value = excluded.value "
                 f"WHERE {newer_condition(t)}"
             )
         else:
             sql = f"SELECT event_ts, value FROM {t} WHERE entity_key = ?"
-        self._sql[(view.name, view.project, kind)] = sql
+        self._sql[(view.name, view.project, kind, rows)] = sql
         return sql
 
     # ------------------------------------------------------------ protocol
@@ -121,7 +128,8 @@ class SqliteOnlineStore:
         conn = self._conn()
         if view.storage_name not in self._created:
             self.create([view])
-        sql = self._statement(view, "upsert")
+        per = ROWS_PER_STATEMENT
+        sql = self._statement(view, "upsert", per)
         written = 0
         for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
             encoded = encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS))
@@ -130,10 +138,18 @@ class SqliteOnlineStore:
             # Key order keeps B-tree page accesses local; the sort is stable, so rows of one key
             # are still applied in batch order.
             keys, event, created, blobs = sorted_by_key(encoded).python()
+            n = len(keys)
+            params: list[Any] = [None] * (4 * n)
+            params[0::4], params[1::4], params[2::4], params[3::4] = keys, event, created, blobs
+            full = n - n % per
+            step = 4 * per
             with _errors(self.path):
                 try:
                     conn.execute("BEGIN IMMEDIATE")
-                    conn.executemany(sql, zip(keys, event, created, blobs, strict=True))
+                    if full:
+                        conn.executemany(sql, (params[i : i + step] for i in range(0, 4 * full, step)))
+                    if full < n:
+                        conn.execute(self._statement(view, "upsert", n - full), params[4 * full :])
                     conn.execute("COMMIT")
                 except sqlite3.Error:
                     if conn.in_transaction:
@@ -144,6 +160,13 @@ class SqliteOnlineStore:
 
     def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         conn = self._conn()
+        if len(requests) > 1 and all(len(req.keys) == 1 for req in requests):
+            try:
+                with _errors(self.path):
+                    return self._read_points(conn, requests)
+            except sqlite3.OperationalError as err:
+                if "no such table" not in str(err):
+                    raise
         results: list[ReadResult] = []
         with _errors(self.path):
             for req in requests:
@@ -153,6 +176,26 @@ class SqliteOnlineStore:
                     if "no such table" not in str(err):
                         raise
                     results.append(ReadResult([None] * len(req.keys), [None] * len(req.keys)))
+        return results
+
+    def _read_points(self, conn: sqlite3.Connection, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        """One key in each of several views: one statement (UNION ALL of primary-key lookups)."""
+        names = tuple(req.view.storage_name for req in requests)
+        sql = self._points.get(names)
+        if sql is None:
+            sql = " UNION ALL ".join(
+                f"SELECT {i}, event_ts, value FROM {self._table(req.view)} WHERE entity_key = ?"
+                for i, req in enumerate(requests)
+            )
+            if len(self._points) > 256:
+                self._points.clear()
+            self._points[names] = sql
+        found = {row[0]: row for row in conn.execute(sql, [req.keys[0] for req in requests])}
+        results: list[ReadResult] = []
+        for i, req in enumerate(requests):
+            hit = found.get(i)
+            values = None if hit is None else req.view.row_codec.decode(hit[2])
+            results.append(ReadResult([values], [None if values is None or hit is None else hit[1]]))
         return results
 
     def _read_one(self, conn: sqlite3.Connection, req: ReadRequest) -> ReadResult:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import operator
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +138,60 @@ class RowCodec:
         self._ts_idx = tuple(
             i for i, f in enumerate(features) if isinstance(f.dtype, PrimitiveType) and f.dtype.name == "UnixTimestamp"
         )
+        self.decode = self._compile_decoder()  # type: ignore[method-assign,assignment]
+
+    def _compile_decoder(self) -> Callable[[bytes], list[Any] | None]:
+        """`decode` specialised to this schema: straight-line code, no per-field dispatch.
+
+        Same result as `decode_generic`; reads are dominated by this function, so it is
+        generated once per codec from the schema (only integers and fixed names enter the text).
+        """
+        lines = [
+            "def decode(blob):",
+            "    if blob[:5] != header:",
+            "        return None",
+            f"    v = unpack_fixed(blob, {self._fixed_start})",
+        ]
+        if self._var_idx:
+            lines.append(f"    o = {self._var_start}")
+        for pos, kind in enumerate(self._var_kinds):
+            lines.append("    (n,) = unpack_len(blob, o)")
+            lines.append("    o += 4")
+            if kind == "String":
+                lines.append(f"    x{pos} = blob[o : o + n].decode('utf-8')")
+            elif kind == "Bytes":
+                lines.append(f"    x{pos} = blob[o : o + n]")
+            else:
+                lines.append(f"    x{pos} = decode_array({kind[2:]!r}, blob[o : o + n]) if n else []")
+            lines.append("    o += n")
+        fixed_pos = {i: k for k, i in enumerate(self._fixed_idx)}
+        var_pos = {i: k for k, i in enumerate(self._var_idx)}
+        items = [f"v[{fixed_pos[i]}]" if i in fixed_pos else f"x{var_pos[i]}" for i in range(len(self.features))]
+        lines.append(f"    out = [{', '.join(items)}]")
+        for i in self._ts_idx:
+            lines.append(f"    out[{i}] = epoch + timedelta(microseconds=out[{i}])")
+        if self._nb == 1:
+            lines.append("    nulls = blob[5]")
+        else:
+            lines.append(f"    nulls = int.from_bytes(blob[5 : {5 + self._nb}], 'little')")
+        lines += [
+            "    while nulls:",
+            "        low = nulls & -nulls",
+            "        out[low.bit_length() - 1] = None",
+            "        nulls ^= low",
+            "    return out",
+        ]
+        scope: dict[str, Any] = {
+            "header": self.header,
+            "unpack_fixed": self._fixed.unpack_from,
+            "unpack_len": _U32.unpack_from,
+            "decode_array": _decode_array,
+            "epoch": _EPOCH,
+            "timedelta": timedelta,
+        }
+        exec(compile("\n".join(lines), f"<potluck row decoder {self.schema_id:08x}>", "exec"), scope)
+        decoder: Callable[[bytes], list[Any] | None] = scope["decode"]
+        return decoder
 
     @staticmethod
     def _kind(dtype: PotluckType) -> str:
@@ -148,7 +202,14 @@ class RowCodec:
     # ------------------------------------------------------------ decode
 
     def decode(self, blob: bytes) -> list[Any] | None:
-        """All feature values of one row in view order, or None if the blob is of another schema."""
+        """All feature values of one row in view order, or None if the blob is of another schema.
+
+        Replaced per instance by the compiled decoder; this generic form is its reference.
+        """
+        return self.decode_generic(blob)
+
+    def decode_generic(self, blob: bytes) -> list[Any] | None:
+        """`decode` by interpretation of the schema (the reference for the compiled decoder)."""
         if not blob.startswith(self.header):
             return None
         vals: list[Any] | tuple[Any, ...] = self._fixed.unpack_from(blob, self._fixed_start)
@@ -188,11 +249,20 @@ class RowCodec:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from potluck.online.arrow_util import as_array, fixed_binary, join_rows, u32_lengths
+        from potluck.online.arrow_util import (
+            as_array,
+            as_numpy,
+            bin_scalar,
+            empty_binary,
+            fill_null,
+            fixed_binary,
+            join_rows,
+            u32_lengths,
+        )
 
         n = num_rows
         if n == 0:
-            return pa.array([], pa.binary())
+            return empty_binary()
         cols: list[pa.Array | None] = [as_array(columns[f.name]) if f.name in columns else None for f in self.features]
         fields: list[tuple[Any, ...]] = [("h", "u1", (5,)), ("n", "u1", (self._nb,))]
         fields += [(f"f{i}", _NP[self.features[i].dtype.name]) for i in self._fixed_idx]
@@ -203,7 +273,7 @@ class RowCodec:
             if col is None:
                 bitmap[:, i // 8] |= np.uint8(1 << (i % 8))
             elif col.null_count:
-                mask = col.is_null().to_numpy(zero_copy_only=False)
+                mask = as_numpy(col.is_null())
                 bitmap[:, i // 8] |= mask.astype("u1") << np.uint8(i % 8)
         rec["n"] = bitmap
         for i in self._fixed_idx:
@@ -212,17 +282,16 @@ class RowCodec:
                 continue
             rec[f"f{i}"] = self._fixed_numpy(self.features[i].dtype.name, col)
         parts: list[pa.Array | pa.Scalar] = [fixed_binary(rec.view("u1").reshape(n, -1), rec.dtype.itemsize)]
-        empty = pa.scalar(b"", pa.binary())
         for i in self._var_idx:
             col = cols[i]
             dtype = self.features[i].dtype
             if col is None:
-                parts.append(pa.scalar(b"\x00\x00\x00\x00", pa.binary()))
+                parts.append(bin_scalar(b"\x00\x00\x00\x00"))
                 continue
             if isinstance(dtype, Array):
                 payload = self._encode_list(dtype.base_type, col)
             else:
-                payload = pc.cast(col, pa.binary()).fill_null(empty)
+                payload = fill_null(pc.cast(col, pa.binary()), b"")
             parts += [u32_lengths(payload), payload]
         return join_rows(parts)
 
@@ -230,6 +299,8 @@ class RowCodec:
     def _fixed_numpy(name: str, col: pa.Array) -> Any:
         import pyarrow as pa
         import pyarrow.compute as pc
+
+        from potluck.online.arrow_util import as_numpy
 
         if name == "UnixTimestamp":
             col = pc.cast(col, pa.timestamp("us", tz="UTC")).cast(pa.int64())
@@ -239,14 +310,21 @@ class RowCodec:
             col = pc.cast(col, pa.float32() if name == "Float32" else pa.float64(), safe=False)
         else:
             col = pc.cast(col, pa.int32() if name == "Int32" else pa.int64())
-        return col.fill_null(0).to_numpy(zero_copy_only=False)
+        return as_numpy(col)
 
     def _encode_list(self, base: PrimitiveType, col: pa.Array) -> pa.Array:
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from potluck.online.arrow_util import fixed_binary, join_rows, u32_lengths
+        from potluck.online.arrow_util import (
+            as_numpy,
+            bin_scalar,
+            fixed_binary,
+            from_numpy,
+            join_rows,
+            u32_lengths,
+        )
 
         col = pc.cast(col, pa.list_(base.to_arrow()), safe=base.name not in ("Float32", "Float64"))
         flat = pc.list_flatten(col)
@@ -254,7 +332,7 @@ class RowCodec:
             return pa.array(
                 [None if v is None else _encode_array_py(base, v) for v in col.to_pylist()], pa.binary()
             ).fill_null(b"")
-        counts = pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        counts = as_numpy(pc.list_value_length(col)).astype(np.int64)
         ends = np.cumsum(counts)
         starts = np.concatenate(([0], ends)).astype(np.int64)
         name = base.name
@@ -267,9 +345,9 @@ class RowCodec:
         else:
             flat_bin = pc.cast(flat, pa.binary())
             encoded = join_rows([u32_lengths(flat_bin), flat_bin])
-            lists = pa.ListArray.from_arrays(pa.array(starts.astype(np.int32), pa.int32()), encoded)
-            elements = pc.binary_join(lists, pa.scalar(b"", pa.binary()))
-        payload = join_rows([fixed_binary(counts.astype("<u4"), 4), pa.scalar(b"\x00", pa.binary()), elements])
+            lists = pa.ListArray.from_arrays(from_numpy(starts.astype(np.int32)), encoded)
+            elements = pc.binary_join(lists, bin_scalar(b""))
+        payload = join_rows([fixed_binary(counts.astype("<u4"), 4), bin_scalar(b"\x00"), elements])
         if col.null_count:
-            payload = pc.if_else(col.is_valid(), payload, pa.scalar(b"", pa.binary()))
+            payload = pc.if_else(col.is_valid(), payload, bin_scalar(b""))
         return payload

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from potluck.definitions.errors import RetrievalError
 from potluck.online.keys import KeyTypeError
@@ -62,10 +62,17 @@ class OnlineSelection:
 @dataclass
 class _ViewPart:
     selection: OnlineSelection
-    positions: list[int]  # per entity row: index into the unique lookups
+    positions: list[int] | None  # per entity row: index into the unique lookups (None: one per row)
     rows: list[list[Any] | None]  # per unique lookup: served row (None unless PRESENT)
     stamps: list[int | None]  # per unique lookup: event time in microseconds
     status: list[FieldStatus]  # per unique lookup
+
+
+def _per_row(part: _ViewPart, unique: list[Any]) -> list[Any]:
+    """A per-lookup list spread out to one value per entity row."""
+    if part.positions is None:
+        return unique
+    return [unique[p] for p in part.positions]
 
 
 @dataclass
@@ -93,9 +100,18 @@ class OnlineResponse:
             return self._values
         out: dict[str, list[Any]] = {}
         for part in self._parts:
-            served = [part.rows[p] for p in part.positions]
-            for idx, name in zip(part.selection.indices, part.selection.output_names, strict=True):
-                out[name] = [None if r is None else r[idx] for r in served]
+            served = _per_row(part, part.rows)
+            names = part.selection.output_names
+            if None in served:
+                for idx, name in zip(part.selection.indices, names, strict=True):
+                    out[name] = [None if r is None else r[idx] for r in served]
+            elif served:
+                by_feature = list(zip(*served, strict=True))
+                for idx, name in zip(part.selection.indices, names, strict=True):
+                    out[name] = list(by_feature[idx])
+            else:
+                for name in names:
+                    out[name] = []
         self._values = out
         return out
 
@@ -103,7 +119,7 @@ class OnlineResponse:
     def statuses(self) -> dict[str, list[FieldStatus]]:
         out: dict[str, list[FieldStatus]] = {}
         for part in self._parts:
-            column = [part.status[p] for p in part.positions]
+            column = _per_row(part, part.status)
             for name in part.selection.output_names:
                 out[name] = column
         return out
@@ -114,7 +130,7 @@ class OnlineResponse:
         out: dict[str, list[datetime | None]] = {}
         for part in self._parts:
             unique = [None if us is None else _EPOCH + timedelta(microseconds=us) for us in part.stamps]
-            column = [unique[p] for p in part.positions]
+            column = _per_row(part, unique)
             for name in part.selection.output_names:
                 out[name] = column
         return out
@@ -130,7 +146,7 @@ class OnlineResponse:
         if include_event_timestamps:
             for part in self._parts:
                 secs = [None if us is None else us // 1_000_000 for us in part.stamps]
-                column = [secs[p] for p in part.positions]
+                column = _per_row(part, secs)
                 for name in part.selection.output_names:
                     out[name + TIMESTAMP_SUFFIX] = column
         return out
@@ -161,6 +177,17 @@ class OnlineResponse:
 def _entity_columns(
     entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
 ) -> dict[str, list[Any]]:
+    if type(entity_rows) is list and entity_rows and type(entity_rows[0]) is dict:
+        # The common shape (plain dicts, all with the same keys) without per-row checks.
+        first = entity_rows[0]
+        if len(entity_rows) == 1:
+            return {k: [v] for k, v in first.items()}
+        width = len(first)
+        if all(type(row) is dict and len(row) == width for row in entity_rows):
+            try:
+                return {name: [row[name] for row in entity_rows] for name in first}
+            except KeyError:
+                pass  # rows with different keys: the general path names the problem
     if isinstance(entity_rows, Mapping):
         columns = {str(k): list(v) for k, v in entity_rows.items()}
         lengths = {len(v) for v in columns.values()}
@@ -187,6 +214,11 @@ def _entity_columns(
     return columns
 
 
+def _all_at_least(stamps: list[int | None], oldest: int) -> bool:
+    """Whether every stamp (none of them None) is at or after `oldest`."""
+    return not stamps or min(cast("list[int]", stamps)) >= oldest
+
+
 def _now_micros(now: datetime | None) -> int:
     if now is None:
         return time.time_ns() // 1000
@@ -207,7 +239,7 @@ def get_online_features(
     columns = _entity_columns(entity_rows)
     num_rows = len(next(iter(columns.values()))) if columns else 0
     requests: list[ReadRequest] = []
-    positions: list[list[int]] = []
+    positions: list[list[int] | None] = []
     for sel in selections:
         view = sel.view
         join_columns = []
@@ -219,28 +251,42 @@ def get_online_features(
                     f"only have {', '.join(repr(c) for c in columns) or 'no columns'}"
                 )
             join_columns.append(column)
-        encode = view.key_encoder.encode
         try:
             if len(join_columns) == 1:
-                keys = [encode((v,)) for v in join_columns[0]]
+                keys = view.key_encoder.encode_column(join_columns[0])
             else:
+                encode = view.key_encoder.encode
                 keys = [encode(values) for values in zip(*join_columns, strict=True)]
         except KeyTypeError as err:
             raise RetrievalError(f"feature view '{view.name}': {err}") from None
+        if len(keys) == 1:
+            positions.append(None)
+            requests.append(ReadRequest(view, keys))
+            continue
         index: dict[bytes, int] = {}
         setdefault = index.setdefault
-        positions.append([setdefault(k, len(index)) for k in keys])
-        requests.append(ReadRequest(view, list(index)))
+        pos = [setdefault(k, len(index)) for k in keys]
+        if len(index) == len(keys):
+            positions.append(None)
+            requests.append(ReadRequest(view, keys))
+        else:
+            positions.append(pos)
+            requests.append(ReadRequest(view, list(index)))
     results = store.read(requests) if requests else []
     now_us = _now_micros(now)
     parts: list[_ViewPart] = []
-    for sel, pos, result in zip(selections, positions, results, strict=True):
+    for sel, part_pos, result in zip(selections, positions, results, strict=True):
         ttl = sel.view.ttl_micros
         oldest = now_us - ttl if ttl > 0 else None
         rows = result.rows
+        stamps = result.event_ts
+        if None not in rows and None not in stamps and (oldest is None or _all_at_least(stamps, oldest)):
+            # Every lookup found and fresh (the usual case).
+            parts.append(_ViewPart(sel, part_pos, rows, stamps, [_PRESENT] * len(rows)))
+            continue
         status: list[FieldStatus] = []
         served: list[list[Any] | None] = []
-        for row, ts in zip(rows, result.event_ts, strict=True):
+        for row, ts in zip(rows, stamps, strict=True):
             if row is None or ts is None:
                 status.append(_NOT_FOUND)
                 served.append(None)
@@ -250,7 +296,7 @@ def get_online_features(
             else:
                 status.append(_PRESENT)
                 served.append(row)
-        parts.append(_ViewPart(sel, pos, served, result.event_ts, status))
+        parts.append(_ViewPart(sel, part_pos, served, stamps, status))
     return OnlineResponse(columns, num_rows, parts)
 
 

@@ -1,7 +1,14 @@
 """Engine-neutral SQL for the offline stores: a dialect object and the query builders."""
 
 from potluck.offline.sql.dialect import DUCKDB, POSTGRES, Dialect, Sql, join
-from potluck.offline.sql.query import EntityInput, SourceInput, Strategy, latest_rows_sql, point_in_time_sql
+from potluck.offline.sql.query import (
+    EntityInput,
+    SourceInput,
+    Strategy,
+    latest_rows_grouped_sql,
+    latest_rows_sql,
+    point_in_time_sql,
+)
 
 __all__ = [
     "DUCKDB",
@@ -12,6 +19,7 @@ __all__ = [
     "Sql",
     "Strategy",
     "join",
+    "latest_rows_grouped_sql",
     "latest_rows_sql",
     "point_in_time_sql",
 ]
