@@ -93,6 +93,11 @@ class OnlineResponse:
     def output_names(self) -> list[str]:
         return [name for part in self._parts for name in part.selection.output_names]
 
+    @cached_property
+    def view_names(self) -> dict[str, str]:
+        """output name -> the feature view it was read from."""
+        return {name: part.selection.view.name for part in self._parts for name in part.selection.output_names}
+
     @property
     def values(self) -> dict[str, list[Any]]:
         """output name -> values per entity row (None unless PRESENT)."""

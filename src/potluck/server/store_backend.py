@@ -35,18 +35,17 @@ class StoreBackend:
     ) -> OnlineResult:
         request = self._request(features, feature_service)
         response = self.store.get_online_features(request, entities, full_feature_names=full_feature_names)
-        selections = self.store._online_selections(request, full_feature_names)
-        view_of = {name: sel.view.name for sel in selections for name in sel.output_names}
         keys = list(response.entity_columns)
         outputs = response.output_names
         values = response.values
-        statuses = response.statuses
+        statuses = response.statuses  # FieldStatus is a str enum: serialized as its value
         stamps = response.event_timestamps
+        view_of = response.view_names
         rows = response.num_rows
         present: list[Status] = ["PRESENT"] * rows
         no_time: list[datetime | None] = [None] * rows
         status_columns: list[list[Status]] = [present for _ in keys]
-        status_columns.extend([s.value for s in statuses[n]] for n in outputs)
+        status_columns.extend(statuses[n] for n in outputs)  # type: ignore[misc]
         time_columns: list[list[datetime | None]] = [no_time for _ in keys]
         time_columns.extend(stamps[n] for n in outputs)
         return OnlineResult(
@@ -54,7 +53,7 @@ class StoreBackend:
             values=[*(response.entity_columns[k] for k in keys), *(values[n] for n in outputs)],
             statuses=status_columns,
             event_timestamps=time_columns,
-            views=[*([None] * len(keys)), *(view_of.get(n) for n in outputs)],
+            views=[*([None] * len(keys)), *(view_of[n] for n in outputs)],
         )
 
     def push(self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget) -> int:
