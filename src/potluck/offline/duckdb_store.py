@@ -193,7 +193,7 @@ class DuckDBOfflineStore:
         check_entity_columns(list(types))
         ts_col = infer_timestamp_column(types)
         naive = types[ts_col].upper() == _NAIVE_US
-        ts_expr = DUCKDB.quote(ts_col) if naive else DUCKDB.to_utc(DUCKDB.quote(ts_col))
+        ts_expr = DUCKDB.quote(ts_col) if naive else DUCKDB.to_utc(DUCKDB.quote(ts_col), types[ts_col])
         count, low, high = cursor.execute(
             f"SELECT count(*), min({ts_expr}), max({ts_expr}) FROM {relation.text}"
         ).fetchone() or (0, None, None)
@@ -207,6 +207,7 @@ class DuckDBOfflineStore:
                 timestamp_is_utc_naive=naive,
                 min_timestamp=low if isinstance(low, datetime) else None,
                 max_timestamp=high if isinstance(high, datetime) else None,
+                timestamp_type=types[ts_col],
             ),
             types,
         )
@@ -232,6 +233,8 @@ class DuckDBOfflineStore:
             ordinal=ordinal,
             timestamp_is_utc_naive=columns[view.source.timestamp_column].upper() == _NAIVE_US,
             created_is_utc_naive=bool(created) and columns[created].upper() == _NAIVE_US,
+            timestamp_type=columns[view.source.timestamp_column],
+            created_type=columns[created] if created else "",
         )
 
     # -- materialization, schema, writes ------------------------------------------------------

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 
 from potluck.offline.protocol import ViewQuery
@@ -58,6 +58,7 @@ class EntityInput:
     timestamp_is_utc_naive: bool  # False: the column must be converted to naive UTC
     min_timestamp: datetime | None  # naive UTC bounds of the entity timestamps, for pruning
     max_timestamp: datetime | None
+    timestamp_type: str = ""  # the engine's type name of the timestamp column
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class SourceInput:
     ordinal: str  # SQL expression: the row's physical position, ascending in storage order
     timestamp_is_utc_naive: bool
     created_is_utc_naive: bool
+    timestamp_type: str = ""  # the engine's type names of the two timestamp columns
+    created_type: str = ""
 
 
 def source_cte(
@@ -80,8 +83,13 @@ def source_cte(
     created_upper: datetime | None = None,
     composite_key: bool = False,
     raw_created: bool = False,
+    semi_join: tuple[str, Sequence[str]] | None = None,
 ) -> Sql:
-    """The projection of a source the joins read: keys `__k<i>`, features `__f<i>`, `__t`, `__c`, `__o`."""
+    """The projection of a source the joins read: keys `__k<i>`, features `__f<i>`, `__t`, `__c`, `__o`.
+
+    `semi_join` (a relation name and its key columns, one per join key) keeps only the source rows
+    whose keys occur there: rows no entity row can match never reach the join.
+    """
     q = dialect.quote
     table = view.source
 
@@ -89,10 +97,12 @@ def source_cte(
         return q(table.columns.get(name, name))
 
     ts_raw = q(table.timestamp_column)
-    ts = ts_raw if source.timestamp_is_utc_naive else dialect.to_utc(ts_raw)
+    ts = ts_raw if source.timestamp_is_utc_naive else dialect.to_utc(ts_raw, source.timestamp_type)
     if table.created_timestamp_column:
         created_raw = q(table.created_timestamp_column)
-        created_utc = created_raw if source.created_is_utc_naive else dialect.to_utc(created_raw)
+        created_utc = (
+            created_raw if source.created_is_utc_naive else dialect.to_utc(created_raw, source.created_type)
+        )
         created = f"COALESCE({created_utc}, {dialect.min_timestamp})"
     else:
         created_utc = f"CAST(NULL AS {dialect.utc_timestamp_type})"
@@ -107,12 +117,36 @@ def source_cte(
     where: list[Sql | str] = [f"{ts_raw} IS NOT NULL"]
     where += [f"{col(k)} IS NOT NULL" for k in view.join_keys]
     if upper is not None:
-        where.append(Sql(f"{ts} <= ") + dialect.param(upper))
+        where.append(_bound(dialect, ts_raw, ts, source.timestamp_is_utc_naive, source.timestamp_type, "<=", upper))
     if lower is not None:
-        where.append(Sql(f"{ts} >= ") + dialect.param(lower))
+        where.append(_bound(dialect, ts_raw, ts, source.timestamp_is_utc_naive, source.timestamp_type, ">=", lower))
     if created_upper is not None and table.created_timestamp_column:
-        where.append(Sql(f"({created_utc} IS NULL OR {created_utc} <= ") + dialect.param(created_upper) + ")")
-    return Sql("SELECT " + ", ".join(select) + " FROM ") + source.relation + " WHERE " + join(where, " AND ")
+        bound = _bound(
+            dialect, created_raw, created_utc, source.created_is_utc_naive, source.created_type, "<=", created_upper
+        )
+        where.append(Sql(f"({created_raw} IS NULL OR ") + bound + ")")
+    if semi_join is not None:
+        relation, entity_keys = semi_join
+        eq = [
+            f"{dialect.qualified('__potluck_sj', ek)} = {dialect.qualified('__potluck_src', table.columns.get(k, k))}"
+            for k, ek in zip(view.join_keys, entity_keys, strict=True)
+        ]
+        where.append(f"EXISTS (SELECT 1 FROM {q(relation)} AS {q('__potluck_sj')} WHERE {' AND '.join(eq)})")
+    return (
+        Sql("SELECT " + ", ".join(select) + " FROM ")
+        + source.relation
+        + f" AS {q('__potluck_src')} WHERE "
+        + join(where, " AND ")
+    )
+
+
+def _bound(dialect: Dialect, raw: str, utc: str, naive: bool, type_name: str, op: str, value: datetime) -> Sql:
+    """`utc op value`, written on the stored column when its type allows, so scans can prune on it."""
+    if naive:
+        return Sql(f"{raw} {op} ") + dialect.param(value)
+    if dialect.is_zoned(type_name):
+        return Sql(f"{raw} {op} ") + dialect.param(value.replace(tzinfo=UTC))
+    return Sql(f"{utc} {op} ") + dialect.param(value)
 
 
 def _feature_expr(dialect: Dialect, view: ViewQuery, view_index: int, index: int, ttl: bool) -> str:
@@ -131,12 +165,16 @@ def point_in_time_sql(
     *,
     availability_time: bool = False,
     strategy: Strategy | None = None,
+    semi_join: bool = True,
 ) -> Sql:
-    """The query returning the entity columns followed by every view's features, in input order."""
+    """The query returning the entity columns followed by every view's features, in input order.
+
+    `semi_join` prunes each source to the keys present in the entity rows before joining.
+    """
     q = dialect.quote
     e = "e"
     ts_raw = q(entity.timestamp_column)
-    ts = ts_raw if entity.timestamp_is_utc_naive else dialect.to_utc(ts_raw)
+    ts = ts_raw if entity.timestamp_is_utc_naive else dialect.to_utc(ts_raw, entity.timestamp_type)
     entity_cols = [q(c) for c in entity.columns if c != entity.timestamp_column]
     ctes: list[Sql] = [
         Sql(f"{q(_ENTITY)} AS (SELECT {', '.join([*entity_cols, q(ROW)])}, {ts} AS {q(_TS)} FROM ")
@@ -175,6 +213,7 @@ def point_in_time_sql(
                 upper=entity.max_timestamp,
                 created_upper=entity.max_timestamp if availability_time else None,
                 composite_key=use is Strategy.ASOF,
+                semi_join=(_ENTITY, view.join_keys) if semi_join else None,
             )
             + ")"
         )
