@@ -82,6 +82,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "tz": tz,
         "availability": draw(st.booleans()),
         "strategy": draw(st.sampled_from([None, Strategy.LATERAL])),
+        "source_zoned": draw(st.booleans()),  # source timestamps stored zoned (UTC) or naive
     }
 
 
@@ -90,10 +91,11 @@ def _write_views(root: Path, scenario: dict[str, Any]) -> tuple[list[ViewQuery],
     for spec in scenario["views"]:
         n_keys = len(spec["keys"])
         columns = [f"sk{i}" for i in range(n_keys)] + ["ts"] + (["created"] if spec["with_created"] else [])
+        stamp = pa.timestamp("us", tz="UTC") if scenario.get("source_zoned") else pa.timestamp("us")
         schema = pa.schema(
             [(f"sk{i}", pa.int64()) for i in range(n_keys)]
-            + [("ts", pa.timestamp("us"))]
-            + ([("created", pa.timestamp("us"))] if spec["with_created"] else [])
+            + [("ts", stamp)]
+            + ([("created", stamp)] if spec["with_created"] else [])
             + [("x", pa.int64()), ("y", pa.float64())]
         )
         folder = root / spec["name"]

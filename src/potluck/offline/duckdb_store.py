@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 _counter = itertools.count()
 _NAIVE_US = "TIMESTAMP"
 _BATCH_ROWS = 1_000_000
+DEFAULT_MEMORY_LIMIT = "1GB"  # when offline_store.memory_limit is unset
 
 
 def _arrow_table(rel: Any) -> pa.Table:
@@ -119,11 +122,13 @@ class DuckDBOfflineStore:
         import duckdb
 
         self.config = config or DuckDBOfflineStoreConfig()
-        settings: dict[str, Any] = {}
-        if self.config.memory_limit:
-            settings["memory_limit"] = self.config.memory_limit
-        if self.config.temp_directory:
-            settings["temp_directory"] = self.config.temp_directory
+        # Memory is bounded by default: beyond the limit DuckDB spills joins and sorts to the
+        # temporary directory (created on first spill, removed when the store closes).
+        settings: dict[str, Any] = {
+            "memory_limit": self.config.memory_limit or DEFAULT_MEMORY_LIMIT,
+            "temp_directory": self.config.temp_directory
+            or os.path.join(tempfile.gettempdir(), f"potluck-duckdb-{os.getpid()}-{uuid.uuid4().hex[:8]}"),
+        }
         if self.config.threads:
             settings["threads"] = self.config.threads
         self._con = duckdb.connect(":memory:", config=settings)
@@ -132,6 +137,7 @@ class DuckDBOfflineStore:
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self._con.cursor()
         cursor.execute("SET TimeZone = 'UTC'")
+        cursor.execute("SET enable_progress_bar = false")
         return cursor
 
     # -- point-in-time join -------------------------------------------------------------------
@@ -215,8 +221,11 @@ class DuckDBOfflineStore:
     def _source_input(self, cursor: duckdb.DuckDBPyConnection, view: ViewQuery, entity: _Entity | None) -> SourceInput:
         if entity is not None:
             check_join_keys(view, entity.types)
-        files = duckdb_sources.source_files(view.source, view.view_name)
-        relation, ordinal = duckdb_sources.scan(view.source, files)
+        files = duckdb_sources.source_files(view.source, view.view_name, allow_empty_directory=True)
+        if files:
+            relation, ordinal = duckdb_sources.scan(view.source, files)
+        else:
+            relation, ordinal = duckdb_sources.empty_scan(view, entity.types if entity is not None else {})
         try:
             columns = _describe(cursor, relation)
         except Exception as err:

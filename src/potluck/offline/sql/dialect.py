@@ -84,6 +84,12 @@ class Dialect:
             return "{" + ", ".join(f"'k{i}': {e}" for i, e in enumerate(exprs)) + "}"
         return "ROW(" + ", ".join(exprs) + ")"
 
+    def composite_field(self, expr: str, index: int) -> str:
+        """Field `index` of a value built by `composite`."""
+        if self.name == "duckdb":
+            return f"struct_extract({expr}, 'k{index}')"
+        return f"({expr}).f{index + 1}"
+
     def to_utc(self, expr: str, type_name: str = "") -> str:
         """A timestamp (naive, zoned or finer-grained) as naive UTC wall time in microseconds.
 

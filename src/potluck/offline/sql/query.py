@@ -100,9 +100,7 @@ def source_cte(
     ts = ts_raw if source.timestamp_is_utc_naive else dialect.to_utc(ts_raw, source.timestamp_type)
     if table.created_timestamp_column:
         created_raw = q(table.created_timestamp_column)
-        created_utc = (
-            created_raw if source.created_is_utc_naive else dialect.to_utc(created_raw, source.created_type)
-        )
+        created_utc = created_raw if source.created_is_utc_naive else dialect.to_utc(created_raw, source.created_type)
         created = f"COALESCE({created_utc}, {dialect.min_timestamp})"
     else:
         created_utc = f"CAST(NULL AS {dialect.utc_timestamp_type})"
@@ -226,7 +224,8 @@ def point_in_time_sql(
             joins.append(Sql(f"ASOF LEFT JOIN {q(cte_name)} AS {q(alias)} ON {' AND '.join([*key_eq, inequality])}"))
             if ttl_us > 0:
                 inner_cols.append(
-                    Sql(f"{dialect.qualified(alias, '__t')} >= ")
+                    # The event time is read from the sort key: the join carries one copy, not two.
+                    Sql(f"{dialect.composite_field(dialect.qualified(alias, '__sk'), 0)} >= ")
                     + dialect.minus_micros(e_ts, ttl_us)
                     + f" AS {q(f'__potluck_ok{i}')}"
                 )
