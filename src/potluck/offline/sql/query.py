@@ -83,12 +83,15 @@ def source_cte(
     created_upper: datetime | None = None,
     composite_key: bool = False,
     raw_created: bool = False,
-    semi_join: tuple[str, Sequence[str]] | None = None,
+    semi_join: tuple[str, int] | None = None,
 ) -> Sql:
     """The projection of a source the joins read: keys `__k<i>`, features `__f<i>`, `__t`, `__c`, `__o`.
 
-    `semi_join` (a relation name and its key columns, one per join key) keeps only the source rows
-    whose keys occur there: rows no entity row can match never reach the join.
+    `semi_join` (a relation holding each distinct entity key once, as `__potluck_j<i>`, with the
+    least and greatest entity timestamp of that key in `__potluck_lo` and `__potluck_hi`; and the
+    ttl in microseconds) keeps only the source rows some entity row can use: same
+    keys, `event_ts <= __potluck_hi` and, with a ttl, `event_ts >= __potluck_lo - ttl` (a row older
+    than that is beyond the ttl for every entity row of its key, so dropping it changes nothing).
     """
     q = dialect.quote
     table = view.source
@@ -123,19 +126,24 @@ def source_cte(
             dialect, created_raw, created_utc, source.created_is_utc_naive, source.created_type, "<=", created_upper
         )
         where.append(Sql(f"({created_raw} IS NULL OR ") + bound + ")")
+    sources = source.relation + f" AS {q('__potluck_src')}"
     if semi_join is not None:
-        relation, entity_keys = semi_join
-        eq = [
-            f"{dialect.qualified('__potluck_sj', ek)} = {dialect.qualified('__potluck_src', table.columns.get(k, k))}"
-            for k, ek in zip(view.join_keys, entity_keys, strict=True)
+        # An inner join on the unique keys: a hash join with a range check, where a correlated
+        # EXISTS would be planned as mark joins.
+        relation, ttl_us = semi_join
+        sj = "__potluck_sj"
+        on: list[Sql | str] = [
+            f"{dialect.qualified(sj, f'__potluck_j{i}')} = {dialect.qualified('__potluck_src', table.columns.get(k, k))}"
+            for i, k in enumerate(view.join_keys)
         ]
-        where.append(f"EXISTS (SELECT 1 FROM {q(relation)} AS {q('__potluck_sj')} WHERE {' AND '.join(eq)})")
-    return (
-        Sql("SELECT " + ", ".join(select) + " FROM ")
-        + source.relation
-        + f" AS {q('__potluck_src')} WHERE "
-        + join(where, " AND ")
-    )
+        src_ts = dialect.qualified("__potluck_src", table.timestamp_column)
+        if not source.timestamp_is_utc_naive:
+            src_ts = dialect.to_utc(src_ts, source.timestamp_type)
+        on.append(f"{src_ts} <= {dialect.qualified(sj, '__potluck_hi')}")
+        if ttl_us > 0:
+            on.append(Sql(f"{src_ts} >= ") + dialect.minus_micros(dialect.qualified(sj, "__potluck_lo"), ttl_us))
+        sources = sources + f" JOIN {q(relation)} AS {q(sj)} ON " + join(on, " AND ")
+    return Sql("SELECT " + ", ".join(select) + " FROM ") + sources + " WHERE " + join(where, " AND ")
 
 
 def _bound(dialect: Dialect, raw: str, utc: str, naive: bool, type_name: str, op: str, value: datetime) -> Sql:
@@ -167,7 +175,8 @@ def point_in_time_sql(
 ) -> Sql:
     """The query returning the entity columns followed by every view's features, in input order.
 
-    `semi_join` prunes each source to the keys present in the entity rows before joining.
+    `semi_join` prunes each source to the keys present in the entity rows, and to the time range
+    those keys' entity rows can use, before joining.
     """
     q = dialect.quote
     e = "e"
@@ -201,6 +210,17 @@ def point_in_time_sql(
             lower = entity.min_timestamp - view.ttl
         cte_name = f"__potluck_v{i}"
         alias = f"v{i}"
+        keys_cte = f"__potluck_keys{i}"
+        if semi_join:
+            group = ", ".join(q(k) for k in view.join_keys)
+            named = ", ".join(f"{q(k)} AS {q(f'__potluck_j{j}')}" for j, k in enumerate(view.join_keys))
+            ctes.append(
+                Sql(
+                    f"{q(keys_cte)} AS (SELECT {named}, min({q(_TS)}) AS {q('__potluck_lo')}, "
+                    f"max({q(_TS)}) AS {q('__potluck_hi')} FROM {q(_ENTITY)} "
+                    f"WHERE {q(_TS)} IS NOT NULL GROUP BY {group})"
+                )
+            )
         ctes.append(
             Sql(f"{q(cte_name)} AS (")
             + source_cte(
@@ -211,7 +231,7 @@ def point_in_time_sql(
                 upper=entity.max_timestamp,
                 created_upper=entity.max_timestamp if availability_time else None,
                 composite_key=use is Strategy.ASOF,
-                semi_join=(_ENTITY, view.join_keys) if semi_join else None,
+                semi_join=(keys_cte, ttl_us) if semi_join else None,
             )
             + ")"
         )
