@@ -19,7 +19,7 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import PotluckError, RetrievalError
 from potluck.offline.protocol import SourceTable, ViewQuery
@@ -70,6 +70,15 @@ def scan(source: SourceTable, files: list[str]) -> tuple[Sql, str]:
         Sql("read_parquet(?, file_row_number = true)", (files,)),
         "((CAST(file_index AS BIGINT) << 40) | file_row_number)",
     )
+
+
+def parquet_row_count(cursor: Any, files: list[str]) -> int | None:
+    """The number of rows in Parquet files, from their footers (no data is read)."""
+    try:
+        row = cursor.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", [files]).fetchone()
+    except Exception:  # an unreadable file is reported by the caller with its context
+        return None
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def empty_scan(view: ViewQuery, key_types: dict[str, str]) -> tuple[Sql, str]:

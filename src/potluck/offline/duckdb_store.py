@@ -214,6 +214,7 @@ class DuckDBOfflineStore:
                 min_timestamp=low if isinstance(low, datetime) else None,
                 max_timestamp=high if isinstance(high, datetime) else None,
                 timestamp_type=types[ts_col],
+                row_count=int(count),
             ),
             types,
         )
@@ -222,9 +223,13 @@ class DuckDBOfflineStore:
         if entity is not None:
             check_join_keys(view, entity.types)
         files = duckdb_sources.source_files(view.source, view.view_name, allow_empty_directory=True)
+        row_count: int | None = None
         if files:
             relation, ordinal = duckdb_sources.scan(view.source, files)
+            if view.source.file_format == "parquet":
+                row_count = duckdb_sources.parquet_row_count(cursor, files)
         else:
+            row_count = 0
             relation, ordinal = duckdb_sources.empty_scan(view, entity.types if entity is not None else {})
         try:
             columns = _describe(cursor, relation)
@@ -244,6 +249,7 @@ class DuckDBOfflineStore:
             created_is_utc_naive=bool(created) and columns[created].upper() == _NAIVE_US,
             timestamp_type=columns[view.source.timestamp_column],
             created_type=columns[created] if created else "",
+            row_count=row_count,
         )
 
     # -- materialization, schema, writes ------------------------------------------------------

@@ -41,6 +41,7 @@ from potluck.offline.sql.dialect import Dialect, Sql, join
 ROW = "__potluck_row"
 _TS = "__potluck_ts"
 _ENTITY = "__potluck_entity"
+_PRUNE_RATIO = 3
 
 
 class Strategy(Enum):
@@ -59,6 +60,7 @@ class EntityInput:
     min_timestamp: datetime | None  # naive UTC bounds of the entity timestamps, for pruning
     max_timestamp: datetime | None
     timestamp_type: str = ""  # the engine's type name of the timestamp column
+    row_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class SourceInput:
     created_is_utc_naive: bool
     timestamp_type: str = ""  # the engine's type names of the two timestamp columns
     created_type: str = ""
+    row_count: int | None = None  # when cheaply known (file metadata): decides source pruning
 
 
 def source_cte(
@@ -172,6 +175,7 @@ def point_in_time_sql(
     availability_time: bool = False,
     strategy: Strategy | None = None,
     semi_join: bool = True,
+    asof_dedup: bool = True,
 ) -> Sql:
     """The query returning the entity columns followed by every view's features, in input order.
 
@@ -211,7 +215,8 @@ def point_in_time_sql(
         cte_name = f"__potluck_v{i}"
         alias = f"v{i}"
         keys_cte = f"__potluck_keys{i}"
-        if semi_join:
+        prune = semi_join and _worth_pruning(source, entity)
+        if prune:
             group = ", ".join(q(k) for k in view.join_keys)
             named = ", ".join(f"{q(k)} AS {q(f'__potluck_j{j}')}" for j, k in enumerate(view.join_keys))
             ctes.append(
@@ -221,33 +226,45 @@ def point_in_time_sql(
                     f"WHERE {q(_TS)} IS NOT NULL GROUP BY {group})"
                 )
             )
-        ctes.append(
-            Sql(f"{q(cte_name)} AS (")
-            + source_cte(
-                dialect,
-                view,
-                source,
-                lower=lower,
-                upper=entity.max_timestamp,
-                created_upper=entity.max_timestamp if availability_time else None,
-                composite_key=use is Strategy.ASOF,
-                semi_join=(keys_cte, ttl_us) if semi_join else None,
-            )
-            + ")"
+        dedup = use is Strategy.ASOF and asof_dedup
+        body = source_cte(
+            dialect,
+            view,
+            source,
+            lower=lower,
+            upper=entity.max_timestamp,
+            created_upper=entity.max_timestamp if availability_time else None,
+            composite_key=use is Strategy.ASOF and not dedup,
+            semi_join=(keys_cte, ttl_us) if prune else None,
         )
+        if dedup:
+            # Only the winner of each (keys, event_ts) group can be picked: keep it alone, and the
+            # as-of join compares plain event timestamps.
+            part = ", ".join([*(q(f"__k{j}") for j in range(len(view.join_keys))), q("__t")])
+            body = (
+                Sql("SELECT * FROM (")
+                + body
+                + f") QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {q('__c')} DESC, {q('__o')} DESC) = 1"
+            )
+        ctes.append(Sql(f"{q(cte_name)} AS (") + body + ")")
         key_eq = [
             f"{dialect.qualified(e, k)} = {dialect.qualified(alias, f'__k{j}')}" for j, k in enumerate(view.join_keys)
         ]
         if use is Strategy.ASOF:
-            probe = dialect.composite([e_ts, dialect.max_timestamp, dialect.max_bigint])
-            inequality = f"(CASE WHEN {e_ts} IS NULL THEN NULL ELSE {probe} END) >= {dialect.qualified(alias, '__sk')}"
+            if dedup:
+                inequality = f"{e_ts} >= {dialect.qualified(alias, '__t')}"
+                event_ts = dialect.qualified(alias, "__t")
+            else:
+                probe = dialect.composite([e_ts, dialect.max_timestamp, dialect.max_bigint])
+                inequality = (
+                    f"(CASE WHEN {e_ts} IS NULL THEN NULL ELSE {probe} END) >= {dialect.qualified(alias, '__sk')}"
+                )
+                # The event time is read from the sort key: the join carries one copy, not two.
+                event_ts = dialect.composite_field(dialect.qualified(alias, "__sk"), 0)
             joins.append(Sql(f"ASOF LEFT JOIN {q(cte_name)} AS {q(alias)} ON {' AND '.join([*key_eq, inequality])}"))
             if ttl_us > 0:
                 inner_cols.append(
-                    # The event time is read from the sort key: the join carries one copy, not two.
-                    Sql(f"{dialect.composite_field(dialect.qualified(alias, '__sk'), 0)} >= ")
-                    + dialect.minus_micros(e_ts, ttl_us)
-                    + f" AS {q(f'__potluck_ok{i}')}"
+                    Sql(f"{event_ts} >= ") + dialect.minus_micros(e_ts, ttl_us) + f" AS {q(f'__potluck_ok{i}')}"
                 )
             out.extend(_feature_expr(dialect, view, i, j, ttl_us > 0) for j in range(len(view.features)))
         else:
@@ -310,6 +327,14 @@ def latest_rows_sql(
         + f" AS {q('__rn')} FROM {q('__potluck_v')}) SELECT {', '.join(cols)}"
         + f" FROM {q('__potluck_ranked')} WHERE {q('__rn')} = 1"
     )
+
+
+def _worth_pruning(source: SourceInput, entity: EntityInput) -> bool:
+    """Pruning pays when the source is large next to the entity rows (measured: at 1M entity rows
+    it halves the time against 10M source rows and costs a quarter more against 1M)."""
+    if source.row_count is None or entity.row_count is None:
+        return True
+    return source.row_count >= _PRUNE_RATIO * entity.row_count
 
 
 def _micros(delta: timedelta | None) -> int:
