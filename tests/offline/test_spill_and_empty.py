@@ -154,3 +154,21 @@ def test_missing_file_and_empty_glob_stay_errors(store: DuckDBOfflineStore, tmp_
         )
         with pytest.raises(RetrievalError, match=message):
             store.get_historical_features(entity, [view])
+
+
+def test_csv_tie_break_follows_file_order_when_pruned(store: DuckDBOfflineStore, tmp_path: Path) -> None:
+    # CSV row positions are numbered before the source is pruned or filtered (a join reorders rows).
+    path = tmp_path / "ties.csv"
+    lines = ["user_id,ts,score"] + [f"{i % 7},2024-01-01 00:00:00,{i}" for i in range(20_000)]
+    path.write_text("\n".join(lines) + "\n")
+    view = ViewQuery(
+        "ties",
+        SourceTable("ties", str(path), "csv", "ts", "", {"user_id": "user_id", "score": "score"}),
+        ("user_id",),
+        (Field(name="score", dtype=Int64),),
+        ("score",),
+        timedelta(hours=1),
+    )
+    entity = pa.table({"user_id": list(range(7)), "event_timestamp": [T0] * 7})
+    out = store.get_historical_features(entity, [view]).to_arrow()
+    assert out.column("score").to_pylist() == [19_999 - ((19_999 - u) % 7) for u in range(7)]

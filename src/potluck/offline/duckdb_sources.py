@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _GLOB_CHARS = ("*", "?", "[")
+_CSV_ROW = '"__potluck_csv_row"'
 
 
 def is_glob(path: str) -> bool:
@@ -64,8 +65,12 @@ def source_files(
 def scan(source: SourceTable, files: list[str]) -> tuple[Sql, str]:
     """A DuckDB relation reading the files, and the SQL expression of a row's physical position."""
     if source.file_format == "csv":
-        # The CSV reader has no row-number column; a window over the whole ordered scan numbers rows.
-        return Sql("read_csv(?)", (files,)), "row_number() OVER ()"
+        # The CSV reader has no row-number column; a window over the whole ordered scan numbers
+        # rows, in a subquery so that the numbering is done before any filter or join reorders them.
+        return (
+            Sql(f"(SELECT *, row_number() OVER () AS {_CSV_ROW} FROM read_csv(?))", (files,)),
+            _CSV_ROW,
+        )
     return (
         Sql("read_parquet(?, file_row_number = true)", (files,)),
         "((CAST(file_index AS BIGINT) << 40) | file_row_number)",
