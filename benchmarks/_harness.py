@@ -62,6 +62,7 @@ def run_child(
         }
     data["wall_s"] = round(wall, 3)
     data["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    data["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)
     data["returncode"] = proc.returncode
     data["log"] = str(log)
     return data

@@ -243,6 +243,7 @@ def bench_historical(args: argparse.Namespace) -> dict[str, Any]:
     headers = [
         "tool",
         "seconds",
+        "CPU s",
         "peak RSS MB",
         "rows",
         "equal",
@@ -259,6 +260,7 @@ def bench_historical(args: argparse.Namespace) -> dict[str, Any]:
             [
                 tool,
                 run.get("seconds"),
+                run.get("cpu_s") if run.get("ok") else None,
                 run.get("peak_rss_mb") if run.get("ok") else None,
                 run.get("rows"),
                 cmp.get("equal"),

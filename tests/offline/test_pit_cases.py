@@ -420,7 +420,8 @@ def test_latest_rows(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     rows = [(u, T0 + i * H, T0 + (5 - i) * H if i else None, u * 10 + i) for u in range(5) for i in range(4)]
     view = _view(_users(tmp_path, rows), features=("score",))
     batches = list(store.latest_rows(view, T0 + H, (T0 + 2 * H).replace(tzinfo=UTC), batch_rows=2))
-    assert [b.num_rows for b in batches] == [2, 2, 1]
+    assert sum(b.num_rows for b in batches) == 5
+    assert all(0 < b.num_rows <= 2 for b in batches)  # bounded batches; their split is DuckDB's choice
     table = pa.Table.from_batches(batches).sort_by("user_id")
     assert table.column_names == ["user_id", "score", "event_timestamp", "created_timestamp"]
     assert table.schema.field("event_timestamp").type == pa.timestamp("us", tz="UTC")

@@ -17,7 +17,7 @@ from pit_reference import RefView, reference_join, reference_latest
 from potluck.definitions.field import Field
 from potluck.offline.duckdb_store import DuckDBOfflineStore
 from potluck.offline.protocol import SourceTable, ViewQuery
-from potluck.offline.sql import Strategy
+from potluck.offline.sql import Strategy, query
 from potluck.types import Float64, Int64
 
 T0 = datetime(2024, 1, 1)
@@ -82,6 +82,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "tz": tz,
         "availability": draw(st.booleans()),
         "strategy": draw(st.sampled_from([None, Strategy.LATERAL])),
+        "source_zoned": draw(st.booleans()),  # source timestamps stored zoned (UTC) or naive
+        "prune": draw(st.booleans()),  # sources pruned to the entity keys and times, or read whole
     }
 
 
@@ -90,10 +92,11 @@ def _write_views(root: Path, scenario: dict[str, Any]) -> tuple[list[ViewQuery],
     for spec in scenario["views"]:
         n_keys = len(spec["keys"])
         columns = [f"sk{i}" for i in range(n_keys)] + ["ts"] + (["created"] if spec["with_created"] else [])
+        stamp = pa.timestamp("us", tz="UTC") if scenario.get("source_zoned") else pa.timestamp("us")
         schema = pa.schema(
             [(f"sk{i}", pa.int64()) for i in range(n_keys)]
-            + [("ts", pa.timestamp("us"))]
-            + ([("created", pa.timestamp("us"))] if spec["with_created"] else [])
+            + [("ts", stamp)]
+            + ([("created", stamp)] if spec["with_created"] else [])
             + [("x", pa.int64()), ("y", pa.float64())]
         )
         folder = root / spec["name"]
@@ -142,6 +145,15 @@ def _entity_table(scenario: dict[str, Any]) -> pa.Table:
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_join_matches_reference(scenario: dict[str, Any]) -> None:
+    ratio = query._PRUNE_RATIO
+    query._PRUNE_RATIO = 0 if scenario["prune"] else 2**62
+    try:
+        _check_join(scenario)
+    finally:
+        query._PRUNE_RATIO = ratio
+
+
+def _check_join(scenario: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp, DuckDBOfflineStore() as store:
         queries, refs = _write_views(Path(tmp), scenario)
         job = store.get_historical_features(

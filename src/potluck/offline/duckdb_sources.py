@@ -19,24 +19,31 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import PotluckError, RetrievalError
-from potluck.offline.protocol import SourceTable
-from potluck.offline.sql import Sql
+from potluck.offline.protocol import SourceTable, ViewQuery
+from potluck.offline.sql import DUCKDB, Sql
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 _GLOB_CHARS = ("*", "?", "[")
+_CSV_ROW = '"__potluck_csv_row"'
 
 
 def is_glob(path: str) -> bool:
     return any(c in path for c in _GLOB_CHARS)
 
 
-def source_files(source: SourceTable, view_name: str | None = None) -> list[str]:
-    """The files of a source in their stable order, or a RetrievalError naming what is missing."""
+def source_files(
+    source: SourceTable, view_name: str | None = None, *, allow_empty_directory: bool = False
+) -> list[str]:
+    """The files of a source in their stable order, or a RetrievalError naming what is missing.
+
+    With `allow_empty_directory`, an existing directory holding no file yet (a push source's batch
+    directory before its first push) gives an empty list instead of an error.
+    """
     who = f"view '{view_name}': " if view_name else ""
     path = source.path
     if is_glob(path):
@@ -47,7 +54,7 @@ def source_files(source: SourceTable, view_name: str | None = None) -> list[str]
     if os.path.isdir(path):
         pattern = "*.csv" if source.file_format == "csv" else "*.parquet"
         files = sorted(str(p) for p in Path(path).rglob(pattern) if p.is_file() and not p.name.startswith("."))
-        if not files:
+        if not files and not allow_empty_directory:
             raise RetrievalError(f"{who}source '{source.name}': directory '{path}' holds no {pattern} file")
         return files
     if not os.path.isfile(path):
@@ -58,12 +65,44 @@ def source_files(source: SourceTable, view_name: str | None = None) -> list[str]
 def scan(source: SourceTable, files: list[str]) -> tuple[Sql, str]:
     """A DuckDB relation reading the files, and the SQL expression of a row's physical position."""
     if source.file_format == "csv":
-        # The CSV reader has no row-number column; a window over the whole ordered scan numbers rows.
-        return Sql("read_csv(?)", (files,)), "row_number() OVER ()"
+        # The CSV reader has no row-number column; a window over the whole ordered scan numbers
+        # rows, in a subquery so that the numbering is done before any filter or join reorders them.
+        return (
+            Sql(f"(SELECT *, row_number() OVER () AS {_CSV_ROW} FROM read_csv(?))", (files,)),
+            _CSV_ROW,
+        )
     return (
         Sql("read_parquet(?, file_row_number = true)", (files,)),
         "((CAST(file_index AS BIGINT) << 40) | file_row_number)",
     )
+
+
+def parquet_row_count(cursor: Any, files: list[str]) -> int | None:
+    """The number of rows in Parquet files, from their footers (no data is read)."""
+    try:
+        row = cursor.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", [files]).fetchone()
+    except Exception:  # an unreadable file is reported by the caller with its context
+        return None
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def empty_scan(view: ViewQuery, key_types: dict[str, str]) -> tuple[Sql, str]:
+    """A relation with a view's source columns and no rows, typed from the view's declarations.
+
+    A source without files has no schema of its own: features take their declared types, join keys
+    the types in `key_types` (the entity columns', BIGINT when unknown), timestamps naive UTC.
+    """
+    table = view.source
+    typed: dict[str, str] = {}
+    for key in view.join_keys:
+        typed.setdefault(table.columns.get(key, key), key_types.get(key, "BIGINT"))
+    for feature in view.features:
+        typed.setdefault(table.columns.get(feature.name, feature.name), DUCKDB.type_name(feature.dtype))
+    for column in (table.timestamp_column, table.created_timestamp_column):
+        if column:
+            typed.setdefault(column, DUCKDB.utc_timestamp_type)
+    select = ", ".join(f"CAST(NULL AS {kind}) AS {DUCKDB.quote(name)}" for name, kind in typed.items())
+    return Sql(f"(SELECT {select} WHERE false)"), "CAST(0 AS BIGINT)"
 
 
 def append(source: SourceTable, table: pa.Table) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +55,7 @@ _counter = itertools.count()
 _NAIVE_US = "TIMESTAMP"
 _ZONED_US = "TIMESTAMP WITH TIME ZONE"
 _BATCH_ROWS = 1_000_000
+DEFAULT_MEMORY_LIMIT = "1GB"  # when offline_store.memory_limit is unset
 
 
 def _arrow_table(rel: Any) -> pa.Table:
@@ -120,11 +123,13 @@ class DuckDBOfflineStore:
         import duckdb
 
         self.config = config or DuckDBOfflineStoreConfig()
-        settings: dict[str, Any] = {}
-        if self.config.memory_limit:
-            settings["memory_limit"] = self.config.memory_limit
-        if self.config.temp_directory:
-            settings["temp_directory"] = self.config.temp_directory
+        # Memory is bounded by default: beyond the limit DuckDB spills joins and sorts to the
+        # temporary directory (created on first spill, removed when the store closes).
+        settings: dict[str, Any] = {
+            "memory_limit": self.config.memory_limit or DEFAULT_MEMORY_LIMIT,
+            "temp_directory": self.config.temp_directory
+            or os.path.join(tempfile.gettempdir(), f"potluck-duckdb-{os.getpid()}-{uuid.uuid4().hex[:8]}"),
+        }
         if self.config.threads:
             settings["threads"] = self.config.threads
         self._con = duckdb.connect(":memory:", config=settings)
@@ -133,6 +138,7 @@ class DuckDBOfflineStore:
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self._con.cursor()
         cursor.execute("SET TimeZone = 'UTC'")
+        cursor.execute("SET enable_progress_bar = false")
         return cursor
 
     # -- point-in-time join -------------------------------------------------------------------
@@ -194,7 +200,7 @@ class DuckDBOfflineStore:
         check_entity_columns(list(types))
         ts_col = infer_timestamp_column(types)
         naive = types[ts_col].upper() == _NAIVE_US
-        ts_expr = DUCKDB.quote(ts_col) if naive else DUCKDB.to_utc(DUCKDB.quote(ts_col))
+        ts_expr = DUCKDB.quote(ts_col) if naive else DUCKDB.to_utc(DUCKDB.quote(ts_col), types[ts_col])
         count, low, high = cursor.execute(
             f"SELECT count(*), min({ts_expr}), max({ts_expr}) FROM {relation.text}"
         ).fetchone() or (0, None, None)
@@ -208,6 +214,8 @@ class DuckDBOfflineStore:
                 timestamp_is_utc_naive=naive,
                 min_timestamp=low if isinstance(low, datetime) else None,
                 max_timestamp=high if isinstance(high, datetime) else None,
+                timestamp_type=types[ts_col],
+                row_count=int(count),
             ),
             types,
         )
@@ -215,8 +223,15 @@ class DuckDBOfflineStore:
     def _source_input(self, cursor: duckdb.DuckDBPyConnection, view: ViewQuery, entity: _Entity | None) -> SourceInput:
         if entity is not None:
             check_join_keys(view, entity.types)
-        files = duckdb_sources.source_files(view.source, view.view_name)
-        relation, ordinal = duckdb_sources.scan(view.source, files)
+        files = duckdb_sources.source_files(view.source, view.view_name, allow_empty_directory=True)
+        row_count: int | None = None
+        if files:
+            relation, ordinal = duckdb_sources.scan(view.source, files)
+            if view.source.file_format == "parquet":
+                row_count = duckdb_sources.parquet_row_count(cursor, files)
+        else:
+            row_count = 0
+            relation, ordinal = duckdb_sources.empty_scan(view, entity.types if entity is not None else {})
         try:
             columns = _describe(cursor, relation)
         except Exception as err:
@@ -233,6 +248,9 @@ class DuckDBOfflineStore:
             ordinal=ordinal,
             timestamp_is_utc_naive=columns[view.source.timestamp_column].upper() == _NAIVE_US,
             created_is_utc_naive=bool(created) and columns[created].upper() == _NAIVE_US,
+            timestamp_type=columns[view.source.timestamp_column],
+            created_type=columns[created] if created else "",
+            row_count=row_count,
         )
 
     # -- materialization, schema, writes ------------------------------------------------------

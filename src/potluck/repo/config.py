@@ -29,8 +29,8 @@ class RegistryConfig(_Strict):
 
 class DuckDBOfflineStoreConfig(_Strict):
     type: Literal["duckdb", "file"] = "duckdb"
-    memory_limit: str | None = None  # e.g. "4GB"; DuckDB's default is 80% of RAM
-    temp_directory: str | None = None  # where DuckDB spills when over the memory limit
+    memory_limit: str | None = None  # e.g. "4GB"; unset: 1GB (larger inputs spill to temp_directory)
+    temp_directory: str | None = None  # where DuckDB spills over the memory limit; unset: under the system temp dir
     threads: int | None = Field(default=None, ge=1)
 
 

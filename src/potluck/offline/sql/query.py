@@ -41,6 +41,7 @@ from potluck.offline.sql.dialect import Dialect, Sql, join
 ROW = "__potluck_row"
 _TS = "__potluck_ts"
 _ENTITY = "__potluck_entity"
+_PRUNE_RATIO = 3
 
 
 class Strategy(Enum):
@@ -58,6 +59,8 @@ class EntityInput:
     timestamp_is_utc_naive: bool  # False: the column must be converted to naive UTC
     min_timestamp: datetime | None  # naive UTC bounds of the entity timestamps, for pruning
     max_timestamp: datetime | None
+    timestamp_type: str = ""  # the engine's type name of the timestamp column
+    row_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class SourceInput:
     ordinal: str  # SQL expression: the row's physical position, ascending in storage order
     timestamp_is_utc_naive: bool
     created_is_utc_naive: bool
+    timestamp_type: str = ""  # the engine's type names of the two timestamp columns
+    created_type: str = ""
+    row_count: int | None = None  # when cheaply known (file metadata): decides source pruning
 
 
 def source_cte(
@@ -80,8 +86,16 @@ def source_cte(
     created_upper: datetime | None = None,
     composite_key: bool = False,
     raw_created: bool = False,
+    semi_join: tuple[str, int] | None = None,
 ) -> Sql:
-    """The projection of a source the joins read: keys `__k<i>`, features `__f<i>`, `__t`, `__c`, `__o`."""
+    """The projection of a source the joins read: keys `__k<i>`, features `__f<i>`, `__t`, `__c`, `__o`.
+
+    `semi_join` (a relation holding each distinct entity key once, as `__potluck_j<i>`, with the
+    least and greatest entity timestamp of that key in `__potluck_lo` and `__potluck_hi`; and the
+    ttl in microseconds) keeps only the source rows some entity row can use: same
+    keys, `event_ts <= __potluck_hi` and, with a ttl, `event_ts >= __potluck_lo - ttl` (a row older
+    than that is beyond the ttl for every entity row of its key, so dropping it changes nothing).
+    """
     q = dialect.quote
     table = view.source
 
@@ -89,10 +103,10 @@ def source_cte(
         return q(table.columns.get(name, name))
 
     ts_raw = q(table.timestamp_column)
-    ts = ts_raw if source.timestamp_is_utc_naive else dialect.to_utc(ts_raw)
+    ts = ts_raw if source.timestamp_is_utc_naive else dialect.to_utc(ts_raw, source.timestamp_type)
     if table.created_timestamp_column:
         created_raw = q(table.created_timestamp_column)
-        created_utc = created_raw if source.created_is_utc_naive else dialect.to_utc(created_raw)
+        created_utc = created_raw if source.created_is_utc_naive else dialect.to_utc(created_raw, source.created_type)
         created = f"COALESCE({created_utc}, {dialect.min_timestamp})"
     else:
         created_utc = f"CAST(NULL AS {dialect.utc_timestamp_type})"
@@ -107,12 +121,41 @@ def source_cte(
     where: list[Sql | str] = [f"{ts_raw} IS NOT NULL"]
     where += [f"{col(k)} IS NOT NULL" for k in view.join_keys]
     if upper is not None:
-        where.append(Sql(f"{ts} <= ") + dialect.param(upper))
+        where.append(_bound(dialect, ts_raw, ts, source.timestamp_is_utc_naive, source.timestamp_type, "<=", upper))
     if lower is not None:
-        where.append(Sql(f"{ts} >= ") + dialect.param(lower))
+        where.append(_bound(dialect, ts_raw, ts, source.timestamp_is_utc_naive, source.timestamp_type, ">=", lower))
     if created_upper is not None and table.created_timestamp_column:
-        where.append(Sql(f"({created_utc} IS NULL OR {created_utc} <= ") + dialect.param(created_upper) + ")")
-    return Sql("SELECT " + ", ".join(select) + " FROM ") + source.relation + " WHERE " + join(where, " AND ")
+        bound = _bound(
+            dialect, created_raw, created_utc, source.created_is_utc_naive, source.created_type, "<=", created_upper
+        )
+        where.append(Sql(f"({created_raw} IS NULL OR ") + bound + ")")
+    sources = source.relation + f" AS {q('__potluck_src')}"
+    if semi_join is not None:
+        # An inner join on the unique keys: a hash join with a range check, where a correlated
+        # EXISTS would be planned as mark joins.
+        relation, ttl_us = semi_join
+        sj = "__potluck_sj"
+        on: list[Sql | str] = [
+            f"{dialect.qualified(sj, f'__potluck_j{i}')} = {dialect.qualified('__potluck_src', table.columns.get(k, k))}"
+            for i, k in enumerate(view.join_keys)
+        ]
+        src_ts = dialect.qualified("__potluck_src", table.timestamp_column)
+        if not source.timestamp_is_utc_naive:
+            src_ts = dialect.to_utc(src_ts, source.timestamp_type)
+        on.append(f"{src_ts} <= {dialect.qualified(sj, '__potluck_hi')}")
+        if ttl_us > 0:
+            on.append(Sql(f"{src_ts} >= ") + dialect.minus_micros(dialect.qualified(sj, "__potluck_lo"), ttl_us))
+        sources = sources + f" JOIN {q(relation)} AS {q(sj)} ON " + join(on, " AND ")
+    return Sql("SELECT " + ", ".join(select) + " FROM ") + sources + " WHERE " + join(where, " AND ")
+
+
+def _bound(dialect: Dialect, raw: str, utc: str, naive: bool, type_name: str, op: str, value: datetime) -> Sql:
+    """`utc op value`, written on the stored column when its type allows, so scans can prune on it."""
+    if naive:
+        return Sql(f"{raw} {op} ") + dialect.param(value)
+    if dialect.is_zoned(type_name):
+        return Sql(f"{raw} {op} ") + dialect.param(value.replace(tzinfo=UTC))
+    return Sql(f"{utc} {op} ") + dialect.param(value)
 
 
 def _feature_expr(dialect: Dialect, view: ViewQuery, view_index: int, index: int, ttl: bool) -> str:
@@ -131,12 +174,18 @@ def point_in_time_sql(
     *,
     availability_time: bool = False,
     strategy: Strategy | None = None,
+    semi_join: bool = True,
+    asof_dedup: bool = True,
 ) -> Sql:
-    """The query returning the entity columns followed by every view's features, in input order."""
+    """The query returning the entity columns followed by every view's features, in input order.
+
+    `semi_join` prunes each source to the keys present in the entity rows, and to the time range
+    those keys' entity rows can use, before joining.
+    """
     q = dialect.quote
     e = "e"
     ts_raw = q(entity.timestamp_column)
-    ts = ts_raw if entity.timestamp_is_utc_naive else dialect.to_utc(ts_raw)
+    ts = ts_raw if entity.timestamp_is_utc_naive else dialect.to_utc(ts_raw, entity.timestamp_type)
     entity_cols = [q(c) for c in entity.columns if c != entity.timestamp_column]
     ctes: list[Sql] = [
         Sql(f"{q(_ENTITY)} AS (SELECT {', '.join([*entity_cols, q(ROW)])}, {ts} AS {q(_TS)} FROM ")
@@ -165,31 +214,57 @@ def point_in_time_sql(
             lower = entity.min_timestamp - view.ttl
         cte_name = f"__potluck_v{i}"
         alias = f"v{i}"
-        ctes.append(
-            Sql(f"{q(cte_name)} AS (")
-            + source_cte(
-                dialect,
-                view,
-                source,
-                lower=lower,
-                upper=entity.max_timestamp,
-                created_upper=entity.max_timestamp if availability_time else None,
-                composite_key=use is Strategy.ASOF,
+        keys_cte = f"__potluck_keys{i}"
+        prune = semi_join and _worth_pruning(source, entity)
+        if prune:
+            group = ", ".join(q(k) for k in view.join_keys)
+            named = ", ".join(f"{q(k)} AS {q(f'__potluck_j{j}')}" for j, k in enumerate(view.join_keys))
+            ctes.append(
+                Sql(
+                    f"{q(keys_cte)} AS (SELECT {named}, min({q(_TS)}) AS {q('__potluck_lo')}, "
+                    f"max({q(_TS)}) AS {q('__potluck_hi')} FROM {q(_ENTITY)} "
+                    f"WHERE {q(_TS)} IS NOT NULL GROUP BY {group})"
+                )
             )
-            + ")"
+        dedup = use is Strategy.ASOF and asof_dedup
+        body = source_cte(
+            dialect,
+            view,
+            source,
+            lower=lower,
+            upper=entity.max_timestamp,
+            created_upper=entity.max_timestamp if availability_time else None,
+            composite_key=use is Strategy.ASOF and not dedup,
+            semi_join=(keys_cte, ttl_us) if prune else None,
         )
+        if dedup:
+            # Only the winner of each (keys, event_ts) group can be picked: keep it alone, and the
+            # as-of join compares plain event timestamps.
+            part = ", ".join([*(q(f"__k{j}") for j in range(len(view.join_keys))), q("__t")])
+            body = (
+                Sql("SELECT * FROM (")
+                + body
+                + f") QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {q('__c')} DESC, {q('__o')} DESC) = 1"
+            )
+        ctes.append(Sql(f"{q(cte_name)} AS (") + body + ")")
         key_eq = [
             f"{dialect.qualified(e, k)} = {dialect.qualified(alias, f'__k{j}')}" for j, k in enumerate(view.join_keys)
         ]
         if use is Strategy.ASOF:
-            probe = dialect.composite([e_ts, dialect.max_timestamp, dialect.max_bigint])
-            inequality = f"(CASE WHEN {e_ts} IS NULL THEN NULL ELSE {probe} END) >= {dialect.qualified(alias, '__sk')}"
+            if dedup:
+                inequality = f"{e_ts} >= {dialect.qualified(alias, '__t')}"
+                event_ts = dialect.qualified(alias, "__t")
+            else:
+                probe = dialect.composite([e_ts, dialect.max_timestamp, dialect.max_bigint])
+                inequality = (
+                    f"(CASE WHEN {e_ts} IS NULL THEN NULL ELSE {probe} END) >= {dialect.qualified(alias, '__sk')}"
+                )
+                # The event time is read from the sort key: the join carries one copy, not two.
+                event_ts = dialect.composite_field(dialect.qualified(alias, "__sk"), 0)
             joins.append(Sql(f"ASOF LEFT JOIN {q(cte_name)} AS {q(alias)} ON {' AND '.join([*key_eq, inequality])}"))
             if ttl_us > 0:
                 inner_cols.append(
-                    Sql(f"{dialect.qualified(alias, '__t')} >= ")
-                    + dialect.minus_micros(e_ts, ttl_us)
-                    + f" AS {q(f'__potluck_ok{i}')}"
+                    Sql(f"{event_ts} >= ") + dialect.minus_micros(e_ts, ttl_us) + f" AS {q(f'__potluck_ok{i}')}"
                 )
             out.extend(_feature_expr(dialect, view, i, j, ttl_us > 0) for j in range(len(view.features)))
         else:
@@ -357,6 +432,14 @@ def latest_rows_grouped_sql(
         + f" AS {w} FROM {q('__potluck_v')} GROUP BY {', '.join(keys)}) SELECT {', '.join(cols)}"
         + f" FROM {q('__potluck_g')}"
     )
+
+
+def _worth_pruning(source: SourceInput, entity: EntityInput) -> bool:
+    """Pruning pays when the source is large next to the entity rows (measured: at 1M entity rows
+    it halves the time against 10M source rows and costs a quarter more against 1M)."""
+    if source.row_count is None or entity.row_count is None:
+        return True
+    return source.row_count >= _PRUNE_RATIO * entity.row_count
 
 
 def _micros(delta: timedelta | None) -> int:
