@@ -225,7 +225,9 @@ def _outage_and_recovery(url: str, cut: Callable[[], None], restore: Callable[[]
         assert down[-1].headers.get("retry-after")
         assert http.get("/ready").status_code == 503
         restore()
-        deadline = time.monotonic() + 30
+        # The PostgreSQL pool retries with exponential backoff, so recovery takes up to about
+        # the outage's length again; Redis reconnects on the next command.
+        deadline = time.monotonic() + 90
         status = 0
         while time.monotonic() < deadline:
             status = http.post("/get-online-features", json=body).status_code
