@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -26,15 +27,18 @@ def run_child(
 ) -> dict[str, Any]:
     """Run one runner in its own process; return its result JSON plus wall time and peak RSS.
 
-    Peak RSS comes from wait4() on this child, so it is this run's alone (ru_maxrss of the child and
-    any of its own children it waited for).
+    Peak RSS and CPU time are measured by `_measure.py`, which starts the runner from a fresh
+    small process, so the figures are this run's alone (see that module for why).
     """
     cwd.mkdir(parents=True, exist_ok=True)
     result.unlink(missing_ok=True)
+    measured = result.with_name(result.name + ".rusage.json")
+    measured.unlink(missing_ok=True)
+    wrapped = [sys.executable, str(BENCH / "_measure.py"), str(measured), "--", *argv]
     t0 = time.perf_counter()
     with log.open("w") as out:
         proc = subprocess.Popen(
-            list(argv), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            wrapped, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         timed_out = False
         while True:
@@ -61,8 +65,13 @@ def run_child(
             "error": f"exited with code {proc.returncode} without a result; log tail: {tail}",
         }
     data["wall_s"] = round(wall, 3)
-    data["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
-    data["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)
+    if measured.exists():
+        own = json.loads(measured.read_text())
+        data["peak_rss_mb"] = round(own["maxrss_kb"] / 1024, 1)
+        data["cpu_s"] = round(own["cpu_s"], 3)
+    else:  # stopped before it finished: the wrapper's view, an upper bound
+        data["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+        data["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)
     data["returncode"] = proc.returncode
     data["log"] = str(log)
     return data
