@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -83,13 +84,18 @@ class ServerMetrics:
 
     def observe_statuses(self, views: Sequence[str | None], statuses: Sequence[Sequence[str]]) -> None:
         """Count served statuses per feature view; columns without a view (join keys) are skipped."""
-        counts: dict[tuple[str, str], int] = {}
+        # The features of one view usually share one status list: count each distinct list once.
+        tallies: dict[tuple[str, int], tuple[Sequence[str], int]] = {}
         for view, column in zip(views, statuses, strict=True):
             if view is None:
                 continue
-            for status in column:
-                key = (view, status)
-                counts[key] = counts.get(key, 0) + 1
+            key = (view, id(column))
+            seen = tallies.get(key)
+            tallies[key] = (column, seen[1] + 1 if seen else 1)
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        for (view, _), (column, times) in tallies.items():
+            for status, n in collections.Counter(column).items():
+                counts[(view, str(status))] += n * times
         for (view, status), n in counts.items():
             self.statuses.labels(view, status).inc(n)
 
