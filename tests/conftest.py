@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# In CI, property-based and fuzz tests replay the same examples on every run, so a result depends
+# on the code alone; locally they explore new examples each run.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").lower() == "true":
+    settings.load_profile("ci")
 
 from tests_support import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, require_server
 
