@@ -19,7 +19,7 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI", "").lower() == "true":
     settings.load_profile("ci")
 
-from tests_support import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, require_server
+from tests_support import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, require_server  # noqa: E402
 
 
 @pytest.fixture
