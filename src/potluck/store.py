@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView
+from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView, PushSource
 from potluck.definitions.errors import BreakingChangeError, ConfigError, RegistryConflictError
 from potluck.repo.config import RepoConfig, load_config
 
@@ -375,21 +375,40 @@ class FeatureStore:
     def materialization_intervals(self, feature_view: str | None = None) -> list[Any]:
         return self._registry_store.materializations(feature_view)
 
-    def push(self, push_source_name: str, df: Any, to: PushMode | str = "online") -> int:
-        """Write rows to the views fed by a push source, online, offline, or both."""
-        from potluck.definitions import PushSource
-        from potluck.streaming.push import PushMode, push
+    def get_push_source(self, name: str) -> PushSource:
+        """The push source called `name`; an unknown name suggests the nearest push sources."""
+        from potluck.definitions.errors import UnknownFeatureError, suggestion
 
         sources = self._snapshot().of_kind(DataSource.kind)
-        source = sources.get(push_source_name)
+        source = sources.get(name)
         if not isinstance(source, PushSource):
-            from potluck.definitions.errors import RetrievalError, suggestion
-
             pushable = [n for n, s in sources.items() if isinstance(s, PushSource)]
-            raise RetrievalError(
-                f"push source '{push_source_name}' does not exist. {suggestion(push_source_name, pushable)}"
-            )
-        views = [v for v in self.list_feature_views() if v.source.name == push_source_name]
+            raise UnknownFeatureError(f"push source '{name}' does not exist. {suggestion(name, pushable)}")
+        return source
+
+    def views_fed_by(self, source_name: str) -> list[FeatureView]:
+        """The feature views whose source is `source_name`."""
+        return [v for v in self.list_feature_views() if v.source.name == source_name]
+
+    def check_online_store(self) -> None:
+        """Raise `BackendUnavailableError` unless the online store answers a lookup."""
+        from potluck.online.protocol import ReadRequest
+        from potluck.retrieval.plans import online_view
+
+        views = [v for v in self.list_feature_views() if v.online]
+        if views:
+            self._online.read([ReadRequest(online_view(views[0], self.project), [b"\x00ready"])])
+
+    def registry_snapshot(self) -> RegistrySnapshot:
+        """The registry as this store currently sees it (cached; refreshed in the background)."""
+        return self._snapshot()
+
+    def push(self, push_source_name: str, df: Any, to: PushMode | str = "online") -> int:
+        """Write rows to the views fed by a push source, online, offline, or both."""
+        from potluck.streaming.push import PushMode, push
+
+        source = self.get_push_source(push_source_name)
+        views = self.views_fed_by(push_source_name)
         mode = PushMode.parse(to)
         return push(
             source,

@@ -10,17 +10,7 @@ from pathlib import Path
 import pytest
 from repo_helpers import make_repo
 
-from potluck.cli.main import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests_support import run_cli as run
 
 
 def test_init_apply_list_describe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,20 +10,10 @@ import pytest
 from memory_backend import MemoryBackend
 from server_support import serve
 
-from potluck.cli.main import main
 from potluck.server import ServerSettings, create_app
 from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
 from potluck.server.factory import ENV_SETTINGS, settings_from_env
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests_support import run_cli as run
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ def _make_group(
         wanted = _parse_tags(tags)
         objs = [
             o
-            for o in sorted(ctx.store._snapshot().of_kind(kind).values(), key=lambda o: o.name)
+            for o in sorted(ctx.store.registry_snapshot().of_kind(kind).values(), key=lambda o: o.name)
             if all(o.tags.get(k) == v for k, v in wanted.items())
         ]
         if kind == FeatureView.kind:
@@ -96,7 +96,7 @@ def _make_group(
     @output_option
     @pass_ctx
     def describe_cmd(ctx: Context, name: str, output: str) -> None:
-        obj = ctx.store._snapshot().get(kind, name)
+        obj = ctx.store.registry_snapshot().get(kind, name)
         spec = obj.to_spec()
         if output == "json":
             print_json(spec)

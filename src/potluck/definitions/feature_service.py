@@ -40,7 +40,6 @@ class FeatureService(Definition):
         if len(set(used)) != len(used):
             raise DefinitionError(f"{label}: the same feature view is listed twice; merge the selections")
         self.selections = selections
-        self._views = list(features)
         self.description = check_text(label, description, "description")
         self.tags = check_tags(label, tags)
         self.owner = check_text(label, owner, "owner")
@@ -68,7 +67,6 @@ class FeatureService(Definition):
         obj = cls.__new__(cls)
         obj.name = spec["name"]
         obj.selections = [(s["feature_view"], list(s["features"]), s.get("name_alias", "")) for s in spec["features"]]
-        obj._views = []
         obj.description = spec.get("description", "")
         obj.tags = dict(spec.get("tags") or {})
         obj.owner = spec.get("owner", "")

@@ -19,7 +19,6 @@ from potluck.materialize.local import materialize_view
 from potluck.offline.protocol import OfflineStore
 from potluck.online.protocol import OnlineStore
 from potluck.registry.sql import SqlRegistryStore
-from potluck.repo.sources import source_schema
 from potluck.retrieval.plans import full_view_query, online_view
 
 DEFAULT_BATCH_ROWS = 50_000
@@ -83,11 +82,9 @@ def materialize(
         began = time.perf_counter()
         target = online_view(view, project)
         online.create([target])
-        rows = 0
-        if source_schema(view.source, repo_path) is not None:  # None: a push source with no rows yet
-            batches = offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows)
-            on_progress = progress(view.name) if progress else None
-            rows = materialize_view(batches, online, target, batch_rows=batch_rows, on_progress=on_progress)
+        batches = offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows)
+        on_progress = progress(view.name) if progress else None
+        rows = materialize_view(batches, online, target, batch_rows=batch_rows, on_progress=on_progress)
         registry.record_materialization(view.name, view_start, end)
         results.append(MaterializationResult(view.name, view_start, end, rows, time.perf_counter() - began))
     return results

@@ -11,12 +11,12 @@ import getpass
 import json
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from potluck.definitions.base import Definition, canonical_json
+from potluck.definitions.base import canonical_json
 from potluck.definitions.errors import RegistryConflictError
 from potluck.registry.dbapi import Database
 from potluck.registry.snapshot import RegistrySnapshot
@@ -241,20 +241,3 @@ def _hash(body: str) -> str:
     import hashlib
 
     return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
-def changes_for(
-    objects: Sequence[Definition], deletes: Sequence[Definition], snapshot: RegistrySnapshot
-) -> list[Change]:
-    """The changes that bring `snapshot` to contain `objects` and not `deletes`."""
-    changes = []
-    for obj in objects:
-        current = snapshot.of_kind(obj.kind).get(obj.name)
-        if current is None:
-            changes.append(Change(obj.kind, obj.name, "created", obj.to_spec()))
-        elif current.to_spec() != obj.to_spec():
-            changes.append(Change(obj.kind, obj.name, "updated", obj.to_spec()))
-    for obj in deletes:
-        if obj.name in snapshot.of_kind(obj.kind):
-            changes.append(Change(obj.kind, obj.name, "deleted", None))
-    return changes

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from potluck.definitions import FeatureView, PushSource
-from potluck.definitions.errors import BackendUnavailableError, NotFoundError, PotluckError, suggestion
+from potluck.definitions import FeatureView
+from potluck.definitions.errors import BackendUnavailableError, PotluckError
 from potluck.server.backend import OnlineResult, PushTarget, Resource, Status
 from potluck.store import FeatureStore
 
@@ -66,17 +66,12 @@ class StoreBackend:
         self.store.materialize_incremental(end, views)
 
     def ready(self) -> tuple[bool, str]:
-        from potluck.online.protocol import ReadRequest
-        from potluck.retrieval.plans import online_view
-
         try:
-            views = [v for v in self.store.list_feature_views() if v.online]
+            self.store.list_feature_views()
         except PotluckError as err:
             return False, f"registry not loaded: {err}"
-        if not views:
-            return True, "registry loaded; no online feature views"
         try:
-            self.store._online.read([ReadRequest(online_view(views[0], self.store.project), [b"\x00ready"])])
+            self.store.check_online_store()
         except BackendUnavailableError as err:
             return False, f"online store unreachable: {err}"
         except Exception as err:
@@ -104,13 +99,8 @@ class StoreBackend:
         return [_resource(self.store.get_feature_view(n)) for n in names]
 
     def push_resources(self, push_source_name: str) -> list[Resource]:
-        sources = self.store._snapshot().of_kind(PushSource.kind)
-        if not isinstance(sources.get(push_source_name), PushSource):
-            pushable = [n for n, s in sources.items() if isinstance(s, PushSource)]
-            raise NotFoundError(
-                f"push source '{push_source_name}' does not exist. {suggestion(push_source_name, pushable)}"
-            )
-        return [_resource(v) for v in self.store.list_feature_views() if v.source.name == push_source_name]
+        self.store.get_push_source(push_source_name)
+        return [_resource(v) for v in self.store.views_fed_by(push_source_name)]
 
     def view_resources(self, views: list[str] | None) -> list[Resource]:
         chosen = self.store.list_feature_views() if views is None else [self.store.get_feature_view(n) for n in views]
