@@ -66,6 +66,11 @@ def _utc(ts: datetime, field: str = "end_ts") -> datetime:
         raise ApiError(422, "invalid_request", f"'{field}' is out of the supported range", [{"field": field}]) from None
 
 
+def _check_rows(rows: int, limit: int, code: str, what: str) -> None:
+    if rows > limit:
+        raise ApiError(413, code, f"{rows} {what}; the limit is {limit}", {"limit": limit, "rows": rows})
+
+
 class FeatureServer:
     """The request handlers and what they share; one per app."""
 
@@ -119,13 +124,7 @@ class FeatureServer:
         self.require_role(principal, "reader", "POST /get-online-features")
         req = parse_body(GetOnlineFeaturesRequest, await request.body())
         rows = req.row_count
-        if rows > self.settings.max_entity_rows:
-            raise ApiError(
-                413,
-                "too_many_entity_rows",
-                f"{rows} entity rows requested; the limit is {self.settings.max_entity_rows}",
-                {"limit": self.settings.max_entity_rows, "rows": rows},
-            )
+        _check_rows(rows, self.settings.max_entity_rows, "too_many_entity_rows", "entity rows requested")
         if principal.scopes is not None:
             self.require_scope(principal, self.backend.read_resources(req.features, req.feature_service), "read")
         started = time.perf_counter()
@@ -145,16 +144,11 @@ class FeatureServer:
         self.require_role(principal, "writer", "POST /push")
         req = parse_body(PushRequest, await request.body())
         rows = req.row_count
-        if rows > self.settings.max_push_rows:
-            raise ApiError(
-                413,
-                "too_many_rows",
-                f"{rows} rows pushed; the limit is {self.settings.max_push_rows}",
-                {"limit": self.settings.max_push_rows, "rows": rows},
-            )
+        _check_rows(rows, self.settings.max_push_rows, "too_many_rows", "rows pushed")
         if principal.scopes is not None:
             self.require_scope(principal, self.backend.push_resources(req.push_source_name), "write")
-        written = self.backend.push(req.push_source_name, req.df, req.to)
+        # A push may append a Parquet file: keep it off the event loop that serves reads.
+        written = await anyio.to_thread.run_sync(self.backend.push, req.push_source_name, req.df, req.to)
         self.metrics.pushed_rows.labels(req.push_source_name).inc(written)
         return _json({"status": "ok", "rows": written})
 
