@@ -310,6 +310,22 @@ class FeatureStore:
         selections = self._online_selections(features, full_feature_names)
         return get_online_features(self._online, selections, entity_rows)
 
+    async def get_online_features_async(
+        self,
+        features: FeatureRequest,
+        entity_rows: Any,
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """As `get_online_features`, awaitable: on Redis the read does not block the event loop.
+
+        Concurrent calls on one event loop share a pipelined connection. Other online stores
+        are read in the calling thread.
+        """
+        from potluck.retrieval.online import get_online_features_async
+
+        selections = self._online_selections(features, full_feature_names)
+        return await get_online_features_async(self._online, selections, entity_rows)
+
     def materialize(
         self,
         start_date: datetime,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import random
@@ -25,7 +26,12 @@ from potluck.repo.config import (
     RedisOnlineStoreConfig,
     SqliteOnlineStoreConfig,
 )
-from potluck.retrieval.online import FieldStatus, OnlineSelection, get_online_features
+from potluck.retrieval.online import (
+    FieldStatus,
+    OnlineSelection,
+    get_online_features,
+    get_online_features_async,
+)
 from potluck.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -531,6 +537,32 @@ def test_several_views_and_composite_keys_in_one_read(store: OnlineStore) -> Non
         "score": [0.7, 0.9, None],
     }
     assert response.statuses["score"] == [FieldStatus.PRESENT, FieldStatus.PRESENT, FieldStatus.NOT_FOUND]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_awaited_reads_equal_blocking_reads_under_concurrency(store: OnlineStore, loop: str) -> None:
+    import uvloop
+
+    run = asyncio.run if loop == "asyncio" else uvloop.run  # uvicorn serves on uvloop when installed
+    users = int_view("users", features=(Field(name="v", dtype=Int64), Field(name="s", dtype=String)))
+    store.create([users])
+    rows = [{"user_id": i, "v": i * 3, "s": f"s{i}", "event_timestamp": at(i)} for i in range(0, 300, 2)]
+    store.write(users, rows_table(users, rows))
+    selection = [OnlineSelection(users, ("s", "v"), ("s", "v"))]
+    # Many reads in flight on one event loop: each must get its own answer, in its own order.
+    requests = [[{"user_id": (i * 7 + j) % 320} for j in range(i % 5 + 1)] for i in range(120)]
+
+    async def read_all() -> list[dict[str, list[Any]]]:
+        answers = await asyncio.gather(*(get_online_features_async(store, selection, r) for r in requests))
+        return [a.to_dict(include_event_timestamps=True) for a in answers]
+
+    awaited = run(read_all())
+    blocking = [get_online_features(store, selection, r).to_dict(include_event_timestamps=True) for r in requests]
+    assert awaited == blocking
+    assert any(None in a["v"] for a in awaited)
+    assert any(None not in a["v"] for a in awaited)
+    # A second event loop gets a working connection of its own.
+    assert run(read_all()) == blocking
 
 
 def test_rows_older_than_ttl_are_outside_max_age(store: OnlineStore) -> None:

@@ -54,7 +54,7 @@ class MemoryBackend:
             refs.append((view, feat))
         return refs
 
-    def get_online_features(
+    async def get_online_features(
         self,
         features: list[str] | None,
         feature_service: str | None,

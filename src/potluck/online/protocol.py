@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from potluck.definitions.field import Field
 
@@ -87,3 +87,12 @@ class OnlineStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsAsyncRead(Protocol):
+    """An online store that can read without blocking the running event loop."""
+
+    async def read_async(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        """As `OnlineStore.read`, awaited."""
+        ...

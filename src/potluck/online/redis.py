@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from potluck.definitions.errors import BackendUnavailableError, ConfigError, MissingExtraError
 from potluck.online.arrow_util import as_numpy, bin_scalar, concat_range, fill_null, from_numpy, hex_binary, join_rows
 from potluck.online.protocol import OnlineView, ReadRequest, ReadResult
+from potluck.online.redis_async import AsyncRedisReader, AsyncRedisSettings
 from potluck.online.rows import encode_rows, newest_per_key
 
 if TYPE_CHECKING:
@@ -140,6 +141,23 @@ class RedisOnlineStore:
             db = int(options.get("db", config.db))
             self.client = redis.Redis(host=host, port=port, db=db, **common)
         self._where = config.connection_string.split(",")[0]
+        self._async_settings = (
+            None
+            if self.cluster
+            else AsyncRedisSettings(
+                host=nodes[0][0],
+                port=nodes[0][1],
+                db=int(options.get("db", config.db)),
+                username=username,
+                password=password,
+                ssl=ssl,
+                ssl_ca_certs=config.ssl_ca_certs,
+                ssl_verify=options.get("ssl_cert_reqs", "required").lower() != "none",
+                connect_timeout=common["socket_connect_timeout"],
+                timeout=common["socket_timeout"],
+            )
+        )
+        self._async_reader: AsyncRedisReader | None = None
         self._sha: str | None = None
         self._lock = threading.Lock()
 
@@ -314,11 +332,15 @@ class RedisOnlineStore:
             raise error
         return not missing
 
-    def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+    def _keys(self, requests: Sequence[ReadRequest]) -> list[bytes]:
         all_keys: list[bytes] = []
         for req in requests:
             prefix = self.view_prefix(req.view) + b"{"
             all_keys.extend([prefix + k.hex().encode("ascii") + b"}" for k in req.keys])
+        return all_keys
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        all_keys = self._keys(requests)
         with self._errors():
             if not all_keys:
                 raw: list[bytes | None] = []
@@ -329,27 +351,49 @@ class RedisOnlineStore:
                 raw = pipe.execute()
             else:
                 raw = self.client.mget(all_keys)
-        results: list[ReadResult] = []
-        pos = 0
-        for req in requests:
-            decode = req.view.row_codec.decode
-            rows: list[list[Any] | None] = []
-            stamps: list[int | None] = []
-            for value in raw[pos : pos + len(req.keys)]:
-                if value is None:
-                    rows.append(None)
-                    stamps.append(None)
-                    continue
-                cut = value.index(b";")
-                decoded = decode(value[cut + 1 :])
-                rows.append(decoded)
-                stamps.append(None if decoded is None else int(value[: value.index(b",")]))
-            pos += len(req.keys)
-            results.append(ReadResult(rows, stamps))
-        return results
+        return _decode(requests, raw)
+
+    async def read_async(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        """As `read`, without blocking the event loop (one pipelined connection per loop).
+
+        Redis Cluster reads go through the blocking client (they fan out to several nodes).
+        """
+        if self._async_settings is None:
+            return self.read(requests)
+        all_keys = self._keys(requests)
+        if not all_keys:
+            return _decode(requests, [])
+        reader = self._async_reader
+        if reader is None:
+            reader = self._async_reader = AsyncRedisReader(self._async_settings, self._where)
+        return _decode(requests, await reader.mget(all_keys))
 
     def close(self) -> None:
+        if self._async_reader is not None:
+            self._async_reader.close()
         self.client.close()
+
+
+def _decode(requests: Sequence[ReadRequest], raw: Sequence[bytes | None]) -> list[ReadResult]:
+    """Stored values (`<event_us>,<created_us>;<row blob>`, in request order) as read results."""
+    results: list[ReadResult] = []
+    pos = 0
+    for req in requests:
+        decode = req.view.row_codec.decode
+        rows: list[list[Any] | None] = []
+        stamps: list[int | None] = []
+        for value in raw[pos : pos + len(req.keys)]:
+            if value is None:
+                rows.append(None)
+                stamps.append(None)
+                continue
+            cut = value.index(b";")
+            decoded = decode(value[cut + 1 :])
+            rows.append(decoded)
+            stamps.append(None if decoded is None else int(value[: value.index(b",")]))
+        pos += len(req.keys)
+        results.append(ReadResult(rows, stamps))
+    return results
 
 
 def _glob_escape(raw: bytes) -> bytes:

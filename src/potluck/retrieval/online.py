@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from potluck.definitions.errors import RetrievalError
 from potluck.online.keys import KeyTypeError
-from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest
+from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest, ReadResult, SupportsAsyncRead
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -233,14 +233,20 @@ def _now_micros(now: datetime | None) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def get_online_features(
-    store: OnlineStore,
+@dataclass
+class _ReadPlan:
+    """The store lookups of one request, and how their results map back to the entity rows."""
+
+    columns: dict[str, list[Any]]
+    num_rows: int
+    requests: list[ReadRequest]
+    positions: list[list[int] | None]  # per view: entity row -> unique lookup (None: one per row)
+
+
+def _plan_reads(
     selections: Sequence[OnlineSelection],
     entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
-    *,
-    now: datetime | None = None,
-) -> OnlineResponse:
-    """Read the latest feature values of each entity row from `store`."""
+) -> _ReadPlan:
     columns = _entity_columns(entity_rows)
     num_rows = len(next(iter(columns.values()))) if columns else 0
     requests: list[ReadRequest] = []
@@ -277,10 +283,15 @@ def get_online_features(
         else:
             positions.append(pos)
             requests.append(ReadRequest(view, list(index)))
-    results = store.read(requests) if requests else []
+    return _ReadPlan(columns, num_rows, requests, positions)
+
+
+def _assemble(
+    selections: Sequence[OnlineSelection], plan: _ReadPlan, results: Sequence[ReadResult], now: datetime | None
+) -> OnlineResponse:
     now_us = _now_micros(now)
     parts: list[_ViewPart] = []
-    for sel, part_pos, result in zip(selections, positions, results, strict=True):
+    for sel, part_pos, result in zip(selections, plan.positions, results, strict=True):
         ttl = sel.view.ttl_micros
         oldest = now_us - ttl if ttl > 0 else None
         rows = result.rows
@@ -302,7 +313,41 @@ def get_online_features(
                 status.append(_PRESENT)
                 served.append(row)
         parts.append(_ViewPart(sel, part_pos, served, stamps, status))
-    return OnlineResponse(columns, num_rows, parts)
+    return OnlineResponse(plan.columns, plan.num_rows, parts)
+
+
+def get_online_features(
+    store: OnlineStore,
+    selections: Sequence[OnlineSelection],
+    entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+    *,
+    now: datetime | None = None,
+) -> OnlineResponse:
+    """Read the latest feature values of each entity row from `store`."""
+    plan = _plan_reads(selections, entity_rows)
+    results = store.read(plan.requests) if plan.requests else []
+    return _assemble(selections, plan, results, now)
+
+
+async def get_online_features_async(
+    store: OnlineStore,
+    selections: Sequence[OnlineSelection],
+    entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+    *,
+    now: datetime | None = None,
+) -> OnlineResponse:
+    """As `get_online_features`; stores with `read_async` are read without blocking the event loop.
+
+    Other stores are read in the calling thread (their reads are local or short).
+    """
+    plan = _plan_reads(selections, entity_rows)
+    if not plan.requests:
+        results: list[ReadResult] = []
+    elif isinstance(store, SupportsAsyncRead):
+        results = await store.read_async(plan.requests)
+    else:
+        results = store.read(plan.requests)
+    return _assemble(selections, plan, results, now)
 
 
 __all__ = [
@@ -311,4 +356,5 @@ __all__ = [
     "OnlineSelection",
     "TIMESTAMP_SUFFIX",
     "get_online_features",
+    "get_online_features_async",
 ]

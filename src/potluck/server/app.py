@@ -128,7 +128,7 @@ class FeatureServer:
         if principal.scopes is not None:
             self.require_scope(principal, self.backend.read_resources(req.features, req.feature_service), "read")
         started = time.perf_counter()
-        result = self.backend.get_online_features(
+        result = await self.backend.get_online_features(
             req.features, req.feature_service, req.entities, req.full_feature_names
         )
         self.metrics.online_read.observe(time.perf_counter() - started)

@@ -53,9 +53,12 @@ class Resource:
 
 
 class ServingBackend(Protocol):
-    """What the feature server calls. Implementations must be safe to call from several threads."""
+    """What the feature server calls. Implementations must be safe to call from several threads.
 
-    def get_online_features(
+    `get_online_features` runs on the event loop: it must not block for long (await the store).
+    """
+
+    async def get_online_features(
         self,
         features: list[str] | None,
         feature_service: str | None,

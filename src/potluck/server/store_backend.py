@@ -26,7 +26,7 @@ class StoreBackend:
             return self.store.get_feature_service(feature_service)
         return list(features or [])
 
-    def get_online_features(
+    async def get_online_features(
         self,
         features: list[str] | None,
         feature_service: str | None,
@@ -34,7 +34,7 @@ class StoreBackend:
         full_feature_names: bool,
     ) -> OnlineResult:
         request = self._request(features, feature_service)
-        response = self.store.get_online_features(request, entities, full_feature_names=full_feature_names)
+        response = await self.store.get_online_features_async(request, entities, full_feature_names=full_feature_names)
         keys = list(response.entity_columns)
         outputs = response.output_names
         values = response.values
