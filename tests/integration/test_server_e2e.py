@@ -99,7 +99,17 @@ def test_shapes_statuses_and_push(repo_factory: Callable[[], Path]) -> None:
         assert http.get("/ready").status_code == 200
         metrics = http.get("/metrics")
         assert metrics.status_code == 200
-        assert "driver_stats" in metrics.text
+        # Served values per view: the first read 2 driver_stats features x (2 found + 1 not) and
+        # 3 driver_live not found; the pushed row read: 1 driver_live found; the service read: all
+        # 4 driver_stats features + driver_live:lat, found.
+        text = metrics.text
+        assert 'potluck_online_feature_statuses_total{status="PRESENT",view="driver_stats"} 8.0' in text
+        assert 'potluck_online_feature_statuses_total{status="NOT_FOUND",view="driver_stats"} 2.0' in text
+        assert 'potluck_online_feature_statuses_total{status="NOT_FOUND",view="driver_live"} 3.0' in text
+        assert 'potluck_online_feature_statuses_total{status="PRESENT",view="driver_live"} 2.0' in text
+        assert 'potluck_http_requests_total{endpoint="/get-online-features",method="POST",status="200"} 3.0' in text
+        assert 'potluck_http_requests_total{endpoint="/get-online-features",method="POST",status="404"} 1.0' in text
+        assert 'potluck_http_requests_total{endpoint="/get-online-features",method="POST",status="422"} 2.0' in text
     store.close()
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from potluck.definitions.errors import RetrievalError
 from potluck.online.keys import KeyTypeError
-from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest, ReadResult, SupportsAsyncRead
+from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest, ReadResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,6 +139,22 @@ class OnlineResponse:
             for name in part.selection.output_names:
                 out[name] = column
         return out
+
+    def status_counts(self) -> dict[tuple[str, str], int]:
+        """How many values each (feature view, status) pair holds: rows x features of the view."""
+        counts: dict[tuple[str, str], int] = {}
+        for part in self._parts:
+            view = part.selection.view.name
+            width = len(part.selection.output_names)
+            column = _per_row(part, part.status)
+            if _NOT_FOUND in column or _OUTSIDE in column:
+                for status in column:
+                    key = (view, status.value)
+                    counts[key] = counts.get(key, 0) + width
+            elif column:
+                key = (view, _PRESENT.value)
+                counts[key] = counts.get(key, 0) + width * len(column)
+        return counts
 
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
         """Entity columns and feature columns, each a list (Feast's shape).
@@ -329,6 +345,11 @@ def get_online_features(
     return _assemble(selections, plan, results, now)
 
 
+def _async_reader(store: OnlineStore) -> Any:
+    """The store's `read_async` (see `SupportsAsyncRead`), found without a costly protocol check."""
+    return getattr(store, "read_async", None)
+
+
 async def get_online_features_async(
     store: OnlineStore,
     selections: Sequence[OnlineSelection],
@@ -336,15 +357,16 @@ async def get_online_features_async(
     *,
     now: datetime | None = None,
 ) -> OnlineResponse:
-    """As `get_online_features`; stores with `read_async` are read without blocking the event loop.
+    """As `get_online_features`; stores with `read_async` (`SupportsAsyncRead`) are read without
+    blocking the event loop.
 
     Other stores are read in the calling thread (their reads are local or short).
     """
     plan = _plan_reads(selections, entity_rows)
     if not plan.requests:
         results: list[ReadResult] = []
-    elif isinstance(store, SupportsAsyncRead):
-        results = await store.read_async(plan.requests)
+    elif (read_async := _async_reader(store)) is not None:
+        results = await read_async(plan.requests)
     else:
         results = store.read(plan.requests)
     return _assemble(selections, plan, results, now)

@@ -12,6 +12,7 @@ import anyio.to_thread
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,7 +27,7 @@ from potluck.server.auth.keys import ApiKeyStore
 from potluck.server.auth.policy import ANONYMOUS, Principal
 from potluck.server.backend import Resource, ServingBackend
 from potluck.server.errors import ApiError, error_response, translate, unavailable, validation_details
-from potluck.server.limits import BodyLimitMiddleware
+from potluck.server.limits import BodyLimitMiddleware, read_body
 from potluck.server.metrics import ServerMetrics
 from potluck.server.openapi import ROUTES, build_openapi
 from potluck.server.schemas import (
@@ -120,9 +121,20 @@ class FeatureServer:
 
     # -- handlers ----------------------------------------------------------------------------------
     async def get_online_features(self, request: Request) -> Response:
-        principal = self.authenticate(request)
+        body = await self.online_features(self.authenticate(request), await request.body())
+        return Response(body, media_type="application/json")
+
+    def principal_of(self, scope: Scope) -> Principal:
+        """The caller of a raw ASGI request (see `OnlineFeaturesRoute`)."""
+        if self.authenticator is None:
+            client = scope.get("client")
+            return Principal(actor=f"anonymous@{client[0] if client else 'unknown'}", roles=ANONYMOUS.roles)
+        return self.authenticator.authenticate(Headers(scope=scope))
+
+    async def online_features(self, principal: Principal, body: bytes) -> bytes:
+        """POST /get-online-features: the JSON answer to a request body from `principal`."""
         self.require_role(principal, "reader", "POST /get-online-features")
-        req = parse_body(GetOnlineFeaturesRequest, await request.body())
+        req = parse_body(GetOnlineFeaturesRequest, body)
         rows = req.row_count
         _check_rows(rows, self.settings.max_entity_rows, "too_many_entity_rows", "entity rows requested")
         if principal.scopes is not None:
@@ -131,13 +143,16 @@ class FeatureServer:
         result = await self.backend.get_online_features(
             req.features, req.feature_service, req.entities, req.full_feature_names
         )
-        self.metrics.online_read.observe(time.perf_counter() - started)
-        self.metrics.entities.observe(rows)
-        if result.views is not None:
-            self.metrics.observe_statuses(result.views, result.statuses)
+        metrics = self.metrics
+        metrics.online_read.observe(time.perf_counter() - started)
+        metrics.entities.observe(rows)
+        if result.status_counts is not None:
+            metrics.observe_status_counts(result.status_counts)
+        elif result.views is not None:
+            metrics.observe_statuses(result.views, result.statuses)
         else:
-            self.metrics.observe_names(result.feature_names, result.statuses, skip=len(req.entities))
-        return Response(online_body(result), media_type="application/json")
+            metrics.observe_names(result.feature_names, result.statuses, skip=len(req.entities))
+        return online_body(result)
 
     async def push(self, request: Request) -> Response:
         principal = self.authenticate(request)
@@ -226,6 +241,50 @@ def _guarded(handler: Handler, retry_after: int) -> Handler:
     return endpoint
 
 
+class OnlineFeaturesRoute:
+    """POST /get-online-features answered straight from ASGI; everything else goes to `app`.
+
+    The same handler as the routed endpoint, with the body limit and request metrics of the
+    middleware stack, but without its per-request layers (router, middleware, Request and
+    Response objects): the hot path of the server.
+    """
+
+    PATH = "/get-online-features"
+    _CONTENT_TYPE = (b"content-type", b"application/json")
+
+    def __init__(self, app: Starlette, server: FeatureServer) -> None:
+        self.app = app
+        self.server = server
+        self.max_body = server.settings.max_body_bytes
+        self.retry_after = server.settings.retry_after_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        server = self.server
+        try:
+            body = await read_body(scope, receive, self.max_body)
+            if body is None:  # the client went away
+                return
+            payload = await server.online_features(server.principal_of(scope), body)
+        except Exception as exc:
+            failure = translate(exc, self.retry_after)
+            await error_response(failure)(scope, receive, send)
+            server.metrics.observe_request(self.PATH, "POST", failure.status, time.perf_counter() - started)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [self._CONTENT_TYPE, (b"content-length", str(len(payload)).encode("ascii"))],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        server.metrics.observe_request(self.PATH, "POST", 200, time.perf_counter() - started)
+
+
 class MetricsMiddleware:
     """Counts and times every request, labelled by route (unknown paths share one label)."""
 
@@ -261,8 +320,12 @@ def create_app(
     *,
     keys: ApiKeyStore | None = None,
     audit: AuditLog | None = None,
-) -> Starlette:
-    """An ASGI app serving `backend`. With auth on, `keys` (or `settings.oidc`) must be given."""
+) -> OnlineFeaturesRoute:
+    """An ASGI app serving `backend`. With auth on, `keys` (or `settings.oidc`) must be given.
+
+    Online reads are answered by `OnlineFeaturesRoute` ahead of the Starlette app, which serves
+    every other route; `.app.state.feature_server` is the shared `FeatureServer`.
+    """
     authenticator: Authenticator | None = None
     if settings.auth_enabled:
         oidc = None
@@ -309,4 +372,4 @@ def create_app(
         exception_handlers={StarletteHTTPException: http_error},
     )
     app.state.feature_server = server
-    return app
+    return OnlineFeaturesRoute(app, server)

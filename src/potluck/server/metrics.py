@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -72,6 +72,7 @@ class ServerMetrics:
         self.pushed_rows = Counter("potluck_pushed_rows", "Rows pushed", ["push_source"], registry=self.registry)
         self.registry.register(_FreshnessCollector(freshness))
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._status_children: dict[tuple[str, str], Any] = {}
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         key = (endpoint, method, str(status))
@@ -98,6 +99,15 @@ class ServerMetrics:
                 counts[(view, str(status))] += n * times
         for (view, status), n in counts.items():
             self.statuses.labels(view, status).inc(n)
+
+    def observe_status_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Add served values per (feature view, status)."""
+        children = self._status_children
+        for key, n in counts.items():
+            child = children.get(key)
+            if child is None:
+                child = children[key] = self.statuses.labels(*key)
+            child.inc(n)
 
     def observe_names(self, feature_names: Sequence[str], statuses: Sequence[Sequence[str]], skip: int) -> None:
         """As `observe_statuses`, taking the view from 'view__feature' names; the first `skip` are keys."""
