@@ -1,10 +1,10 @@
 """Non-blocking Redis reads for the feature server: one pipelined asyncio connection per event loop.
 
 redis-py's asyncio client costs about 100 µs of CPU per MGET and its synchronous client blocks
-the event loop for the whole round trip (see docs/adr/0005). Here a command is one write to the
-transport and one future; hiredis packs commands and parses replies. Requests from concurrent
-HTTP handlers share the connection, so their commands are pipelined: replies come back in order
-and complete the oldest waiting future.
+the event loop for the whole round trip (see docs/adr/0005). Here a command is one future;
+hiredis packs commands and parses replies. Requests from concurrent HTTP handlers share the
+connection: the commands issued in one turn of the loop go out in one write, and replies come
+back in order and complete the oldest waiting future.
 
 Only what the read path needs: MGET (plus AUTH and SELECT at connect) on a single server.
 """
@@ -63,6 +63,7 @@ class _RedisProtocol(asyncio.Protocol):
         self._timeout = timeout
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._outgoing: list[bytes] = []
         self.closed_reason: str | None = None
 
     # -- asyncio callbacks
@@ -103,11 +104,19 @@ class _RedisProtocol(asyncio.Protocol):
             raise ConnectionError(self.closed_reason or "not connected")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        transport.write(self._pack(args))
+        # Commands issued in one turn of the loop (concurrent requests) go out in one write.
+        self._outgoing.append(self._pack(args))
+        if len(self._outgoing) == 1:
+            loop.call_soon(self._flush)
         self._waiters.append(_Waiter(future, loop.time() + self._timeout))
         if self._timer is None:
             self._timer = loop.call_at(self._waiters[0].deadline, self._check_deadline)
         return future
+
+    def _flush(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        if self._transport is not None and self.closed_reason is None:
+            self._transport.write(outgoing[0] if len(outgoing) == 1 else b"".join(outgoing))
 
     def _check_deadline(self) -> None:
         """One timer per connection: fires at the oldest waiter's deadline, or is moved to the new oldest."""
