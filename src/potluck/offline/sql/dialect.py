@@ -104,6 +104,16 @@ class Dialect:
             return f"COALESCE(make_timestamp(epoch_us({expr})), CAST({expr} AS {self.utc_timestamp_type}))"
         return f"CAST({expr} AS {self.utc_timestamp_type})"
 
+    def to_zoned(self, expr: str) -> str:
+        """A naive UTC timestamp as the zoned instant it stands for (the inverse of `to_utc`).
+
+        DuckDB: built from the epoch, which skips the calendar conversion of a cast (about ten
+        times cheaper); infinities, whose epoch is null, fall back to the cast.
+        """
+        if self.name == "duckdb":
+            return f"COALESCE(make_timestamptz(epoch_us({expr})), CAST({expr} AS {self.utc_timestamptz_type}))"
+        return self.cast(expr, self.utc_timestamptz_type)
+
     def is_zoned(self, type_name: str) -> bool:
         """Whether an engine type name is a time-zone-aware timestamp at microsecond precision."""
         return type_name.upper() in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")

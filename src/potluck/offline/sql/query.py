@@ -200,7 +200,7 @@ def point_in_time_sql(
     out: list[Sql | str] = []
     for c in entity.columns:
         if c == entity.timestamp_column:
-            out.append(f"{dialect.cast(q(_TS), dialect.utc_timestamptz_type)} AS {q(c)}")
+            out.append(f"{dialect.to_zoned(q(_TS))} AS {q(c)}")
         else:
             out.append(q(c))
     joins: list[Sql] = []
