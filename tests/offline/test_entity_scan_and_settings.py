@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pit_reference import reference_join
-from test_pit_cases import T0, _users, _view
+from test_pit_cases import T0, _entity, _source, _users, _view
 from test_pit_property import _entity_table, _write_views, scenarios
 
 from potluck.definitions.errors import RetrievalError
 from potluck.offline import duckdb_store
 from potluck.offline.duckdb_store import DuckDBOfflineStore, default_memory_limit, parse_size
+from potluck.offline.protocol import SourceTable
 from potluck.offline.sql import query
 
 # -- Parquet entity files, scanned in place -------------------------------------------------------
@@ -146,3 +148,74 @@ def test_unset_memory_limit_uses_the_default(tmp_path: Path) -> None:
     expected = con.execute("SELECT current_setting('memory_limit')").fetchone()
     with DuckDBOfflineStore(DuckDBOfflineStoreConfig(temp_directory=str(tmp_path / "spill"))) as s:
         assert s._con.execute("SELECT current_setting('memory_limit')").fetchone() == expected
+
+
+# -- de-duplication by position (two scans of a Parquet source) ------------------------------------
+
+
+def _created_ties_source(tmp_path: Path, kind: str) -> SourceTable:
+    """Rows of user 1 at T0 whose created timestamps are null, infinite or finite, in an order
+    where the winner by the documented rule is neither the first nor the last row stored."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    rows = [
+        ("NULL", 1),
+        ("'infinity'", 2),  # the greatest created timestamp: wins at T0
+        ("'-infinity'", 3),
+        ("'2024-01-01 00:00:00'", 4),
+        ("NULL", 5),
+        ("'-infinity'", 6),
+        ("'-infinity'", 7),  # at T0 - 1h: ties with the null below, stored before it
+        ("NULL", 8),  # at T0 - 1h: the last stored of the tie, wins there
+        ("'1999-01-01'", 9),  # at T0 - 2h: any created timestamp beats a null one stored later
+        ("NULL", 10),
+    ]
+    stamps = ["T0"] * 6 + ["T1"] * 2 + ["T2"] * 2
+    at = {"T0": "'2024-01-01 00:00:00'", "T1": "'2023-12-31 23:00:00'", "T2": "'2023-12-31 22:00:00'"}
+    values = ", ".join(
+        f"(1, {at[s]}::{kind}, CAST({c} AS {kind}), {score})" for (c, score), s in zip(rows, stamps, strict=True)
+    )
+    path = tmp_path / "users.parquet"
+    con.execute(
+        f"COPY (SELECT * FROM (VALUES {values}) AS t(user_id, ts, created, score)) TO '{path}' (FORMAT parquet)"
+    )
+    return SourceTable("users", str(path), "parquet", "ts", "created", {"user_id": "user_id", "score": "score"})
+
+
+@pytest.mark.parametrize("kind", ["TIMESTAMP", "TIMESTAMPTZ"])
+def test_positional_dedup_orders_null_and_infinite_created_timestamps(
+    store: DuckDBOfflineStore, tmp_path: Path, kind: str
+) -> None:
+    """+infinity beats every created timestamp; null and -infinity sort first and tie, the
+    row stored last winning the tie; both join strategies agree."""
+    view = _view(_created_ties_source(tmp_path, kind))
+    entity = _entity([(1, T0), (1, T0 - timedelta(hours=1)), (1, T0 - timedelta(hours=2)), (1, T0)])
+    job = store.get_historical_features(entity, [view])
+    assert "arg_max" in job.to_sql()  # one source file, no pruning: the two-scan path
+    got = job.to_arrow().column("score").to_pylist()
+    lateral = store.get_historical_features(entity, [view], strategy=query.Strategy.LATERAL)
+    assert got == lateral.to_arrow().column("score").to_pylist()
+    assert got == [2, 8, 9, 2]
+
+
+def test_views_are_joined_narrowest_first_and_columns_keep_the_requested_order(
+    store: DuckDBOfflineStore, tmp_path: Path
+) -> None:
+    wide_source = _source(
+        tmp_path,
+        "wide",
+        [{"user_id": 1, "ts": T0, "a": 1, "b": 2, "c": 3}, {"user_id": 2, "ts": T0, "a": 4, "b": 5, "c": 6}],
+        created=False,
+    )
+    narrow_source = _source(tmp_path, "narrow", [{"user_id": 1, "ts": T0, "score": 7}], created=False)
+    wide = _view(wide_source, features=("a", "b", "c"), name="wide")
+    narrow = _view(narrow_source, name="narrow")
+    job = store.get_historical_features(_entity([(2, T0), (1, T0)], label=[0, 1]), [wide, narrow])
+    sql = job.to_sql()
+    assert sql.index('ASOF LEFT JOIN "__potluck_v1"') < sql.index('ASOF LEFT JOIN "__potluck_v0"')
+    out = job.to_arrow()
+    assert out.column_names == ["user_id", "event_timestamp", "label", "a", "b", "c", "score"]
+    assert out.to_pylist() == [
+        {"user_id": 2, "event_timestamp": T0.replace(tzinfo=UTC), "label": 0, "a": 4, "b": 5, "c": 6, "score": None},
+        {"user_id": 1, "event_timestamp": T0.replace(tzinfo=UTC), "label": 1, "a": 1, "b": 2, "c": 3, "score": 7},
+    ]

@@ -286,6 +286,7 @@ class DuckDBOfflineStore:
             timestamp_type=columns[view.source.timestamp_column],
             created_type=columns[created] if created else "",
             row_count=row_count,
+            ordinal_is_stable=bool(files) and view.source.file_format == "parquet",
         )
 
     # -- materialization, schema, writes ------------------------------------------------------
