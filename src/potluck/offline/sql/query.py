@@ -15,10 +15,12 @@ In availability-time mode a candidate must also have `created_ts <= entity_ts` (
 created timestamp is null counts as available). Entity rows whose timestamp or any join key is
 null match nothing. Every entity row yields exactly one output row, in input order.
 
-Strategies. With an as-of join (DuckDB) each view is one `ASOF LEFT JOIN` whose inequality
-compares composite keys: the entity side `(entity_ts, +inf, +inf)` against the source side
-`(event_ts, created_ts, ordinal)`. The greatest source key not above the entity key is exactly
-the winner above, so no de-duplication pass is needed. The ttl is applied afterwards: if the
+Strategies. With an as-of join (DuckDB) each view is one `ASOF LEFT JOIN` on `event_ts` over
+the source reduced to the winner of each `(keys, event_ts)` group (by a window over the source,
+or, for a source read whole whose ordinal is a stored position, by one aggregation that finds
+each group's winning position and a second scan that keeps those rows). The composite-key
+variant (`asof_dedup=False`) compares the entity side `(entity_ts, +inf, +inf)` against the
+source side `(event_ts, created_ts, ordinal)` instead. The ttl is applied afterwards: if the
 latest candidate is older than `entity_ts - ttl` every other candidate is older too, so nulling
 it out is exact. Without an as-of join, and for availability-time mode (two independent
 inequalities, which one as-of cannot express), each view is a `LATERAL` subquery ordered by
