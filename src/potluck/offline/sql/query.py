@@ -266,7 +266,8 @@ def point_in_time_sql(
                 # One aggregation over the sort keys finds each group's winning position; a second
                 # scan keeps the rows at those positions. Cheaper than sorting every row with its
                 # features, and exact: positions are unique and the packed key orders like
-                # (created_ts, ordinal).
+                # (created_ts, ordinal). Not for pruned sources: there the window sorts only the
+                # rows the pruning kept, while a second scan would probe every row.
                 created_upper = entity.max_timestamp if availability_time else None
                 winners = source_cte(
                     dialect,
@@ -275,7 +276,6 @@ def point_in_time_sql(
                     lower=lower,
                     upper=entity.max_timestamp,
                     created_upper=created_upper,
-                    semi_join=(keys_cte, ttl_us) if prune else None,
                     sort_key_only=True,
                 )
                 rows = source_cte(
