@@ -29,7 +29,7 @@ class RegistryConfig(_Strict):
 
 class DuckDBOfflineStoreConfig(_Strict):
     type: Literal["duckdb", "file"] = "duckdb"
-    memory_limit: str | None = None  # e.g. "4GB"; unset: 1GB (larger inputs spill to temp_directory)
+    memory_limit: str | None = None  # e.g. "4GB"; unset: 40% of memory, at least 1GB (beyond it DuckDB spills)
     temp_directory: str | None = None  # where DuckDB spills over the memory limit; unset: under the system temp dir
     threads: int | None = Field(default=None, ge=1)
 

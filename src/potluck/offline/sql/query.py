@@ -15,10 +15,12 @@ In availability-time mode a candidate must also have `created_ts <= entity_ts` (
 created timestamp is null counts as available). Entity rows whose timestamp or any join key is
 null match nothing. Every entity row yields exactly one output row, in input order.
 
-Strategies. With an as-of join (DuckDB) each view is one `ASOF LEFT JOIN` whose inequality
-compares composite keys: the entity side `(entity_ts, +inf, +inf)` against the source side
-`(event_ts, created_ts, ordinal)`. The greatest source key not above the entity key is exactly
-the winner above, so no de-duplication pass is needed. The ttl is applied afterwards: if the
+Strategies. With an as-of join (DuckDB) each view is one `ASOF LEFT JOIN` on `event_ts` over
+the source reduced to the winner of each `(keys, event_ts)` group (by a window over the source,
+or, for a source read whole whose ordinal is a stored position, by one aggregation that finds
+each group's winning position and a second scan that keeps those rows). The composite-key
+variant (`asof_dedup=False`) compares the entity side `(entity_ts, +inf, +inf)` against the
+source side `(event_ts, created_ts, ordinal)` instead. The ttl is applied afterwards: if the
 latest candidate is older than `entity_ts - ttl` every other candidate is older too, so nulling
 it out is exact. Without an as-of join, and for availability-time mode (two independent
 inequalities, which one as-of cannot express), each view is a `LATERAL` subquery ordered by
@@ -74,6 +76,9 @@ class SourceInput:
     timestamp_type: str = ""  # the engine's type names of the two timestamp columns
     created_type: str = ""
     row_count: int | None = None  # when cheaply known (file metadata): decides source pruning
+    # The ordinal is the same in every scan of the source (a stored position, such as Parquet file
+    # and row numbers; not a CSV row number): the source may then be read twice.
+    ordinal_is_stable: bool = False
 
 
 def source_cte(
@@ -87,8 +92,12 @@ def source_cte(
     composite_key: bool = False,
     raw_created: bool = False,
     semi_join: tuple[str, int] | None = None,
+    sort_key_only: bool = False,
 ) -> Sql:
     """The projection of a source the joins read: keys `__k<i>`, features `__f<i>`, `__t`, `__c`, `__o`.
+
+    With `sort_key_only`, the features and `__c` are left out and `__p` holds `(created_ts,
+    ordinal)` packed into one number that orders like the pair (`Dialect.packed_sort_key`).
 
     `semi_join` (a relation holding each distinct entity key once, as `__potluck_j<i>`, with the
     least and greatest entity timestamp of that key in `__potluck_lo` and `__potluck_hi`; and the
@@ -112,8 +121,14 @@ def source_cte(
         created_utc = f"CAST(NULL AS {dialect.utc_timestamp_type})"
         created = dialect.min_timestamp
     select = [f"{col(k)} AS {q(f'__k{i}')}" for i, k in enumerate(view.join_keys)]
-    select += [f"{col(f.name)} AS {q(f'__f{i}')}" for i, f in enumerate(view.features)]
-    select += [f"{ts} AS {q('__t')}", f"{created} AS {q('__c')}", f"{source.ordinal} AS {q('__o')}"]
+    if sort_key_only:
+        packed = dialect.packed_sort_key(created_utc, source.ordinal)
+        if packed is None:
+            raise ValueError(f"the {dialect.name} dialect cannot pack a sort key")
+        select += [f"{ts} AS {q('__t')}", f"{source.ordinal} AS {q('__o')}", f"{packed} AS {q('__p')}"]
+    else:
+        select += [f"{col(f.name)} AS {q(f'__f{i}')}" for i, f in enumerate(view.features)]
+        select += [f"{ts} AS {q('__t')}", f"{created} AS {q('__c')}", f"{source.ordinal} AS {q('__o')}"]
     if raw_created:
         select.append(f"{created_utc} AS {q('__cr')}")
     if composite_key:
@@ -176,11 +191,16 @@ def point_in_time_sql(
     strategy: Strategy | None = None,
     semi_join: bool = True,
     asof_dedup: bool = True,
+    by_position: bool = True,
 ) -> Sql:
     """The query returning the entity columns followed by every view's features, in input order.
 
     `semi_join` prunes each source to the keys present in the entity rows, and to the time range
-    those keys' entity rows can use, before joining.
+    those keys' entity rows can use, before joining. `by_position` lets the as-of strategy find
+    each `(keys, event_ts)` group's winner by position in two scans of a source whose ordinal is
+    stable (else, and when False, one window over the source). Views are joined narrowest first
+    (fewest features), so the wide payloads go through the fewest as-of sorts; the output
+    columns keep the requested order.
     """
     q = dialect.quote
     e = "e"
@@ -200,10 +220,10 @@ def point_in_time_sql(
     out: list[Sql | str] = []
     for c in entity.columns:
         if c == entity.timestamp_column:
-            out.append(f"{dialect.cast(q(_TS), dialect.utc_timestamptz_type)} AS {q(c)}")
+            out.append(f"{dialect.to_zoned(q(_TS))} AS {q(c)}")
         else:
             out.append(q(c))
-    joins: list[Sql] = []
+    joins: list[tuple[int, int, Sql]] = []  # (feature count, view index, join clause)
     for i, (view, source) in enumerate(views):
         use = strategy or (Strategy.ASOF if dialect.supports_asof else Strategy.LATERAL)
         if availability_time:
@@ -241,11 +261,39 @@ def point_in_time_sql(
             # Only the winner of each (keys, event_ts) group can be picked: keep it alone, and the
             # as-of join compares plain event timestamps.
             part = ", ".join([*(q(f"__k{j}") for j in range(len(view.join_keys))), q("__t")])
-            body = (
-                Sql("SELECT * FROM (")
-                + body
-                + f") QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {q('__c')} DESC, {q('__o')} DESC) = 1"
-            )
+            two_pass = by_position and not prune and source.ordinal_is_stable and dialect.packs_sort_keys
+            if two_pass:
+                # One aggregation over the sort keys finds each group's winning position; a second
+                # scan keeps the rows at those positions. Cheaper than sorting every row with its
+                # features, and exact: positions are unique and the packed key orders like
+                # (created_ts, ordinal). Not for pruned sources: there the window sorts only the
+                # rows the pruning kept, while a second scan would probe every row.
+                created_upper = entity.max_timestamp if availability_time else None
+                winners = source_cte(
+                    dialect,
+                    view,
+                    source,
+                    lower=lower,
+                    upper=entity.max_timestamp,
+                    created_upper=created_upper,
+                    sort_key_only=True,
+                )
+                rows = source_cte(
+                    dialect, view, source, lower=lower, upper=entity.max_timestamp, created_upper=created_upper
+                )
+                body = (
+                    Sql("SELECT * FROM (")
+                    + rows
+                    + f") AS {q('__potluck_rows')} WHERE {q('__o')} IN (SELECT arg_max({q('__o')}, {q('__p')}) FROM ("
+                    + winners
+                    + f") AS {q('__potluck_keys')} GROUP BY {part})"
+                )
+            else:
+                body = (
+                    Sql("SELECT * FROM (")
+                    + body
+                    + f") QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {q('__c')} DESC, {q('__o')} DESC) = 1"
+                )
         ctes.append(Sql(f"{q(cte_name)} AS (") + body + ")")
         key_eq = [
             f"{dialect.qualified(e, k)} = {dialect.qualified(alias, f'__k{j}')}" for j, k in enumerate(view.join_keys)
@@ -261,7 +309,13 @@ def point_in_time_sql(
                 )
                 # The event time is read from the sort key: the join carries one copy, not two.
                 event_ts = dialect.composite_field(dialect.qualified(alias, "__sk"), 0)
-            joins.append(Sql(f"ASOF LEFT JOIN {q(cte_name)} AS {q(alias)} ON {' AND '.join([*key_eq, inequality])}"))
+            joins.append(
+                (
+                    len(view.features),
+                    i,
+                    Sql(f"ASOF LEFT JOIN {q(cte_name)} AS {q(alias)} ON {' AND '.join([*key_eq, inequality])}"),
+                )
+            )
             if ttl_us > 0:
                 inner_cols.append(
                     Sql(f"{event_ts} >= ") + dialect.minus_micros(e_ts, ttl_us) + f" AS {q(f'__potluck_ok{i}')}"
@@ -281,9 +335,13 @@ def point_in_time_sql(
             picked = ", ".join(dialect.qualified(inner, f"__f{j}") for j in range(len(view.features)))
             order = ", ".join(f"{dialect.qualified(inner, c)} DESC" for c in ("__t", "__c", "__o"))
             joins.append(
-                Sql(f"LEFT JOIN LATERAL (SELECT {picked} FROM {q(cte_name)} AS {q(inner)} WHERE ")
-                + join(conds, " AND ")
-                + f" ORDER BY {order} LIMIT 1) AS {q(alias)} ON TRUE"
+                (
+                    len(view.features),
+                    i,
+                    Sql(f"LEFT JOIN LATERAL (SELECT {picked} FROM {q(cte_name)} AS {q(inner)} WHERE ")
+                    + join(conds, " AND ")
+                    + f" ORDER BY {order} LIMIT 1) AS {q(alias)} ON TRUE",
+                )
             )
             out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
         inner_cols += [
@@ -297,7 +355,7 @@ def point_in_time_sql(
         + " FROM (SELECT "
         + join(inner_cols, ", ")
         + f" FROM {q(_ENTITY)} AS {q(e)} "
-        + join(joins, " ")
+        + join([clause for _, _, clause in sorted(joins, key=lambda j: (j[0], j[1]))], " ")
         + f") AS {q('__potluck_joined')} ORDER BY {q(ROW)}"
     )
 
