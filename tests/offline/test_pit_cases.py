@@ -339,6 +339,18 @@ def test_source_lacking_a_declared_column(store: DuckDBOfflineStore, tmp_path: P
         store.get_historical_features(_entity([(1, T0)]), [view])
 
 
+@pytest.mark.parametrize("column", ["file_index", "file_row_number"])
+def test_source_column_named_like_a_row_position_is_an_error(
+    store: DuckDBOfflineStore, tmp_path: Path, column: str
+) -> None:
+    # DuckDB reports a Parquet row's position under these names; a stored column would hide it.
+    source = _source(tmp_path, "users", [{"user_id": 1, "ts": T0, "created": T0, "score": 10, column: 7}])
+    with pytest.raises(RetrievalError, match=rf"users.parquet\) has a column named '{column}'.*rename"):
+        store.get_historical_features(_entity([(1, T0)]), [_view(source)])
+    with pytest.raises(RetrievalError, match=rf"has a column named '{column}'"):
+        list(store.latest_rows(_view(source), None, T0 + H, 100))
+
+
 def test_bad_entity_df_type(store: DuckDBOfflineStore, tmp_path: Path) -> None:
     view = _view(_users(tmp_path, [(1, T0, T0, 10)]))
     with pytest.raises(RetrievalError, match="entity_df must be"):

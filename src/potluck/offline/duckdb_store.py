@@ -110,6 +110,28 @@ def default_memory_limit(duckdb_default: str) -> str:
     return f"{max(detected // 2, min(detected, _FLOOR_BYTES)) // 2**20}MiB"
 
 
+def _reserved_error(view: ViewQuery, column: str) -> RetrievalError:
+    return RetrievalError(
+        f"feature view '{view.view_name}': source '{view.source.name}' ({view.source.path}) has a column "
+        f"named '{column}', which the DuckDB offline store reserves for a row's position in the files; "
+        "rename that column in the source files"
+    )
+
+
+def _reserved_column(cursor: duckdb.DuckDBPyConnection, view: ViewQuery, files: list[str]) -> RetrievalError | None:
+    """Why a Parquet source could not be scanned with its positions, if a stored column takes their name."""
+    if view.source.file_format != "parquet" or not files:
+        return None
+    try:
+        stored = _describe(cursor, Sql("read_parquet(?)", (files,)))
+    except Exception:
+        return None
+    for name in sorted(_PARQUET_VIRTUAL):
+        if name in stored:
+            return _reserved_error(view, name)
+    return None
+
+
 def _naive_utc(value: datetime) -> datetime:
     if value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
@@ -270,10 +292,16 @@ class DuckDBOfflineStore:
         try:
             columns = _describe(cursor, relation)
         except Exception as err:
+            reserved = _reserved_column(cursor, view, files)
+            if reserved is not None:
+                raise reserved from None
             raise RetrievalError(
                 f"feature view '{view.view_name}': source '{view.source.name}' ({view.source.path}) "
                 f"could not be read: {err}"
             ) from None
+        if view.source.file_format == "parquet" and "file_index" in columns:
+            # A stored column of that name would hide the file position the tie-break relies on.
+            raise _reserved_error(view, "file_index")
         check_source_columns(view, columns, view.source.path)
         if entity is not None:
             check_key_types(view, entity.types, columns)
