@@ -3,8 +3,9 @@
 redis-py's asyncio client costs about 100 µs of CPU per MGET and its synchronous client blocks
 the event loop for the whole round trip (see docs/adr/0005). Here a command is one future;
 hiredis packs commands and parses replies. Requests from concurrent HTTP handlers share the
-connection: the commands issued in one turn of the loop go out in one write, and replies come
-back in order and complete the oldest waiting future.
+connection: a command on an idle connection is written at once, the commands issued while others
+are in flight go out together at the end of the loop's turn, and replies come back in order and
+complete the oldest waiting future.
 
 Only what the read path needs: MGET (plus AUTH and SELECT at connect) on a single server.
 """
@@ -104,10 +105,16 @@ class _RedisProtocol(asyncio.Protocol):
             raise ConnectionError(self.closed_reason or "not connected")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        # Commands issued in one turn of the loop (concurrent requests) go out in one write.
-        self._outgoing.append(self._pack(args))
-        if len(self._outgoing) == 1:
-            loop.call_soon(self._flush)
+        packed = self._pack(args)
+        if not self._waiters and not self._outgoing:
+            # An idle connection (light load): send at once, latency is what counts.
+            transport.write(packed)
+        else:
+            # Commands already in flight (concurrent requests): those issued in this turn of the
+            # loop go out in one write at its end.
+            self._outgoing.append(packed)
+            if len(self._outgoing) == 1:
+                loop.call_soon(self._flush)
         self._waiters.append(_Waiter(future, loop.time() + self._timeout))
         if self._timer is None:
             self._timer = loop.call_at(self._waiters[0].deadline, self._check_deadline)
