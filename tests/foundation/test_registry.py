@@ -16,6 +16,7 @@ import pytest
 from potluck import Entity, FeatureView, Field, FileSource, ValueType
 from potluck.definitions.errors import RegistryConflictError
 from potluck.registry.cache import CachedRegistry
+from potluck.registry.snapshot import RegistrySnapshot
 from potluck.registry.sql import Change, SqlRegistryStore
 from potluck.types import Float64
 
@@ -170,6 +171,33 @@ def test_cached_reader_sees_new_version_within_ttl_without_blocking(tmp_path: Pa
     while reader.snapshot().version != 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert reader.snapshot().version == 1
+    writer.dispose()
+
+
+def test_cached_reader_reloads_only_when_the_version_moved(tmp_path: Path) -> None:
+    class CountingStore(SqlRegistryStore):
+        loads = 0
+
+        def load(self) -> RegistrySnapshot:
+            CountingStore.loads += 1
+            return super().load()
+
+    url = f"sqlite:///{tmp_path}/registry.db"
+    writer = SqlRegistryStore(url, "proj")
+    writer.commit(0, [created(entity("user"))])
+    reader = CachedRegistry(CountingStore(url, "proj"), cache_ttl_seconds=0.05)
+    first = reader.snapshot()
+    for _ in range(5):  # several stale reads, each starting a background check
+        time.sleep(0.08)
+        assert reader.snapshot() is first
+    time.sleep(0.2)
+    assert CountingStore.loads == 1  # the checks found the same version: nothing parsed again
+    writer.commit(1, [created(entity("merchant"))])
+    deadline = time.monotonic() + 5
+    while reader.snapshot().version != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reader.snapshot().version == 2
+    assert CountingStore.loads == 2
     writer.dispose()
 
 

@@ -1,7 +1,8 @@
 """A registry reader that caches the snapshot and refreshes it in the background.
 
 A reader never blocks on a refresh once it holds a snapshot: when the snapshot is older than
-`cache_ttl_seconds`, the stale one is returned and a single background thread fetches the new one.
+`cache_ttl_seconds`, the stale one is returned and a single background thread checks the
+registry's version and fetches the new snapshot only when the version moved.
 """
 
 from __future__ import annotations
@@ -46,7 +47,13 @@ class CachedRegistry:
 
         def run() -> None:
             try:
-                self.refresh()
+                current = self._snapshot
+                if current is not None and self.store.version() == current.version:
+                    # Unchanged: one cheap query instead of parsing every object again.
+                    with self._lock:
+                        self._loaded_at = time.monotonic()
+                else:
+                    self.refresh()
             except Exception:
                 with self._lock:
                     self._loaded_at = time.monotonic()
