@@ -58,7 +58,7 @@ from generate import ONLINE_REFS, Spec, ensure_dataset, write_repo
 from run import DATA, fresh, online_entities, save, store_command, store_spec, window
 
 WRK_SCRIPT = BENCH / "server_wrk.lua"
-TOOLS = ("potluck", "feast")
+TOOLS = ("potluck", "feast", "floor")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 POTLUCK_CLI = "import sys; from potluck.cli.main import main; sys.exit(main())"
 
@@ -185,6 +185,11 @@ def compare_answers(ref: dict[str, Any], other: dict[str, Any]) -> dict[str, Any
 
 
 def server_command(tool: str, repo: Path, port: int, workers: int, feast_max_requests: int) -> list[str]:
+    if tool == "floor":
+        return [
+            sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(BENCH), "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
     if tool == "potluck":
         return [
             sys.executable, "-c", POTLUCK_CLI, "--chdir", str(repo), "serve", "--host", "127.0.0.1",
@@ -202,11 +207,11 @@ def running_server(
     tool: str, argv: list[str], port: int, log: Path, wait_s: float
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server in its own session, wait until it answers, stop it (that session only) on exit."""
-    env = potluck_env() if tool == "potluck" else feast_env()
+    env = feast_env() if tool == "feast" else potluck_env()
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        path = "/ready" if tool == "potluck" else "/health"
+        path = "/health" if tool == "feast" else "/ready"
         deadline = time.monotonic() + wait_s
         while True:
             if proc.poll() is not None:
@@ -361,6 +366,10 @@ def bench_tool(
         result["rss_mb_idle"] = rss_mb(pids)
         url = f"http://127.0.0.1:{port}/get-online-features"
         result["answer"] = post_json(url, check_body)
+        if tool == "potluck":  # what the floor server answers (one real answer per request size)
+            result["answers_by_size"] = {
+                n: post_json(url, bodies[str(n)].read_bytes().split(b"\n", 1)[0]) for n in args.entity_sizes
+            }
         runs = []
         for n in args.entity_sizes:
             for conns in args.concurrency_levels:
@@ -411,10 +420,13 @@ def side_by_side(results: list[dict[str, Any]]) -> tuple[list[str], list[list[An
         "potluck /worker", "feast /worker",
         "potluck p50", "feast p50", "potluck p99", "feast p99", "x p99",
         "cpu ms/req P/F", "x cpu", "errors P/F", "client cpu P/F", "server cpu P/F",
+        "floor req/s", "floor p50", "floor p99",
     ]  # fmt: skip
     rows: list[list[Any]] = []
     pairs: list[dict[str, Any]] = []
     by = {(r["tool"], r["backend"]): r for r in results if r.get("runs")}
+    floor = next((r for r in results if r["tool"] == "floor" and r.get("runs")), None)
+    floor_runs = {(r["entities_per_request"], r["connections"]): r for r in (floor or {}).get("runs", [])}
     for backend in dict.fromkeys(r["backend"] for r in results):
         pot, fst = by.get(("potluck", backend)), by.get(("feast", backend))
         if pot is None:
@@ -423,6 +435,7 @@ def side_by_side(results: list[dict[str, Any]]) -> tuple[list[str], list[list[An
         for p in pot["runs"]:
             key = (p["entities_per_request"], p["connections"])
             f = f_runs.get(key, {})
+            fl = floor_runs.get(key, {})
             pair = {
                 "backend": backend,
                 "entities_per_request": key[0],
@@ -445,6 +458,7 @@ def side_by_side(results: list[dict[str, Any]]) -> tuple[list[str], list[list[An
                     f"{p['errors']}/{f.get('errors', '-')}",
                     f"{p['client_cpu_cores']:.2f}/{f.get('client_cpu_cores', float('nan')):.2f}",
                     f"{p['server_cpu_cores']:.2f}/{f.get('server_cpu_cores', float('nan')):.2f}",
+                    fl.get("requests_per_s"), fl.get("p50_ms"), fl.get("p99_ms"),
                 ]
             )  # fmt: skip
     return headers, rows, pairs
@@ -458,6 +472,11 @@ def targets(results: list[dict[str, Any]], pairs: list[dict[str, Any]]) -> dict[
         out["single_entity_p99_ms_redis_by_connections"] = single
         if 1 in single:
             out["single_entity_p99_under_2ms_sequential"] = single[1] < 2.0
+    floor = next((r for r in results if r["tool"] == "floor" and r.get("runs")), None)
+    if floor:
+        out["floor_single_entity_p99_ms_by_connections"] = {
+            r["connections"]: r["p99_ms"] for r in floor["runs"] if r["entities_per_request"] == 1
+        }
     per_worker = [p["rps_per_worker_ratio"] for p in pairs if p["rps_per_worker_ratio"] is not None]
     if per_worker:
         out["rps_per_worker_ratio_min"] = min(per_worker)
@@ -472,7 +491,11 @@ def targets(results: list[dict[str, Any]], pairs: list[dict[str, Any]]) -> dict[
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backends", default="redis,sqlite")
-    p.add_argument("--tools", default="potluck,feast")
+    p.add_argument(
+        "--tools",
+        default="potluck,feast,floor",
+        help="potluck, feast, floor (an ASGI app without feature work under the same uvicorn: the floor)",
+    )
     p.add_argument("--rows", type=int, default=120_000, help="feature rows (100k user + 20k merchant by default)")
     p.add_argument("--workers", type=int, default=2, help="server worker processes, the same for both tools")
     p.add_argument("--entities", default="1,100", help="entity rows per request, one scenario each")
@@ -533,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     for backend in args.backends:
         with ExitStack() as stack:
-            for tool in args.tools:
+            for tool in (t for t in args.tools if t != "floor"):
                 key = f"{tool}/{backend}"
                 tdir = fresh(work / f"{tool}-{backend}")
                 # One private redis-server per tool so neither sees the other's keys.
@@ -551,6 +574,19 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[server] {key}: FAILED: {err}", flush=True)
                     results.append({"tool": tool, "backend": backend, "error": str(err)})
 
+    if "floor" in args.tools:
+        reference = next((r for r in results if r["tool"] == "potluck" and "answers_by_size" in r), None)
+        tdir = fresh(work / "floor")
+        for size, answer in (reference["answers_by_size"] if reference else {"1": {}}).items():
+            (tdir / f"answer_{size}.json").write_bytes(json.dumps(answer).encode())
+        os.environ["FLOOR_ANSWERS_DIR"] = str(tdir)
+        print("[server] floor: an ASGI app without feature work, same uvicorn and client", flush=True)
+        try:
+            results.append(bench_tool(args, "floor", "-", tdir, tdir, bodies, check_body))
+        except Exception as err:
+            print(f"[server] floor: FAILED: {err}", flush=True)
+            results.append({"tool": "floor", "backend": "-", "error": str(err)})
+
     for backend in args.backends:
         by = {r["tool"]: r for r in results if r["backend"] == backend and "answer" in r}
         if "potluck" in by and "feast" in by:
@@ -558,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         r.pop("answer", None)
         r.pop("answer_after", None)
+        r.pop("answers_by_size", None)
 
     headers, rows, ratios = side_by_side(results)
     print(
