@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +38,33 @@ def require_server(name: str, host: str, port: int) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message} (CI=true: real backends are required)")
     pytest.skip(f"{message}; start it to run this test")
+
+
+def start_redis_server(port: int, workdir: Any, *extra: str) -> subprocess.Popen[bytes]:
+    """A private redis-server on loopback `port` (nothing kept on disk), once it accepts connections.
+
+    Its binary missing fails in CI and skips elsewhere, like an unreachable server.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server is not on PATH; it is needed to start a private Redis"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if reachable("127.0.0.1", port):
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"redis-server did not start on port {port}")
 
 
 def free_port() -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,43 +13,15 @@ import pytest
 
 from potluck.definitions.errors import BackendUnavailableError
 from potluck.online.redis_async import AsyncRedisReader, AsyncRedisSettings
-from tests_support import free_port
+from tests_support import free_port, start_redis_server
 
 pytestmark = pytest.mark.redis
 
 
-def _redis_server() -> str:
-    server = shutil.which("redis-server")
-    if server is None:
-        reason = "redis-server is not on PATH; cannot start a private Redis"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return server
-
-
 @contextmanager
 def private_redis(folder: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A redis-server on `port` (loopback, nothing on disk), stopped on exit."""
-    import redis
-
-    proc = subprocess.Popen(
-        [_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    password = extra[extra.index("--requirepass") + 1] if "--requirepass" in extra else None
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if redis.Redis(port=port, password=password, socket_connect_timeout=1).ping():
-                break
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
+    """A private redis-server on `port`, stopped on exit."""
+    proc = start_redis_server(port, folder, *extra)
     try:
         yield proc
     finally:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +20,7 @@ from potluck import FeatureStore
 from potluck.server import ServerSettings, create_app
 from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
 from potluck.server.store_backend import StoreBackend
-from tests_support import POSTGRES_HOST, POSTGRES_PORT, free_port, require_server, serve
+from tests_support import POSTGRES_HOST, POSTGRES_PORT, free_port, require_server, serve, start_redis_server
 
 FEATURES = ["driver_stats:conv_rate", "driver_stats:trips", "driver_live:lat"]
 
@@ -203,25 +201,6 @@ class TcpProxy:
             self._conns.clear()
 
 
-def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server binary not found; it is needed to test a Redis outage")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
-
-
 def _outage_and_recovery(url: str, cut: Callable[[], None], restore: Callable[[], None]) -> None:
     body = {"features": ["driver_stats:trips"], "entities": {"driver_id": [1, 2]}}
     with httpx.Client(base_url=url, timeout=30) as http:
@@ -251,7 +230,7 @@ def _outage_and_recovery(url: str, cut: Callable[[], None], restore: Callable[[]
 @pytest.mark.redis
 def test_redis_outage_gives_503_then_recovers(tmp_path: Path) -> None:
     port = free_port()
-    proc = _start_redis(port, tmp_path)
+    proc = start_redis_server(port, tmp_path)
     root = build_repo(tmp_path / "repo", "redis")
     yaml = (root / "feature_store.yaml").read_text()
     (root / "feature_store.yaml").write_text(
@@ -267,7 +246,7 @@ def test_redis_outage_gives_503_then_recovers(tmp_path: Path) -> None:
         state["proc"].wait(10)
 
     def restore() -> None:
-        state["proc"] = _start_redis(port, tmp_path)
+        state["proc"] = start_redis_server(port, tmp_path)
         store.materialize(END - timedelta(days=60), END, ["driver_stats"])  # the restarted server is empty
 
     try:

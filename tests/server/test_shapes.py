@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from server_support import Running
+import httpx
+from memory_backend import MemoryBackend
+from server_support import Running, serve
+
+from potluck.server import ServerSettings, create_app
 
 
 def test_online_features_feast_shape(running: Running) -> None:
@@ -82,3 +86,16 @@ def test_health_and_ready_need_no_credentials(running: Running) -> None:
     assert running.get("/health").json() == {"status": "ok"}
     r = running.get("/ready")
     assert (r.status_code, r.json()) == (200, {"status": "ready"})
+
+
+def test_the_starlette_app_alone_answers_online_reads_alike() -> None:
+    """`create_app(...).app` (without the direct route in front) serves the same answer."""
+    app = create_app(MemoryBackend(), ServerSettings(auth="off"))
+    body = {"features": ["driver_stats:conv_rate"], "entities": {"driver_id": [1001, 9]}}
+    with serve(app) as direct, serve(app.app) as routed:
+        answers = [httpx.post(f"{url}/get-online-features", json=body, timeout=10) for url in (direct, routed)]
+        bad = [httpx.post(f"{url}/get-online-features", content=b"{", timeout=10) for url in (direct, routed)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].json() == answers[1].json()
+    assert [b.status_code for b in bad] == [400, 400]
+    assert bad[0].json() == bad[1].json()

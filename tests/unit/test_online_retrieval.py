@@ -99,23 +99,6 @@ def test_stale_rows_are_outside_max_age(store: SqliteOnlineStore) -> None:
     assert with_ts["rating__ts"] == [int(T0.timestamp())]
 
 
-def test_status_counts_count_every_served_value_per_view(store: SqliteOnlineStore) -> None:
-    rows = [{"user_id": 1, "shop": "a"}, {"user_id": 99, "shop": "a"}, {"user_id": 1, "shop": "zz"}]
-    response = get_online_features(store, SELECTIONS, rows, now=T0 + timedelta(hours=1))
-    expected: dict[tuple[str, str], int] = {}
-    for name, view in (("users__name", "users"), ("users__age", "users"), ("rating", "shops")):
-        for status in response.statuses[name]:
-            expected[(view, status.value)] = expected.get((view, status.value), 0) + 1
-    assert response.status_counts() == expected == {
-        ("users", "PRESENT"): 4,
-        ("users", "NOT_FOUND"): 2,
-        ("shops", "PRESENT"): 2,
-        ("shops", "NOT_FOUND"): 1,
-    }
-    stale = get_online_features(store, SELECTIONS, rows[:1], now=T0 + timedelta(days=2))
-    assert stale.status_counts() == {("users", "OUTSIDE_MAX_AGE"): 2, ("shops", "PRESENT"): 1}
-
-
 def test_arrow_and_pandas_outputs(store: SqliteOnlineStore) -> None:
     response = get_online_features(store, SELECTIONS, {"user_id": [1, 5], "shop": ["a", "a"]}, now=T0)
     table = response.to_arrow()

@@ -140,22 +140,6 @@ class OnlineResponse:
                 out[name] = column
         return out
 
-    def status_counts(self) -> dict[tuple[str, str], int]:
-        """How many values each (feature view, status) pair holds: rows x features of the view."""
-        counts: dict[tuple[str, str], int] = {}
-        for part in self._parts:
-            view = part.selection.view.name
-            width = len(part.selection.output_names)
-            column = _per_row(part, part.status)
-            if _NOT_FOUND in column or _OUTSIDE in column:
-                for status in column:
-                    key = (view, status.value)
-                    counts[key] = counts.get(key, 0) + width
-            elif column:
-                key = (view, _PRESENT.value)
-                counts[key] = counts.get(key, 0) + width * len(column)
-        return counts
-
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
         """Entity columns and feature columns, each a list (Feast's shape).
 

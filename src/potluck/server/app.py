@@ -90,10 +90,7 @@ class FeatureServer:
 
     # -- auth ------------------------------------------------------------------------------------
     def authenticate(self, request: Request) -> Principal:
-        if self.authenticator is None:
-            client = request.client.host if request.client else "unknown"
-            return Principal(actor=f"anonymous@{client}", roles=ANONYMOUS.roles)
-        return self.authenticator.authenticate(request.headers)
+        return self.principal_of(request.scope)
 
     def require_role(self, principal: Principal, role: str, action: str) -> None:
         if not principal.has_role(role):
@@ -121,11 +118,12 @@ class FeatureServer:
 
     # -- handlers ----------------------------------------------------------------------------------
     async def get_online_features(self, request: Request) -> Response:
+        # Reached only when the Starlette app is served without `OnlineFeaturesRoute` in front.
         body = await self.online_features(self.authenticate(request), await request.body())
         return Response(body, media_type="application/json")
 
     def principal_of(self, scope: Scope) -> Principal:
-        """The caller of a raw ASGI request (see `OnlineFeaturesRoute`)."""
+        """The caller of an HTTP request, from its ASGI scope."""
         if self.authenticator is None:
             client = scope.get("client")
             return Principal(actor=f"anonymous@{client[0] if client else 'unknown'}", roles=ANONYMOUS.roles)
@@ -146,9 +144,7 @@ class FeatureServer:
         metrics = self.metrics
         metrics.online_read.observe(time.perf_counter() - started)
         metrics.entities.observe(rows)
-        if result.status_counts is not None:
-            metrics.observe_status_counts(result.status_counts)
-        elif result.views is not None:
+        if result.views is not None:
             metrics.observe_statuses(result.views, result.statuses)
         else:
             metrics.observe_names(result.feature_names, result.statuses, skip=len(req.entities))

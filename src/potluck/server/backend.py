@@ -29,8 +29,7 @@ class OnlineResult:
     `values[i]`, `statuses[i]` and `event_timestamps[i]`, each one entry per entity row.
     A `None` event timestamp is served as epoch zero, as Feast does (join keys, `NOT_FOUND`).
     `views`, when given, names the feature view of each column (None for join keys); it labels
-    the per-view status metrics. `status_counts`, when given, is how many values of each
-    (view, status) the result holds: the metrics take it as is instead of counting the columns.
+    the per-view status metrics.
     """
 
     feature_names: list[str]
@@ -38,7 +37,6 @@ class OnlineResult:
     statuses: list[list[Status]]
     event_timestamps: list[list[datetime | None]]
     views: list[str | None] | None = None
-    status_counts: Mapping[tuple[str, str], int] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import collections
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -86,28 +85,24 @@ class ServerMetrics:
     def observe_statuses(self, views: Sequence[str | None], statuses: Sequence[Sequence[str]]) -> None:
         """Count served statuses per feature view; columns without a view (join keys) are skipped."""
         # The features of one view usually share one status list: count each distinct list once.
-        tallies: dict[tuple[str, int], tuple[Sequence[str], int]] = {}
+        columns: dict[tuple[str, int], tuple[Sequence[str], int]] = {}
         for view, column in zip(views, statuses, strict=True):
-            if view is None:
-                continue
-            key = (view, id(column))
-            seen = tallies.get(key)
-            tallies[key] = (column, seen[1] + 1 if seen else 1)
-        counts: collections.Counter[tuple[str, str]] = collections.Counter()
-        for (view, _), (column, times) in tallies.items():
-            for status, n in collections.Counter(column).items():
-                counts[(view, str(status))] += n * times
-        for (view, status), n in counts.items():
-            self.statuses.labels(view, status).inc(n)
-
-    def observe_status_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
-        """Add served values per (feature view, status)."""
+            if view is not None:
+                seen = columns.get((view, id(column)))
+                columns[(view, id(column))] = (column, seen[1] + 1 if seen else 1)
         children = self._status_children
-        for key, n in counts.items():
-            child = children.get(key)
-            if child is None:
-                child = children[key] = self.statuses.labels(*key)
-            child.inc(n)
+        for (view, _), (column, times) in columns.items():
+            present = column.count("PRESENT")
+            counts = {"PRESENT": present}
+            if present != len(column):
+                counts["NOT_FOUND"] = column.count("NOT_FOUND")
+                counts["OUTSIDE_MAX_AGE"] = len(column) - present - counts["NOT_FOUND"]
+            for status, n in counts.items():
+                if n:
+                    child = children.get((view, status))
+                    if child is None:
+                        child = children[(view, status)] = self.statuses.labels(view, status)
+                    child.inc(n * times)
 
     def observe_names(self, feature_names: Sequence[str], statuses: Sequence[Sequence[str]], skip: int) -> None:
         """As `observe_statuses`, taking the view from 'view__feature' names; the first `skip` are keys."""

@@ -54,7 +54,6 @@ class StoreBackend:
             statuses=status_columns,
             event_timestamps=time_columns,
             views=[*([None] * len(keys)), *(view_of[n] for n in outputs)],
-            status_counts=response.status_counts(),
         )
 
     def push(self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget) -> int:
