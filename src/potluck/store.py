@@ -14,6 +14,7 @@ from potluck.repo.config import RepoConfig, load_config
 
 if TYPE_CHECKING:
     from potluck.materialize.runner import MaterializationResult, ProgressFactory
+    from potluck.materialize.watermark import ViewFreshness
     from potluck.offline.protocol import OfflineStore, RetrievalJob
     from potluck.online.protocol import OnlineStore
     from potluck.registry.cache import CachedRegistry
@@ -375,6 +376,7 @@ class FeatureStore:
 
         return {
             "batch_rows": batch_rows or DEFAULT_BATCH_ROWS,
+            "max_clock_skew": timedelta(seconds=self.config.materialization.max_clock_skew_seconds),
             "project": self.project,
             "repo_path": str(self.repo_path),
             "offline": self._offline,
@@ -390,6 +392,24 @@ class FeatureStore:
 
     def materialization_intervals(self, feature_view: str | None = None) -> list[Any]:
         return self._registry_store.materializations(feature_view)
+
+    def freshness(self) -> list[ViewFreshness]:
+        """Per online view: how far its online rows are known to reach, and how long ago that was."""
+        from datetime import UTC
+
+        from potluck.materialize.watermark import view_freshness
+
+        views = [v.name for v in self.list_feature_views() if v.online]
+        return view_freshness(views, self._registry_store.materializations(), datetime.now(UTC))
+
+    def reset_materialization(self, feature_view: str, to: datetime | None = None) -> int:
+        """Forget the view's recorded intervals that end after `to` (all of them when `to` is None).
+
+        The next incremental run then starts from the remaining watermark (or end - ttl). Online
+        rows are kept: a rerun rewrites them newest-wins. Returns how many intervals were forgotten.
+        """
+        self.get_feature_view(feature_view)  # an unknown view is an error naming the nearest ones
+        return self._registry_store.forget_materializations(feature_view, to)
 
     def get_push_source(self, name: str) -> PushSource:
         """The push source called `name`; an unknown name suggests the nearest push sources."""

@@ -198,37 +198,10 @@ def get_online_features(
     print_table("Online features", names, rows)
 
 
-def view_freshness(ctx: Context) -> list[tuple[str, datetime | None, datetime | None, timedelta | None]]:
-    """Per online view: last materialized start and end, and how stale it is now."""
-    store = ctx.store
-    intervals = store.materialization_intervals()
-    last: dict[str, Any] = {}
-    for interval in intervals:
-        if interval.feature_view not in last or interval.end >= last[interval.feature_view].end:
-            last[interval.feature_view] = interval
-    now = datetime.now(UTC)
-    out = []
-    for view in store.list_feature_views():
-        if not view.online:
-            continue
-        found = last.get(view.name)
-        out.append(
-            (
-                view.name,
-                found.start if found else None,
-                found.end if found else None,
-                now - found.end if found else None,
-            )
-        )
-    return out
-
-
 def format_age(age: timedelta | None) -> str:
     if age is None:
         return "never"
     seconds = int(age.total_seconds())
-    if seconds < 0:
-        return "in the future"
     days, rest = divmod(seconds, 86_400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
@@ -244,20 +217,77 @@ def freshness(ctx: Context, max_staleness: str, output: str) -> None:
     limit = parse_duration(max_staleness)
     rows = []
     failing = False
-    for name, start, end, age in view_freshness(ctx):
-        status = "NEVER" if age is None else "STALE" if age > limit else "OK"
+    for f in ctx.store.freshness():
+        status = "NEVER" if f.age is None else "STALE" if f.age > limit else "OK"
         failing = failing or status != "OK"
-        rows.append((name, status, end.isoformat() if end else None, age.total_seconds() if age else None, start))
+        rows.append((f.feature_view, status, f.materialized_until, f.age))
     if output == "json":
         print_json(
-            [{"view": r[0], "status": r[1], "materialized_until": r[2], "staleness_seconds": r[3]} for r in rows]
+            [
+                {
+                    "view": view,
+                    "status": status,
+                    "materialized_until": until.isoformat() if until else None,
+                    "staleness_seconds": age.total_seconds() if age is not None else None,
+                }
+                for view, status, until, age in rows
+            ]
         )
     else:
         styled = [
-            (r[0], r[1], r[2] or "", format_age(timedelta(seconds=r[3])) if r[3] is not None else "never") for r in rows
+            (view, status, until.isoformat() if until else "", format_age(age)) for view, status, until, age in rows
         ]
         print_table(
             f"Freshness (max staleness {max_staleness})", ["view", "status", "materialized until", "staleness"], styled
         )
     if failing:
         sys.exit(1)
+
+
+@cli.group()
+def materialization() -> None:
+    """Inspect and reset what each view has recorded as materialized (its watermark)."""
+
+
+@materialization.command("show")
+@click.argument("view", required=False)
+@output_option
+@pass_ctx
+def materialization_show(ctx: Context, view: str | None, output: str) -> None:
+    """List the recorded materialization intervals (of VIEW, or of every view)."""
+    from potluck.materialize.watermark import reached
+
+    if view is not None:
+        ctx.store.get_feature_view(view)
+    intervals = ctx.store.materialization_intervals(view)
+    records = [
+        {
+            "view": i.feature_view,
+            "start": i.start.isoformat() if i.start else None,
+            "end": i.end.isoformat(),
+            "recorded_at": i.recorded_at.isoformat(),
+            "counts_until": reached(i).isoformat(),
+        }
+        for i in intervals
+    ]
+    if output == "json":
+        print_json(records)
+        return
+    rows = [(r["view"], r["start"] or "(beginning)", r["end"], r["recorded_at"], r["counts_until"]) for r in records]
+    print_table("Materialization intervals", ["view", "start", "end", "recorded at", "counts until"], rows)
+
+
+@materialization.command("reset")
+@click.argument("view")
+@click.option("--to", "to", default=None, help="Forget only intervals that end after this time (ISO 8601).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def materialization_reset(ctx: Context, view: str, to: str | None, yes: bool) -> None:
+    """Forget VIEW's recorded intervals (after --to, or all): the next incremental run starts earlier."""
+    until = parse_time(to) if to is not None else None
+    ctx.store.get_feature_view(view)
+    if not yes and sys.stdin.isatty():
+        what = f"after {until.isoformat()}" if until else "all of them"
+        click.confirm(f"Forget the materialization intervals of view '{view}' ({what})?", abort=True)
+    forgotten = ctx.store.reset_materialization(view, until)
+    console_print(f"Forgot {forgotten} interval(s) of view '{view}'. Online rows are kept.")

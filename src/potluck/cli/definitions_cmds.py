@@ -106,9 +106,9 @@ def _make_group(
 
 def _list_views(ctx: Context, views: list[Definition], output: str) -> None:
     """Feature views with their last materialized interval and how stale it is."""
-    from potluck.cli.data_cmds import format_age, view_freshness
+    from potluck.cli.data_cmds import format_age
 
-    fresh = {name: (start, end, age) for name, start, end, age in view_freshness(ctx)}
+    fresh = {f.feature_view: (f.start, f.materialized_until, f.age) for f in ctx.store.freshness()}
     if output == "json":
         out = []
         for v in views:

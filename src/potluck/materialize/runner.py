@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from potluck.definitions import FeatureView
 from potluck.definitions.errors import RetrievalError
 from potluck.materialize.local import materialize_view
+from potluck.materialize.watermark import DEFAULT_MAX_CLOCK_SKEW, check_end, watermark
 from potluck.offline.protocol import OfflineStore
 from potluck.online.protocol import OnlineStore
 from potluck.registry.sql import SqlRegistryStore
@@ -43,10 +44,10 @@ def utc(value: datetime) -> datetime:
 def incremental_start(
     view: FeatureView, registry: SqlRegistryStore, end: datetime, lookback: timedelta
 ) -> datetime | None:
-    """Where an incremental run of `view` starts: the last recorded end, less the lookback."""
-    intervals = registry.materializations(view.name)
-    if intervals:
-        return max(i.end for i in intervals) - lookback
+    """Where an incremental run of `view` starts: its watermark, less the lookback."""
+    mark = watermark(registry.materializations(view.name))
+    if mark is not None:
+        return mark - lookback
     if view.ttl > timedelta(0):
         return end - view.ttl
     return None
@@ -65,9 +66,14 @@ def materialize(
     incremental_lookback: timedelta | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: ProgressFactory | None = None,
+    max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
 ) -> list[MaterializationResult]:
-    """Materialize each view; with `incremental_lookback` set, each view starts where it left off."""
+    """Materialize each view; with `incremental_lookback` set, each view starts where it left off.
+
+    An `end` more than `max_clock_skew` after now is refused before anything is written.
+    """
     end = utc(end)
+    check_end(end, datetime.now(UTC), max_clock_skew)
     results = []
     for view in views:
         if not view.online:

@@ -222,6 +222,18 @@ class SqlRegistryStore:
             )
         return out
 
+    def forget_materializations(self, feature_view: str, after: datetime | None = None) -> int:
+        """Delete the view's intervals whose end is after `after` (all when None); returns how many."""
+        with self._db.transaction(write=True) as cur:
+            cur.execute(
+                "SELECT id, end_ts FROM potluck_materializations WHERE project = ? AND feature_view = ?",
+                (self.project, feature_view),
+            )
+            doomed = [row_id for row_id, end in cur.fetchall() if after is None or datetime.fromisoformat(end) > after]
+            for row_id in doomed:
+                cur.execute("DELETE FROM potluck_materializations WHERE id = ?", (row_id,))
+        return len(doomed)
+
     def teardown(self) -> None:
         """Remove every row of this project (definitions, history, materializations)."""
         with self._db.transaction(write=True) as cur:

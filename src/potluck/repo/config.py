@@ -73,12 +73,18 @@ OnlineStoreConfig = Annotated[
 ]
 
 
+class MaterializationConfig(_Strict):
+    # how far past this machine's clock a materialization end may be (ends beyond are refused)
+    max_clock_skew_seconds: float = Field(default=300.0, ge=0, allow_inf_nan=False)
+
+
 class RepoConfig(_Strict):
     project: str
     registry: RegistryConfig = RegistryConfig()
     provider: Literal["local"] = "local"
     offline_store: DuckDBOfflineStoreConfig = DuckDBOfflineStoreConfig()
     online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
+    materialization: MaterializationConfig = MaterializationConfig()
     entity_key_serialization_version: int = Field(default=3, ge=1)
     feature_server: ServerSettings | None = None
     repo_path: Path = Path(".")

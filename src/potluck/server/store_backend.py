@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from potluck.definitions import FeatureView
@@ -79,16 +79,7 @@ class StoreBackend:
         return True, "ok"
 
     def freshness(self) -> dict[str, float | None]:
-        now = datetime.now(UTC)
-        last: dict[str, datetime] = {}
-        for interval in self.store.materialization_intervals():
-            if interval.feature_view not in last or interval.end > last[interval.feature_view]:
-                last[interval.feature_view] = interval.end
-        return {
-            v.name: (now - last[v.name]).total_seconds() if v.name in last else None
-            for v in self.store.list_feature_views()
-            if v.online
-        }
+        return {f.feature_view: f.age.total_seconds() if f.age is not None else None for f in self.store.freshness()}
 
     def read_resources(self, features: list[str] | None, feature_service: str | None) -> list[Resource]:
         if feature_service is not None:
