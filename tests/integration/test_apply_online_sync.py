@@ -150,8 +150,15 @@ def test_delete_while_redis_is_down_then_recreate(tmp_path: Path, capsys: pytest
         _stop(proc)
 
 
-def test_reshaped_view_starts_empty_and_its_watermark_restarts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("registry", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_reshaped_view_starts_empty_and_its_watermark_restarts(
+    tmp_path: Path, registry: str, request: pytest.FixtureRequest
+) -> None:
     root = _repo(tmp_path / "repo", 'sqlite\n  path: "data/online.db"')
+    if registry == "postgres":
+        url = request.getfixturevalue("postgres_database")
+        yaml = (root / "feature_store.yaml").read_text().replace("data/registry.db", url)
+        (root / "feature_store.yaml").write_text(yaml)
     _define_view(root)
     store = FeatureStore(repo_path=root)
     store.apply()
@@ -173,4 +180,6 @@ def test_reshaped_view_starts_empty_and_its_watermark_restarts(tmp_path: Path) -
     )
     assert store.apply().counts()["updated"] == 1
     assert _conv_rate(root)[1] == ["PRESENT", "PRESENT"]
+    assert store._pending.list() == []  # the drop of the first generation is done
     store.teardown()
+    store.close()
