@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from potluck.streaming.push import PushMode
 
 _SDK_RETRIES = 5
-_log = logging.getLogger("potluck")
 
 
 def _resets_online(old: FeatureView | None, new: FeatureView | None) -> bool:
@@ -233,7 +231,6 @@ class FeatureStore:
                     "It finishes at the next apply once the online store is reachable; "
                     "those rows are not served meanwhile."
                 )
-                _log.warning(message)
                 return [message]
         return []
 
@@ -257,7 +254,6 @@ class FeatureStore:
                 self._online.create(create)
             except Exception as err:  # materialization creates them too
                 message = f"online tables of {', '.join(v.name for v in create)} not created yet: {err}"
-                _log.warning(message)
                 warnings = [*warnings, message]
         plan.warnings = warnings
         return plan

@@ -166,3 +166,30 @@ def test_apply_plan_commits_only_against_its_version(tmp_path: Path) -> None:
     ]
     store.apply_plan(fresh)
     assert [v.name for v in store.list_feature_views()] == ["driver_stats"]
+
+
+def test_cli_recommits_a_plan_whose_changes_still_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from potluck.cli import repo_cmds
+
+    repo = make_repo(tmp_path)
+    assert run_cli(capsys, "-c", str(repo), "apply")[0] == 0
+    make_repo(tmp_path, ttl_hours=48)
+    real_print_plan = repo_cmds.print_plan
+
+    def print_then_race(plan: Any) -> None:
+        real_print_plan(plan)
+        other = FeatureStore(repo_path=repo)  # moves the registry on, and back to the same objects
+        service = other.get_feature_service("driver_service")
+        other.apply([], objects_to_delete=[service])
+        other.apply([service])
+        other.close()
+
+    monkeypatch.setattr(repo_cmds, "print_plan", print_then_race)
+    code, out, err = run_cli(capsys, "-c", str(repo), "apply")
+    assert (code, err) == (0, "")
+    assert "Applied" in out
+    store = FeatureStore(repo_path=repo)
+    assert store.get_feature_view("driver_stats").ttl.total_seconds() == 48 * 3600
+    assert store.registry_snapshot().version == 4

@@ -19,6 +19,7 @@ _KIND_LABEL = {
     "feature_view": "FeatureView",
     "feature_service": "FeatureService",
 }
+_SILENT_RETRIES = 5  # re-commits of an unchanged plan after unrelated concurrent applies
 _STYLE = {"created": "green", "updated": "yellow", "deleted": "red"}
 
 
@@ -99,13 +100,15 @@ def apply(ctx: Context, allow_breaking: bool, yes: bool) -> None:
         return
     print_plan(shown)
     _confirm(shown, allow_breaking, yes=yes, again=False)
+    silent_retries = 0
     while True:
         try:
             applied = store.apply_plan(shown, allow_breaking=True)
             break
         except RegistryConflictError as conflict:
             replanned = store.plan()
-            if replanned.same_changes(shown):
+            if replanned.same_changes(shown) and silent_retries < _SILENT_RETRIES:
+                silent_retries += 1
                 shown = replanned  # the same changes from the same state: what was shown still holds
                 continue
             if not interactive:
