@@ -219,19 +219,21 @@ class FeatureStore:
         """
         from potluck.retrieval.plans import online_view
 
-        owed = self._pending.list()
+        try:
+            owed = self._pending.list()
+        except Exception as err:  # the registry went away; the records stay for the next apply
+            return [f"online cleanups not checked: {err}. The next apply finishes any that are pending."]
         for i, drop in enumerate(owed):
             try:
                 self._online.teardown([online_view(drop.view, self.project)])
                 self._pending.done(drop)
             except Exception as err:  # the registry is committed: report, keep the record, go on
                 names = ", ".join(sorted({d.view.name for d in owed[i:]}))
-                message = (
+                return [
                     f"online cleanup pending for {len(owed) - i} old version(s) of feature view(s) {names}: {err}. "
                     "It finishes at the next apply once the online store is reachable; "
                     "those rows are not served meanwhile."
-                )
-                return [message]
+                ]
         return []
 
     def _after_apply(self, plan: Plan) -> Plan:
@@ -241,20 +243,20 @@ class FeatureStore:
         """
         from potluck.retrieval.plans import online_view
 
-        snapshot = self._registry.refresh()
         warnings = self.finish_pending_online()
         changed = {d.name for d in plan.diffs if d.kind == FeatureView.kind and d.action in ("created", "updated")}
-        create = [
-            online_view(v, self.project)
-            for v in snapshot.of_kind(FeatureView.kind).values()
-            if v.name in changed and isinstance(v, FeatureView) and v.online
-        ]
-        if create:
-            try:
+        try:
+            views = self._registry.refresh().of_kind(FeatureView.kind).values()
+            create = [
+                online_view(v, self.project)
+                for v in views
+                if v.name in changed and isinstance(v, FeatureView) and v.online
+            ]
+            if create:
                 self._online.create(create)
-            except Exception as err:  # materialization creates them too
-                message = f"online tables of {', '.join(v.name for v in create)} not created yet: {err}"
-                warnings = [*warnings, message]
+        except Exception as err:  # materialization creates the tables too
+            names = ", ".join(sorted(changed)) or "new views"
+            warnings = [*warnings, f"online tables of {names} not created yet (materialize creates them): {err}"]
         plan.warnings = warnings
         return plan
 
