@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from potluck.offline.protocol import OfflineStore, RetrievalJob
     from potluck.online.protocol import OnlineStore
     from potluck.registry.cache import CachedRegistry
+    from potluck.registry.pending import PendingOnlineChanges
     from potluck.registry.snapshot import RegistrySnapshot
     from potluck.registry.sql import SqlRegistryStore
     from potluck.repo.loader import RepoContents
@@ -27,6 +28,15 @@ if TYPE_CHECKING:
     from potluck.streaming.push import PushMode
 
 _SDK_RETRIES = 5
+
+
+def _resets_online(old: FeatureView | None, new: FeatureView | None) -> bool:
+    """A view gets a new online generation (fresh, empty rows) when created, reshaped or its
+    `online` flag flips; its old generation's rows are then dropped."""
+    if old is None or new is None:
+        return True
+    a, b = old.to_spec(), new.to_spec()
+    return old.online != new.online or any(a[k] != b[k] for k in ("features", "join_keys", "entity_columns"))
 
 
 class FeatureStore:
@@ -110,86 +120,158 @@ class FeatureStore:
         objects_to_delete: Sequence[Definition] | None = None,
         *,
         allow_breaking: bool = True,
+        plan: Plan | None = None,
     ) -> Plan:
         """Register definitions in one transaction (all or none).
 
         With `objects=None` the whole repository folder is applied, deleting what it no longer
-        defines. A concurrent apply that changed other objects is retried; one that changed the
-        same objects raises `RegistryConflictError`.
+        defines. When another apply commits first, this one is retried only if planning again
+        gives exactly the same changes (nothing it did not plan is deleted or overwritten);
+        otherwise it raises `RegistryConflictError`. With `plan=`, see `apply_plan`.
+        Online cleanups that cannot run yet are kept and listed in the returned plan's `warnings`.
         """
+        if plan is not None:
+            if objects is not None or objects_to_delete is not None:
+                raise ConfigError("apply: pass either a plan or objects to apply, not both")
+            return self.apply_plan(plan, allow_breaking=allow_breaking)
         if isinstance(objects, Definition):
             objects = [objects]
+        first: Plan | None = None
         for attempt in range(_SDK_RETRIES):
-            plan, snapshot = self._prepare(objects, objects_to_delete, fresh=True)
-            if plan.breaking and not allow_breaking:
-                raise BreakingChangeError("breaking changes need --allow-breaking: " + "; ".join(plan.breaking))
-            if not plan.has_changes:
-                return plan
+            current, _ = self._prepare(objects, objects_to_delete, fresh=True)
+            if not current.has_changes:
+                current.warnings = self.finish_pending_online()
+                return current
+            if first is None:
+                first = current
+            elif not current.same_changes(first):
+                raise RegistryConflictError(
+                    f"the registry of project '{self.project}' changed while this apply was prepared "
+                    f"(planned against version {first.base_version}, now at version {current.base_version}) "
+                    f"and the plan is no longer the same ({'; '.join(current.differences(first))}); "
+                    "run plan/apply again"
+                )
+            if current.breaking and not allow_breaking:
+                raise BreakingChangeError("breaking changes need --allow-breaking: " + "; ".join(current.breaking))
             try:
-                self._commit(plan)
+                self._commit(current)
             except RegistryConflictError:
-                if attempt == _SDK_RETRIES - 1 or not self._retry_is_safe(plan, snapshot):
+                if attempt == _SDK_RETRIES - 1:
                     raise
                 continue
-            self._after_apply(plan)
-            return plan
+            return self._after_apply(current)
         raise AssertionError("unreachable")
 
+    def apply_plan(self, plan: Plan, *, allow_breaking: bool = True) -> Plan:
+        """Commit exactly the changes of `plan` (from `plan()`), if the registry is still at its version.
+
+        The registry having moved since the plan was computed raises `RegistryConflictError`:
+        what is committed is always what the plan showed.
+        """
+        if plan.breaking and not allow_breaking:
+            raise BreakingChangeError("breaking changes need --allow-breaking: " + "; ".join(plan.breaking))
+        if not plan.has_changes:
+            plan.warnings = self.finish_pending_online()
+            return plan
+        self._commit(plan)
+        return self._after_apply(plan)
+
     def _commit(self, plan: Plan) -> None:
+        """Write the plan's changes at `plan.base_version`; views whose online shape changes get a
+        new generation (the new version) and owe a drop of their old one, in the same transaction."""
+        from potluck.definitions.feature_view import ONLINE_GENERATION
         from potluck.registry.sql import Change
 
-        changes = [
-            Change(d.kind, d.name, d.action, d.obj.to_spec() if d.action != "deleted" and d.obj else None)
-            for d in plan.diffs
-            if d.action != "unchanged"
-        ]
-        self._registry_store.commit(plan.base_version, changes)
-        self._registry.refresh()
-
-    def _retry_is_safe(self, plan: Plan, before: RegistrySnapshot) -> bool:
-        """A retry is safe when the concurrent writer touched none of the objects this plan changes."""
-        after = self._registry_store.load()
+        new_version = plan.base_version + 1
+        changes, drops, resets = [], [], []
         for d in plan.diffs:
             if d.action == "unchanged":
                 continue
-            old = before.of_kind(d.kind).get(d.name)
-            new = after.of_kind(d.kind).get(d.name)
-            if (old is None) != (new is None) or (old is not None and new is not None and old != new):
-                return False
-        return True
+            spec = d.obj.to_spec() if d.action != "deleted" and d.obj is not None else None
+            if d.kind == FeatureView.kind:
+                old = d.old if isinstance(d.old, FeatureView) else None
+                new = d.obj if spec is not None and isinstance(d.obj, FeatureView) else None
+                generation = old.online_generation if old is not None else 0
+                if _resets_online(old, new):
+                    resets.append(d.name)
+                    if old is not None:
+                        drops.append(old)
+                    generation = new_version
+                if spec is not None and generation:
+                    spec[ONLINE_GENERATION] = generation
+            changes.append(Change(d.kind, d.name, d.action, spec))
 
-    def _after_apply(self, plan: Plan) -> None:
-        """The online store follows the registry: tables for new views, none for deleted ones.
+        def also(cursor: Any, _version: int) -> None:
+            self._pending.record(cursor, drops, resets)
 
-        A view whose keys or features changed loses its online rows (they were encoded for the old
-        schema) and must be materialized again.
+        self._registry_store.commit(plan.base_version, changes, also=also)
+
+    @cached_property
+    def _pending(self) -> PendingOnlineChanges:
+        from potluck.registry.pending import PendingOnlineChanges
+
+        return PendingOnlineChanges(self.config.registry_url, self.project)
+
+    def finish_pending_online(self) -> list[str]:
+        """Drop the online rows earlier applies still owe; returns a warning for what cannot run yet.
+
+        Never raises for the online store: owed drops stay recorded until it is reachable, and
+        their rows are never read meanwhile (they belong to an earlier generation of the view).
         """
         from potluck.retrieval.plans import online_view
 
-        create, drop = [], []
-        for d in plan.diffs:
-            if d.kind != FeatureView.kind or d.action == "unchanged" or not isinstance(d.obj, FeatureView):
-                continue
-            view = online_view(d.obj, self.project)
-            reshaped = any(c.path.startswith(("features", "join_keys", "entity_columns")) for c in d.changes)
-            if d.action == "deleted" or (d.action == "updated" and (reshaped or not d.obj.online)):
-                drop.append(view)
-            if d.action != "deleted" and d.obj.online:
-                create.append(view)
-        if drop:
-            self._online.teardown(drop)
-        if create:
-            self._online.create(create)
+        try:
+            owed = self._pending.list()
+        except Exception as err:  # the registry went away; the records stay for the next apply
+            return [f"online cleanups not checked: {err}. The next apply finishes any that are pending."]
+        for i, drop in enumerate(owed):
+            try:
+                self._online.teardown([online_view(drop.view, self.project)])
+                self._pending.done(drop)
+            except Exception as err:  # the registry is committed: report, keep the record, go on
+                names = ", ".join(sorted({d.view.name for d in owed[i:]}))
+                return [
+                    f"online cleanup pending for {len(owed) - i} old version(s) of feature view(s) {names}: {err}. "
+                    "It finishes at the next apply once the online store is reachable; "
+                    "those rows are not served meanwhile."
+                ]
+        return []
+
+    def _after_apply(self, plan: Plan) -> Plan:
+        """The online store follows the registry: the drops the commit recorded, tables for new views.
+
+        A failure here never fails the apply (the registry is committed): it becomes a warning.
+        """
+        from potluck.retrieval.plans import online_view
+
+        warnings = self.finish_pending_online()
+        changed = {d.name for d in plan.diffs if d.kind == FeatureView.kind and d.action in ("created", "updated")}
+        try:
+            views = self._registry.refresh().of_kind(FeatureView.kind).values()
+            create = [
+                online_view(v, self.project)
+                for v in views
+                if v.name in changed and isinstance(v, FeatureView) and v.online
+            ]
+            if create:
+                self._online.create(create)
+        except Exception as err:  # materialization creates the tables too
+            names = ", ".join(sorted(changed)) or "new views"
+            warnings = [*warnings, f"online tables of {names} not created yet (materialize creates them): {err}"]
+        plan.warnings = warnings
+        return plan
 
     def teardown(self) -> None:
-        """Remove this project's definitions, history and online data."""
+        """Remove this project's definitions, history and online data (owed drops included)."""
         from potluck.retrieval.plans import online_view
 
         registered = self._registry.refresh().of_kind(FeatureView.kind).values()
         views = [online_view(v, self.project) for v in registered if isinstance(v, FeatureView)]
+        views += [online_view(d.view, self.project) for d in self._pending.list()]
         if views:
             self._online.teardown(views)
         self._registry_store.teardown()
+        self._pending.clear()
         self._registry.invalidate()
 
     def registry_history(self, limit: int = 50) -> list[Any]:
@@ -460,6 +542,8 @@ class FeatureStore:
     def close(self) -> None:
         if "_registry_store" in self.__dict__:
             self._registry_store.dispose()
+        if "_pending" in self.__dict__:
+            self._pending.close()
         for part in ("_online", "_offline"):
             if part in self.__dict__:
                 self.__dict__[part].close()

@@ -19,6 +19,7 @@ _KIND_LABEL = {
     "feature_view": "FeatureView",
     "feature_service": "FeatureService",
 }
+_SILENT_RETRIES = 5  # re-commits of an unchanged plan after unrelated concurrent applies
 _STYLE = {"created": "green", "updated": "yellow", "deleted": "red"}
 
 
@@ -82,25 +83,72 @@ def plan(ctx: Context, output: str) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation of breaking changes.")
 @pass_ctx
 def apply(ctx: Context, allow_breaking: bool, yes: bool) -> None:
-    """Register the repository's definitions (one transaction)."""
-    from potluck.definitions.errors import BreakingChangeError
+    """Register the repository's definitions (one transaction).
+
+    What is committed is exactly the plan shown: if the registry changed in the meantime, the
+    plan is computed again and, on a terminal, shown and confirmed again; otherwise the apply
+    fails with the conflict.
+    """
+    from potluck.definitions.errors import RegistryConflictError
 
     store = ctx.store
-    result = store.plan()
-    if not result.has_changes:
-        console_print(f"No changes: the registry already matches the repository (version {result.base_version}).")
+    interactive = sys.stdin.isatty() and not yes
+    shown = store.plan()
+    if not shown.has_changes:
+        _print_warnings(store.finish_pending_online())
+        console_print(f"No changes: the registry already matches the repository (version {shown.base_version}).")
         return
-    print_plan(result)
-    if result.breaking and not allow_breaking:
-        if yes or not sys.stdin.isatty():
-            raise BreakingChangeError(
-                "the plan has breaking changes (" + "; ".join(result.breaking) + "); rerun with --allow-breaking"
+    print_plan(shown)
+    _confirm(shown, allow_breaking, yes=yes, again=False)
+    silent_retries = 0
+    while True:
+        try:
+            applied = store.apply_plan(shown, allow_breaking=True)
+            break
+        except RegistryConflictError as conflict:
+            replanned = store.plan()
+            if replanned.same_changes(shown) and silent_retries < _SILENT_RETRIES:
+                silent_retries += 1
+                shown = replanned  # the same changes from the same state: what was shown still holds
+                continue
+            if not interactive:
+                raise conflict from None
+            console_print(
+                f"[yellow]The registry changed while this plan waited[/yellow] (now at version "
+                f"{replanned.base_version}). The new plan:"
             )
-        click.confirm("The plan has breaking changes. Apply anyway?", abort=True)
-    applied = store.apply(allow_breaking=True)
+            if not replanned.has_changes:
+                _print_warnings(store.finish_pending_online())
+                console_print("No changes: the registry already matches the repository.")
+                return
+            print_plan(replanned)
+            _confirm(replanned, allow_breaking, yes=yes, again=True)
+            shown = replanned
+    _print_warnings(applied.warnings)
     console_print(
         f"[green]Applied[/green]: registry of project '{store.project}' is now at version {applied.base_version + 1}."
     )
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    from rich.markup import escape
+
+    for warning in warnings:
+        console_print(f"[yellow]Warning[/yellow]: {escape(warning)}")
+
+
+def _confirm(plan: Plan, allow_breaking: bool, *, yes: bool, again: bool) -> None:
+    """Refuse breaking changes unless allowed or confirmed; a re-plan is always confirmed on a terminal."""
+    from potluck.definitions.errors import BreakingChangeError
+
+    if plan.breaking and not allow_breaking:
+        if yes or not sys.stdin.isatty():
+            raise BreakingChangeError(
+                "the plan has breaking changes (" + "; ".join(plan.breaking) + "); rerun with --allow-breaking"
+            )
+        click.confirm("The plan has breaking changes. Apply anyway?", abort=True)
+    elif again:
+        click.confirm("Apply this plan?", abort=True)
 
 
 @cli.command()

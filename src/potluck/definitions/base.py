@@ -10,28 +10,38 @@ from typing import Any, ClassVar
 
 from potluck.definitions.errors import DefinitionError
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")  # matched in full: `$` would let "name\n" pass
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_NAME_LENGTH = 255  # the registry's name columns (VARCHAR(255)) hold at most this many characters
 
 
 def check_name(kind: str, name: object, *, field: str = "name") -> str:
-    """Validate an object name: letters, digits, `_` and `-`, not starting with a digit."""
+    """Validate an object name: letters, digits, `_` and `-`, not starting with a digit, at most 255 long."""
     if not isinstance(name, str) or not name:
         raise DefinitionError(f"{kind}: '{field}' must be a non-empty string, got {name!r}")
-    if not _NAME.match(name):
+    _check_length(kind, name, field)
+    if not _NAME.fullmatch(name):
         raise DefinitionError(
-            f"{kind} '{name}': '{field}' may only contain letters, digits, '_' and '-', and must not start with a digit"
+            f"{kind} {name!r}: '{field}' may only contain letters, digits, '_' and '-', and must not start with a digit"
         )
     return name
+
+
+def _check_length(owner: str, name: str, field: str) -> None:
+    if len(name) > MAX_NAME_LENGTH:
+        raise DefinitionError(
+            f"{owner} '{name[:40]}...': '{field}' is {len(name)} characters long; use at most {MAX_NAME_LENGTH}"
+        )
 
 
 def check_column(owner: str, name: object, *, field: str) -> str:
     """Validate a column name (feature, join key, timestamp): an identifier."""
     if not isinstance(name, str) or not name:
         raise DefinitionError(f"{owner}: '{field}' must be a non-empty string, got {name!r}")
-    if not _COLUMN.match(name):
+    _check_length(owner, name, field)
+    if not _COLUMN.fullmatch(name):
         raise DefinitionError(
-            f"{owner}: '{field}' value '{name}' must be an identifier "
+            f"{owner}: '{field}' value {name!r} must be an identifier "
             "(letters, digits and '_', not starting with a digit)"
         )
     return name

@@ -13,6 +13,8 @@ from potluck.definitions.errors import DefinitionError, suggestion
 from potluck.definitions.field import Field
 from potluck.definitions.sources import DataSource
 
+ONLINE_GENERATION = "online_generation"  # the registry row's key for `FeatureView.online_generation`
+
 
 class FeatureViewProjection:
     """A selection of a view's features, optionally under another name (`view[["a", "b"]]`)."""
@@ -41,6 +43,9 @@ class FeatureViewProjection:
 
 class FeatureView(Definition):
     kind = "feature_view"
+    # Assigned by the registry, not declared: which online namespace holds the view's rows.
+    # Not part of the definition's content (to_spec, equality, plan).
+    online_generation: int = 0
 
     def __init__(
         self,
@@ -167,7 +172,7 @@ class FeatureView(Definition):
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> FeatureView:
         fields = [Field.from_spec(f) for f in [*spec.get("entity_columns", []), *spec["features"]]]
-        return cls(
+        view = cls(
             name=spec["name"],
             source=DataSource.from_spec(spec["source"]),
             schema=fields,
@@ -180,3 +185,8 @@ class FeatureView(Definition):
             tags=spec.get("tags"),
             owner=spec.get("owner", ""),
         )
+        generation = spec.get(ONLINE_GENERATION, 0)
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+            raise DefinitionError(f"FeatureView '{view.name}': '{ONLINE_GENERATION}' must be a non-negative integer")
+        view.online_generation = generation
+        return view

@@ -27,6 +27,7 @@ class OnlineView:
     key_fields: tuple[Field, ...]  # one per join key, typed
     features: tuple[Field, ...]
     ttl: timedelta  # zero means no expiry
+    generation: int = 0  # the registry version that (re)defined the view's online shape; 0: before generations
 
     # Derived helpers, computed once per view object (cached_property bypasses the frozen check).
     @cached_property
@@ -43,8 +44,13 @@ class OnlineView:
 
     @cached_property
     def storage_name(self) -> str:
-        """The table (SQL) or key segment (Redis) holding this view's rows."""
-        return f"{self.project}:{self.name}"
+        """The table (SQL) or key segment (Redis) holding this view's rows.
+
+        A view deleted and created again, or reshaped, gets a new generation and so a new, empty
+        namespace: rows written under an earlier definition are never read (docs/adr/0006).
+        """
+        base = f"{self.project}:{self.name}"
+        return f"{base}@{self.generation}" if self.generation else base
 
     @cached_property
     def ttl_micros(self) -> int:

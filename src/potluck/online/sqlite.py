@@ -46,7 +46,7 @@ class SqliteOnlineStore:
         self.path = str(path)
         self._busy_ms = config.busy_timeout_ms
         self._local = threading.local()
-        self._sql: dict[tuple[str, str, str, int], str] = {}
+        self._sql: dict[tuple[str, str, int], str] = {}
         self._created: set[str] = set()
         self._points: dict[tuple[str, ...], str] = {}
         self._all: list[sqlite3.Connection] = []
@@ -85,7 +85,7 @@ class SqliteOnlineStore:
         return quote_ident(view.storage_name)
 
     def _statement(self, view: OnlineView, kind: str, rows: int = 1) -> str:
-        cached = self._sql.get((view.name, view.project, kind, rows))
+        cached = self._sql.get((view.storage_name, kind, rows))
         if cached is not None:
             return cached
         t = self._table(view)
@@ -101,7 +101,7 @@ class SqliteOnlineStore:
             )
         else:
             sql = f"SELECT event_ts, value FROM {t} WHERE entity_key = ?"
-        self._sql[(view.name, view.project, kind, rows)] = sql
+        self._sql[(view.storage_name, kind, rows)] = sql
         return sql
 
     # ------------------------------------------------------------ protocol

@@ -11,14 +11,14 @@ import getpass
 import json
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from potluck.definitions.base import canonical_json
 from potluck.definitions.errors import RegistryConflictError
-from potluck.registry.dbapi import Database
+from potluck.registry.dbapi import Cursor, Database
 from potluck.registry.snapshot import RegistrySnapshot
 
 
@@ -134,8 +134,18 @@ class SqlRegistryStore:
         version = int(row[0]) if row else 0
         return RegistrySnapshot.from_rows(self.project, version, ((k, n, json.loads(s)) for k, n, s in rows))
 
-    def commit(self, base_version: int, changes: Iterable[Change], author: str | None = None) -> int:
-        """Apply `changes` atomically if the registry is still at `base_version`; return the new version."""
+    def commit(
+        self,
+        base_version: int,
+        changes: Iterable[Change],
+        author: str | None = None,
+        also: Callable[[Cursor, int], None] | None = None,
+    ) -> int:
+        """Apply `changes` atomically if the registry is still at `base_version`; return the new version.
+
+        `also(cursor, new_version)` runs inside the same transaction, after the changes: what it
+        writes commits with them or not at all.
+        """
         new_version = base_version + 1
         now = _now()
         driver = self._db.driver
@@ -177,6 +187,8 @@ class SqlRegistryStore:
                     "VALUES (?, ?, ?, ?, ?)",
                     (self.project, new_version, now, author or self.identity, json.dumps(applied)),
                 )
+                if also is not None:
+                    also(cur, new_version)
         except (driver.IntegrityError, _StaleVersion):
             raise self._conflict(base_version) from None
         return new_version

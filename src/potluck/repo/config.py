@@ -13,6 +13,7 @@ from potluck.definitions.errors import ConfigError
 from potluck.server.settings import ServerSettings
 
 FEATURE_STORE_YAML = "feature_store.yaml"
+MAX_PROJECT_LENGTH = 64  # it prefixes every online table and key of the project
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -92,8 +93,10 @@ class RepoConfig(_Strict):
     @field_validator("project")
     @classmethod
     def _project_name(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", value):
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", value):
             raise ValueError("must start with a letter and hold only letters, digits and '_'")
+        if len(value) > MAX_PROJECT_LENGTH:
+            raise ValueError(f"is {len(value)} characters long; use at most {MAX_PROJECT_LENGTH}")
         return value
 
     @field_validator("registry", mode="before")

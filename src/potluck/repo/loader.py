@@ -77,14 +77,22 @@ def _import_file(path: Path, repo: Path) -> dict[str, object]:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as err:  # a user's file: report where it failed, not a deep traceback
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # a user's file: report where it failed, not a deep traceback
+        # SystemExit included: a file that exits at import must not end plan/apply as a success
         line = ""
         tb = err.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == str(path):
                 line = f", line {tb.tb_lineno}"
             tb = tb.tb_next
-        raise RepositoryError(f"{path.relative_to(repo)}{line}: {type(err).__name__}: {err}") from err
+        what = (
+            f"exits at import (SystemExit: {err.code!r}); a repository file must only define objects"
+            if isinstance(err, SystemExit)
+            else f"{type(err).__name__}: {err}"
+        )
+        raise RepositoryError(f"{path.relative_to(repo)}{line}: {what}") from err
     finally:
         sys.modules.pop(module_name, None)
     return vars(module)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from potluck.definitions import Definition, Entity, FeatureView
+from potluck.definitions.base import canonical_json
 from potluck.registry.snapshot import RegistrySnapshot
 
 
@@ -30,16 +31,38 @@ class ObjectDiff:
     changes: tuple[FieldChange, ...] = ()
     breaking: tuple[str, ...] = ()
     obj: Definition | None = None
+    old: Definition | None = None  # the registered object this diff replaces or deletes
 
 
 @dataclass
 class Plan:
     base_version: int
     diffs: list[ObjectDiff] = field(default_factory=list)
+    # After an apply: online cleanups that could not run yet (they are finished by the next apply).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
         return any(d.action != "unchanged" for d in self.diffs)
+
+    def same_changes(self, other: Plan) -> bool:
+        """True when both plans change the same objects, from the same state to the same state."""
+        return self._change_set() == other._change_set()
+
+    def differences(self, other: Plan) -> list[str]:
+        """The changes of this plan that `other` does not make, as 'kind 'name' action'."""
+        extra = self._change_set() - other._change_set()
+        return sorted(f"{kind} '{name}' {action}" for kind, name, action, _, _ in extra) or ["fewer changes"]
+
+    def _change_set(self) -> set[tuple[str, str, str, str, str]]:
+        def spec(obj: Definition | None) -> str:
+            return canonical_json(obj.to_spec()) if obj is not None else ""
+
+        return {
+            (d.kind, d.name, d.action, spec(d.old), spec(d.obj if d.action != "deleted" else None))
+            for d in self.diffs
+            if d.action != "unchanged"
+        }
 
     @property
     def breaking(self) -> list[str]:
@@ -135,10 +158,12 @@ def compute_plan(
             continue
         changes = field_changes(current.to_spec(), obj.to_spec())
         if not changes:
-            plan.diffs.append(ObjectDiff(kind, name, "unchanged", obj=obj))
+            plan.diffs.append(ObjectDiff(kind, name, "unchanged", obj=obj, old=current))
         else:
             plan.diffs.append(
-                ObjectDiff(kind, name, "updated", tuple(changes), tuple(breaking_reasons(current, obj)), obj)
+                ObjectDiff(
+                    kind, name, "updated", tuple(changes), tuple(breaking_reasons(current, obj)), obj, old=current
+                )
             )
     doomed = {(o.kind, o.name) for o in deletes}
     for current in snapshot.all():
@@ -148,7 +173,12 @@ def compute_plan(
         if key in doomed or delete_missing:
             plan.diffs.append(
                 ObjectDiff(
-                    current.kind, current.name, "deleted", breaking=tuple(breaking_reasons(current, None)), obj=current
+                    current.kind,
+                    current.name,
+                    "deleted",
+                    breaking=tuple(breaking_reasons(current, None)),
+                    obj=current,
+                    old=current,
                 )
             )
     order = {"entity": 0, "data_source": 1, "feature_view": 2, "feature_service": 3}

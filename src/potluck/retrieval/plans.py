@@ -50,4 +50,5 @@ def online_view(view: FeatureView, project: str) -> OnlineView:
         key_fields=tuple(view.entity_columns),
         features=tuple(view.features),
         ttl=view.ttl if view.ttl > timedelta(0) else timedelta(0),
+        generation=view.online_generation,
     )

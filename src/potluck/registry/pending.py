@@ -1,0 +1,100 @@
+"""Online cleanups that an apply owes the online store, kept durably in the registry database.
+
+When an apply deletes a feature view, or gives it a new online generation (recreated, reshaped,
+turned online or offline), the rows of the old generation must go. The apply records one row per
+old generation here in the same transaction as the registry change, then drops the rows; a drop
+that fails (the online store is down) stays recorded and the next apply finishes it. Rows of an
+old generation are never read meanwhile: readers look up the current generation's namespace only
+(docs/adr/0006-online-generations.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from potluck.definitions import FeatureView
+from potluck.definitions.base import canonical_json
+from potluck.definitions.feature_view import ONLINE_GENERATION
+from potluck.registry.dbapi import Cursor, Database
+
+TABLE = "potluck_online_pending"
+
+
+def _ddl(dialect: str) -> str:
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if dialect == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    return f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        id {serial},
+        project VARCHAR(255) NOT NULL,
+        feature_view VARCHAR(255) NOT NULL,
+        generation BIGINT NOT NULL,
+        spec TEXT NOT NULL,
+        recorded_at VARCHAR(40) NOT NULL)"""
+
+
+@dataclass(frozen=True)
+class PendingDrop:
+    """The rows of one old generation of a feature view, still to be removed from the online store."""
+
+    id: int
+    view: FeatureView  # as registered then, with that generation
+
+
+class PendingOnlineChanges:
+    """The pending online drops of one project."""
+
+    def __init__(self, url: str, project: str) -> None:
+        self.project = project
+        self._db = Database(url)
+
+    def record(self, cur: Cursor, drops: list[FeatureView], resets: list[str]) -> None:
+        """Inside the registry commit: owe a drop of each view in `drops`, restart the watermarks of `resets`.
+
+        A restarted watermark means the view's recorded materialization intervals are removed:
+        the new generation holds no rows, so nothing may say it is fresh.
+        """
+        for name in resets:
+            cur.execute(
+                "DELETE FROM potluck_materializations WHERE project = ? AND feature_view = ?", (self.project, name)
+            )
+        if not drops:
+            return
+        cur.execute(_ddl(self._db.dialect))
+        now = datetime.now(UTC).isoformat()
+        for view in drops:
+            spec = view.to_spec()
+            spec[ONLINE_GENERATION] = view.online_generation
+            cur.execute(
+                f"INSERT INTO {TABLE} (project, feature_view, generation, spec, recorded_at) VALUES (?, ?, ?, ?, ?)",
+                (self.project, view.name, view.online_generation, canonical_json(spec), now),
+            )
+
+    def _exists(self, cur: Cursor) -> bool:
+        if self._db.dialect == "sqlite":
+            cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,))
+        else:
+            cur.execute("SELECT 1 WHERE to_regclass(?) IS NOT NULL", (TABLE,))
+        return cur.fetchone() is not None
+
+    def list(self) -> list[PendingDrop]:
+        """The drops still owed, oldest first (an empty list when none was ever recorded)."""
+        with self._db.transaction() as cur:
+            if not self._exists(cur):
+                return []
+            cur.execute(f"SELECT id, spec FROM {TABLE} WHERE project = ? ORDER BY id", (self.project,))
+            rows = cur.fetchall()
+        return [PendingDrop(int(i), FeatureView.from_spec(json.loads(spec))) for i, spec in rows]
+
+    def done(self, drop: PendingDrop) -> None:
+        with self._db.transaction(write=True) as cur:
+            cur.execute(f"DELETE FROM {TABLE} WHERE id = ?", (drop.id,))
+
+    def clear(self) -> None:
+        """Forget every pending drop of the project (after a teardown removed its online data)."""
+        with self._db.transaction(write=True) as cur:
+            if self._exists(cur):
+                cur.execute(f"DELETE FROM {TABLE} WHERE project = ?", (self.project,))
+
+    def close(self) -> None:
+        self._db.close()
