@@ -18,6 +18,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from potluck.server.settings import ServerSettings
 
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 4 * 1024 * 1024
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
@@ -36,6 +38,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._head_count = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
+        self._discarded = 0
 
     # -- the time to send a head
     def _arm(self) -> None:
@@ -106,10 +109,18 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
             % (status, _REASONS[status], len(body), body)
         )
-        self.transport.close()
+        # Lingering close: a socket closed with unread input resets the connection, and the
+        # client, still sending, would lose the answer. Finish writing, then drop input a while.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.flow.resume_reading()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
+            self._discarded += len(data)
+            if self._discarded > LINGER_BYTES:
+                self.transport.close()
             return
         super().data_received(data)
 
