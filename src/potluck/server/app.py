@@ -250,7 +250,7 @@ class FeatureServer:
         if self.audit is None:
             return
         try:
-            await anyio.to_thread.run_sync(self.audit.record, actor, action, resource, outcome)
+            await self.offload.run("registry", "the audit log", self.audit.record, actor, action, resource, outcome)
         except Exception as err:
             log.error("could not write the audit log: %s", type(err).__name__)
 
