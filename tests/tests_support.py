@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -104,3 +105,43 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+class HealthProbe:
+    """Calls GET /health every 50 ms in a thread and keeps the slowest answer."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.slowest = 0.0
+        self.failures: list[str] = []
+        self.calls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    status = http.get("/health").status_code
+                except httpx.HTTPError as err:
+                    self.failures.append(repr(err))
+                else:
+                    if status != 200:
+                        self.failures.append(f"status {status}")
+                self.slowest = max(self.slowest, time.monotonic() - started)
+                self.calls += 1
+                self._stop.wait(0.05)
+
+    def __enter__(self) -> HealthProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(35)
+
+    def check(self) -> None:
+        assert self.calls > 5
+        assert not self.failures, self.failures
+        assert self.slowest < 0.5, f"/health took {self.slowest:.2f} s"

@@ -409,6 +409,11 @@ class FeatureStore:
         selections = self._online_selections(features, full_feature_names)
         return await get_online_features_async(self._online, selections, entity_rows)
 
+    @property
+    def online_reads_async(self) -> bool:
+        """Whether `get_online_features_async` reads without blocking the event loop (it does on Redis)."""
+        return callable(getattr(self._online, "read_async", None))
+
     def materialize(
         self,
         start_date: datetime,
@@ -501,7 +506,10 @@ class FeatureStore:
         source = sources.get(name)
         if not isinstance(source, PushSource):
             pushable = [n for n, s in sources.items() if isinstance(s, PushSource)]
-            raise UnknownFeatureError(f"push source '{name}' does not exist. {suggestion(name, pushable)}")
+            lead = f"push source '{name}' does not exist."
+            raise UnknownFeatureError(
+                f"{lead} {suggestion(name, pushable)}", lead=lead, name=name, kind="push_source", candidates=pushable
+            )
         return source
 
     def views_fed_by(self, source_name: str) -> list[FeatureView]:

@@ -30,7 +30,7 @@ def test_malformed_json_is_400(running: Running) -> None:
         ONLINE, key=running.keys.reader, content=b'{"features": [', headers={"content-type": "application/json"}
     )
     _error(r, 400, "malformed_json")
-    r = running.post(ONLINE, key=running.keys.reader, content=b"")
+    r = running.post(ONLINE, key=running.keys.reader, content=b"", headers={"content-type": "application/json"})
     _error(r, 400, "malformed_json")
 
 
@@ -108,7 +108,7 @@ def test_chunked_body_within_limit_is_served(running: Running) -> None:
         yield b'{"features": ["driver_stats:trips"],'
         yield b' "entities": {"driver_id": [1001]}}'
 
-    r = running.post(ONLINE, key=running.keys.reader, content=chunks())
+    r = running.post(ONLINE, key=running.keys.reader, content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 200, r.text
 
 

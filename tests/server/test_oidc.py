@@ -162,3 +162,92 @@ def test_unreachable_jwks_is_503(idp: Idp) -> None:
 def test_oidc_settings_need_one_key_source() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         OidcSettings(issuer=ISSUER, audience=AUDIENCE)
+
+
+class RotatingIdp:
+    """An identity provider whose published JWKS the test changes, counting the fetches."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, rsa.RSAPrivateKey] = {"k1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
+        self.fetches = 0
+
+    def publish(self, kid: str) -> None:
+        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def body(self) -> bytes:
+        return json.dumps({"keys": [_jwk(k, kid) for kid, k in self.keys.items()]}).encode()
+
+    def token(self, kid: str) -> str:
+        now = int(time.time())
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "bob", "exp": now + 300, "realm_access": {"roles": ["reader"]}}
+        return jwt.encode(claims, self.keys[kid], algorithm="RS256", headers={"kid": kid})
+
+
+@pytest.fixture
+def rotating() -> Iterator[tuple[RotatingIdp, str]]:
+    provider = RotatingIdp()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            provider.fetches += 1
+            body = provider.body()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield provider, f"http://127.0.0.1:{httpd.server_address[1]}/certs"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_token_with_another_algorithm_than_its_key_is_401(url: str, idp: Idp) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "eve", "exp": now + 300}
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    forged = jwt.encode(claims, ec_key, algorithm="ES256", headers={"kid": "k1"})  # k1 is an RSA key
+    r = _read(url, forged)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "unauthenticated"
+    hs = jwt.encode(claims, "secret-of-at-least-32-bytes-length!!", algorithm="HS256", headers={"kid": "k1"})
+    assert _read(url, hs).status_code == 401
+
+
+def test_newly_published_key_is_fetched_on_first_use(rotating: tuple[RotatingIdp, str]) -> None:
+    provider, jwks = rotating
+    oidc = OidcSettings(
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        jwks_url=jwks,
+        roles_claim="realm_access.roles",
+        jwks_cache_seconds=3600,
+        jwks_refetch_seconds=0.5,
+    )
+    app = create_app(MemoryBackend(), ServerSettings(auth="on", oidc=oidc))
+    with serve(app) as base:
+        assert _read(base, provider.token("k1")).status_code == 200
+        assert provider.fetches == 1
+        provider.publish("k2")
+        time.sleep(0.6)
+        r = _read(base, provider.token("k2"))
+        assert r.status_code == 200, r.text  # refetched at once, not after the hour of cache
+        assert provider.fetches == 2
+        # an unknown key id refetches at most once per jwks_refetch_seconds
+        provider.publish("k3")
+        unknown = provider.token("k3")
+        del provider.keys["k3"]
+        time.sleep(0.6)
+        statuses = [_read(base, unknown).status_code for _ in range(5)]
+        assert statuses == [401] * 5
+        assert provider.fetches == 3
+        assert _read(base, provider.token("k1")).status_code == 200
+        assert provider.fetches == 3

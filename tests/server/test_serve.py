@@ -26,7 +26,7 @@ from memory_backend import MemoryBackend
 module = types.ModuleType("potluck.server.store_backend")
 
 class StoreBackend(MemoryBackend):
-    def __init__(self, store):
+    def __init__(self, store, *args):
         super().__init__()
         self.store = store
 

@@ -94,7 +94,11 @@ def test_the_starlette_app_alone_answers_online_reads_alike() -> None:
     body = {"features": ["driver_stats:conv_rate"], "entities": {"driver_id": [1001, 9]}}
     with serve(app) as direct, serve(app.app) as routed:
         answers = [httpx.post(f"{url}/get-online-features", json=body, timeout=10) for url in (direct, routed)]
-        bad = [httpx.post(f"{url}/get-online-features", content=b"{", timeout=10) for url in (direct, routed)]
+        json_type = {"content-type": "application/json"}
+        bad = [
+            httpx.post(f"{url}/get-online-features", content=b"{", headers=json_type, timeout=10)
+            for url in (direct, routed)
+        ]
     assert [a.status_code for a in answers] == [200, 200]
     assert answers[0].json() == answers[1].json()
     assert [b.status_code for b in bad] == [400, 400]

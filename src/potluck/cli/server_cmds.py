@@ -82,6 +82,8 @@ def serve(
         access_log=settings.access_log,
         server_header=False,
         log_level="info",
+        # httptools, with limits on request heads (size, count, time to send): see potluck.server.protocol
+        http="potluck.server.protocol:HttpProtocol",
     )
 
 

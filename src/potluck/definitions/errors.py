@@ -23,10 +23,43 @@ class RepositoryError(PotluckError):
 
 
 class NotFoundError(PotluckError, KeyError):
-    """A named object does not exist."""
+    """A named object does not exist.
+
+    When built by `not_found` (or with `lead`, `name`, `kind` and `candidates`), the message is
+    `lead` followed by the suggestion of the nearest candidates, and `among` rebuilds it from a
+    narrower list (e.g. the names a caller is allowed to see).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        lead: str | None = None,
+        name: str | None = None,
+        kind: str | None = None,
+        candidates: Iterable[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.lead = lead
+        self.name = name
+        self.kind = kind  # what the candidates are: "feature_view", "feature_service", "push_source"
+        self.candidates = None if candidates is None else tuple(candidates)
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+    def among(self, candidates: Iterable[str]) -> NotFoundError:
+        """The same error, suggesting only from `candidates`."""
+        if self.lead is None or self.name is None:
+            return self
+        pool = tuple(candidates)
+        return type(self)(
+            f"{self.lead} {suggestion(self.name, pool)}",
+            lead=self.lead,
+            name=self.name,
+            kind=self.kind,
+            candidates=pool,
+        )
 
 
 class RegistryConflictError(PotluckError):
@@ -77,5 +110,8 @@ def suggestion(name: str, candidates: Iterable[str]) -> str:
     return f"Existing names: {shown}{more}."
 
 
-def not_found(kind: str, name: str, candidates: Iterable[str]) -> NotFoundError:
-    return NotFoundError(f"{kind} '{name}' does not exist. {suggestion(name, candidates)}")
+def not_found(kind: str, name: str, candidates: Iterable[str], *, key: str | None = None) -> NotFoundError:
+    """`kind` labels the object in the message; `key` (e.g. "feature_view") names what the candidates are."""
+    pool = tuple(candidates)
+    lead = f"{kind} '{name}' does not exist."
+    return NotFoundError(f"{lead} {suggestion(name, pool)}", lead=lead, name=name, kind=key, candidates=pool)

@@ -38,10 +38,27 @@ def table_name(view: OnlineView) -> str:
 
 
 def conninfo(config: PostgresOnlineStoreConfig) -> str:
+    """Connection parameters, with every wait bounded: connect, each statement, a dead peer (TCP keepalive)."""
     from psycopg.conninfo import make_conninfo
 
-    extra: dict[str, Any] = {"connect_timeout": 5}
+    extra: dict[str, Any] = {
+        "connect_timeout": config.connect_timeout_seconds,
+        "options": f"-c statement_timeout={_ms(config.statement_timeout_seconds)}",
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": _ms(max(config.statement_timeout_seconds, 10.0)),
+    }
     if config.dsn:
+        from psycopg.conninfo import conninfo_to_dict
+
+        given = conninfo_to_dict(config.dsn)
+        for key in given:  # what the dsn sets wins; its server options are kept
+            if key == "options":
+                extra["options"] = f"{given['options']} {extra['options']}"
+            else:
+                extra.pop(key, None)
         return make_conninfo(config.dsn, **extra)
     params: dict[str, Any] = {"host": config.host, "port": config.port, "dbname": config.database}
     for key in ("user", "password", "sslmode"):
@@ -51,8 +68,16 @@ def conninfo(config: PostgresOnlineStoreConfig) -> str:
     return make_conninfo("", **params, **extra)
 
 
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
 class PostgresOnlineStore:
-    """Online store in PostgreSQL."""
+    """Online store in PostgreSQL.
+
+    Reads run under the connection's `statement_timeout`; writes and DDL raise it to
+    `write_timeout_seconds` for their transaction.
+    """
 
     def __init__(self, config: PostgresOnlineStoreConfig, repo_config: RepoConfig | None = None) -> None:
         try:
@@ -64,13 +89,14 @@ class PostgresOnlineStore:
         self._pool_mod = psycopg_pool
         self.schema = config.db_schema
         self._where = f"{config.host}:{config.port}/{config.database}" if not config.dsn else "the dsn"
+        self._write_timeout = f"SET LOCAL statement_timeout = {_ms(config.write_timeout_seconds)}"
         self.pool = psycopg_pool.ConnectionPool(
             conninfo(config),
             min_size=config.min_conn,
             max_size=max(config.max_conn, config.min_conn, 1),
             open=False,
             # A request waits at most this long for a connection: a down server gives a fast 503.
-            timeout=3,
+            timeout=config.pool_timeout_seconds,
             # Connections broken by a server restart or a network cut are replaced at checkout,
             # so the first request after the server comes back does not fail.
             check=psycopg_pool.ConnectionPool.check_connection,
@@ -99,6 +125,7 @@ class PostgresOnlineStore:
         for attempt in range(3):
             try:
                 with self._connection() as conn:
+                    conn.execute(self._write_timeout)
                     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
                     for view in views:
                         conn.execute(
@@ -114,6 +141,7 @@ class PostgresOnlineStore:
 
     def teardown(self, views: Sequence[OnlineView]) -> None:
         with self._connection() as conn:
+            conn.execute(self._write_timeout)
             for view in views:
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(view)}")
 
@@ -145,6 +173,7 @@ class PostgresOnlineStore:
     def _upsert(self, view: OnlineView, batch: list[tuple[bytes, int, int | None, bytes]]) -> None:
         table = self._table(view)
         with self._connection() as conn, conn.cursor() as cur:
+            cur.execute(self._write_timeout)
             cur.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (entity_key bytea, event_ts bigint, "
                 "created_ts bigint, value bytea) ON COMMIT DELETE ROWS"

@@ -8,6 +8,7 @@ many rows at a time, batched in a pipeline.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,8 @@ WRITE_CHUNK_ROWS = 50_000
 ROWS_PER_SCRIPT_CALL = 1_000
 SCAN_COUNT = 10_000
 DEFAULT_PORT = 6379
+DEFAULT_CONNECT_TIMEOUT = 3.0
+DEFAULT_SOCKET_TIMEOUT = 3.0
 
 # KEYS: one per row; ARGV[1]: expiry in seconds (0: none); ARGV[i + 1]: the value for KEYS[i],
 # "<event_us>,<created_us or empty>;<blob>". Writes the value unless the stored one is newer.
@@ -95,6 +98,19 @@ def parse_connection_string(text: str) -> tuple[list[tuple[str, int]], dict[str,
     return nodes, options
 
 
+def _seconds(options: dict[str, str], name: str, default: float) -> float:
+    raw = options.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"online_store.connection_string: {name}={raw!r} must be a positive number of seconds")
+    return value
+
+
 def _truthy(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -122,8 +138,9 @@ class RedisOnlineStore:
             "password": password,
             "username": username,
             "ssl": ssl,
-            "socket_connect_timeout": float(options.get("socket_connect_timeout", 5)),
-            "socket_timeout": float(options.get("socket_timeout", 30)),
+            # Bounded waits: a frozen or unreachable server answers 503 within seconds, not minutes.
+            "socket_connect_timeout": _seconds(options, "socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+            "socket_timeout": _seconds(options, "socket_timeout", DEFAULT_SOCKET_TIMEOUT),
         }
         if ssl and config.ssl_ca_certs:
             common["ssl_ca_certs"] = config.ssl_ca_certs
@@ -356,10 +373,10 @@ class RedisOnlineStore:
     async def read_async(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         """As `read`, without blocking the event loop (one pipelined connection per loop).
 
-        Redis Cluster reads go through the blocking client (they fan out to several nodes).
+        Redis Cluster reads go through the blocking client (they fan out to several nodes), in a thread.
         """
         if self._async_settings is None:
-            return self.read(requests)
+            return await asyncio.to_thread(self.read, requests)
         all_keys = self._keys(requests)
         if not all_keys:
             return _decode(requests, [])

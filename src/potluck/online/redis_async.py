@@ -32,8 +32,8 @@ class AsyncRedisSettings:
     ssl: bool = False
     ssl_ca_certs: str | None = None
     ssl_verify: bool = True
-    connect_timeout: float = 5.0
-    timeout: float = 30.0
+    connect_timeout: float = 3.0
+    timeout: float = 3.0  # for each reply
 
     def ssl_context(self) -> ssl_module.SSLContext | None:
         if not self.ssl:

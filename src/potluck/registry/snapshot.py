@@ -44,7 +44,7 @@ class RegistrySnapshot:
     def get(self, kind: str, name: str) -> Definition:
         found = self.of_kind(kind)
         if name not in found:
-            raise not_found(KIND_LABELS.get(kind, kind), name, found)
+            raise not_found(KIND_LABELS.get(kind, kind), name, found, key=kind)
         return found[name]
 
     def all(self) -> list[Definition]:

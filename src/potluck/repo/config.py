@@ -66,6 +66,10 @@ class PostgresOnlineStoreConfig(_Strict):
     sslmode: str | None = None
     min_conn: int = Field(default=1, ge=0)
     max_conn: int = Field(default=10, ge=1)
+    connect_timeout_seconds: int = Field(default=3, ge=1)
+    statement_timeout_seconds: float = Field(default=2.0, gt=0)  # reads
+    write_timeout_seconds: float = Field(default=300.0, gt=0)  # each write or DDL statement
+    pool_timeout_seconds: float = Field(default=3.0, gt=0)  # waiting for a free connection
 
 
 OnlineStoreConfig = Annotated[

@@ -27,7 +27,14 @@ def _service(request: FeatureService | str, snapshot: RegistrySnapshot) -> Featu
         return request
     services = snapshot.of_kind(FeatureService.kind)
     if request not in services:
-        raise UnknownFeatureError(f"feature service '{request}' does not exist. {suggestion(request, services)}")
+        lead = f"feature service '{request}' does not exist."
+        raise UnknownFeatureError(
+            f"{lead} {suggestion(request, services)}",
+            lead=lead,
+            name=request,
+            kind=FeatureService.kind,
+            candidates=services,
+        )
     found = services[request]
     assert isinstance(found, FeatureService)
     return found
@@ -67,9 +74,13 @@ def resolve_features(
     for view_name, feature_name, alias in parse_references(features, snapshot):
         view = views.get(view_name)
         if not isinstance(view, FeatureView):
+            lead = f"feature view '{view_name}' (in '{view_name}:{feature_name}') does not exist."
             raise UnknownFeatureError(
-                f"feature view '{view_name}' (in '{view_name}:{feature_name}') does not exist. "
-                f"{suggestion(view_name, views)}"
+                f"{lead} {suggestion(view_name, views)}",
+                lead=lead,
+                name=view_name,
+                kind=FeatureView.kind,
+                candidates=views,
             )
         field = next((f for f in view.features if f.name == feature_name), None)
         if field is None:

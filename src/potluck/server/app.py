@@ -20,15 +20,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from potluck.definitions.errors import ConfigError
+from potluck.definitions.errors import BackendUnavailableError, ConfigError, NotFoundError
 from potluck.server.auth.audit import AuditLog
-from potluck.server.auth.authenticator import Authenticator
+from potluck.server.auth.authenticator import Authenticator, has_credentials
 from potluck.server.auth.keys import ApiKeyStore
 from potluck.server.auth.policy import ANONYMOUS, Principal
 from potluck.server.backend import Resource, ServingBackend
+from potluck.server.browser import BrowserRules, media_refusal
 from potluck.server.errors import ApiError, error_response, translate, unavailable, validation_details
-from potluck.server.limits import BodyLimitMiddleware, read_body
+from potluck.server.limits import BodyLimitMiddleware, BodyReader
 from potluck.server.metrics import ServerMetrics
+from potluck.server.offload import Offload
 from potluck.server.openapi import ROUTES, build_openapi
 from potluck.server.schemas import (
     GetOnlineFeaturesRequest,
@@ -41,6 +43,7 @@ from potluck.server.settings import ServerSettings
 
 log = logging.getLogger("potluck.server")
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -48,7 +51,11 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(dumps(body), status_code=status, media_type="application/json")
 
 
-def parse_body(model: type[M], body: bytes) -> M:
+def parse_body(model: type[M], body: bytes, scope: Scope) -> M:
+    """The request body as `model`; 415 unless it was sent as JSON (checked after authentication)."""
+    refusal = media_refusal(scope)
+    if refusal is not None:
+        raise refusal
     try:
         return model.model_validate_json(body)
     except ValidationError as err:
@@ -81,16 +88,25 @@ class FeatureServer:
         settings: ServerSettings,
         authenticator: Authenticator | None,
         audit: AuditLog | None,
+        offload: Offload,
     ) -> None:
         self.backend = backend
         self.settings = settings
         self.authenticator = authenticator
         self.audit = audit
-        self.metrics = ServerMetrics(backend.freshness)
+        self.offload = offload
+        self.metrics = ServerMetrics(self._freshness)
+
+    def _freshness(self) -> dict[str, float | None]:
+        # Called while /metrics renders (in a worker thread): a frozen registry costs at most the timeout.
+        return self.offload.wait("registry", "the registry", self.backend.freshness)
+
+    async def _blocking_auth(self, fn: Callable[..., R], *args: Any) -> R:
+        return await self.offload.run("auth", "the credential check", fn, *args)
 
     # -- auth ------------------------------------------------------------------------------------
-    def authenticate(self, request: Request) -> Principal:
-        return self.principal_of(request.scope)
+    async def authenticate(self, request: Request) -> Principal:
+        return await self.principal_of(request.scope)
 
     def require_role(self, principal: Principal, role: str, action: str) -> None:
         if not principal.has_role(role):
@@ -116,27 +132,55 @@ class FeatureServer:
                 {"resource": {"kind": denied.kind, "name": denied.name}, "permission": verb},
             )
 
+    def scoped(self, principal: Principal, lookup: Callable[..., R], *args: Any) -> R:
+        """`lookup(*args)` (a resource lookup); a not-found error suggests only names `principal` may see."""
+        try:
+            return lookup(*args)
+        except NotFoundError as err:
+            if principal.scopes is None or err.candidates is None:
+                raise
+            raise err.among(self._visible(principal, err.kind, err.candidates)) from None
+
+    def _visible(self, principal: Principal, kind: str | None, names: tuple[str, ...]) -> list[str]:
+        visible = []
+        for name in names:
+            try:
+                if kind == "feature_view":
+                    resources = self.backend.view_resources([name])
+                elif kind == "feature_service":
+                    resources = self.backend.read_resources(None, name)
+                elif kind == "push_source":
+                    resources = self.backend.push_resources(name)
+                else:
+                    continue  # names of kinds that scopes do not cover are not suggested
+            except Exception:
+                continue
+            if resources and principal.denied(resources) is None:
+                visible.append(name)
+        return visible
+
     # -- handlers ----------------------------------------------------------------------------------
     async def get_online_features(self, request: Request) -> Response:
         # Reached only when the Starlette app is served without `OnlineFeaturesRoute` in front.
-        body = await self.online_features(self.authenticate(request), await request.body())
+        body = await self.online_features(await self.authenticate(request), await request.body(), request.scope)
         return Response(body, media_type="application/json")
 
-    def principal_of(self, scope: Scope) -> Principal:
+    async def principal_of(self, scope: Scope) -> Principal:
         """The caller of an HTTP request, from its ASGI scope."""
         if self.authenticator is None:
             client = scope.get("client")
             return Principal(actor=f"anonymous@{client[0] if client else 'unknown'}", roles=ANONYMOUS.roles)
-        return self.authenticator.authenticate(Headers(scope=scope))
+        return await self.authenticator.authenticate(Headers(scope=scope), self._blocking_auth)
 
-    async def online_features(self, principal: Principal, body: bytes) -> bytes:
+    async def online_features(self, principal: Principal, body: bytes, scope: Scope) -> bytes:
         """POST /get-online-features: the JSON answer to a request body from `principal`."""
         self.require_role(principal, "reader", "POST /get-online-features")
-        req = parse_body(GetOnlineFeaturesRequest, body)
+        req = parse_body(GetOnlineFeaturesRequest, body, scope)
         rows = req.row_count
         _check_rows(rows, self.settings.max_entity_rows, "too_many_entity_rows", "entity rows requested")
         if principal.scopes is not None:
-            self.require_scope(principal, self.backend.read_resources(req.features, req.feature_service), "read")
+            resources = self.scoped(principal, self.backend.read_resources, req.features, req.feature_service)
+            self.require_scope(principal, resources, "read")
         started = time.perf_counter()
         result = await self.backend.get_online_features(
             req.features, req.feature_service, req.entities, req.full_feature_names
@@ -151,13 +195,15 @@ class FeatureServer:
         return online_body(result)
 
     async def push(self, request: Request) -> Response:
-        principal = self.authenticate(request)
+        principal = await self.authenticate(request)
         self.require_role(principal, "writer", "POST /push")
-        req = parse_body(PushRequest, await request.body())
+        req = parse_body(PushRequest, await request.body(), request.scope)
         rows = req.row_count
         _check_rows(rows, self.settings.max_push_rows, "too_many_rows", "rows pushed")
         if principal.scopes is not None:
-            self.require_scope(principal, self.backend.push_resources(req.push_source_name), "write")
+            self.require_scope(
+                principal, self.scoped(principal, self.backend.push_resources, req.push_source_name), "write"
+            )
         # A push may append a Parquet file: keep it off the event loop that serves reads.
         written = await anyio.to_thread.run_sync(self.backend.push, req.push_source_name, req.df, req.to)
         self.metrics.pushed_rows.labels(req.push_source_name).inc(written)
@@ -170,14 +216,14 @@ class FeatureServer:
         return await self._admin(request, "materialize-incremental", MaterializeIncrementalRequest)
 
     async def _admin(self, request: Request, action: str, model: type[BaseModel]) -> Response:
-        principal = self.authenticate(request)
+        principal = await self.authenticate(request)
         route = f"POST /{action}"
         try:
             self.require_role(principal, "admin", route)
         except ApiError as err:
             await self._audit(principal.actor, action, "-", f"denied: {err.message}")
             raise
-        req = parse_body(model, await request.body())
+        req = parse_body(model, await request.body(), request.scope)
         views: list[str] | None = getattr(req, "feature_views", None)
         end = _utc(getattr(req, "end_ts"))  # noqa: B009
         start = _utc(req.start_ts, "start_ts") if isinstance(req, MaterializeRequest) else None
@@ -186,7 +232,7 @@ class FeatureServer:
         resource = ",".join(views) if views else "*"
         try:
             if principal.scopes is not None:
-                self.require_scope(principal, self.backend.view_resources(views), "materialize")
+                self.require_scope(principal, self.scoped(principal, self.backend.view_resources, views), "materialize")
             if start is not None:
                 await anyio.to_thread.run_sync(self.backend.materialize, start, end, views)
             else:
@@ -204,22 +250,39 @@ class FeatureServer:
         if self.audit is None:
             return
         try:
-            await anyio.to_thread.run_sync(self.audit.record, actor, action, resource, outcome)
+            await self.offload.run("registry", "the audit log", self.audit.record, actor, action, resource, outcome)
         except Exception as err:
             log.error("could not write the audit log: %s", type(err).__name__)
 
     async def health(self, request: Request) -> Response:
+        # Pure: never waits on a backend or a thread, whatever the backends do.
         return _json({"status": "ok"})
 
     async def ready(self, request: Request) -> Response:
-        ok, reason = self.backend.ready()
-        if not ok:
+        try:
+            ok, reason = await self.offload.run("online", "the readiness check", self.backend.ready)
+        except BackendUnavailableError as err:
+            ok, reason = False, str(err)
+        if ok:
+            return _json({"status": "ready"})
+        if await self._may_see_detail(request):
             raise unavailable(f"not ready: {reason}", self.settings.retry_after_seconds)
-        return _json({"status": "ready"})
+        raise unavailable("not ready", self.settings.retry_after_seconds)
+
+    async def _may_see_detail(self, request: Request) -> bool:
+        """Why the server is not ready names hosts and databases: only for metrics (or admin) callers."""
+        if self.authenticator is None:
+            return True
+        if not has_credentials(request.headers):
+            return False
+        try:
+            return (await self.authenticate(request)).has_role("metrics")
+        except Exception:
+            return False
 
     async def metrics_endpoint(self, request: Request) -> Response:
         if not self.settings.public_metrics:
-            principal = self.authenticate(request)
+            principal = await self.authenticate(request)
             self.require_role(principal, "metrics", "GET /metrics")
         body = await anyio.to_thread.run_sync(self.metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -248,10 +311,11 @@ class OnlineFeaturesRoute:
     PATH = "/get-online-features"
     _CONTENT_TYPE = (b"content-type", b"application/json")
 
-    def __init__(self, app: Starlette, server: FeatureServer) -> None:
+    def __init__(self, app: Starlette, server: FeatureServer, rules: BrowserRules, body: BodyReader) -> None:
         self.app = app
         self.server = server
-        self.max_body = server.settings.max_body_bytes
+        self.rules = rules
+        self.body = body
         self.retry_after = server.settings.retry_after_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -261,13 +325,16 @@ class OnlineFeaturesRoute:
         started = time.perf_counter()
         server = self.server
         try:
-            body = await read_body(scope, receive, self.max_body)
+            refusal = self.rules.refusal(scope)
+            if refusal is not None:
+                raise refusal
+            body = await self.body.read(scope, receive)
             if body is None:  # the client went away
                 return
-            payload = await server.online_features(server.principal_of(scope), body)
+            payload = await server.online_features(await server.principal_of(scope), body, scope)
         except Exception as exc:
             failure = translate(exc, self.retry_after)
-            await error_response(failure)(scope, receive, send)
+            await self.body.respond(failure, scope, receive, send)
             server.metrics.observe_request(self.PATH, "POST", failure.status, time.perf_counter() - started)
             return
         await send(
@@ -316,8 +383,11 @@ def create_app(
     *,
     keys: ApiKeyStore | None = None,
     audit: AuditLog | None = None,
+    offload: Offload | None = None,
 ) -> OnlineFeaturesRoute:
     """An ASGI app serving `backend`. With auth on, `keys` (or `settings.oidc`) must be given.
+
+    `offload` runs the blocking backend calls of requests (default: one built from `settings`).
 
     Online reads are answered by `OnlineFeaturesRoute` ahead of the Starlette app, which serves
     every other route; `.app.state.feature_server` is the shared `FeatureServer`.
@@ -332,7 +402,11 @@ def create_app(
         if keys is None and oidc is None:
             raise ConfigError("authentication is on but neither an API key store nor OIDC is configured")
         authenticator = Authenticator(keys, oidc)
-    server = FeatureServer(backend, settings, authenticator, audit)
+    if offload is None:
+        offload = Offload(settings.backend_threads, settings.backend_timeout_seconds)
+    server = FeatureServer(backend, settings, authenticator, audit, offload)
+    rules = BrowserRules(settings.allowed_origins)
+    body = BodyReader(settings.max_body_bytes, settings.body_timeout_seconds)
     handlers: dict[str, Handler] = {
         "get_online_features": server.get_online_features,
         "push": server.push,
@@ -363,9 +437,9 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(MetricsMiddleware, metrics=server.metrics, paths=frozenset(r.path for r in ROUTES)),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(BodyLimitMiddleware, rules=rules, body=body),
         ],
         exception_handlers={StarletteHTTPException: http_error},
     )
     app.state.feature_server = server
-    return OnlineFeaturesRoute(app, server)
+    return OnlineFeaturesRoute(app, server, rules, body)

@@ -26,6 +26,7 @@ def settings_from_env() -> ServerSettings:
 def build_app() -> Any:
     from potluck.server.app import create_app
     from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
+    from potluck.server.offload import Offload
     from potluck.server.store_backend import StoreBackend  # type: ignore[import-not-found,unused-ignore]
     from potluck.store import FeatureStore
 
@@ -34,4 +35,5 @@ def build_app() -> Any:
     tables = ServerTables(store.config.registry_url, store.project)
     audit = AuditLog(tables)
     keys = ApiKeyStore(tables, audit, cache_seconds=settings.key_cache_seconds) if settings.auth_enabled else None
-    return create_app(StoreBackend(store), settings, keys=keys, audit=audit)
+    offload = Offload(settings.backend_threads, settings.backend_timeout_seconds)
+    return create_app(StoreBackend(store, offload), settings, keys=keys, audit=audit, offload=offload)

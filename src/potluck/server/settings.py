@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MIB = 1024 * 1024
+_ORIGIN = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s]+")
 
 
 class OidcSettings(BaseModel):
@@ -24,6 +26,9 @@ class OidcSettings(BaseModel):
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     leeway_seconds: float = Field(default=30.0, ge=0)
     jwks_cache_seconds: int = Field(default=300, ge=1)
+    # A token naming a key the cached JWKS lacks refetches it, at most this often.
+    jwks_refetch_seconds: float = Field(default=10.0, ge=0)
+    jwks_timeout_seconds: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _one_key_source(self) -> OidcSettings:
@@ -49,6 +54,24 @@ class ServerSettings(BaseModel):
     public_metrics: bool = False  # serve /metrics without credentials even when auth is on
     key_cache_seconds: float = Field(default=5.0, ge=0)  # how long a revoked key may still work
     retry_after_seconds: int = Field(default=1, ge=0)
+    # Every backend call a request waits on (online read, readiness check, key lookup, registry
+    # read) answers 503 after this long; the call itself is bounded by the backend's own timeouts.
+    backend_timeout_seconds: float = Field(default=5.0, gt=0)
+    backend_threads: int = Field(default=16, ge=1)  # worker threads per kind of backend call
+    # Browser origins allowed to call the server; a request with any other Origin header gets 403.
+    allowed_origins: tuple[str, ...] = ()
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)  # request line and headers together
+    max_headers: int = Field(default=100, ge=1)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)  # from connect (or request start) to headers read
+    body_timeout_seconds: float = Field(default=30.0, gt=0)  # to read the whole request body
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"'{origin}' is not an origin: use scheme://host[:port], without a path")
+        return tuple(o.lower() for o in origins)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerSettings:

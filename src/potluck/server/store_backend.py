@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from potluck.definitions import FeatureView
 from potluck.definitions.errors import BackendUnavailableError, PotluckError
 from potluck.server.backend import OnlineResult, PushTarget, Resource, Status
+from potluck.server.offload import Offload
 from potluck.store import FeatureStore
+
+log = logging.getLogger("potluck.server")
 
 
 def _resource(view: FeatureView) -> Resource:
@@ -16,10 +20,20 @@ def _resource(view: FeatureView) -> Resource:
 
 
 class StoreBackend:
-    """Serves one repository's FeatureStore over HTTP. Safe to call from several threads."""
+    """Serves one repository's FeatureStore over HTTP. Safe to call from several threads.
 
-    def __init__(self, store: FeatureStore) -> None:
+    Online stores without non-blocking reads are read in `offload`'s threads, within its timeout.
+    The registry is loaded once here so that requests only ever see the cached snapshot.
+    """
+
+    def __init__(self, store: FeatureStore, offload: Offload | None = None) -> None:
         self.store = store
+        self.offload = offload or Offload(threads=16, timeout=5.0)
+        self._async_reads = store.online_reads_async
+        try:
+            store.registry_snapshot()
+        except Exception as err:  # the registry is down: /ready says so; requests answer 503
+            log.warning("the registry could not be loaded at start: %s", type(err).__name__)
 
     def _request(self, features: list[str] | None, feature_service: str | None) -> Any:
         if feature_service is not None:
@@ -34,7 +48,12 @@ class StoreBackend:
         full_feature_names: bool,
     ) -> OnlineResult:
         request = self._request(features, feature_service)
-        response = await self.store.get_online_features_async(request, entities, full_feature_names=full_feature_names)
+        if self._async_reads:
+            response = await self.store.get_online_features_async(request, entities, full_feature_names)
+        else:
+            response = await self.offload.run(
+                "online", "the online store", self.store.get_online_features, request, entities, full_feature_names
+            )
         keys = list(response.entity_columns)
         outputs = response.output_names
         values = response.values

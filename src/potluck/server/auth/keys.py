@@ -113,8 +113,18 @@ class ApiKeyStore:
             for r in rows
         ]
 
+    def cached(self, key: str) -> tuple[Principal | None] | None:
+        """The cached answer of `verify` for `key` (in a 1-tuple), or None when it must be looked up."""
+        hit = self._cache.get(_hash(key))
+        if hit is not None and hit[0] > time.monotonic():
+            return (hit[1],)
+        return None
+
     def verify(self, key: str) -> Principal | None:
-        """The principal of a valid, unrevoked key, or None. Answers are cached briefly."""
+        """The principal of a valid, unrevoked key, or None. Answers are cached briefly.
+
+        A miss reads the registry database: call it off the event loop.
+        """
         cache_key = _hash(key)
         now = time.monotonic()
         hit = self._cache.get(cache_key)

@@ -1,14 +1,25 @@
-"""OpenID Connect bearer tokens: signature (JWKS), issuer, audience and expiry, then roles and scopes."""
+"""OpenID Connect bearer tokens: signature (JWKS), issuer, audience and expiry, then roles and scopes.
+
+The JWKS is cached for `jwks_cache_seconds`; a token naming a key id the cache lacks refetches it
+(a provider rotating keys), at most once per `jwks_refetch_seconds`. Fetches block, so the server
+runs `signing_key` off the event loop; `cached_key` and `verify` only compute.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from potluck.definitions.errors import BackendUnavailableError, MissingExtraError
 from potluck.server.auth.policy import ROLES, Principal, Scope, parse_scope
 from potluck.server.settings import OidcSettings
+
+_MAX_JWKS_BYTES = 1024 * 1024
 
 
 class InvalidToken(Exception):
@@ -23,39 +34,95 @@ class OidcVerifier:
             raise MissingExtraError("pyjwt", "server") from None
         self._jwt = jwt
         self.settings = settings
-        self._client: Any = None
-        self._keyset: Any = None
-        if settings.jwks_url:
-            self._client = jwt.PyJWKClient(
-                settings.jwks_url, cache_keys=True, lifespan=settings.jwks_cache_seconds, timeout=5
-            )
-        else:
-            assert settings.jwks_file is not None
-            self._keyset = jwt.PyJWKSet.from_dict(json.loads(Path(settings.jwks_file).read_text(encoding="utf-8")))
+        self._keys: dict[str | None, Any] = {}  # kid -> PyJWK
+        self._fetched_at = float("-inf")  # when the cached set was fetched
+        self._attempted_at = float("-inf")  # when a fetch was last tried
+        self._lock = threading.Lock()
+        if settings.jwks_file is not None:
+            self._keys = self._parse(Path(settings.jwks_file).read_text(encoding="utf-8"))
+            self._fetched_at = float("inf")
 
-    def _signing_key(self, token: str) -> Any:
+    # -- keys
+    def _parse(self, text: str) -> dict[str | None, Any]:
+        jwt = self._jwt
+        try:
+            keyset = jwt.PyJWKSet.from_dict(json.loads(text))
+        except (ValueError, TypeError, jwt.PyJWTError) as err:
+            raise BackendUnavailableError(f"the identity provider's JWKS is not a usable key set: {err}") from None
+        return {key.key_id: key for key in keyset.keys}
+
+    def _kid(self, token: str) -> str | None:
         jwt = self._jwt
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise InvalidToken("malformed token") from None
-        if self._client is not None:
-            try:
-                return self._client.get_signing_key_from_jwt(token).key
-            except jwt.PyJWKClientConnectionError:
-                raise BackendUnavailableError("the identity provider's JWKS cannot be fetched") from None
-            except jwt.PyJWTError:
-                raise InvalidToken("token signed with an unknown key") from None
         kid = header.get("kid")
-        for key in self._keyset.keys:
-            if kid is None or key.key_id == kid:
-                return key.key
-        raise InvalidToken("token signed with an unknown key")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidToken("malformed token")
+        alg = header.get("alg")
+        if alg not in self.settings.algorithms:
+            raise InvalidToken(f"token algorithm {alg!r} is not accepted")
+        return kid
 
-    def verify(self, token: str) -> Principal:
+    def _lookup(self, kid: str | None) -> Any:
+        if kid is None:
+            return next(iter(self._keys.values()), None) if len(self._keys) == 1 else None
+        return self._keys.get(kid)
+
+    def cached_key(self, token: str) -> Any:
+        """The token's key from the cached JWKS; None when it must be fetched (call `signing_key`)."""
+        kid = self._kid(token)
+        now = time.monotonic()
+        fresh = now - self._fetched_at < self.settings.jwks_cache_seconds
+        key = self._lookup(kid)
+        if key is not None and fresh:
+            return key
+        if fresh and now - self._attempted_at < self.settings.jwks_refetch_seconds:
+            raise InvalidToken("token signed with an unknown key")
+        if self.settings.jwks_url is None:
+            raise InvalidToken("token signed with an unknown key")
+        return None
+
+    def signing_key(self, token: str) -> Any:
+        """The token's key, refetching the JWKS when it is stale or lacks the key id. Blocks."""
+        kid = self._kid(token)
+        with self._lock:
+            now = time.monotonic()
+            key = self._lookup(kid)
+            fresh = now - self._fetched_at < self.settings.jwks_cache_seconds
+            if key is not None and fresh:
+                return key
+            if not fresh or now - self._attempted_at >= self.settings.jwks_refetch_seconds:
+                self._attempted_at = now
+                try:
+                    self._keys = self._fetch()
+                    self._fetched_at = time.monotonic()
+                except BackendUnavailableError:
+                    if key is None:
+                        raise
+                    return key  # the provider is down: the key it served before still verifies
+        key = self._lookup(kid)
+        if key is None:
+            raise InvalidToken("token signed with an unknown key")
+        return key
+
+    def _fetch(self) -> dict[str | None, Any]:
+        url = self.settings.jwks_url
+        assert url is not None
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.settings.jwks_timeout_seconds) as response:
+                text = response.read(_MAX_JWKS_BYTES).decode("utf-8")
+        except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts, bad encoding
+            raise BackendUnavailableError(f"the identity provider's JWKS cannot be fetched: {err}") from None
+        return self._parse(text)
+
+    # -- claims
+    def verify(self, token: str, key: Any) -> Principal:
+        """The principal of `token`, checked against `key` (from `cached_key` or `signing_key`)."""
         jwt = self._jwt
         s = self.settings
-        key = self._signing_key(token)
         try:
             claims = jwt.decode(
                 token,
@@ -74,7 +141,9 @@ class OidcVerifier:
             raise InvalidToken("token has the wrong issuer") from None
         except jwt.InvalidSignatureError:
             raise InvalidToken("token signature does not verify") from None
-        except jwt.PyJWTError:
+        except jwt.InvalidAlgorithmError:
+            raise InvalidToken("token algorithm does not match its key") from None
+        except (jwt.PyJWTError, TypeError, ValueError, KeyError):  # a key of another type, a bad encoding
             raise InvalidToken("invalid token") from None
         roles = frozenset(r for r in _strings(_claim(claims, s.roles_claim)) if r in ROLES)
         scopes: tuple[Scope, ...] | None = None
