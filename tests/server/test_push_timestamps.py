@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import httpx
 import pytest
 from push_support import build_push_repo, row
 
-from potluck import FeatureStore
+from potluck import Client, FeatureStore
 from potluck.server import ServerSettings, create_app
 from potluck.server.store_backend import StoreBackend
 from tests_support import serve
@@ -74,7 +75,30 @@ def test_bad_values_are_422_naming_column_and_row(http: httpx.Client, column: st
     assert f"column '{column}' row 1: {row_text}" in message
 
 
-def test_non_finite_strings_are_accepted_for_floats(http: httpx.Client) -> None:
-    reply = _push(http, row(rider_id=20, speed="Infinity"))
+def test_non_finite_floats_are_served_as_strings_and_decoded_by_the_client(http: httpx.Client) -> None:
+    riders = [20, 21, 22, 23, 24]
+    df = row(rider_id=riders, event_timestamp=["2026-11-01"] * 5, speed=["NaN", "Infinity", "-Infinity", None, 2.5],
+             trips=[1] * 5, active=[True] * 5, zone=["a"] * 5)  # fmt: skip
+    reply = _push(http, df)
     assert reply.status_code == 200, reply.text
-    assert _read(http, 20)[0] == "Infinity"
+    body = {"features": ["rider_live:speed"], "entities": {"rider_id": [*riders, 99]}}
+    column = http.post("/get-online-features", json=body).json()["results"][1]
+    assert column["values"] == ["NaN", "Infinity", "-Infinity", None, 2.5, None]
+    assert column["statuses"] == ["PRESENT"] * 5 + ["NOT_FOUND"]
+    with Client(str(http.base_url)) as client:
+        speeds = client.get_online_features(["rider_live:speed"], {"rider_id": riders}).to_dict()["speed"]
+    assert math.isnan(speeds[0]) and speeds[1:] == [math.inf, -math.inf, None, 2.5]
+
+
+def test_online_body_writes_non_finite_floats_as_feast_does() -> None:
+    import orjson
+
+    from potluck.server.backend import OnlineResult
+    from potluck.server.serialize import online_body
+
+    values = [[1, 2], [math.nan, None], [[1.0, math.inf], None], ["NaN", "x"], [1e308, 1e308]]
+    result = OnlineResult(
+        ["k", "f", "l", "s", "big"], values, [["PRESENT"] * 2] * 5, [[None, None]] * 5
+    )
+    served = [c["values"] for c in orjson.loads(online_body(result))["results"]]
+    assert served == [[1, 2], ["NaN", None], [[1.0, "Infinity"], None], ["NaN", "x"], [1e308, 1e308]]

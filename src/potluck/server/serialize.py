@@ -1,8 +1,13 @@
-"""JSON bodies with orjson: Feast's column-oriented online response, timestamps in RFC 3339 UTC."""
+"""JSON bodies with orjson: Feast's column-oriented online response, timestamps in RFC 3339 UTC.
+
+JSON has no NaN or infinities (orjson writes them as null); in values they are written as Feast
+writes them: the strings "NaN", "Infinity" and "-Infinity".
+"""
 
 from __future__ import annotations
 
 import base64
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,10 +38,38 @@ def dumps(body: Any) -> bytes:
     return orjson.dumps(body, option=_OPTIONS, default=_default)
 
 
+def _non_finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list):
+        return json_values(value)
+    return value
+
+
+def json_values(values: list[Any]) -> list[Any]:
+    """A column of values with non-finite floats as strings; other columns are returned as they are.
+
+    A column holds one type, so only float (and list) columns are looked at, and a float column
+    is copied only when its sum is not finite (one pass in C when the column is all finite).
+    """
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, list):
+        return [_non_finite(v) for v in values]
+    if not isinstance(first, float):
+        return values
+    try:
+        total = sum(values)
+    except TypeError:  # nulls among the values
+        total = sum(v for v in values if v is not None)
+    if math.isfinite(total):
+        return values
+    return [_non_finite(v) for v in values]
+
+
 def online_body(result: OnlineResult) -> bytes:
     results = [
         {
-            "values": values,
+            "values": json_values(values),
             "statuses": statuses,
             "event_timestamps": [EPOCH if t is None else t for t in timestamps],
         }
