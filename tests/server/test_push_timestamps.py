@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from push_support import build_push_repo, row
 
 from potluck import Client, FeatureStore
 from potluck.server import ServerSettings, create_app
 from potluck.server.store_backend import StoreBackend
+from push_support import build_push_repo, row
 from tests_support import serve
 
 
@@ -87,7 +86,8 @@ def test_non_finite_floats_are_served_as_strings_and_decoded_by_the_client(http:
     assert column["statuses"] == ["PRESENT"] * 5 + ["NOT_FOUND"]
     with Client(str(http.base_url)) as client:
         speeds = client.get_online_features(["rider_live:speed"], {"rider_id": riders}).to_dict()["speed"]
-    assert math.isnan(speeds[0]) and speeds[1:] == [math.inf, -math.inf, None, 2.5]
+    assert math.isnan(speeds[0])
+    assert speeds[1:] == [math.inf, -math.inf, None, 2.5]
 
 
 def test_online_body_writes_non_finite_floats_as_feast_does() -> None:
