@@ -35,6 +35,7 @@ from potluck.retrieval.online import (
 from potluck.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PG_DSN = "host=127.0.0.1 port=5432 dbname=test connect_timeout=3"
 BACKENDS = [
     "sqlite",
@@ -446,6 +447,32 @@ def test_ties_on_event_time_go_to_created_time(
     ]
     store.write(batch_view, rows_table(batch_view, rows))
     assert read_values(store, batch_view, [7]) == [expected]
+
+
+BEYOND_2_53_US = 2**53 + 4  # as doubles, 2^53 + 3 and 2^53 + 4 are the same number
+
+
+@pytest.mark.parametrize("field", ["event_timestamp", "created_timestamp"])
+def test_newest_wins_exactly_past_2_53_microseconds(store: OnlineStore, field: str) -> None:
+    view = int_view("far_times")
+    store.create([view])
+    newer = EPOCH + timedelta(microseconds=BEYOND_2_53_US)
+    older = newer - timedelta(microseconds=1)
+    base = {"user_id": 3, "event_timestamp": newer, "created_timestamp": newer}
+    store.write(view, rows_table(view, [{**base, "v": 2, field: newer}]))
+    store.write(view, rows_table(view, [{**base, "v": 1, field: older}]))
+    assert read_values(store, view, [3]) == [2]
+    store.write(view, rows_table(view, [{**base, "v": 3, field: newer + timedelta(microseconds=1)}]))
+    assert read_values(store, view, [3]) == [3]
+
+
+def test_newest_wins_across_times_before_1970(store: OnlineStore) -> None:
+    view = int_view("old_times")
+    store.create([view])
+    for value, seconds in [(1, -100), (2, -1000), (3, -99.999999), (4, -5), (5, -1000000)]:
+        when = EPOCH + timedelta(seconds=seconds)
+        store.write(view, rows_table(view, [{"user_id": 4, "v": value, "event_timestamp": when}]))
+    assert read_values(store, view, [4]) == [4]
 
 
 def _concurrent_writer(kind: str, spec: dict[str, Any], seed: int) -> None:
