@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from push_support import build_push_repo, row
 
 from potluck import FeatureStore
 from potluck.definitions.errors import BackendUnavailableError
+from push_support import build_push_repo, row
 from tests_support import free_port, start_redis_server
 
 
