@@ -50,18 +50,16 @@ def json_values(values: list[Any]) -> list[Any]:
     """A column of values with non-finite floats as strings; other columns are returned as they are.
 
     A column holds one type, so only float (and list) columns are looked at, and a float column
-    is copied only when its sum is not finite (one pass in C when the column is all finite).
+    is copied only when its sum is not finite: `sum(filter(None, ...))` skips nulls and zeros in
+    one pass in C, and NaN and infinities make the sum non-finite.
     """
-    first = next((v for v in values if v is not None), None)
+    first = None
+    for first in values:
+        if first is not None:
+            break
     if isinstance(first, list):
         return [_non_finite(v) for v in values]
-    if not isinstance(first, float):
-        return values
-    try:
-        total = sum(values)
-    except TypeError:  # nulls among the values
-        total = sum(v for v in values if v is not None)
-    if math.isfinite(total):
+    if not isinstance(first, float) or math.isfinite(sum(filter(None, values))):
         return values
     return [_non_finite(v) for v in values]
 
