@@ -133,3 +133,15 @@ def test_pandas_datetimes_still_work(store: FeatureStore) -> None:
     df = pd.DataFrame({**row(), "event_timestamp": [pd.Timestamp(when)]})
     store.push("rider_live", df)
     assert _event_time(store) == when
+
+
+def test_polars_text_columns_and_dates_follow_the_same_rules(store: FeatureStore) -> None:
+    import datetime as dt
+
+    import polars as pl
+
+    store.push("rider_live", pl.DataFrame(row(event_timestamp="2026-11-01T00:00:00.5Z", speed="Infinity")))
+    assert _event_time(store) == datetime(2026, 11, 1, 0, 0, 0, 500000, tzinfo=UTC)
+    assert store.get_online_features(["rider_live:speed"], {"rider_id": [7]}).to_dict()["speed"] == [math.inf]
+    store.push("rider_live", row(event_timestamp=dt.date(2026, 11, 2)))
+    assert _event_time(store) == datetime(2026, 11, 2, tzinfo=UTC)

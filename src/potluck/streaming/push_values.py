@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import RetrievalError
@@ -44,6 +44,8 @@ def parse_time(value: Any) -> int | None:
         raise BadValue(TIMESTAMP_HINT)
     if isinstance(value, datetime):
         stamp = value
+    elif isinstance(value, date):
+        stamp = datetime(value.year, value.month, value.day)
     elif isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             raise BadValue(TIMESTAMP_HINT)
@@ -133,6 +135,14 @@ def _python(values: list[Any], target: pa.DataType, where: Callable[[int, Any], 
     return pa.array(out, target)
 
 
+def _is_text(arrow_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    t = pa.types
+    view = getattr(t, "is_string_view", None)
+    return bool(t.is_string(arrow_type) or t.is_large_string(arrow_type) or (view is not None and view(arrow_type)))
+
+
 def _kind_fits(source: pa.DataType, target: pa.DataType) -> bool:
     """Whether Arrow values of `source` may be cast to `target` (no booleans as numbers and back)."""
     import pyarrow as pa
@@ -152,7 +162,7 @@ def _arrow_time(values: Any, target: pa.DataType, where: Callable[[int, Any], st
     import pyarrow.compute as pc
 
     t = pa.types
-    if t.is_string(values.type) or t.is_large_string(values.type):
+    if _is_text(values.type):
         return _python(values.to_pylist(), target, where)
     if t.is_null(values.type):
         return pa.nulls(len(values), target)
@@ -194,7 +204,7 @@ def to_column(values: Column, target: pa.DataType, column: str, context: str, ty
     if pa.types.is_timestamp(target):
         return _arrow_time(values, target, where)
     if not _kind_fits(values.type, target):
-        if pa.types.is_floating(target) and pa.types.is_string(values.type):
+        if pa.types.is_floating(target) and _is_text(values.type):
             return _python(values.to_pylist(), target, where)
         bad = next((i for i, v in enumerate(values.to_pylist()) if v is not None), 0)
         raise RetrievalError(f"{where(bad, values[bad].as_py())} (the column holds {values.type} values)")
