@@ -157,13 +157,33 @@ def _kind_fits(source: pa.DataType, target: pa.DataType) -> bool:
     return True
 
 
+def _text_times(values: Any, target: pa.DataType) -> pa.Array | None:
+    """Text times parsed by Arrow when every value has an offset, or none has; None otherwise.
+
+    The common forms in one vectorised pass; the rest (and every error) go value by value.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for cast_to in (target, pa.timestamp("us")):
+        try:
+            parsed = pc.cast(values, cast_to)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        if first_out_of_range(parsed) is not None:
+            return None
+        return parsed if parsed.type.tz is not None else pc.assume_timezone(parsed, "UTC")
+    return None
+
+
 def _arrow_time(values: Any, target: pa.DataType, where: Callable[[int, Any], str]) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
 
     t = pa.types
     if _is_text(values.type):
-        return _python(values.to_pylist(), target, where)
+        parsed = _text_times(values, target)
+        return parsed if parsed is not None else _python(values.to_pylist(), target, where)
     if t.is_null(values.type):
         return pa.nulls(len(values), target)
     if t.is_timestamp(values.type) or t.is_date(values.type):
@@ -191,7 +211,13 @@ def to_column(values: Column, target: pa.DataType, column: str, context: str, ty
 
     convert = _converter(target)
     if isinstance(values, list):
-        if convert is not None and (pa.types.is_timestamp(target) or any(isinstance(v, (bool, str)) for v in values)):
+        if pa.types.is_timestamp(target):
+            try:
+                parsed = _text_times(pa.array(values, pa.string()), target)  # all text (or null)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                parsed = None
+            return parsed if parsed is not None else _python(values, target, where)
+        if convert is not None and any(isinstance(v, (bool, str)) for v in values):
             return _python(values, target, where)
         try:
             values = pa.array(values)
