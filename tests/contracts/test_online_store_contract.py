@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from potluck.definitions.errors import RetrievalError
 from potluck.definitions.field import Field
 from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest
 from potluck.repo.config import (
@@ -473,6 +474,19 @@ def test_newest_wins_across_times_before_1970(store: OnlineStore) -> None:
         when = EPOCH + timedelta(seconds=seconds)
         store.write(view, rows_table(view, [{"user_id": 4, "v": value, "event_timestamp": when}]))
     assert read_values(store, view, [4]) == [4]
+
+
+def test_times_no_read_could_return_are_refused_at_write(store: OnlineStore) -> None:
+    view = int_view("far_future", (Field(name="seen", dtype=UnixTimestamp),))
+    store.create([view])
+    far = pa.array([253402300800], pa.timestamp("s", tz="UTC"))  # 10000-01-01
+    ok = pa.array([T0], pa.timestamp("us", tz="UTC"))
+    for event, seen in ((far, ok), (ok, far)):
+        table = pa.table({"user_id": [1], "seen": seen, "event_timestamp": event})
+        with pytest.raises(RetrievalError, match=r"row 0 \(253402300800 s since 1970-01-01\).*years 1 and 9999"):
+            store.write(view, table)
+    (result,) = store.read([ReadRequest(view, [view.key_encoder.encode((1,))])])
+    assert result.rows == [None]
 
 
 def _concurrent_writer(kind: str, spec: dict[str, Any], seed: int) -> None:

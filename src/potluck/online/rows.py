@@ -78,6 +78,9 @@ def encode_rows(view: OnlineView, rows: pa.Table) -> EncodedRows:
     else:
         created = pa.nulls(n, pa.int64())
     columns = {f.name: rows.column(f.name) for f in view.features if f.name in names}
+    for name, column in columns.items():
+        if pa.types.is_timestamp(column.type):
+            _check_range(view, rows, name)
     blobs = view.row_codec.encode_arrow(columns, n)
     valid = pc.and_(keys.is_valid(), event.is_valid())
     if valid.false_count:
