@@ -176,6 +176,24 @@ def _text_times(values: Any, target: pa.DataType) -> pa.Array | None:
     return None
 
 
+def _epoch_seconds(values: Any) -> pa.Array | None:
+    """Epoch seconds as int64 microseconds in one vectorised pass; None if one is out of range."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        if pa.types.is_integer(values.type):
+            micros = pc.multiply_checked(values.cast(pa.int64()), 1_000_000)
+        else:
+            scaled = pc.multiply(values.cast(pa.float64()), 1e6)
+            if not pc.all(pc.is_finite(scaled)).as_py():  # nulls are skipped
+                return None
+            micros = pc.round(scaled).cast(pa.int64())
+    except (pa.ArrowInvalid, OverflowError):
+        return None
+    return micros if first_out_of_range(micros) is None else None
+
+
 def _arrow_time(values: Any, target: pa.DataType, where: Callable[[int, Any], str]) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -196,7 +214,10 @@ def _arrow_time(values: Any, target: pa.DataType, where: Callable[[int, Any], st
             values = pc.assume_timezone(values, "UTC")
         return pc.cast(values, target, safe=False)  # finer units are truncated to microseconds
     if t.is_integer(values.type) or t.is_floating(values.type):
-        return _python(values.to_pylist(), target, where)  # epoch seconds, range checked per value
+        micros = _epoch_seconds(values)
+        if micros is not None:
+            return micros.cast(target)
+        return _python(values.to_pylist(), target, where)  # names the first value out of range
     bad = next((i for i, v in enumerate(values.to_pylist()) if v is not None), 0)
     raise RetrievalError(f"{where(bad, values[bad].as_py())}: {values.type} values; expected {TIMESTAMP_HINT}")
 
