@@ -79,6 +79,8 @@ class OnlineResponse:
         self.body = body
         self.feature_names: list[str] = list(body["metadata"]["feature_names"])
         self.results: list[dict[str, Any]] = list(body["results"])
+        for column in self.results:
+            column["values"] = decode_values(column["values"])
 
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
         """{name: [value per entity row]}; with timestamps also {name + '__ts': [...]}."""
@@ -99,6 +101,31 @@ class OnlineResponse:
 
     def __repr__(self) -> str:
         return f"OnlineResponse(feature_names={self.feature_names!r})"
+
+
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _float_like(value: Any) -> bool:
+    if isinstance(value, str):
+        return value in _NON_FINITE
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def decode_values(values: list[Any]) -> list[Any]:
+    """A served column with "NaN", "Infinity", "-Infinity" back as floats.
+
+    The server writes non-finite floats as those strings (JSON has no such numbers). A column is
+    decoded when it holds one of them and otherwise only numbers and nulls, i.e. a float column;
+    a string column holding only those three strings (and nulls) is read as floats too.
+    """
+    if any(isinstance(v, list) for v in values):
+        return [decode_values(v) if isinstance(v, list) else v for v in values]
+    if not any(isinstance(v, str) and v in _NON_FINITE for v in values):
+        return values
+    if not all(_float_like(v) for v in values):
+        return values
+    return [_NON_FINITE[v] if isinstance(v, str) else v for v in values]
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from potluck.definitions.errors import RetrievalError
 from potluck.definitions.field import Field
 from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest
 from potluck.repo.config import (
@@ -35,6 +36,7 @@ from potluck.retrieval.online import (
 from potluck.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PG_DSN = "host=127.0.0.1 port=5432 dbname=test connect_timeout=3"
 BACKENDS = [
     "sqlite",
@@ -446,6 +448,45 @@ def test_ties_on_event_time_go_to_created_time(
     ]
     store.write(batch_view, rows_table(batch_view, rows))
     assert read_values(store, batch_view, [7]) == [expected]
+
+
+BEYOND_2_53_US = 2**53 + 4  # as doubles, 2^53 + 3 and 2^53 + 4 are the same number
+
+
+@pytest.mark.parametrize("field", ["event_timestamp", "created_timestamp"])
+def test_newest_wins_exactly_past_2_53_microseconds(store: OnlineStore, field: str) -> None:
+    view = int_view("far_times")
+    store.create([view])
+    newer = EPOCH + timedelta(microseconds=BEYOND_2_53_US)
+    older = newer - timedelta(microseconds=1)
+    base = {"user_id": 3, "event_timestamp": newer, "created_timestamp": newer}
+    store.write(view, rows_table(view, [{**base, "v": 2, field: newer}]))
+    store.write(view, rows_table(view, [{**base, "v": 1, field: older}]))
+    assert read_values(store, view, [3]) == [2]
+    store.write(view, rows_table(view, [{**base, "v": 3, field: newer + timedelta(microseconds=1)}]))
+    assert read_values(store, view, [3]) == [3]
+
+
+def test_newest_wins_across_times_before_1970(store: OnlineStore) -> None:
+    view = int_view("old_times")
+    store.create([view])
+    for value, seconds in [(1, -100), (2, -1000), (3, -99.999999), (4, -5), (5, -1000000)]:
+        when = EPOCH + timedelta(seconds=seconds)
+        store.write(view, rows_table(view, [{"user_id": 4, "v": value, "event_timestamp": when}]))
+    assert read_values(store, view, [4]) == [4]
+
+
+def test_times_no_read_could_return_are_refused_at_write(store: OnlineStore) -> None:
+    view = int_view("far_future", (Field(name="seen", dtype=UnixTimestamp),))
+    store.create([view])
+    far = pa.array([253402300800], pa.timestamp("s", tz="UTC"))  # 10000-01-01
+    ok = pa.array([T0], pa.timestamp("us", tz="UTC"))
+    for event, seen in ((far, ok), (ok, far)):
+        table = pa.table({"user_id": [1], "seen": seen, "event_timestamp": event})
+        with pytest.raises(RetrievalError, match=r"row 0 \(253402300800 s since 1970-01-01\).*years 1 and 9999"):
+            store.write(view, table)
+    (result,) = store.read([ReadRequest(view, [view.key_encoder.encode((1,))])])
+    assert result.rows == [None]
 
 
 def _concurrent_writer(kind: str, spec: dict[str, Any], seed: int) -> None:

@@ -35,7 +35,31 @@ DEFAULT_SOCKET_TIMEOUT = 3.0
 
 # KEYS: one per row; ARGV[1]: expiry in seconds (0: none); ARGV[i + 1]: the value for KEYS[i],
 # "<event_us>,<created_us or empty>;<blob>". Writes the value unless the stored one is newer.
+# Times are compared as decimal text, exactly: Lua numbers are doubles, which cannot tell apart
+# microsecond times past 2^53 (the year 2255).
 NEWEST_WINS_LUA = """
+local function cmp(a, b)
+  local na, nb = string.byte(a, 1) == 45, string.byte(b, 1) == 45
+  if na ~= nb then
+    return na and -1 or 1
+  end
+  local r = 0
+  if #a ~= #b then
+    r = #a < #b and -1 or 1
+  else
+    for i = 1, #a do
+      local x, y = string.byte(a, i), string.byte(b, i)
+      if x ~= y then
+        r = x < y and -1 or 1
+        break
+      end
+    end
+  end
+  if na then
+    r = -r
+  end
+  return r
+end
 local ttl = tonumber(ARGV[1])
 local written = 0
 for i = 1, #KEYS do
@@ -47,17 +71,16 @@ for i = 1, #KEYS do
     local ns = string.find(new, ';', nc, true)
     local oc = string.find(cur, ',', 1, true)
     local os = string.find(cur, ';', oc, true)
-    local ne = tonumber(string.sub(new, 1, nc - 1))
-    local oe = tonumber(string.sub(cur, 1, oc - 1))
-    if ne < oe then
+    local order = cmp(string.sub(new, 1, nc - 1), string.sub(cur, 1, oc - 1))
+    if order < 0 then
       take = false
-    elseif ne == oe then
+    elseif order == 0 then
       local ncr = string.sub(new, nc + 1, ns - 1)
       local ocr = string.sub(cur, oc + 1, os - 1)
       if ncr == '' then
         take = (ocr == '')
       elseif ocr ~= '' then
-        take = tonumber(ncr) >= tonumber(ocr)
+        take = cmp(ncr, ocr) >= 0
       end
     end
   end

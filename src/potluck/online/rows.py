@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from potluck.definitions.errors import PotluckError
+from potluck.definitions.errors import PotluckError, RetrievalError
 from potluck.online.arrow_util import as_array, as_numpy, fill_null, from_numpy
 from potluck.online.protocol import OnlineView
+from potluck.online.time_range import RANGE_TEXT, describe, first_out_of_range
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -48,6 +49,16 @@ def _micros(col: Any) -> pa.Array:
     return pc.cast(col, pa.timestamp("us", tz="UTC")).cast(pa.int64())
 
 
+def _check_range(view: OnlineView, rows: pa.Table, column: str) -> None:
+    """Times outside years 1 to 9999 could be written but never read back: refused."""
+    bad = first_out_of_range(rows.column(column))
+    if bad is not None:
+        raise RetrievalError(
+            f"rows written to online view '{view.name}': {column} of row {bad} "
+            f"({describe(rows.column(column), bad)}) is outside the supported range ({RANGE_TEXT})"
+        )
+
+
 def encode_rows(view: OnlineView, rows: pa.Table) -> EncodedRows:
     """Encode keys and values of `rows`; rows with a null join key or event time are dropped."""
     import pyarrow as pa
@@ -59,9 +70,17 @@ def encode_rows(view: OnlineView, rows: pa.Table) -> EncodedRows:
         raise PotluckError(f"rows written to online view '{view.name}' lack the column(s) {', '.join(missing)}")
     n = rows.num_rows
     keys = view.key_encoder.encode_arrow([rows.column(k) for k in view.join_keys])
+    _check_range(view, rows, EVENT_TIMESTAMP)
     event = _micros(rows.column(EVENT_TIMESTAMP))
-    created = _micros(rows.column(CREATED_TIMESTAMP)) if CREATED_TIMESTAMP in names else pa.nulls(n, pa.int64())
+    if CREATED_TIMESTAMP in names:
+        _check_range(view, rows, CREATED_TIMESTAMP)
+        created = _micros(rows.column(CREATED_TIMESTAMP))
+    else:
+        created = pa.nulls(n, pa.int64())
     columns = {f.name: rows.column(f.name) for f in view.features if f.name in names}
+    for name, column in columns.items():
+        if pa.types.is_timestamp(column.type):
+            _check_range(view, rows, name)
     blobs = view.row_codec.encode_arrow(columns, n)
     valid = pc.and_(keys.is_valid(), event.is_valid())
     if valid.false_count:

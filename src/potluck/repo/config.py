@@ -1,4 +1,10 @@
-"""`feature_store.yaml`: reading, `${ENV}` interpolation and validation with pydantic."""
+"""`feature_store.yaml`: reading, `${ENV}` interpolation and validation with pydantic.
+
+The file is parsed first (duplicate keys refused), then `${NAME}` and `${NAME:-default}` are
+replaced inside string values only, each result a string as it is (never parsed as YAML). A key
+whose type is not a string (`port: ${PORT}`) is validated from that string. Errors never show a
+substituted value.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RegistryConfig(_Strict):
@@ -142,8 +148,8 @@ class RepoConfig(_Strict):
         return "sqlite:///" + self.resolve(path)
 
 
-def interpolate_env(text: str, source: str) -> str:
-    """Replace `${NAME}` and `${NAME:-default}` with environment variables."""
+def interpolate_env(text: str, source: str, where: str = "") -> str:
+    """`text` with `${NAME}` and `${NAME:-default}` replaced by environment variables."""
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -151,9 +157,46 @@ def interpolate_env(text: str, source: str) -> str:
             return os.environ[name]
         if default is not None:
             return default
-        raise ConfigError(f"{source}: environment variable '{name}' is not set (used as ${{{name}}})")
+        at = f" in key '{where}'" if where else ""
+        raise ConfigError(f"{source}: environment variable '{name}' is not set (used as ${{{name}}}{at})")
 
     return _ENV.sub(replace, text)
+
+
+def interpolate_values(
+    data: Any, source: str, substituted: dict[tuple[str, ...], str], path: tuple[str, ...] = ()
+) -> Any:
+    """`data` with the environment substituted in every string value; `substituted` collects what changed."""
+    if isinstance(data, dict):
+        return {k: interpolate_values(v, source, substituted, (*path, str(k))) for k, v in data.items()}
+    if isinstance(data, list):
+        return [interpolate_values(v, source, substituted, (*path, str(i))) for i, v in enumerate(data)]
+    if isinstance(data, str) and "${" in data:
+        value = interpolate_env(data, source, ".".join(path))
+        if value != data:
+            substituted[path] = value
+        return value
+    return data
+
+
+def _unique_key_loader() -> type[Any]:
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        """A SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, str) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key '{key}' is given twice in one mapping; keep one", key_node.start_mark
+                    )
+                seen.add(key if isinstance(key, str) else id(key_node))
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -161,16 +204,23 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "(top level)"
 
 
-def format_validation_error(err: ValidationError, source: str) -> ConfigError:
+def format_validation_error(
+    err: ValidationError, source: str, substituted: dict[tuple[str, ...], str] | None = None
+) -> ConfigError:
+    """One message naming every bad key; values from the environment are never shown."""
+    secrets = sorted({v for v in (substituted or {}).values() if v}, key=len, reverse=True)
     lines = []
-    for e in err.errors():
+    for e in err.errors(include_url=False, include_input=False):
         key = _location(tuple(e["loc"]))
         if e["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'; remove it or check its spelling")
         elif e["type"] == "missing":
             lines.append(f"missing required key '{key}'")
         else:
-            lines.append(f"key '{key}': {e['msg']}")
+            message = str(e["msg"])
+            for secret in secrets:
+                message = message.replace(secret, "<from the environment>")
+            lines.append(f"key '{key}': {message}")
     unique = list(dict.fromkeys(lines))
     return ConfigError(f"{source}: " + "; ".join(unique))
 
@@ -189,19 +239,29 @@ def load_config(repo_path: str | Path, fs_yaml_file: str | Path | None = None) -
             "create one with `potluck init` or pass --feature-store-yaml"
         )
     try:
-        text = interpolate_env(yaml_path.read_text(encoding="utf-8"), str(yaml_path))
-        data = yaml.safe_load(text)
+        data = yaml.load(yaml_path.read_text(encoding="utf-8"), Loader=_unique_key_loader())
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"{yaml_path}: not valid YAML{at}: {err.problem or err.context}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{yaml_path}: not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{yaml_path}: must be a mapping of keys such as 'project' and 'registry'")
-    return config_from_dict(data, repo, str(yaml_path))
+    substituted: dict[tuple[str, ...], str] = {}
+    data = interpolate_values(data, str(yaml_path), substituted)
+    return config_from_dict(data, repo, str(yaml_path), substituted)
 
 
-def config_from_dict(data: dict[str, Any], repo_path: Path, source: str = FEATURE_STORE_YAML) -> RepoConfig:
+def config_from_dict(
+    data: dict[str, Any],
+    repo_path: Path,
+    source: str = FEATURE_STORE_YAML,
+    substituted: dict[tuple[str, ...], str] | None = None,
+) -> RepoConfig:
     if "repo_path" in data:
         raise ConfigError(f"{source}: unknown key 'repo_path'")
     try:
         return RepoConfig.model_validate({**data, "repo_path": repo_path})
     except ValidationError as err:
-        raise format_validation_error(err, source) from None
+        raise format_validation_error(err, source, substituted) from None

@@ -17,7 +17,9 @@ from pydantic import (
 )
 
 Name = Annotated[str, Field(min_length=1)]
-FeatureList = Annotated[list[Name], Field(min_length=1)]
+# "view:feature": exactly one colon with a name on each side (what the server can resolve)
+FeatureRef = Annotated[str, Field(pattern=r"^[^:]+:[^:]+$")]
+FeatureList = Annotated[list[FeatureRef], Field(min_length=1)]
 
 
 def _omit_not_null(schema: dict[str, Any]) -> None:
@@ -94,14 +96,14 @@ class GetOnlineFeaturesRequest(_Body):
 
 class PushRequest(_Body):
     push_source_name: Name
-    df: dict[str, list[Any]] = Field(description="Columns of the rows to push, all equally long.")
+    df: dict[str, list[Any]] = Field(
+        min_length=1, description="Columns of the rows to push (at least one), all equally long."
+    )
     to: Literal["online", "offline", "online_and_offline"] = "online"
     allow_registry_cache: StrictBool = Field(default=True, description="Accepted for Feast compatibility.")
 
     @model_validator(mode="after")
     def _check(self) -> PushRequest:
-        if not self.df:
-            raise ValueError("'df' needs at least one column")
         _equal_lengths(self.df, "df")
         return self
 

@@ -1,8 +1,13 @@
-"""JSON bodies with orjson: Feast's column-oriented online response, timestamps in RFC 3339 UTC."""
+"""JSON bodies with orjson: Feast's column-oriented online response, timestamps in RFC 3339 UTC.
+
+JSON has no NaN or infinities (orjson writes them as null); in values they are written as Feast
+writes them: the strings "NaN", "Infinity" and "-Infinity".
+"""
 
 from __future__ import annotations
 
 import base64
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,10 +38,36 @@ def dumps(body: Any) -> bytes:
     return orjson.dumps(body, option=_OPTIONS, default=_default)
 
 
+def _non_finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list):
+        return json_values(value)
+    return value
+
+
+def json_values(values: list[Any]) -> list[Any]:
+    """A column of values with non-finite floats as strings; other columns are returned as they are.
+
+    A column holds one type, so only float (and list) columns are looked at, and a float column
+    is copied only when its sum is not finite: `sum(filter(None, ...))` skips nulls and zeros in
+    one pass in C, and NaN and infinities make the sum non-finite.
+    """
+    first = None
+    for first in values:
+        if first is not None:
+            break
+    if isinstance(first, list):
+        return [_non_finite(v) for v in values]
+    if not isinstance(first, float) or math.isfinite(sum(filter(None, values))):
+        return values
+    return [_non_finite(v) for v in values]
+
+
 def online_body(result: OnlineResult) -> bytes:
     results = [
         {
-            "values": values,
+            "values": json_values(values),
             "statuses": statuses,
             "event_timestamps": [EPOCH if t is None else t for t in timestamps],
         }

@@ -12,6 +12,7 @@ from potluck.definitions.errors import RetrievalError
 from potluck.offline.protocol import OfflineStore, SupportsAppend
 from potluck.online.protocol import OnlineStore
 from potluck.retrieval.plans import online_view, source_table
+from potluck.streaming.push_values import to_column
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -34,19 +35,37 @@ class PushMode(enum.Enum):
             ) from None
 
 
+class Columns:
+    """Pushed rows by column: Python lists (dicts of columns) or Arrow columns (tables, DataFrames)."""
+
+    def __init__(self, columns: dict[str, Any], num_rows: int) -> None:
+        self.columns = columns
+        self.num_rows = num_rows
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.columns)
+
+    def column(self, name: str) -> Any:
+        return self.columns[name]
+
+
+def to_columns(rows: Any) -> Columns:
+    """The rows to push, column by column; Python values stay as they are until checked per view."""
+    if isinstance(rows, Mapping):
+        lengths = {len(v) for v in rows.values()}
+        if len(lengths) > 1:
+            raise RetrievalError("push: every column of 'df' must have the same number of values")
+        return Columns({str(k): list(v) for k, v in rows.items()}, lengths.pop() if lengths else 0)
+    table = to_arrow_table(rows)
+    return Columns({name: table.column(name) for name in table.column_names}, table.num_rows)
+
+
 def to_arrow_table(rows: Any) -> pa.Table:
     import pyarrow as pa
 
     if isinstance(rows, pa.Table):
         return rows
-    if isinstance(rows, Mapping):
-        lengths = {len(v) for v in rows.values()}
-        if len(lengths) > 1:
-            raise RetrievalError("push: every column of 'df' must have the same number of values")
-        try:
-            return pa.table({k: list(v) for k, v in rows.items()})
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
-            raise RetrievalError(f"push: the rows cannot be read as columns: {err}") from None
     if hasattr(rows, "to_arrow") and not hasattr(rows, "columns"):
         return rows.to_arrow()
     try:
@@ -61,60 +80,53 @@ def to_arrow_table(rows: Any) -> pa.Table:
     raise RetrievalError("push: 'df' must be a pandas or polars DataFrame, a pyarrow Table or a dict of columns")
 
 
-def _cast(table: pa.Table, column: str, target: pa.DataType, what: str) -> pa.Array:
-    import pyarrow as pa
+def _first_null(values: pa.Array) -> int | None:
     import pyarrow.compute as pc
 
-    values = table.column(column)
-    if pa.types.is_timestamp(target):
-        if pa.types.is_string(values.type):
-            try:
-                values = pc.cast(
-                    pc.strptime(values, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=False), target
-                )
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                values = pc.cast(values, pa.timestamp("us"))
-        if pa.types.is_timestamp(values.type) and values.type.tz is None:
-            values = pc.assume_timezone(values.cast(pa.timestamp("us")), "UTC")
-    try:
-        return pc.cast(values, target, safe=True)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        raise RetrievalError(
-            f"push: column '{column}' holds {values.type} values that cannot be stored as {what}"
-        ) from None
+    if not values.null_count:
+        return None
+    return int(pc.index(values.is_null(), True).as_py())
 
 
-def prepare_rows(view: FeatureView, table: pa.Table) -> pa.Table:
+def prepare_rows(view: FeatureView, table: Columns | pa.Table) -> pa.Table:
     """The pushed rows as the online store's columns; every column checked against the view's schema."""
     import pyarrow as pa
 
     source = view.source
+    context = f"push to feature view '{view.name}'"
     ts_type = pa.timestamp("us", tz="UTC")
     needed = [*view.join_keys, source.timestamp_field, *view.feature_names]
     missing = [c for c in needed if c not in table.column_names]
     if missing:
-        raise RetrievalError(
-            f"push to feature view '{view.name}': missing column(s) {', '.join(repr(c) for c in missing)}"
-        )
+        raise RetrievalError(f"{context}: missing column(s) {', '.join(repr(c) for c in missing)}")
     allowed = {*needed, source.created_timestamp_column} - {""}
     unknown = [c for c in table.column_names if c not in allowed]
     if unknown:
         raise RetrievalError(
-            f"push to feature view '{view.name}': unknown column(s) {', '.join(repr(c) for c in unknown)}; "
+            f"{context}: unknown column(s) {', '.join(repr(c) for c in unknown)}; "
             f"the view's columns are {', '.join(sorted(allowed))}"
         )
+
+    def cast(name: str, target: pa.DataType, what: str) -> pa.Array:
+        return to_column(table.column(name), target, name, context, what)
+
     columns: dict[str, pa.Array] = {}
     for key_field in view.entity_columns:
-        columns[key_field.name] = _cast(table, key_field.name, key_field.dtype.to_arrow(), key_field.dtype.name)
+        key = cast(key_field.name, key_field.dtype.to_arrow(), key_field.dtype.name)
+        null = _first_null(key)
+        if null is not None:
+            raise RetrievalError(f"{context}: join key '{key_field.name}' is null in row {null}; every row needs a key")
+        columns[key_field.name] = key
     for f in view.features:
-        columns[f.name] = _cast(table, f.name, f.dtype.to_arrow(), f.dtype.name)
-    columns["event_timestamp"] = _cast(table, source.timestamp_field, ts_type, "a timestamp")
+        columns[f.name] = cast(f.name, f.dtype.to_arrow(), f.dtype.name)
+    columns["event_timestamp"] = cast(source.timestamp_field, ts_type, "a timestamp")
     if source.created_timestamp_column and source.created_timestamp_column in table.column_names:
-        columns["created_timestamp"] = _cast(table, source.created_timestamp_column, ts_type, "a timestamp")
+        columns["created_timestamp"] = cast(source.created_timestamp_column, ts_type, "a timestamp")
     else:
         columns["created_timestamp"] = pa.array([datetime.now(UTC)] * table.num_rows, ts_type)
-    if columns["event_timestamp"].null_count:
-        raise RetrievalError(f"push to feature view '{view.name}': '{source.timestamp_field}' has null values")
+    null = _first_null(columns["event_timestamp"])
+    if null is not None:
+        raise RetrievalError(f"{context}: '{source.timestamp_field}' is null in row {null}")
     return pa.table(columns)
 
 
@@ -130,30 +142,39 @@ def push(
     offline: OfflineStore | None,
 ) -> int:
     """Validate `rows` for every view of `source`, then write them; returns the rows pushed."""
-    import pyarrow as pa
-
-    table = to_arrow_table(rows)
+    table = to_columns(rows)
     if table.num_rows == 0:
         return 0
     prepared = [(view, prepare_rows(view, table)) for view in views]  # all checks before any write
-    if mode in (PushMode.OFFLINE, PushMode.ONLINE_AND_OFFLINE) and offline is not None and views:
-        batch = source.batch_source
-        out: dict[str, Any] = {}
-        for _view, data in prepared:  # the union of the views' columns, each validated
-            for name in data.column_names:
-                if name == "event_timestamp":
-                    target = batch.timestamp_field
-                elif name == "created_timestamp":
-                    target = batch.created_timestamp_column
-                else:
-                    target = batch.column_for(name)
-                if target and target not in out:
-                    out[target] = data.column(name)
-        if not isinstance(offline, SupportsAppend):
-            raise RetrievalError(f"push to '{source.name}': the offline store cannot append rows")
-        offline.append(source_table(views[0], repo_path), pa.table(out))
+    to_offline = mode in (PushMode.OFFLINE, PushMode.ONLINE_AND_OFFLINE) and offline is not None and views
+    if to_offline and not isinstance(offline, SupportsAppend):
+        raise RetrievalError(f"push to '{source.name}': the offline store cannot append rows")
+    # Online first: a failed online write leaves nothing behind. Online writes are newest-wins, so
+    # when the offline append fails after them, retrying the same push changes nothing online.
     if mode in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE) and online is not None:
         for view, data in prepared:
             if view.online:
                 online.write(online_view(view, project), data)
+    if to_offline:
+        assert isinstance(offline, SupportsAppend)
+        offline.append(source_table(views[0], repo_path), _offline_rows(source, prepared))
     return int(table.num_rows)
+
+
+def _offline_rows(source: PushSource, prepared: list[tuple[FeatureView, pa.Table]]) -> pa.Table:
+    """The union of the views' validated columns, named as in the push source's batch source."""
+    import pyarrow as pa
+
+    batch = source.batch_source
+    out: dict[str, Any] = {}
+    for _view, data in prepared:
+        for name in data.column_names:
+            if name == "event_timestamp":
+                target = batch.timestamp_field
+            elif name == "created_timestamp":
+                target = batch.created_timestamp_column
+            else:
+                target = batch.column_for(name)
+            if target and target not in out:
+                out[target] = data.column(name)
+    return pa.table(out)

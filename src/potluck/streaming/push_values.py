@@ -1,0 +1,265 @@
+"""Pushed columns as the types of a view's schema, with one rule for the SDK and HTTP.
+
+- Timestamps: RFC 3339 / ISO 8601 text (`2026-11-01T00:00:00.5Z`, `2022-05-13 10:59:42+00:00`,
+  `2026-11-01`; no offset means UTC; digits finer than microseconds are truncated), or numbers,
+  which are epoch seconds (as in Feast and pandas `unit="s"`); years 1 to 9999 only.
+- Floats: numbers, and the strings "NaN", "Infinity", "-Infinity"; booleans are refused.
+- Integers: integers (or integral floats) within the type's range; booleans are refused.
+- Booleans: booleans only.
+A value that does not fit is an error naming the column, the first bad row and its value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from potluck.definitions.errors import RetrievalError
+from potluck.online.time_range import EPOCH, MAX_US, MIN_US, RANGE_TEXT, describe, first_out_of_range
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+TIMESTAMP_HINT = "RFC 3339 / ISO 8601 text (e.g. '2026-11-01T00:00:00Z') or epoch seconds, " + RANGE_TEXT
+Column = Any  # a list of Python values, or a pyarrow Array / ChunkedArray
+
+
+class BadValue(ValueError):
+    """A value that does not fit the column's type; the message says what is expected."""
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_time(value: Any) -> int | None:
+    """One pushed time as microseconds since the epoch (None for null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise BadValue(TIMESTAMP_HINT)
+    if isinstance(value, datetime):
+        stamp = value
+    elif isinstance(value, date):
+        stamp = datetime(value.year, value.month, value.day)
+    elif isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadValue(TIMESTAMP_HINT)
+        micros = round(value * 1_000_000) if isinstance(value, float) else value * 1_000_000
+        if not MIN_US <= micros <= MAX_US:
+            raise BadValue(TIMESTAMP_HINT)
+        return int(micros)
+    elif isinstance(value, str):
+        text = value.strip()
+        if "t" in text or "z" in text:  # RFC 3339 allows both in lower case
+            text = text.upper()
+        try:
+            stamp = datetime.fromisoformat(text)
+        except ValueError:
+            raise BadValue(TIMESTAMP_HINT) from None
+    else:
+        raise BadValue(TIMESTAMP_HINT)
+    try:
+        stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        return (stamp - EPOCH) // datetime.resolution
+    except OverflowError:
+        raise BadValue(TIMESTAMP_HINT) from None
+
+
+def _float(value: Any) -> float | None:
+    if value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            raise BadValue("a number within the range of a double") from None
+    if isinstance(value, str) and value in SPECIAL_FLOATS:
+        return SPECIAL_FLOATS[value]
+    raise BadValue('a number (or "NaN", "Infinity", "-Infinity")')
+
+
+def _integer(bits: int) -> Callable[[Any], int | None]:
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def convert(value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return value
+        raise BadValue(f"an integer from {low} to {high}")
+
+    return convert
+
+
+def _bool(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise BadValue("true or false")
+
+
+def _converter(target: pa.DataType) -> Callable[[Any], Any] | None:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(target):
+        return parse_time
+    if pa.types.is_floating(target):
+        return _float
+    if pa.types.is_integer(target):
+        return _integer(target.bit_width)
+    if pa.types.is_boolean(target):
+        return _bool
+    return None
+
+
+def _python(values: list[Any], target: pa.DataType, where: Callable[[int, Any], str]) -> pa.Array:
+    """Python values converted one by one; the first that does not fit is the error."""
+    import pyarrow as pa
+
+    convert = _converter(target)
+    assert convert is not None
+    out = []
+    for i, value in enumerate(values):
+        try:
+            out.append(convert(value))
+        except BadValue as err:
+            raise RetrievalError(f"{where(i, value)}: expected {err}") from None
+    if pa.types.is_timestamp(target):
+        return pa.array(out, pa.int64()).cast(target)
+    return pa.array(out, target)
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    t = pa.types
+    view = getattr(t, "is_string_view", None)
+    return bool(t.is_string(arrow_type) or t.is_large_string(arrow_type) or (view is not None and view(arrow_type)))
+
+
+def _kind_fits(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether Arrow values of `source` may be cast to `target` (no booleans as numbers and back)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_null(source):
+        return True
+    if t.is_floating(target) or t.is_integer(target):
+        return bool(t.is_integer(source) or t.is_floating(source) or t.is_decimal(source))
+    if t.is_boolean(target):
+        return bool(t.is_boolean(source))
+    return True
+
+
+def _text_times(values: Any, target: pa.DataType) -> pa.Array | None:
+    """Text times parsed by Arrow when every value has an offset, or none has; None otherwise.
+
+    The common forms in one vectorised pass; the rest (and every error) go value by value.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for cast_to in (target, pa.timestamp("us")):
+        try:
+            parsed = pc.cast(values, cast_to)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        if first_out_of_range(parsed) is not None:
+            return None
+        return parsed if parsed.type.tz is not None else pc.assume_timezone(parsed, "UTC")
+    return None
+
+
+def _epoch_seconds(values: Any) -> pa.Array | None:
+    """Epoch seconds as int64 microseconds in one vectorised pass; None if one is out of range."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        if pa.types.is_integer(values.type):
+            micros = pc.multiply_checked(values.cast(pa.int64()), 1_000_000)
+        else:
+            scaled = pc.multiply(values.cast(pa.float64()), 1e6)
+            if not pc.all(pc.is_finite(scaled)).as_py():  # nulls are skipped
+                return None
+            micros = pc.round(scaled).cast(pa.int64())
+    except (pa.ArrowInvalid, OverflowError):
+        return None
+    return micros if first_out_of_range(micros) is None else None
+
+
+def _arrow_time(values: Any, target: pa.DataType, where: Callable[[int, Any], str]) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = pa.types
+    if _is_text(values.type):
+        parsed = _text_times(values, target)
+        return parsed if parsed is not None else _python(values.to_pylist(), target, where)
+    if t.is_null(values.type):
+        return pa.nulls(len(values), target)
+    if t.is_timestamp(values.type) or t.is_date(values.type):
+        if t.is_date(values.type):
+            values = values.cast(pa.timestamp("s"))
+        bad = first_out_of_range(values)
+        if bad is not None:
+            raise RetrievalError(f"{where(bad, describe(values, bad))}: expected a time {RANGE_TEXT}")
+        if values.type.tz is None:
+            values = pc.assume_timezone(values, "UTC")
+        return pc.cast(values, target, safe=False)  # finer units are truncated to microseconds
+    if t.is_integer(values.type) or t.is_floating(values.type):
+        micros = _epoch_seconds(values)
+        if micros is not None:
+            return micros.cast(target)
+        return _python(values.to_pylist(), target, where)  # names the first value out of range
+    bad = next((i for i, v in enumerate(values.to_pylist()) if v is not None), 0)
+    raise RetrievalError(f"{where(bad, values[bad].as_py())}: {values.type} values; expected {TIMESTAMP_HINT}")
+
+
+def to_column(values: Column, target: pa.DataType, column: str, context: str, type_name: str) -> pa.Array:
+    """`values` (Python values or an Arrow column) as an Arrow array of `target`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def where(row: int, value: Any) -> str:
+        return f"{context}: column '{column}' row {row}: {_show(value)} cannot be stored as {type_name}"
+
+    convert = _converter(target)
+    if isinstance(values, list):
+        if pa.types.is_timestamp(target):
+            try:
+                parsed = _text_times(pa.array(values, pa.string()), target)  # all text (or null)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                parsed = None
+            return parsed if parsed is not None else _python(values, target, where)
+        if convert is not None and any(isinstance(v, (bool, str)) for v in values):
+            return _python(values, target, where)
+        try:
+            values = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            if convert is not None:
+                return _python(values, target, where)
+            raise RetrievalError(
+                f"{context}: column '{column}' holds values that cannot be stored as {type_name}"
+            ) from None
+    if pa.types.is_timestamp(target):
+        return _arrow_time(values, target, where)
+    if not _kind_fits(values.type, target):
+        if pa.types.is_floating(target) and _is_text(values.type):
+            return _python(values.to_pylist(), target, where)
+        bad = next((i for i, v in enumerate(values.to_pylist()) if v is not None), 0)
+        raise RetrievalError(f"{where(bad, values[bad].as_py())} (the column holds {values.type} values)")
+    try:
+        return pc.cast(values, target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        if convert is not None:
+            _python(values.to_pylist(), target, where)  # names the first value that does not fit
+        raise RetrievalError(
+            f"{context}: column '{column}' holds {values.type} values that cannot be stored as {type_name}"
+        ) from None
