@@ -31,6 +31,7 @@ ROWS_PER_SCRIPT_CALL = 1_000
 SCAN_COUNT = 10_000
 DEFAULT_PORT = 6379
 DEFAULT_CONNECT_TIMEOUT = 3.0
+DEFAULT_RETRIES = 1
 DEFAULT_SOCKET_TIMEOUT = 3.0
 
 # KEYS: one per row; ARGV[1]: expiry in seconds (0: none); ARGV[i + 1]: the value for KEYS[i],
@@ -134,6 +135,13 @@ def _seconds(options: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _count(options: dict[str, str], name: str, default: int) -> int:
+    raw = options.get(name, str(default))
+    if not raw.isdigit():
+        raise ConfigError(f"online_store.connection_string: {name}={raw!r} must be a whole number >= 0")
+    return int(raw)
+
+
 def _truthy(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -179,7 +187,14 @@ class RedisOnlineStore:
         else:
             host, port = nodes[0]
             db = int(options.get("db", config.db))
-            self.client = redis.Redis(host=host, port=port, db=db, **common)
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+
+            # redis-py's default retries a refused connection for about 4 s; one quick retry
+            # covers a pooled connection that a restarted server closed, and a down server
+            # answers 503 at once.
+            retry = Retry(ExponentialBackoff(cap=0.05, base=0.01), _count(options, "retries", DEFAULT_RETRIES))
+            self.client = redis.Redis(host=host, port=port, db=db, retry=retry, **common)
         self._where = config.connection_string.split(",")[0]
         self._async_settings = (
             None
