@@ -27,7 +27,7 @@ from potluck.server.schemas import (
 )
 from potluck.server.settings import ServerSettings
 
-_BODY_ERRORS = (400, 404, 413, 422, 503)
+_BODY_ERRORS = (400, 403, 404, 408, 413, 415, 422, 503)
 
 
 @dataclass(frozen=True)
@@ -93,10 +93,13 @@ ROUTES: tuple[Route, ...] = (
 _DESCRIPTIONS = {
     400: "The body is not valid JSON",
     401: "No valid credentials (see WWW-Authenticate)",
-    403: "The credentials lack the role or scope the request needs",
+    403: "The credentials lack the role or scope the request needs, or a browser Origin is not allowed",
     404: "An unknown feature, feature view, feature service or push source",
+    408: "The request headers or body did not arrive within the configured timeout",
     413: "The body or the number of rows exceeds the configured limit",
+    415: "The body is not sent as application/json",
     422: "The body does not match the schema, or the request cannot be served (e.g. a missing join key)",
+    431: "The request headers exceed the configured size or count",
     500: "Unexpected server error (the body never carries its details)",
     503: "A backing store is unavailable; retry after Retry-After seconds",
 }
@@ -153,7 +156,7 @@ def _operation(route: Route, settings: ServerSettings) -> dict[str, Any]:
         ok = {"description": "OK", "content": {"application/json": {"schema": _ref(route.response)}}}
     else:
         ok = {"description": "Prometheus text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}
-    statuses = set(route.errors) | {500}
+    statuses = set(route.errors) | {431, 500}
     if needs_auth:
         statuses |= {401, 403}
         op["security"] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
