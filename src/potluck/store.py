@@ -50,7 +50,9 @@ class FeatureStore:
     def _registry_store(self) -> SqlRegistryStore:
         from potluck.registry.sql import SqlRegistryStore
 
-        return SqlRegistryStore(self.config.registry_url, self.project, self.config.registry.identity)
+        return SqlRegistryStore(
+            self.config.registry_url, self.project, self.config.registry.identity, self.config.registry.timeouts()
+        )
 
     @cached_property
     def _registry(self) -> CachedRegistry:
