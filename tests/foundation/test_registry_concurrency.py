@@ -243,13 +243,19 @@ def test_failed_transactions_leave_no_session_in_a_transaction(postgres_database
     for _ in range(3):
         with pytest.raises(RegistryConflictError):
             b.commit(0, [entity("merchant")])
-    with pytest.raises(RuntimeError), b._db.transaction(write=True) as cur:
-        cur.execute("SELECT 1")
-        raise RuntimeError("the caller failed inside the transaction")
+
+    def fail_inside() -> None:
+        with b._db.transaction(write=True) as cur:
+            cur.execute("SELECT 1")
+            raise RuntimeError("the caller failed inside the transaction")
+
+    with pytest.raises(RuntimeError):
+        fail_inside()
     with pytest.raises(Exception, match="no_such_table"), b._db.transaction() as cur:
         cur.execute("SELECT * FROM no_such_table")
     states = [state for state, _ in _sessions(pg_admin, postgres_database)]
-    assert states and all(state == "idle" for state in states), states
+    assert states
+    assert all(state == "idle" for state in states), states
     with b._db.transaction() as cur:
         cur.execute("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
         assert cur.fetchone() == ("5s", "30s")

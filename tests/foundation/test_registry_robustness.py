@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from repo_helpers import make_repo
 
 from potluck import Entity, FeatureStore, ValueType
 from potluck.definitions.errors import BackendUnavailableError, DefinitionError
 from potluck.registry.sql import Change, SqlRegistryStore
-from repo_helpers import make_repo
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -118,7 +118,8 @@ def test_reads_work_on_a_registry_file_this_process_cannot_write(shared_dir: Pat
     assert out["intervals"] == 1
     assert out["views"] == ["driver_stats"]
     assert out["plan_changes"] is False
-    assert str(db) in out["write"] and "write access" in out["write"], out["write"]
+    assert str(db) in out["write"]
+    assert "write access" in out["write"]
     assert (sorted(os.listdir(registry_dir)), db.stat().st_mtime_ns) == before
     writer.dispose()
 
@@ -129,9 +130,8 @@ def test_readers_take_no_write_lock_and_writes_name_the_file(tmp_path: Path) -> 
     writer.commit(0, [entity("user")])
     writer.dispose()
     reader = SqlRegistryStore(url, "proj")
-    with reader._db.transaction() as cur:
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            cur.execute("INSERT INTO potluck_registry_meta VALUES ('x', 1, 'now')")
+    with reader._db.transaction() as cur, pytest.raises(sqlite3.OperationalError, match="readonly"):
+        cur.execute("INSERT INTO potluck_registry_meta VALUES ('x', 1, 'now')")
     assert reader.version() == 1
     reader.dispose()
 
@@ -182,7 +182,8 @@ def test_broken_rows_are_named_and_the_others_load(tmp_path: Path, caplog: pytes
         with pytest.raises(DefinitionError) as raised:
             snap.get("entity", name)
         message = str(raised.value)
-        assert f"row kind='entity', name='{name}'" in message and "test_project" in message
+        assert f"row kind='entity', name='{name}'" in message
+        assert "test_project" in message
         assert reason in message
     assert any("unknown kind 'gizmo'" in w for w in snap.warnings)
     store.dispose()
