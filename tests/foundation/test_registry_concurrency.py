@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 import textwrap
@@ -328,3 +329,113 @@ def test_a_forked_child_opens_its_own_connection(registry_url: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     store.dispose()
+
+
+SERVER_TABLES = """
+import sys, threading
+from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
+
+tables = ServerTables(sys.argv[1], "proj")
+audit = AuditLog(tables)
+keys = ApiKeyStore(tables, audit, cache_seconds=0)
+unexpected = []
+created = []
+
+def work(n):
+    try:
+        for i in range(15):
+            _, key = keys.create("reader", f"actor{n}", name=f"k{n}-{i}")
+            created.append(key)
+            assert keys.verify(key) is not None
+            keys.list()
+            audit.records(10)
+            try:
+                with tables.transaction(write=True) as cur:
+                    cur.execute("SELECT * FROM no_such_table")
+            except Exception as err:
+                if "no_such_table" not in str(err):
+                    raise
+    except Exception as err:
+        unexpected.append(repr(err))
+
+threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+listed = len(keys.list())
+tables.close()
+print(len(created), listed, unexpected[:3])
+sys.exit(1 if unexpected or listed != len(created) else 0)
+"""
+
+
+def test_server_tables_under_concurrent_threads(registry_url: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", SERVER_TABLES, registry_url], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode >= 0, f"the process died of signal {-proc.returncode}: {proc.stderr[-2000:]}"
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert proc.stdout.split()[:2] == ["90", "90"]
+
+
+def _open_files(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            if os.readlink(fd) == str(path):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc to count open files")
+def test_online_sqlite_store_threads_use_their_own_connections_and_close_them(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from potluck import Field
+    from potluck.online.protocol import OnlineView, ReadRequest
+    from potluck.online.sqlite import SqliteOnlineStore
+    from potluck.repo.config import SqliteOnlineStoreConfig
+    from potluck.types import Int64
+
+    path = tmp_path / "online.db"
+    store = SqliteOnlineStore(SqliteOnlineStoreConfig(), path=path)
+    view = OnlineView(
+        "proj",
+        "users",
+        ("user_id",),
+        (Field(name="user_id", dtype=Int64),),
+        (Field(name="v", dtype=Int64),),
+        timedelta(0),
+    )
+    store.create([view])
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(30):
+                ts = pa.array([BASE + timedelta(seconds=i)], pa.timestamp("us", tz="UTC"))
+                table = pa.table({"user_id": [n], "v": [i], "event_timestamp": ts, "created_timestamp": ts})
+                store.write(view, table)
+                store.read([ReadRequest(view, [view.key_encoder.encode((n,))])])
+        except BaseException as err:
+            errors.append(err)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    gc.collect()
+    # Only the main thread's connection is open; the 18 finished threads closed theirs (SQLite may
+    # keep their file descriptors until the last lock on the file goes, hence no count of files).
+    assert len(store._all) == 1
+    (result,) = store.read([ReadRequest(view, [view.key_encoder.encode((n,)) for n in range(6)])])
+    assert [row[0] if row else None for row in result.rows] == [29] * 6
+    store.close()
+    assert _open_files(path) == 0
