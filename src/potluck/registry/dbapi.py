@@ -31,11 +31,17 @@ _SCHEMA_NAME = re.compile(r"CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\s+IF\s+NOT\s+
 _INHERITED: list[Any] = []
 
 
+_PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&]*")
+
+
 def redact(url: str) -> str:
-    if "@" in url and "://" in url:
+    """The URL without credentials (user info and `password=` parameters)."""
+    if "://" in url:
         scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+        netloc, slash, path = rest.partition("/")
+        if "@" in netloc:
+            url = f"{scheme}://***@{netloc.rsplit('@', 1)[1]}{slash}{path}"
+    return _PASSWORD_PARAM.sub(r"\1***", url)
 
 
 def dialect_of(url: str) -> str:
