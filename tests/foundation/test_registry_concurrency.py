@@ -439,3 +439,59 @@ def test_online_sqlite_store_threads_use_their_own_connections_and_close_them(tm
     assert [row[0] if row else None for row in result.rows] == [29] * 6
     store.close()
     assert _open_files(path) == 0
+
+
+SDK_THREADS = """
+import sys, threading
+from datetime import UTC, datetime, timedelta
+from potluck import FeatureStore
+
+fs = FeatureStore(repo_path=sys.argv[1])
+unexpected = []
+done = []
+
+def reader():
+    try:
+        for _ in range(150):
+            fs.materialization_intervals()
+            fs.refresh_registry()
+            fs.list_feature_views()
+    except Exception as err:
+        unexpected.append(repr(err))
+
+def materializer():
+    try:
+        base = datetime(2024, 1, 1, tzinfo=UTC)
+        for i in range(10):
+            fs.materialize(base - timedelta(days=1), base + timedelta(hours=2, minutes=i))
+            done.append(i)
+    except Exception as err:
+        unexpected.append(repr(err))
+
+threads = [threading.Thread(target=reader) for _ in range(4)] + [threading.Thread(target=materializer)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+intervals = len(fs.materialization_intervals("driver_stats"))
+fs.close()
+print(len(done), intervals, unexpected[:3])
+sys.exit(1 if unexpected or intervals != len(done) else 0)
+"""
+
+
+def test_sdk_threads_reading_intervals_while_materializing(registry_url: str, tmp_path: Path) -> None:
+    from repo_helpers import make_repo
+
+    from potluck import FeatureStore
+
+    repo = make_repo(tmp_path / "repo", registry=registry_url)
+    fs = FeatureStore(repo_path=repo)
+    fs.apply()
+    fs.close()
+    proc = subprocess.run(
+        [sys.executable, "-c", SDK_THREADS, str(repo)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode >= 0, f"the process died of signal {-proc.returncode}: {proc.stderr[-2000:]}"
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert proc.stdout.split()[:2] == ["10", "10"]
