@@ -255,3 +255,23 @@ def test_write_to_an_unwritable_registry_folder_is_a_clear_error(tmp_path: Path)
     target.chmod(0o555)
     with pytest.raises(BackendUnavailableError, match="registry 'sqlite:///"):
         SqlRegistryStore(f"sqlite:///{target}/sub/registry.db", "p").version()
+
+
+# --------------------------------------------------------------------------- timeouts from the config
+
+
+def test_registry_timeouts_come_from_feature_store_yaml(tmp_path: Path) -> None:
+    from potluck.definitions.errors import ConfigError
+    from potluck.repo.config import load_config
+
+    text = (
+        "project: p\nregistry:\n  path: data/registry.db\n  lock_timeout_seconds: 1.5\n  statement_timeout_seconds: 7\n"
+    )
+    (tmp_path / "feature_store.yaml").write_text(text)
+    fs = FeatureStore(repo_path=tmp_path)
+    timeouts = fs._registry_store._db.timeouts
+    assert (timeouts.lock, timeouts.statement) == (1.5, 7)
+    for bad in ("lock_timeout_seconds: .inf", "lock_timeout_seconds: 0", "statement_timeout_seconds: -1"):
+        (tmp_path / "feature_store.yaml").write_text(f"project: p\nregistry:\n  path: r.db\n  {bad}\n")
+        with pytest.raises(ConfigError, match=f"registry.{bad.split(':')[0]}"):
+            load_config(tmp_path)

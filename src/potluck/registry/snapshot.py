@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from potluck.definitions import DEFINITION_KINDS, Definition
-from potluck.definitions.errors import DefinitionError, not_found
+from potluck.definitions.errors import DefinitionError, PotluckError, not_found
 
 T = TypeVar("T", bound=Definition)
 
@@ -43,6 +43,8 @@ def _decode_row(kind: str, name: str, spec: str | Mapping[str, Any]) -> Definiti
     try:
         obj = decode(kind, spec)
         obj.to_spec()  # a field of the wrong type often shows only when encoded again
+    except PotluckError as err:
+        raise ValueError(f"the spec is invalid ({err})") from None
     except KeyError as err:
         raise ValueError(f"the spec misses the field {err}") from None
     except Exception as err:
