@@ -495,3 +495,31 @@ def test_sdk_threads_reading_intervals_while_materializing(registry_url: str, tm
     assert proc.returncode >= 0, f"the process died of signal {-proc.returncode}: {proc.stderr[-2000:]}"
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     assert proc.stdout.split()[:2] == ["10", "10"]
+
+
+def test_dispose_leaves_a_transaction_in_progress_to_finish(postgres_database: str, pg_admin: Any) -> None:
+    store = SqlRegistryStore(postgres_database, "proj")
+    store.version()
+    inside, finish = threading.Event(), threading.Event()
+    seen: list[Any] = []
+
+    def long_transaction() -> None:
+        with store._db.transaction() as cur:
+            inside.set()
+            finish.wait(30)
+            cur.execute("SELECT 1")
+            seen.append(cur.fetchone())
+
+    thread = threading.Thread(target=long_transaction)
+    thread.start()
+    assert inside.wait(30)
+    store.dispose()  # closes the idle connection now, the busy one when its transaction ends
+    assert len(_sessions(pg_admin, postgres_database)) == 1
+    finish.set()
+    thread.join(30)
+    assert seen == [(1,)]
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while _sessions(pg_admin, postgres_database) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sessions(pg_admin, postgres_database) == []

@@ -82,6 +82,16 @@ class _Tracked:
         self.closing = False
         self.pid = os.getpid()
 
+    def retire(self, wait: float = 0.0) -> None:
+        """Close now if idle (waiting up to `wait` seconds), else let the owner close it when done."""
+        if self.busy.acquire(timeout=wait) if wait > 0 else self.busy.acquire(blocking=False):
+            try:
+                self.close()
+            finally:
+                self.busy.release()
+        else:
+            self.closing = True
+
     def close(self) -> None:
         if self.pid != os.getpid():
             return
@@ -101,7 +111,7 @@ def _release(conns: dict[str, _Tracked], open_: dict[int, _Tracked], lock: threa
     for tracked in list(conns.values()):
         with lock:
             open_.pop(id(tracked), None)
-        tracked.close()
+        tracked.retire()
     conns.clear()
 
 
@@ -337,13 +347,7 @@ class Database:
             tracked, self._open = list(self._open.values()), {}
         self._local = threading.local()
         for t in tracked:
-            if t.busy.acquire(timeout=1.0):
-                try:
-                    t.close()
-                finally:
-                    t.busy.release()
-            else:
-                t.closing = True
+            t.retire(wait=1.0)
 
 
 def _ms(seconds: float) -> int:
