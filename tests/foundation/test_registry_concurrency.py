@@ -237,6 +237,16 @@ def _sessions(admin: Any, database: str) -> list[tuple[str, str]]:
     return [(str(s), str(q)) for s, q in rows]
 
 
+def _settled_sessions(admin: Any, database: str, expected: int) -> int:
+    """The number of sessions, once the server has ended the closed ones (it does so asynchronously)."""
+    deadline = time.monotonic() + 10
+    count = len(_sessions(admin, database))
+    while count != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+        count = len(_sessions(admin, database))
+    return count
+
+
 def test_failed_transactions_leave_no_session_in_a_transaction(postgres_database: str, pg_admin: Any) -> None:
     a = SqlRegistryStore(postgres_database, "proj")
     b = SqlRegistryStore(postgres_database, "proj")
@@ -254,7 +264,11 @@ def test_failed_transactions_leave_no_session_in_a_transaction(postgres_database
         fail_inside()
     with pytest.raises(Exception, match="no_such_table"), b._db.transaction() as cur:
         cur.execute("SELECT * FROM no_such_table")
+    deadline = time.monotonic() + 10  # discarded sessions end asynchronously on the server
     states = [state for state, _ in _sessions(pg_admin, postgres_database)]
+    while any(state != "idle" for state in states) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        states = [state for state, _ in _sessions(pg_admin, postgres_database)]
     assert states
     assert all(state == "idle" for state in states), states
     with b._db.transaction() as cur:
@@ -283,7 +297,7 @@ def test_dispose_closes_the_connections_of_every_thread(postgres_database: str, 
     ready.wait()
     assert len(_sessions(pg_admin, postgres_database)) == 5
     store.dispose()
-    assert _sessions(pg_admin, postgres_database) == []
+    assert _settled_sessions(pg_admin, postgres_database, 0) == 0
     release.set()
     for t in threads:
         t.join()
@@ -298,10 +312,7 @@ def test_connections_of_finished_threads_are_closed(postgres_database: str, pg_a
         for t in threads:
             t.join()
     gc.collect()
-    deadline = time.monotonic() + 10
-    while _sessions(pg_admin, postgres_database) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _sessions(pg_admin, postgres_database) == []
+    assert _settled_sessions(pg_admin, postgres_database, 0) == 0
     store.dispose()
 
 
@@ -514,12 +525,9 @@ def test_dispose_leaves_a_transaction_in_progress_to_finish(postgres_database: s
     thread.start()
     assert inside.wait(30)
     store.dispose()  # closes the idle connection now, the busy one when its transaction ends
-    assert len(_sessions(pg_admin, postgres_database)) == 1
+    assert _settled_sessions(pg_admin, postgres_database, 1) == 1
     finish.set()
     thread.join(30)
     assert seen == [(1,)]
     gc.collect()
-    deadline = time.monotonic() + 10
-    while _sessions(pg_admin, postgres_database) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _sessions(pg_admin, postgres_database) == []
+    assert _settled_sessions(pg_admin, postgres_database, 0) == 0
