@@ -61,7 +61,9 @@ class FeatureStore:
     def _registry_store(self) -> SqlRegistryStore:
         from potluck.registry.sql import SqlRegistryStore
 
-        return SqlRegistryStore(self.config.registry_url, self.project, self.config.registry.identity)
+        return SqlRegistryStore(
+            self.config.registry_url, self.project, self.config.registry.identity, self.config.registry.timeouts()
+        )
 
     @cached_property
     def _registry(self) -> CachedRegistry:
@@ -210,7 +212,7 @@ class FeatureStore:
     def _pending(self) -> PendingOnlineChanges:
         from potluck.registry.pending import PendingOnlineChanges
 
-        return PendingOnlineChanges(self.config.registry_url, self.project)
+        return PendingOnlineChanges(self._registry_store.database, self.project)
 
     def finish_pending_online(self) -> list[str]:
         """Drop the online rows earlier applies still owe; returns a warning for what cannot run yet.

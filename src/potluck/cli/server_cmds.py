@@ -95,7 +95,7 @@ def auth() -> None:
 def _tables(ctx: Context) -> Any:
     from potluck.server.auth import ServerTables
 
-    return ServerTables(ctx.store.config.registry_url, ctx.store.project)
+    return ServerTables(ctx.store.config.registry_url, ctx.store.project, ctx.store.config.registry.timeouts())
 
 
 def _actor() -> str:

@@ -6,8 +6,11 @@ newest-wins is enforced by `INSERT ... ON CONFLICT ... DO UPDATE ... WHERE` insi
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +32,8 @@ _MAX_PARAMS = 900
 ROWS_PER_STATEMENT = 249
 # Page cache per connection (KiB); random-key upserts slow down sharply when the B-tree spills.
 CACHE_KIB = 64 * 1024
+# Connections a forked child inherited: never used or closed there, kept so they are not finalized.
+_INHERITED: list[Any] = []
 
 
 class SqliteOnlineStore:
@@ -51,17 +56,25 @@ class SqliteOnlineStore:
         self._points: dict[tuple[str, ...], str] = {}
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     # ------------------------------------------------------------ connections
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
+        """This thread's connection: a connection is never shared by threads or inherited by a fork."""
+        if self._pid != os.getpid():
+            _INHERITED.append((self._local, self._all))
+            self._local, self._all, self._lock = threading.local(), [], threading.Lock()
+            self._pid = os.getpid()
+        holder: _Holder | None = getattr(self._local, "holder", None)
+        if holder is None:
+            holder = _Holder(self._connect())
+            self._local.holder = holder
             with self._lock:
-                self._all.append(conn)
-        return conn
+                self._all.append(holder.conn)
+            # Closed when the thread ends, so finished threads leave no open connection behind.
+            weakref.finalize(holder, _close_finished, holder.conn, self._all, self._lock, self._pid)
+        return holder.conn
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -232,11 +245,30 @@ class SqliteOnlineStore:
         return found
 
     def close(self) -> None:
+        if self._pid != os.getpid():
+            return
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+
+class _Holder:
+    """A thread's connection; the thread-local slot holds it, so it dies with the thread."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
+def _close_finished(conn: sqlite3.Connection, open_: list[sqlite3.Connection], lock: threading.Lock, pid: int) -> None:
+    if os.getpid() != pid:
+        return
+    with lock:
+        if conn in open_:
+            open_.remove(conn)
+    with contextlib.suppress(sqlite3.Error):
+        conn.close()
 
 
 class _errors:

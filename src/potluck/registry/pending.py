@@ -22,7 +22,8 @@ from potluck.registry.dbapi import Cursor, Database
 TABLE = "potluck_online_pending"
 
 
-def _ddl(dialect: str) -> str:
+def pending_online_ddl(dialect: str) -> str:
+    """The table of owed drops (part of the registry schema, created with it when missing)."""
     serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if dialect == "sqlite" else "BIGSERIAL PRIMARY KEY"
     return f"""CREATE TABLE IF NOT EXISTS {TABLE} (
         id {serial},
@@ -44,9 +45,9 @@ class PendingDrop:
 class PendingOnlineChanges:
     """The pending online drops of one project."""
 
-    def __init__(self, url: str, project: str) -> None:
+    def __init__(self, database: Database, project: str) -> None:
         self.project = project
-        self._db = Database(url)
+        self._db = database  # the registry's own database (its connections and timeouts)
 
     def record(self, cur: Cursor, drops: list[FeatureView], resets: list[str]) -> None:
         """Inside the registry commit: owe a drop of each view in `drops`, restart the watermarks of `resets`.
@@ -60,7 +61,6 @@ class PendingOnlineChanges:
             )
         if not drops:
             return
-        cur.execute(_ddl(self._db.dialect))
         now = datetime.now(UTC).isoformat()
         for view in drops:
             spec = view.to_spec()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterable
@@ -18,7 +19,8 @@ from typing import Any
 
 from potluck.definitions.base import canonical_json
 from potluck.definitions.errors import RegistryConflictError
-from potluck.registry.dbapi import Cursor, Database
+from potluck.registry.dbapi import Cursor, Database, Timeouts, dialect_of
+from potluck.registry.pending import pending_online_ddl
 from potluck.registry.snapshot import RegistrySnapshot
 
 
@@ -56,7 +58,8 @@ def default_identity() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _ddl(dialect: str) -> list[str]:
+def schema(dialect: str) -> list[str]:
+    """The registry's tables and indexes; each is created only when missing (see Database.ensure_schema)."""
     serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if dialect == "sqlite" else "BIGSERIAL PRIMARY KEY"
     return [
         """CREATE TABLE IF NOT EXISTS potluck_registry_meta (
@@ -88,6 +91,7 @@ def _ddl(dialect: str) -> list[str]:
             end_ts VARCHAR(40) NOT NULL,
             recorded_at VARCHAR(40) NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS ix_potluck_mat_view ON potluck_materializations (project, feature_view)",
+        pending_online_ddl(dialect),
     ]
 
 
@@ -99,6 +103,9 @@ def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+_log = logging.getLogger("potluck.registry")
+
+
 class _StaleVersion(Exception):
     """The registry moved past the version an apply was planned against."""
 
@@ -106,18 +113,11 @@ class _StaleVersion(Exception):
 class SqlRegistryStore:
     """Reads and writes one project's definitions in a SQL database."""
 
-    def __init__(self, url: str, project: str, identity: str | None = None) -> None:
+    def __init__(self, url: str, project: str, identity: str | None = None, timeouts: Timeouts | None = None) -> None:
         self.url = url
         self.project = project
         self.identity = identity or default_identity()
-        self._db = Database(url)
-        driver = self._db.driver
-        try:
-            with self._db.transaction(write=True) as cur:
-                for statement in _ddl(self._db.dialect):
-                    cur.execute(statement)
-        except (driver.IntegrityError, driver.ProgrammingError):
-            pass  # another process created the tables at the same moment
+        self._db = Database(url, timeouts, schema(dialect_of(url)))
 
     def version(self) -> int:
         with self._db.transaction() as cur:
@@ -132,7 +132,10 @@ class SqlRegistryStore:
             cur.execute("SELECT kind, name, spec FROM potluck_registry_objects WHERE project = ?", (self.project,))
             rows = cur.fetchall()
         version = int(row[0]) if row else 0
-        return RegistrySnapshot.from_rows(self.project, version, ((k, n, json.loads(s)) for k, n, s in rows))
+        snapshot = RegistrySnapshot.from_rows(self.project, version, rows)
+        for warning in snapshot.warnings:
+            _log.warning("%s", warning)
+        return snapshot
 
     def commit(
         self,
@@ -256,6 +259,11 @@ class SqlRegistryStore:
                 "potluck_materializations",
             ):
                 cur.execute(f"DELETE FROM {table} WHERE project = ?", (self.project,))
+
+    @property
+    def database(self) -> Database:
+        """The registry's database, for tables kept beside the definitions (e.g. pending online drops)."""
+        return self._db
 
     def dispose(self) -> None:
         self._db.close()

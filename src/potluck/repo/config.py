@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from potluck.definitions.errors import ConfigError
 from potluck.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from potluck.registry.dbapi import Timeouts
 
 FEATURE_STORE_YAML = "feature_store.yaml"
 MAX_PROJECT_LENGTH = 64  # it prefixes every online table and key of the project
@@ -32,6 +35,14 @@ class RegistryConfig(_Strict):
     registry_type: Literal["sql", "file"] = "sql"
     cache_ttl_seconds: float = Field(default=5.0, ge=0)
     identity: str | None = None  # recorded as the author of applies; default: the OS user
+    # Bounds on waits of registry sessions: another session's lock (SQLite: busy timeout), one statement.
+    lock_timeout_seconds: float = Field(default=5.0, gt=0, le=3600, allow_inf_nan=False)
+    statement_timeout_seconds: float = Field(default=30.0, gt=0, le=86400, allow_inf_nan=False)
+
+    def timeouts(self) -> Timeouts:
+        from potluck.registry.dbapi import Timeouts
+
+        return Timeouts(lock=self.lock_timeout_seconds, statement=self.statement_timeout_seconds)
 
 
 class DuckDBOfflineStoreConfig(_Strict):

@@ -32,7 +32,7 @@ def build_app() -> Any:
 
     settings = settings_from_env()
     store = FeatureStore(repo_path=Path(os.environ.get(ENV_REPO) or Path.cwd()), fs_yaml_file=os.environ.get(ENV_YAML))
-    tables = ServerTables(store.config.registry_url, store.project)
+    tables = ServerTables(store.config.registry_url, store.project, store.config.registry.timeouts())
     audit = AuditLog(tables)
     keys = ApiKeyStore(tables, audit, cache_seconds=settings.key_cache_seconds) if settings.auth_enabled else None
     offload = Offload(settings.backend_threads, settings.backend_timeout_seconds)

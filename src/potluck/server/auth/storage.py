@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from potluck.registry.dbapi import Cursor, Database
+from potluck.registry.dbapi import Cursor, Database, Timeouts, dialect_of
 
 
-def _ddl(dialect: str) -> list[str]:
+def schema(dialect: str) -> list[str]:
+    """The server's tables and indexes; each is created only when missing."""
     serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if dialect == "sqlite" else "BIGSERIAL PRIMARY KEY"
     return [
         """CREATE TABLE IF NOT EXISTS potluck_api_keys (
@@ -37,30 +37,14 @@ def _ddl(dialect: str) -> list[str]:
 class ServerTables:
     """One registry database, with the server's tables created on first use. Thread-safe."""
 
-    def __init__(self, url: str, project: str) -> None:
-        self.db = Database(url)
+    def __init__(self, url: str, project: str, timeouts: Timeouts | None = None) -> None:
+        self.db = Database(url, timeouts, schema(dialect_of(url)))
         self.project = project
-        self._lock = threading.Lock()
-        self._ready = False
 
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Cursor]:
-        with self._lock:
-            if not self._ready:
-                self._create()
-            with self.db.transaction(write=write) as cur:
-                yield cur
-
-    def _create(self) -> None:
-        driver = self.db.driver
-        try:
-            with self.db.transaction(write=True) as cur:
-                for statement in _ddl(self.db.dialect):
-                    cur.execute(statement)
-        except (driver.IntegrityError, driver.ProgrammingError):
-            pass  # another process created them at the same moment
-        self._ready = True
+        with self.db.transaction(write=write) as cur:
+            yield cur
 
     def close(self) -> None:
-        with self._lock:
-            self.db.close()
+        self.db.close()
