@@ -183,3 +183,36 @@ def test_reshaped_view_starts_empty_and_its_watermark_restarts(
     assert store._pending.list() == []  # the drop of the first generation is done
     store.teardown()
     store.close()
+
+
+def test_view_created_after_a_teardown_never_reads_rows_from_before_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import redis
+
+    port = free_port()
+    prefix = f"td-{uuid.uuid4().hex[:8]}:"
+    online = f'redis\n  connection_string: "127.0.0.1:{port},socket_timeout=2"\n  key_prefix: "{prefix}"'
+    root = _repo(tmp_path / "repo", online)
+    _define_view(root)
+    redis_dir = tmp_path / "redis"
+    redis_dir.mkdir()
+    proc = start_redis_server(port, redis_dir)
+    try:
+        assert run_cli(capsys, "-c", str(root), "apply")[0] == 0
+        FeatureStore(repo_path=root).materialize(START, END)
+        client = redis.Redis(host="127.0.0.1", port=port)
+        client.save()  # a snapshot on disk that still holds these rows
+        client.close()
+        assert run_cli(capsys, "-c", str(root), "teardown", "--yes")[0] == 0
+        assert _keys(port, prefix) == []
+        _stop(proc)
+        proc = start_redis_server(port, redis_dir)  # restarted from the snapshot: the old rows are back
+        assert len(_keys(port, prefix)) == 2
+
+        assert run_cli(capsys, "-c", str(root), "apply")[0] == 0  # the same view, created again
+        assert _conv_rate(root) == ([None, None], ["NOT_FOUND", "NOT_FOUND"])
+        FeatureStore(repo_path=root).materialize(START, END)
+        assert _conv_rate(root) == ([0.1, 0.2], ["PRESENT", "PRESENT"])
+    finally:
+        _stop(proc)

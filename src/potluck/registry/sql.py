@@ -250,15 +250,15 @@ class SqlRegistryStore:
         return len(doomed)
 
     def teardown(self) -> None:
-        """Remove every row of this project (definitions, history, materializations)."""
+        """Remove every row of this project (definitions, history, materializations).
+
+        The version counter is kept (it only moves on): online generations are registry versions
+        (ADR 0006), so a view created after a teardown never reuses the namespace of one before it.
+        """
         with self._db.transaction(write=True) as cur:
-            for table in (
-                "potluck_registry_meta",
-                "potluck_registry_objects",
-                "potluck_registry_history",
-                "potluck_materializations",
-            ):
+            for table in ("potluck_registry_objects", "potluck_registry_history", "potluck_materializations"):
                 cur.execute(f"DELETE FROM {table} WHERE project = ?", (self.project,))
+            cur.execute("UPDATE potluck_registry_meta SET updated_at = ? WHERE project = ?", (_now(), self.project))
 
     @property
     def database(self) -> Database:
