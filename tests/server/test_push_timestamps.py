@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -102,3 +103,40 @@ def test_online_body_writes_non_finite_floats_as_feast_does() -> None:
     )
     served = [c["values"] for c in orjson.loads(online_body(result))["results"]]
     assert served == [[1, 2], ["NaN", None], [[1.0, "Infinity"], None], ["NaN", "x"], [1e308, 1e308]]
+
+
+def test_float_arrays_take_non_finite_strings_and_name_the_bad_row(tmp_path: Path) -> None:
+    from push_support import FEATURES_PY
+
+    root = build_push_repo(tmp_path)
+    features = FEATURES_PY.replace("Bool, Float64", "Array, Bool, Float64").replace(
+        'Field(name="zone", dtype=String),', 'Field(name="zone", dtype=String), Field(name="speeds", dtype=Array(Float64)),'
+    )
+    (root / "features.py").write_text(features)
+    store = FeatureStore(repo_path=root)
+    store.apply()
+    app = create_app(StoreBackend(store), ServerSettings(auth="off"))
+    riders = [30, 31, 32]
+    speeds = [["NaN", 1.0], ["Infinity", None], None]
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        reply = _push(http, row(rider_id=riders, event_timestamp=["2026-11-01"] * 3, speed=[1.0] * 3, trips=[1] * 3,
+                                active=[True] * 3, zone=["a"] * 3, speeds=speeds))  # fmt: skip
+        assert reply.status_code == 200, reply.text
+        body = {"features": ["rider_live:speeds"], "entities": {"rider_id": riders}}
+        column = http.post("/get-online-features", json=body).json()["results"][1]
+        assert column["values"] == [["NaN", 1.0], ["Infinity", None], None]
+        assert column["statuses"] == ["PRESENT"] * 3
+        with Client(url) as client:
+            got = client.get_online_features(["rider_live:speeds"], {"rider_id": riders}).to_dict()["speeds"]
+        assert math.isnan(got[0][0])
+        assert got[0][1] == 1.0
+        assert got[1:] == [[math.inf, None], None]
+
+        bad = _push(http, row(speeds=[["nan"]]))
+        assert bad.status_code == 422
+        assert "column 'speeds' row 0" in bad.json()["error"]["message"]
+        bad = _push(http, row(rider_id=[1, 2], event_timestamp=["2026-11-01"] * 2, speed=[1.0] * 2, trips=[1] * 2,
+                              active=[True] * 2, zone=["a"] * 2, speeds=[[1.0], [True]]))  # fmt: skip
+        assert bad.status_code == 422
+        assert "column 'speeds' row 1" in bad.json()["error"]["message"]
+    store.close()

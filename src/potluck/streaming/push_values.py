@@ -135,6 +135,41 @@ def _python(values: list[Any], target: pa.DataType, where: Callable[[int, Any], 
     return pa.array(out, target)
 
 
+def _python_lists(values: list[Any], target: pa.DataType, where: Callable[[int, Any], str]) -> pa.Array:
+    """Python lists for an array feature, element by element by the rules of the element type."""
+    import pyarrow as pa
+
+    element = target.value_type
+    convert = _converter(element)
+    out: list[list[Any] | None] = []
+    for i, value in enumerate(values):
+        if value is None:
+            out.append(None)
+            continue
+        if not isinstance(value, (list, tuple)):
+            raise RetrievalError(f"{where(i, value)}: expected a list")
+        try:
+            out.append([convert(v) for v in value] if convert is not None else list(value))
+        except BadValue as err:
+            raise RetrievalError(f"{where(i, value)}: expected lists of {err}") from None
+    storage = pa.list_(pa.int64()) if pa.types.is_timestamp(element) else target
+    try:
+        return pa.array(out, storage).cast(target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        bad = next((i for i, row in enumerate(out) if row is not None and not _fits(row, storage)), 0)
+        raise RetrievalError(f"{where(bad, values[bad])}: expected a list of {element}") from None
+
+
+def _fits(row: list[Any], storage: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    try:
+        pa.array([row], storage)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return False
+    return True
+
+
 def _is_text(arrow_type: pa.DataType) -> bool:
     import pyarrow as pa
 
@@ -231,6 +266,8 @@ def to_column(values: Column, target: pa.DataType, column: str, context: str, ty
         return f"{context}: column '{column}' row {row}: {_show(value)} cannot be stored as {type_name}"
 
     convert = _converter(target)
+    if isinstance(values, list) and (pa.types.is_list(target) or pa.types.is_large_list(target)):
+        return _python_lists(values, target, where)
     if isinstance(values, list):
         if pa.types.is_timestamp(target):
             try:
