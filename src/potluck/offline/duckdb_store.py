@@ -45,7 +45,7 @@ from potluck.offline.validation import (
     check_source_columns,
     infer_timestamp_column,
 )
-from potluck.online.time_range import RANGE_TEXT, describe, first_out_of_range
+from potluck.online.time_range import RANGE_TEXT, holds_times, row_out_of_range
 from potluck.repo.config import DuckDBOfflineStoreConfig
 
 if TYPE_CHECKING:
@@ -364,13 +364,12 @@ class DuckDBOfflineStore:
 
         Times outside years 1 to 9999 are refused: they could be stored but never served.
         """
-        import pyarrow as pa
-
         for name, column in zip(table.column_names, table.columns, strict=True):
-            bad = first_out_of_range(column) if pa.types.is_timestamp(column.type) else None
-            if bad is not None:
+            found = row_out_of_range(column) if holds_times(column.type) else None
+            if found is not None:
+                bad, shown = found
                 raise RetrievalError(
-                    f"append to source '{source.name}': column '{name}' row {bad} ({describe(column, bad)}) "
+                    f"append to source '{source.name}': column '{name}' row {bad} ({shown}) "
                     f"is outside the supported range ({RANGE_TEXT})"
                 )
         duckdb_sources.append(source, table)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from potluck.definitions.errors import PotluckError, RetrievalError
 from potluck.online.arrow_util import as_array, as_numpy, fill_null, from_numpy
 from potluck.online.protocol import OnlineView
-from potluck.online.time_range import RANGE_TEXT, describe, first_out_of_range
+from potluck.online.time_range import RANGE_TEXT, holds_times, row_out_of_range
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,11 +51,12 @@ def _micros(col: Any) -> pa.Array:
 
 def _check_range(view: OnlineView, rows: pa.Table, column: str) -> None:
     """Times outside years 1 to 9999 could be written but never read back: refused."""
-    bad = first_out_of_range(rows.column(column))
-    if bad is not None:
+    found = row_out_of_range(rows.column(column))
+    if found is not None:
+        bad, shown = found
         raise RetrievalError(
             f"rows written to online view '{view.name}': {column} of row {bad} "
-            f"({describe(rows.column(column), bad)}) is outside the supported range ({RANGE_TEXT})"
+            f"({shown}) is outside the supported range ({RANGE_TEXT})"
         )
 
 
@@ -79,7 +80,7 @@ def encode_rows(view: OnlineView, rows: pa.Table) -> EncodedRows:
         created = pa.nulls(n, pa.int64())
     columns = {f.name: rows.column(f.name) for f in view.features if f.name in names}
     for name, column in columns.items():
-        if pa.types.is_timestamp(column.type):
+        if holds_times(column.type):
             _check_range(view, rows, name)
     blobs = view.row_codec.encode_arrow(columns, n)
     valid = pc.and_(keys.is_valid(), event.is_valid())

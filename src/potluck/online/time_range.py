@@ -45,3 +45,33 @@ def describe(values: pa.Array | pa.ChunkedArray, index: int) -> str:
 
     unit = values.type.unit if pa.types.is_timestamp(values.type) else "us"
     return f"{values.cast(pa.int64())[index].as_py()} {unit} since 1970-01-01"
+
+
+def holds_times(arrow_type: pa.DataType) -> bool:
+    """A timestamp type, or a list of timestamps (an `Array(UnixTimestamp)` feature)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type):
+        return bool(t.is_timestamp(arrow_type.value_type))
+    return bool(t.is_timestamp(arrow_type))
+
+
+def row_out_of_range(values: pa.Array | pa.ChunkedArray) -> tuple[int, str] | None:
+    """The first row holding a time outside years 1 to 9999 and that time described, or None.
+
+    `values` is a column for which `holds_times` is true; in a list column the row is the list's.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_timestamp(values.type):
+        bad = first_out_of_range(values)
+        return None if bad is None else (bad, describe(values, bad))
+    lists = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    elements = pc.list_flatten(lists)
+    bad = first_out_of_range(elements)
+    if bad is None:
+        return None
+    row = pc.list_parent_indices(lists)[bad].as_py()
+    return int(row), describe(elements, bad)
