@@ -63,6 +63,8 @@ def test_rfc3339_forms_and_epoch_seconds_are_accepted(http: httpx.Client, rider:
         ("rider_id", 2**70, str(2**70)),
         ("speed", True, "True"),
         ("active", 1, "1"),
+        ("zone", {"a": 1}, "{'a': 1}"),
+        ("zone", ["a"], "['a']"),
     ],
 )
 def test_bad_values_are_422_naming_column_and_row(http: httpx.Client, column: str, value: Any, row_text: str) -> None:

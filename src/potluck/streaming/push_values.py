@@ -160,11 +160,12 @@ def _python_lists(values: list[Any], target: pa.DataType, where: Callable[[int, 
         raise RetrievalError(f"{where(bad, values[bad])}: expected a list of {element}") from None
 
 
-def _fits(row: list[Any], storage: pa.DataType) -> bool:
+def _fits(value: Any, storage: pa.DataType) -> bool:
+    """Whether Arrow takes `value` as one value of type `storage`."""
     import pyarrow as pa
 
     try:
-        pa.array([row], storage)
+        pa.array([value], storage)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return False
     return True
@@ -282,9 +283,8 @@ def to_column(values: Column, target: pa.DataType, column: str, context: str, ty
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             if convert is not None:
                 return _python(values, target, where)
-            raise RetrievalError(
-                f"{context}: column '{column}' holds values that cannot be stored as {type_name}"
-            ) from None
+            bad = next((i for i, v in enumerate(values) if not _fits(v, target)), 0)
+            raise RetrievalError(f"{where(bad, values[bad])}: the values of the column do not agree") from None
     if pa.types.is_timestamp(target):
         return _arrow_time(values, target, where)
     if not _kind_fits(values.type, target):
@@ -297,6 +297,18 @@ def to_column(values: Column, target: pa.DataType, column: str, context: str, ty
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         if convert is not None:
             _python(values.to_pylist(), target, where)  # names the first value that does not fit
-        raise RetrievalError(
-            f"{context}: column '{column}' holds {values.type} values that cannot be stored as {type_name}"
-        ) from None
+        bad = _first_uncastable(values, target)
+        raise RetrievalError(f"{where(bad, values[bad].as_py())} (the column holds {values.type} values)") from None
+
+
+def _first_uncastable(values: Any, target: pa.DataType) -> int:
+    """The row of the first value that Arrow cannot cast to `target` (0 if each one alone can)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i in range(len(values)):
+        try:
+            pc.cast(values.slice(i, 1), target, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return i
+    return 0
