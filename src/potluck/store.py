@@ -223,7 +223,7 @@ class FeatureStore:
         from potluck.retrieval.plans import online_view
 
         try:
-            owed = self._pending.list()
+            owed, unreadable = self._pending.read()
         except Exception as err:  # the registry went away; the records stay for the next apply
             return [f"online cleanups not checked: {err}. The next apply finishes any that are pending."]
         for i, drop in enumerate(owed):
@@ -233,11 +233,12 @@ class FeatureStore:
             except Exception as err:  # the registry is committed: report, keep the record, go on
                 names = ", ".join(sorted({d.view.name for d in owed[i:]}))
                 return [
+                    *unreadable,
                     f"online cleanup pending for {len(owed) - i} old version(s) of feature view(s) {names}: {err}. "
                     "It finishes at the next apply once the online store is reachable; "
-                    "those rows are not served meanwhile."
+                    "those rows are not served meanwhile.",
                 ]
-        return []
+        return unreadable
 
     def _after_apply(self, plan: Plan) -> Plan:
         """The online store follows the registry: the drops the commit recorded, tables for new views.

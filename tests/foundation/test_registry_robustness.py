@@ -209,6 +209,38 @@ def test_plan_and_apply_work_with_a_broken_row_and_apply_replaces_it(tmp_path: P
     assert fs.registry_snapshot().broken == {}
 
 
+def test_a_broken_pending_drop_is_named_and_the_others_still_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests_support import run_cli
+
+    repo = make_repo(tmp_path / "repo")
+    fs = FeatureStore(repo_path=repo)
+    fs.apply()
+    fs.close()
+    conn = sqlite3.connect(repo / "data" / "registry.db")
+    (spec,) = conn.execute("SELECT spec FROM potluck_registry_objects WHERE kind = 'feature_view'").fetchone()
+    insert = (
+        "INSERT INTO potluck_online_pending (project, feature_view, generation, spec, recorded_at) "
+        "VALUES ('test_project', 'driver_stats', ?, ?, '2026-01-01T00:00:00+00:00')"
+    )
+    with conn:
+        conn.execute(insert, (7, "{oops"))  # edited by hand
+        conn.execute(insert, (8, json.dumps({**json.loads(spec), "online_generation": 8})))  # a drop still owed
+    conn.close()
+
+    code, out, err = run_cli(capsys, "-c", str(repo), "apply")
+    assert (code, err) == (0, "")
+    assert "No changes" in out
+    flat = " ".join(out.split())
+    assert "feature view 'driver_stats' generation 7" in flat
+    assert "potluck_online_pending row id=1" in flat
+    conn = sqlite3.connect(repo / "data" / "registry.db")
+    assert conn.execute("SELECT generation FROM potluck_online_pending").fetchall() == [(7,)]  # the good one ran
+    conn.close()
+    assert run_cli(capsys, "-c", str(repo), "teardown", "--yes")[0] == 0
+
+
 def test_history_and_unknown_object_errors_still_name_things(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/registry.db"
     store = SqlRegistryStore(url, "test_project")

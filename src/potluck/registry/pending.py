@@ -42,6 +42,10 @@ class PendingDrop:
     view: FeatureView  # as registered then, with that generation
 
 
+_Drops = list[PendingDrop]
+_Messages = list[str]
+
+
 class PendingOnlineChanges:
     """The pending online drops of one project."""
 
@@ -79,12 +83,34 @@ class PendingOnlineChanges:
 
     def list(self) -> list[PendingDrop]:
         """The drops still owed, oldest first (an empty list when none was ever recorded)."""
+        return self.read()[0]
+
+    def read(self) -> tuple[_Drops, _Messages]:
+        """The drops still owed, oldest first, and a message naming each recorded row that cannot be read.
+
+        A row that cannot be decoded (edited by hand, say) stays recorded and is skipped: the
+        others are still done, and its rows are never served (they belong to an old generation).
+        """
         with self._db.transaction() as cur:
             if not self._exists(cur):
-                return []
-            cur.execute(f"SELECT id, spec FROM {TABLE} WHERE project = ? ORDER BY id", (self.project,))
+                return [], []
+            cur.execute(
+                f"SELECT id, feature_view, generation, spec FROM {TABLE} WHERE project = ? ORDER BY id",
+                (self.project,),
+            )
             rows = cur.fetchall()
-        return [PendingDrop(int(i), FeatureView.from_spec(json.loads(spec))) for i, spec in rows]
+        drops: _Drops = []
+        problems: _Messages = []
+        for row_id, name, generation, spec in rows:
+            try:
+                drops.append(PendingDrop(int(row_id), FeatureView.from_spec(json.loads(spec))))
+            except Exception as err:  # any decoding failure: name the row, go on
+                problems.append(
+                    f"pending online drop of feature view '{name}' generation {generation} "
+                    f"({TABLE} row id={row_id}) cannot be read ({type(err).__name__}: {err}); it is skipped "
+                    "and its rows are never served; delete that row once they are removed"
+                )
+        return drops, problems
 
     def done(self, drop: PendingDrop) -> None:
         with self._db.transaction(write=True) as cur:
