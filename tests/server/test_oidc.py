@@ -251,3 +251,65 @@ def test_newly_published_key_is_fetched_on_first_use(rotating: tuple[RotatingIdp
         assert provider.fetches == 3
         assert _read(base, provider.token("k1")).status_code == 200
         assert provider.fetches == 3
+
+
+def test_hanging_jwks_after_the_cache_expired_keeps_the_known_key(idp: Idp) -> None:
+    """A provider that hangs once the cache is stale: one fetch at a time, the known key verifies meanwhile."""
+    body = json.dumps(idp.jwks).encode()
+    hang = threading.Event()
+    fetches = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetches.append(time.monotonic())
+            if hang.is_set():
+                time.sleep(10)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    oidc = OidcSettings(
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        jwks_url=f"http://127.0.0.1:{httpd.server_address[1]}/certs",
+        roles_claim="realm_access.roles",
+        jwks_cache_seconds=1,
+        jwks_refetch_seconds=60,
+        jwks_timeout_seconds=2,
+    )
+    app = create_app(MemoryBackend(), ServerSettings(auth="on", oidc=oidc, backend_timeout_seconds=4))
+    try:
+        with serve(app) as base:
+            token = idp.token()
+            assert _read(base, token).status_code == 200
+            hang.set()
+            time.sleep(1.5)  # the cache is stale now
+            statuses: list[int] = []
+
+            def read() -> None:
+                statuses.append(_read(base, token).status_code)
+
+            threads = [threading.Thread(target=read) for _ in range(24)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            # At most the request that fetches waits out the provider; the others verify with the key
+            # fetched before instead of queueing behind one fetch timeout after another.
+            assert statuses.count(200) >= 23, statuses
+            assert len(fetches) == 2  # the first fetch, then one attempt: a failure is not retried at once
+            after = [_read(base, token).status_code for _ in range(3)]
+            assert after == [200, 200, 200]
+            assert len(fetches) == 2
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

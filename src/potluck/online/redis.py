@@ -9,8 +9,8 @@ many rows at a time, batched in a pipeline.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -96,6 +96,7 @@ for i = 1, #KEYS do
 end
 return written
 """
+_SCRIPT_SHA = hashlib.sha1(NEWEST_WINS_LUA.encode("utf-8")).hexdigest()  # what SCRIPT LOAD answers
 
 
 def parse_connection_string(text: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
@@ -192,8 +193,13 @@ class RedisOnlineStore:
 
             # redis-py's default retries a refused connection for about 4 s; one quick retry
             # covers a pooled connection that a restarted server closed, and a down server
-            # answers 503 at once.
-            retry = Retry(ExponentialBackoff(cap=0.05, base=0.01), _count(options, "retries", DEFAULT_RETRIES))
+            # answers 503 at once. A timeout is not retried: a frozen server would cost a second
+            # full socket_timeout (and a push or /ready would outlast backend_timeout_seconds).
+            retry = Retry(
+                ExponentialBackoff(cap=0.05, base=0.01),
+                _count(options, "retries", DEFAULT_RETRIES),
+                supported_errors=(redis.exceptions.ConnectionError,),
+            )
             self.client = redis.Redis(host=host, port=port, db=db, retry=retry, **common)
         self._where = config.connection_string.split(",")[0]
         self._async_settings = (
@@ -213,8 +219,6 @@ class RedisOnlineStore:
             )
         )
         self._async_reader: AsyncRedisReader | None = None
-        self._sha: str | None = None
-        self._lock = threading.Lock()
 
     # ------------------------------------------------------------ keys and errors
 
@@ -235,16 +239,16 @@ class RedisOnlineStore:
             raise BackendUnavailableError(f"Redis Cluster at {self._where}: {err}") from err
 
     def _script_sha(self) -> str:
-        with self._lock:
-            if self._sha is None:
-                self._sha = str(self.client.script_load(NEWEST_WINS_LUA))
-            return self._sha
+        # The SHA1 of the script, computed here: a server that lacks the script answers NOSCRIPT
+        # and `_write` loads it. (Loading it under a lock made every writer wait, one socket
+        # timeout after another, behind one stuck on a frozen server.)
+        return _SCRIPT_SHA
 
     # ------------------------------------------------------------ protocol
 
     def create(self, views: Sequence[OnlineView]) -> None:
         with self._errors():
-            self._script_sha()
+            self.client.script_load(NEWEST_WINS_LUA)
 
     def teardown(self, views: Sequence[OnlineView]) -> None:
         with self._errors():

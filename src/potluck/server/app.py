@@ -204,8 +204,11 @@ class FeatureServer:
             self.require_scope(
                 principal, self.scoped(principal, self.backend.push_resources, req.push_source_name), "write"
             )
-        # A push may append a Parquet file: keep it off the event loop that serves reads.
-        written = await anyio.to_thread.run_sync(self.backend.push, req.push_source_name, req.df, req.to)
+        # A push may append a Parquet file: keep it off the event loop that serves reads, in a pool of
+        # its own, so a backlog of pushes to a frozen store takes no thread that /metrics needs.
+        written = await self.offload.run_write(
+            "push", "the online store", self.backend.push, req.push_source_name, req.df, req.to
+        )
         self.metrics.pushed_rows.labels(req.push_source_name).inc(written)
         return _json({"status": "ok", "rows": written})
 

@@ -1,8 +1,9 @@
 """Blocking backend calls run off the event loop, in bounded thread pools, with a deadline.
 
-Each kind of call (online reads, registry and key lookups) has its own pool, so a frozen backend
-of one kind cannot take the threads of another. A call still waiting at its deadline answers 503;
-its thread finishes when the backend's own timeouts (socket, statement) end it.
+Each kind of call (online reads, pushes, registry and key lookups) has its own pool, so a frozen
+backend of one kind, or a backlog of one kind of call, cannot take the threads of another. A call
+still waiting at its deadline answers 503; its thread finishes when the backend's own timeouts
+(socket, statement) end it. A write (`run_write`) is given up only while it has not started.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ T = TypeVar("T")
 class Offload:
     """One thread pool per kind of backend call; `run` awaits a call for at most `timeout` seconds."""
 
-    KINDS = ("online", "registry", "auth")
+    KINDS = ("online", "push", "registry", "auth")
 
     def __init__(self, threads: int, timeout: float) -> None:
         self.timeout = timeout
@@ -39,6 +40,21 @@ class Offload:
             return await asyncio.wait_for(future, self.timeout)
         except TimeoutError:
             raise BackendUnavailableError(f"{what} did not answer within {self.timeout:g} s") from None
+
+    async def run_write(self, kind: str, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """As `run` for a write: BackendUnavailableError if no thread has started it within the timeout.
+
+        A write that has started runs to its end (bounded by the backend's own timeouts) and its
+        outcome is returned, so a 503 never stands for a write that happened after all.
+        """
+        future = self._pool(kind).submit(functools.partial(fn, *args, **kwargs))
+        waiting = asyncio.wrap_future(future)
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiting), self.timeout)
+        except TimeoutError:
+            if future.cancel():  # still queued: it will never run
+                raise BackendUnavailableError(f"{what} did not answer within {self.timeout:g} s") from None
+        return await waiting
 
     def wait(self, kind: str, what: str, fn: Callable[[], T]) -> T:
         """As `run`, from a thread that is not the event loop's."""

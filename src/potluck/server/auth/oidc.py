@@ -1,7 +1,8 @@
 """OpenID Connect bearer tokens: signature (JWKS), issuer, audience and expiry, then roles and scopes.
 
 The JWKS is cached for `jwks_cache_seconds`; a token naming a key id the cache lacks refetches it
-(a provider rotating keys), at most once per `jwks_refetch_seconds`. Fetches block, so the server
+(a provider rotating keys), at most once per `jwks_refetch_seconds`; after a failed fetch the keys
+fetched before keep verifying, without another fetch for `jwks_refetch_seconds`. Fetches block, so the server
 runs `signing_key` off the event loop; `cached_key` and `verify` only compute.
 """
 
@@ -76,8 +77,8 @@ class OidcVerifier:
         now = time.monotonic()
         fresh = now - self._fetched_at < self.settings.jwks_cache_seconds
         key = self._lookup(kid)
-        if key is not None and fresh:
-            return key
+        if key is not None and (fresh or self._lock.locked() or self._failed_recently(now)):
+            return key  # a stale key verifies while a fetch runs, or after one just failed
         if fresh and now - self._attempted_at < self.settings.jwks_refetch_seconds:
             raise InvalidToken("token signed with an unknown key")
         if self.settings.jwks_url is None:
@@ -87,13 +88,20 @@ class OidcVerifier:
     def signing_key(self, token: str) -> Any:
         """The token's key, refetching the JWKS when it is stale or lacks the key id. Blocks."""
         kid = self._kid(token)
-        with self._lock:
+        key = self._lookup(kid)
+        # One fetch at a time; a token whose key is cached (if stale) does not wait for it: with a
+        # provider that hangs, every request would queue behind one fetch timeout after another.
+        if not self._lock.acquire(blocking=key is None):
+            return key
+        try:
             now = time.monotonic()
             key = self._lookup(kid)
             fresh = now - self._fetched_at < self.settings.jwks_cache_seconds
-            if key is not None and fresh:
+            if key is not None and (fresh or self._failed_recently(now)):
                 return key
-            if not fresh or now - self._attempted_at >= self.settings.jwks_refetch_seconds:
+            if (not fresh and not self._failed_recently(now)) or (
+                now - self._attempted_at >= self.settings.jwks_refetch_seconds
+            ):
                 self._attempted_at = now
                 try:
                     self._keys = self._fetch()
@@ -102,10 +110,16 @@ class OidcVerifier:
                     if key is None:
                         raise
                     return key  # the provider is down: the key it served before still verifies
+        finally:
+            self._lock.release()
         key = self._lookup(kid)
         if key is None:
             raise InvalidToken("token signed with an unknown key")
         return key
+
+    def _failed_recently(self, now: float) -> bool:
+        """The last fetch failed less than `jwks_refetch_seconds` ago (so the next one waits)."""
+        return self._attempted_at > self._fetched_at and now - self._attempted_at < self.settings.jwks_refetch_seconds
 
     def _fetch(self) -> dict[str | None, Any]:
         url = self.settings.jwks_url
