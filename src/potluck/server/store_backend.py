@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from potluck.definitions import FeatureView
 from potluck.definitions.errors import BackendUnavailableError, PotluckError
 from potluck.server.backend import OnlineResult, PushTarget, Resource, Status
+from potluck.server.coalesce import CoalescedReads
 from potluck.server.offload import Offload
 from potluck.store import FeatureStore
 
@@ -30,6 +32,7 @@ class StoreBackend:
         self.store = store
         self.offload = offload or Offload(threads=16, timeout=5.0)
         self._async_reads = store.online_reads_async
+        self._reads = CoalescedReads(self.offload.timeout)
         try:
             store.registry_snapshot()
         except Exception as err:  # the registry is down: /ready says so; requests answer 503
@@ -51,8 +54,8 @@ class StoreBackend:
         if self._async_reads:
             response = await self.store.get_online_features_async(request, entities, full_feature_names)
         else:
-            response = await self.offload.run(
-                "online", "the online store", self.store.get_online_features, request, entities, full_feature_names
+            response = await self._reads.run(
+                functools.partial(self.store.get_online_features, request, entities, full_feature_names)
             )
         keys = list(response.entity_columns)
         outputs = response.output_names
