@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -158,6 +158,17 @@ def _record(log: list[list[Any]], started: float, status: int | str, seconds: fl
     log.append([round(started, 3), status, round(seconds * 1000, 3)])
 
 
+def _timed(log: list[list[Any]], send: Callable[..., Any], url: str, **options: Any) -> int | str:
+    """`send(url, **options)`: log its start, status (or error class) and time; return the status."""
+    started = time.time()
+    try:
+        status: int | str = send(url, **options).status_code
+    except Exception as err:
+        status = type(err).__name__
+    _record(log, started, status, time.time() - started)
+    return status
+
+
 def role_reader(url: str, key: str, stop_at: float, out: str, seed: int, interval: float) -> None:
     rng = random.Random(seed)
     log: list[list[Any]] = []
@@ -165,12 +176,7 @@ def role_reader(url: str, key: str, stop_at: float, out: str, seed: int, interva
         while time.time() < stop_at:
             ids = [rng.randrange(1, 2 * ENTITIES_PER_PUSHER + 1) for _ in range(rng.randint(1, 10))]
             body = {"features": ["driver_live:seq", "driver_live:value"], "entities": {"driver_id": ids}}
-            t0 = time.time()
-            try:
-                status: int | str = http.post(f"{url}/get-online-features", json=body).status_code
-            except Exception as err:
-                status = type(err).__name__
-            _record(log, t0, status, time.time() - t0)
+            _timed(log, http.post, f"{url}/get-online-features", json=body)
             time.sleep(interval)
     Path(out).write_text(json.dumps({"log": log}))
 
@@ -190,12 +196,7 @@ def role_pusher(url: str, key: str, stop_at: float, out: str, first_id: int) -> 
                 "df": {"driver_id": [driver], "event_timestamp": [stamp], "seq": [seq], "value": [seq / 7]},
                 "to": "online_and_offline",
             }
-            t0 = time.time()
-            try:
-                status: int | str = http.post(f"{url}/push", json=body).status_code
-            except Exception as err:
-                status = type(err).__name__
-            _record(log, t0, status, time.time() - t0)
+            status = _timed(log, http.post, f"{url}/push", json=body)
             if status == 200:
                 acked.append([driver, seq, stamp])
             time.sleep(0.01)
@@ -206,12 +207,7 @@ def role_scraper(url: str, key: str, stop_at: float, out: str) -> None:
     log: list[list[Any]] = []
     with _client(key) as http:
         while time.time() < stop_at:
-            t0 = time.time()
-            try:
-                status: int | str = http.get(f"{url}/metrics").status_code
-            except Exception as err:
-                status = type(err).__name__
-            _record(log, t0, status, time.time() - t0)
+            _timed(log, http.get, f"{url}/metrics")
             time.sleep(0.1)
     Path(out).write_text(json.dumps({"log": log}))
 
@@ -222,12 +218,7 @@ def role_admin(url: str, key: str, stop_at: float, out: str) -> None:
     with _client(key) as http:
         while time.time() < stop_at:
             body = {"end_ts": datetime.now(UTC).isoformat()}
-            t0 = time.time()
-            try:
-                status: int | str = http.post(f"{url}/materialize-incremental", json=body).status_code
-            except Exception as err:
-                status = type(err).__name__
-            _record(log, t0, status, time.time() - t0)
+            status = _timed(log, http.post, f"{url}/materialize-incremental", json=body)
             acked += status == 200
             time.sleep(2)
     Path(out).write_text(json.dumps({"log": log, "acked": acked}))

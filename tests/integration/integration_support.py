@@ -99,6 +99,17 @@ def build_repo(root: Path, kind: str) -> Path:
     return root
 
 
+def build_repo_on_port(root: Path, redis_port: int) -> Path:
+    """A repository on a private redis-server listening on `redis_port` (loopback)."""
+    build_repo(root, "redis")
+    yaml_file = root / "feature_store.yaml"
+    text = yaml_file.read_text()
+    yaml_file.write_text(
+        text.replace(f"connection_string: {REDIS_HOST}:{REDIS_PORT}", f"connection_string: 127.0.0.1:{redis_port}")
+    )
+    return root
+
+
 def _require(kind: str) -> None:
     if kind == "redis":
         require_server("Redis", REDIS_HOST, REDIS_PORT)

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from integration_support import END, build_repo
+from integration_support import END, build_repo, build_repo_on_port
 
 from potluck import FeatureStore
 from potluck.server import ServerSettings, create_app
@@ -71,11 +71,7 @@ def _stop(pid: int) -> None:
 def test_redis_frozen_then_killed(tmp_path: Path) -> None:
     port = free_port()
     proc = start_redis_server(port, tmp_path)
-    root = build_repo(tmp_path / "repo", "redis")
-    yaml = (root / "feature_store.yaml").read_text()
-    (root / "feature_store.yaml").write_text(
-        yaml.replace("connection_string: 127.0.0.1:6379", f"connection_string: 127.0.0.1:{port}")
-    )
+    root = build_repo_on_port(tmp_path / "repo", port)
     store = FeatureStore(repo_path=root)
     store.apply()
     store.materialize(END - timedelta(days=60), END, ["driver_stats"])

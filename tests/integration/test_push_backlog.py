@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from integration_support import build_repo
+from integration_support import build_repo_on_port
 
 from potluck import FeatureStore
 from potluck.server import ServerSettings, create_app
@@ -41,11 +41,7 @@ def _push_body() -> dict[str, object]:
 def test_push_backlog_on_frozen_redis(tmp_path: Path) -> None:
     port = free_port()
     proc = start_redis_server(port, tmp_path)
-    root = build_repo(tmp_path / "repo", "redis")
-    yaml = (root / "feature_store.yaml").read_text()
-    (root / "feature_store.yaml").write_text(
-        yaml.replace("connection_string: 127.0.0.1:6379", f"connection_string: 127.0.0.1:{port}")
-    )
+    root = build_repo_on_port(tmp_path / "repo", port)
     admin = FeatureStore(repo_path=root)
     admin.apply()
     admin.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -56,17 +57,18 @@ def idp() -> Idp:
     return Idp()
 
 
-@pytest.fixture(scope="module")
-def jwks_url(idp: Idp) -> Iterator[str]:
-    body = json.dumps(idp.jwks).encode()
+@contextmanager
+def serve_jwks(body: Callable[[], bytes]) -> Iterator[str]:
+    """A key-set endpoint on loopback answering `body()` to every GET; yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            payload = body()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(payload)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -74,9 +76,18 @@ def jwks_url(idp: Idp) -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/certs"
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/certs"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def jwks_url(idp: Idp) -> Iterator[str]:
+    body = json.dumps(idp.jwks).encode()
+    with serve_jwks(lambda: body) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -187,25 +198,12 @@ class RotatingIdp:
 def rotating() -> Iterator[tuple[RotatingIdp, str]]:
     provider = RotatingIdp()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            provider.fetches += 1
-            body = provider.body()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def body() -> bytes:
+        provider.fetches += 1
+        return provider.body()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield provider, f"http://127.0.0.1:{httpd.server_address[1]}/certs"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_jwks(body) as url:
+        yield provider, url
 
 
 def test_token_with_another_algorithm_than_its_key_is_401(url: str, idp: Idp) -> None:
