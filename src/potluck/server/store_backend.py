@@ -32,7 +32,9 @@ class StoreBackend:
         self.store = store
         self.offload = offload or Offload(threads=16, timeout=5.0)
         self._async_reads = store.online_reads_async
-        self._reads = CoalescedReads(self.offload.timeout)
+        # A local SQLite lookup costs less than a thread crossing: one thread answers them in turns.
+        # Reads over the network (PostgreSQL) keep a pool, so one slow query does not hold up the others.
+        self._reads = CoalescedReads(self.offload.timeout) if store.config.online_store.type == "sqlite" else None
         try:
             store.registry_snapshot()
         except Exception as err:  # the registry is down: /ready says so; requests answer 503
@@ -54,9 +56,11 @@ class StoreBackend:
         if self._async_reads:
             response = await self.store.get_online_features_async(request, entities, full_feature_names)
         else:
-            response = await self._reads.run(
-                functools.partial(self.store.get_online_features, request, entities, full_feature_names)
-            )
+            read = functools.partial(self.store.get_online_features, request, entities, full_feature_names)
+            if self._reads is not None:
+                response = await self._reads.run(read)
+            else:
+                response = await self.offload.run("online", "the online store", read)
         keys = list(response.entity_columns)
         outputs = response.output_names
         values = response.values
