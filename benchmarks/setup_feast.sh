@@ -5,7 +5,7 @@ set -euo pipefail
 
 FEAST_VERSION="${FEAST_VERSION:-0.67.0}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-VENV="${HERE}/.venv-feast"
+VENV="${FEAST_VENV:-${HERE}/.venv-feast}"  # FEAST_VENV: another folder for it
 PYTHON="${PYTHON:-python3}"
 
 if [[ -x "${VENV}/bin/python" ]] \

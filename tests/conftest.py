@@ -37,3 +37,11 @@ def postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def feast_python() -> Path:
+    """Feast 0.67's interpreter in its own virtual environment (installed on first use)."""
+    from feast_support import ensure_feast
+
+    return ensure_feast()
