@@ -116,8 +116,8 @@ def to_arrow_form(dtype: PotluckType, value: Any) -> Any:
     name = dtype.name
     if name == "Map":
         return list(_pairs(value).items())
-    if name == "Json":
-        return json_text(value)
+    if name == "Json":  # the Python form is the parsed document: a str is a JSON string here
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
     if name in ("Uuid", "TimeUuid", "Decimal"):
         return str(value)
     return value
