@@ -10,6 +10,7 @@ from potluck.definitions import (
     FeatureView,
     Field,
     FileSource,
+    Project,
     PushSource,
     ValueType,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "Field",
     "FileSource",
     "PotluckError",
+    "Project",
     "PushMode",
     "PushSource",
     "ValueType",
