@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from potluck.client import Client
+    from potluck.repo.config import RepoConfig
     from potluck.store import FeatureStore
     from potluck.streaming.push import PushMode
 
@@ -35,6 +36,7 @@ __all__ = [
     "Project",
     "PushMode",
     "PushSource",
+    "RepoConfig",
     "ValueType",
     "__version__",
 ]
@@ -44,6 +46,7 @@ _LAZY = {
     "FeatureStore": "potluck.store",
     "Client": "potluck.client",
     "PushMode": "potluck.streaming.push",
+    "RepoConfig": "potluck.repo.config",
 }
 
 
