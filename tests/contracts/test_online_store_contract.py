@@ -436,7 +436,7 @@ def test_round_trip_of_feasts_other_types(store: OnlineStore) -> None:
     (result,) = store.read([ReadRequest(view, [view.key_encoder.encode((i,)) for i in (1, 2, 3)])])
     assert result.rows[0] == [FEAST_VALUES[n] for n in names]
     assert result.rows[1] == [None] * len(names)
-    expected_empty = {**{n: None for n in names}, **empty, "set_s": set(), "j": None}
+    expected_empty = {**dict.fromkeys(names), **empty, "set_s": set(), "j": None}
     assert result.rows[2] == [expected_empty[n] for n in names]
 
     selection = [OnlineSelection(view, tuple(names), tuple(names))]

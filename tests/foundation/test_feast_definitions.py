@@ -111,7 +111,9 @@ def _repo(root: Path, features: str) -> FeatureStore:
 
 
 def test_project_is_stored_listed_and_dumped(tmp_path: Path) -> None:
-    store = _repo(tmp_path, "from potluck import Project\np = Project(name='demo', description='Demo', tags={'t': 'x'})\n")
+    store = _repo(
+        tmp_path, "from potluck import Project\np = Project(name='demo', description='Demo', tags={'t': 'x'})\n"
+    )
     assert [p.name for p in store.list_projects()] == ["demo"]  # before apply: the yaml's project
     assert store.list_projects()[0].description == ""
     store.apply()

@@ -19,7 +19,10 @@ LINES: list[tuple[str, dict[str, object]]] = [
         {n: getattr(potluck, n) for n in ("Entity", "FeatureService", "FeatureView", "Field", "FileSource")}
         | {n: getattr(potluck, n) for n in ("Project", "PushSource", "ValueType")},
     ),
-    ("from feast import FeatureStore, RepoConfig", {"FeatureStore": potluck.FeatureStore, "RepoConfig": potluck.RepoConfig}),
+    (
+        "from feast import FeatureStore, RepoConfig",
+        {"FeatureStore": potluck.FeatureStore, "RepoConfig": potluck.RepoConfig},
+    ),
     (
         "from feast.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp",
         {n: getattr(potluck.types, n) for n in ("Array", "Bool", "Bytes", "Float32", "Float64", "Int32", "Int64")}
@@ -36,7 +39,10 @@ LINES: list[tuple[str, dict[str, object]]] = [
     ("from feast.feature_view import FeatureView", {"FeatureView": potluck.FeatureView}),
     ("from feast.feature_service import FeatureService", {"FeatureService": potluck.FeatureService}),
     ("from feast.value_type import ValueType", {"ValueType": potluck.ValueType}),
-    ("from feast.data_source import PushMode, PushSource", {"PushMode": potluck.PushMode, "PushSource": potluck.PushSource}),
+    (
+        "from feast.data_source import PushMode, PushSource",
+        {"PushMode": potluck.PushMode, "PushSource": potluck.PushSource},
+    ),
     ("from feast.data_format import ParquetFormat", {}),
     ("from feast.infra.offline_stores.file_source import FileSource", {"FileSource": potluck.FileSource}),
     ("from feast.repo_config import RepoConfig", {"RepoConfig": potluck.RepoConfig}),
@@ -65,7 +71,12 @@ def test_the_lines_are_feasts_own(feast_python: Path, tmp_path: Path) -> None:
 
 
 def test_importing_the_definition_paths_stays_light() -> None:
-    lines = "\n".join(_potluck_line(line) for line, _ in LINES if "FeatureStore" not in line and "RepoConfig" not in line)
-    code = lines + "\nimport sys\nprint(','.join(m for m in ('pyarrow', 'duckdb', 'pydantic', 'potluck.store') if m in sys.modules))"
+    lines = "\n".join(
+        _potluck_line(line) for line, _ in LINES if "FeatureStore" not in line and "RepoConfig" not in line
+    )
+    code = (
+        lines
+        + "\nimport sys\nprint(','.join(m for m in ('pyarrow', 'duckdb', 'pydantic', 'potluck.store') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""

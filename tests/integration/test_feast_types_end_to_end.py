@@ -78,9 +78,7 @@ def _write_source(path: Path) -> None:
             "prefs": pa.array([[("lang", "fr"), ("theme", "dark")], None], pa.map_(pa.string(), pa.string())),
             "doc": pa.array(['{"a": [1, 2, {"b": null}], "ok": true}', None], pa.string()),
             "address": pa.array([{"city": "Lyon", "zip": 69001}, None], ADDRESS),
-            "history": pa.array(
-                [[{"city": "Nice", "zip": None}, {"city": None, "zip": 6000}], []], pa.list_(ADDRESS)
-            ),
+            "history": pa.array([[{"city": "Nice", "zip": None}, {"city": None, "zip": 6000}], []], pa.list_(ADDRESS)),
             "uid": pa.array([str(U1), None]),
             "balance": pa.array([decimal.Decimal("1234.5"), None], pa.decimal128(20, 9)),
             "docs": pa.array([['{"x": 1}', "[2]", '"three"'], None], pa.list_(pa.string())),
@@ -170,7 +168,9 @@ def test_sdk_push_online_and_offline(store: FeatureStore) -> None:
     store.push("profile_push", _push_df(), to="online_and_offline")
     served = store.get_online_features(FEATURES, [{"user_id": 5}]).to_dict()
     assert served == {"user_id": [5], **{n: [v] for n, v in PUSHED_ONLINE.items()}}
-    entity = pa.table({"user_id": [5], "event_timestamp": pa.array([T0 + timedelta(days=40)], pa.timestamp("us", tz="UTC"))})
+    entity = pa.table(
+        {"user_id": [5], "event_timestamp": pa.array([T0 + timedelta(days=40)], pa.timestamp("us", tz="UTC"))}
+    )
     table = store.get_historical_features(entity, FEATURES).to_arrow()
     assert table.column("prefs").to_pylist() == [[("k", "v")]]
     assert table.column("doc").to_pylist() == ['{"pushed": [1.5]}']
@@ -203,13 +203,18 @@ def test_http_push_and_read_in_feasts_json_shapes(store: FeatureStore) -> None:
     with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
         reply = http.post("/push", json={"push_source_name": "profile_push", "df": df, "to": "online"})
         assert reply.status_code == 200, reply.text
-        bad = http.post("/push", json={"push_source_name": "profile_push", "df": {**df, "doc": ["{oops"]}, "to": "online"})
+        bad = http.post(
+            "/push", json={"push_source_name": "profile_push", "df": {**df, "doc": ["{oops"]}, "to": "online"}
+        )
         assert bad.status_code == 422, bad.text
         assert "column 'doc' row 0" in bad.text
         reply = http.post("/get-online-features", json={"features": FEATURES, "entities": {"user_id": [5]}})
         assert reply.status_code == 200, reply.text
     body = reply.json()
-    values = {name: column["values"][0] for name, column in zip(body["metadata"]["feature_names"], body["results"], strict=True)}
+    values = {
+        name: column["values"][0]
+        for name, column in zip(body["metadata"]["feature_names"], body["results"], strict=True)
+    }
     assert values == {
         "user_id": 5,
         "prefs": {"k": "v"},

@@ -131,8 +131,7 @@ ZonedTimestamp = PrimitiveType("ZonedTimestamp", ValueType.ZONED_TIMESTAMP)
 BASIC: tuple[PrimitiveType, ...] = (Bytes, String, Bool, Int32, Int64, Float32, Float64, UnixTimestamp)
 
 PRIMITIVES: dict[str, PrimitiveType] = {
-    t.name: t
-    for t in (*BASIC, PdfBytes, ImageBytes, Map, Json, Uuid, TimeUuid, Decimal, ZonedTimestamp)
+    t.name: t for t in (*BASIC, PdfBytes, ImageBytes, Map, Json, Uuid, TimeUuid, Decimal, ZonedTimestamp)
 }
 
 _LIST_OF: dict[ValueType, ValueType] = {
@@ -181,7 +180,9 @@ class Struct:
         items: list[tuple[str, PotluckType]] = []
         for key, dtype in fields.items():
             if not isinstance(key, str) or not key.strip() or any(c in key for c in ":,{}()"):
-                raise TypeError(f"Struct field name {key!r} must be non-empty text without ':', ',', braces or brackets")
+                raise TypeError(
+                    f"Struct field name {key!r} must be non-empty text without ':', ',', braces or brackets"
+                )
             if not isinstance(dtype, (PrimitiveType, Array, Set, Struct)):
                 raise TypeError(f"Struct field '{key}' must have a type from potluck.types, got {dtype!r}")
             items.append((key.strip(), dtype))
@@ -262,9 +263,7 @@ class Set:
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_type, PrimitiveType) or self.base_type.value_type not in _SET_OF:
-            raise TypeError(
-                f"Set(...) takes a scalar type such as Int64, String or Uuid, got {self.base_type!r}"
-            )
+            raise TypeError(f"Set(...) takes a scalar type such as Int64, String or Uuid, got {self.base_type!r}")
 
     @property
     def name(self) -> str:

@@ -66,10 +66,7 @@ class StoreBackend:
         outputs = response.output_names
         values = response.values
         dtypes = response.dtypes
-        values = {
-            n: http_column(dtypes[n], values[n]) if needs_http_form(dtypes[n]) else values[n]
-            for n in outputs
-        }
+        values = {n: http_column(dtypes[n], values[n]) if needs_http_form(dtypes[n]) else values[n] for n in outputs}
         statuses = response.statuses  # FieldStatus is a str enum: serialized as its value
         stamps = response.event_timestamps
         view_of = response.view_names
