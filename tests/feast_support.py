@@ -31,6 +31,7 @@ def ensure_feast() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one installer at a time across test processes
         result = subprocess.run(
             ["bash", str(SETUP)],
+            check=False,
             capture_output=True,
             text=True,
             env={**os.environ, "FEAST_VERSION": FEAST_VERSION, "FEAST_VENV": str(FEAST_VENV), "PYTHON": sys.executable},
@@ -51,11 +52,14 @@ def run_feast(
     result = subprocess.run(
         [str(python), "-c", textwrap.dedent(code)],
         cwd=cwd,
+        check=False,
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {}), "FEAST_USAGE": "False", "PYTHONWARNINGS": "ignore"},
         timeout=timeout,
     )
     if result.returncode != 0:
-        pytest.fail(f"feast script failed ({result.returncode}):\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+        pytest.fail(
+            f"feast script failed ({result.returncode}):\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
     return result

@@ -10,6 +10,7 @@ from potluck.definitions import (
     FeatureView,
     Field,
     FileSource,
+    Project,
     PushSource,
     ValueType,
 )
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from potluck.client import Client
+    from potluck.repo.config import RepoConfig
     from potluck.store import FeatureStore
     from potluck.streaming.push import PushMode
 
@@ -31,8 +33,10 @@ __all__ = [
     "Field",
     "FileSource",
     "PotluckError",
+    "Project",
     "PushMode",
     "PushSource",
+    "RepoConfig",
     "ValueType",
     "__version__",
 ]
@@ -42,6 +46,7 @@ _LAZY = {
     "FeatureStore": "potluck.store",
     "Client": "potluck.client",
     "PushMode": "potluck.streaming.push",
+    "RepoConfig": "potluck.repo.config",
 }
 
 

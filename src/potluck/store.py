@@ -8,8 +8,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView, PushSource
-from potluck.definitions.errors import BreakingChangeError, ConfigError, RegistryConflictError
+from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView, Project, PushSource
+from potluck.definitions.errors import BreakingChangeError, ConfigError, NotFoundError, RegistryConflictError
 from potluck.repo.config import RepoConfig, load_config
 
 if TYPE_CHECKING:
@@ -111,9 +111,9 @@ class FeatureStore:
         snapshot = self._registry.refresh() if fresh else self._snapshot()
         if objects is None:
             contents = self.load_repository()
-            resolved = resolve_definitions(contents.objects, None, self._schema_of, contents.where)
+            resolved = resolve_definitions(contents.objects, None, self._schema_of, contents.where, self.project)
             return compute_plan(resolved, snapshot, delete_missing=True), snapshot
-        resolved = resolve_definitions(list(objects), snapshot, self._schema_of)
+        resolved = resolve_definitions(list(objects), snapshot, self._schema_of, project=self.project)
         return compute_plan(resolved, snapshot, list(objects_to_delete or []), delete_missing=False), snapshot
 
     def apply(
@@ -279,6 +279,17 @@ class FeatureStore:
 
     def registry_history(self, limit: int = 50) -> list[Any]:
         return self._registry_store.history(limit)
+
+    def list_projects(self, tags: dict[str, str] | None = None) -> list[Project]:
+        """This repository's project: its applied `Project` definition, else one named by feature_store.yaml."""
+        stored = list(self._snapshot().of_kind(Project.kind).values())
+        return _filtered(stored or [Project(name=self.project)], tags)
+
+    def get_project(self, name: str) -> Project:
+        for project in self.list_projects():
+            if project.name == name:
+                return project
+        raise NotFoundError(f"project '{name}' not found; this repository's project is '{self.project}'")
 
     def list_entities(self, tags: dict[str, str] | None = None) -> list[Entity]:
         return _filtered(self._snapshot().of_kind(Entity.kind).values(), tags)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import decimal
 import multiprocessing
 import os
 import random
@@ -33,7 +34,27 @@ from potluck.retrieval.online import (
     get_online_features,
     get_online_features_async,
 )
-from potluck.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
+from potluck.types import (
+    Array,
+    Bool,
+    Bytes,
+    Decimal,
+    Float32,
+    Float64,
+    ImageBytes,
+    Int32,
+    Int64,
+    Json,
+    Map,
+    PdfBytes,
+    Set,
+    String,
+    Struct,
+    TimeUuid,
+    UnixTimestamp,
+    Uuid,
+    ZonedTimestamp,
+)
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -346,6 +367,91 @@ def test_round_trip_of_every_type_with_nulls(store: OnlineStore) -> None:
     assert result.rows[1] == [None] * len(names)
     assert result.rows[2] == [empty[n] for n in names]
     assert result.event_ts == [int(T0.timestamp()) * 1_000_000] * 3
+
+
+ADDRESS = Struct({"city": String, "visits": Int64, "seen": UnixTimestamp, "tags": Array(String), "raw": Bytes})
+FEAST_TYPES = (
+    Field(name="m", dtype=Map),
+    Field(name="j", dtype=Json),
+    Field(name="st", dtype=ADDRESS),
+    Field(name="u", dtype=Uuid),
+    Field(name="tu", dtype=TimeUuid),
+    Field(name="d", dtype=Decimal),
+    Field(name="pdf", dtype=PdfBytes),
+    Field(name="img", dtype=ImageBytes),
+    Field(name="zts", dtype=ZonedTimestamp),
+    Field(name="a_m", dtype=Array(Map)),
+    Field(name="a_j", dtype=Array(Json)),
+    Field(name="a_st", dtype=Array(ADDRESS)),
+    Field(name="a_u", dtype=Array(Uuid)),
+    Field(name="a_d", dtype=Array(Decimal)),
+    Field(name="a_a", dtype=Array(Array(Int64))),
+    Field(name="set_s", dtype=Set(String)),
+    Field(name="n", dtype=Int64),  # a native type between them keeps its place
+)
+SEEN = datetime(2021, 6, 7, 8, 9, 10, 123456, tzinfo=UTC)
+U1 = uuid.UUID("12345678-1234-5678-1234-567812345678")
+U2 = uuid.UUID("a8098c1a-f86e-11da-bd1a-00112444be1e")
+# The values as the SDK returns them (the Python form) ...
+FEAST_VALUES: dict[str, Any] = {
+    "m": {"colour": "red", "": "empty key", "ü": "✓"},
+    "j": {"nested": [1, 2.5, None, True, "x"], "n": {"deep": {}}},
+    "st": {"city": "Zürich", "visits": 2**40, "seen": SEEN, "tags": ["a", ""], "raw": b"\x00\xff"},
+    "u": U1,
+    "tu": U2,
+    "d": decimal.Decimal("12345678901234567890.000000001"),
+    "pdf": b"%PDF-1.7\x00",
+    "img": b"\x89PNG",
+    "zts": SEEN,
+    "a_m": [{"a": "b"}, {}],
+    "a_j": [[1], "text", {"k": None}],
+    "a_st": [{"city": None, "visits": None, "seen": None, "tags": None, "raw": None}],
+    "a_u": [U1, U2],
+    "a_d": [decimal.Decimal("-0.5"), decimal.Decimal("1E+3")],
+    "a_a": [[1, 2], [], [-(2**63)]],
+    "set_s": {"x", "y"},
+    "n": 7,
+}
+
+
+def _arrow_form(dtype: Any, value: Any) -> Any:
+    from potluck.online.typed_values import to_arrow_form
+
+    return to_arrow_form(dtype, value)
+
+
+def test_round_trip_of_feasts_other_types(store: OnlineStore) -> None:
+    view = int_view("feast_types", FEAST_TYPES)
+    store.create([view])
+    # ... written in their Arrow form (as materialization and push hand them over).
+    row = {f.name: _arrow_form(f.dtype, FEAST_VALUES[f.name]) for f in FEAST_TYPES}
+    empty = {"a_m": [], "a_j": [], "a_st": [], "a_u": [], "a_d": [], "a_a": [], "set_s": [], "j": "null"}
+    rows = [
+        {"user_id": 1, **row, "event_timestamp": T0},
+        {"user_id": 2, "event_timestamp": T0},
+        {"user_id": 3, **empty, "event_timestamp": T0},
+    ]
+    assert store.write(view, rows_table(view, rows)) == 3
+    names = [f.name for f in FEAST_TYPES]
+    (result,) = store.read([ReadRequest(view, [view.key_encoder.encode((i,)) for i in (1, 2, 3)])])
+    assert result.rows[0] == [FEAST_VALUES[n] for n in names]
+    assert result.rows[1] == [None] * len(names)
+    expected_empty = {**dict.fromkeys(names), **empty, "set_s": set(), "j": None}
+    assert result.rows[2] == [expected_empty[n] for n in names]
+
+    selection = [OnlineSelection(view, tuple(names), tuple(names))]
+    response = get_online_features(store, selection, [{"user_id": 1}, {"user_id": 2}])
+    assert response.to_dict() == {"user_id": [1, 2], **{n: [FEAST_VALUES[n], None] for n in names}}
+    awaited = asyncio.run(get_online_features_async(store, selection, [{"user_id": 1}, {"user_id": 2}]))
+    assert awaited.to_dict() == response.to_dict()
+    table = response.to_arrow()
+    for f in FEAST_TYPES:
+        assert table.schema.field(f.name).type == f.dtype.to_arrow(), f.name
+    assert table.column("m").to_pylist()[0] == list(FEAST_VALUES["m"].items())
+    assert table.column("j").to_pylist()[0] == '{"nested":[1,2.5,null,true,"x"],"n":{"deep":{}}}'
+    assert table.column("st").to_pylist()[0] == FEAST_VALUES["st"]
+    assert table.column("u").to_pylist() == [str(U1), None]
+    assert table.column("d").to_pylist() == ["12345678901234567890.000000001", None]
 
 
 def test_missing_features_are_written_as_null(store: OnlineStore) -> None:

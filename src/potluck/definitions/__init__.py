@@ -8,10 +8,12 @@ from potluck.definitions.entity import Entity
 from potluck.definitions.feature_service import FeatureService
 from potluck.definitions.feature_view import FeatureView, FeatureViewProjection
 from potluck.definitions.field import Field
+from potluck.definitions.project import Project
 from potluck.definitions.sources import CsvFormat, DataSource, FileSource, ParquetFormat, PushSource
 from potluck.definitions.types import ValueType
 
 DEFINITION_KINDS: dict[str, type[Definition]] = {
+    Project.kind: Project,
     Entity.kind: Entity,
     DataSource.kind: DataSource,
     FeatureView.kind: FeatureView,
@@ -30,6 +32,7 @@ __all__ = [
     "Field",
     "FileSource",
     "ParquetFormat",
+    "Project",
     "PushSource",
     "ValueType",
 ]

@@ -61,9 +61,21 @@ class FeatureView(Definition):
         tags: dict[str, str] | None = None,
         owner: str = "",
         join_keys: Sequence[str] | None = None,
+        version: str = "latest",
+        enable_validation: bool = False,
     ) -> None:
         self.name = check_name("FeatureView", name)
         label = f"FeatureView '{name}'"
+        if version != "latest":
+            shown = version if isinstance(version, str) else repr(version)
+            raise DefinitionError(
+                f"{label}: version={shown!r} pins an earlier definition, but feature views keep no version "
+                "history here; use version='latest' (the default) and re-apply the definition you want"
+            )
+        self.version = version
+        if not isinstance(enable_validation, bool):
+            raise DefinitionError(f"{label}: 'enable_validation' must be True or False")
+        self.enable_validation = enable_validation
         if not isinstance(source, DataSource):
             raise DefinitionError(f"{label}: 'source' must be a data source such as FileSource, got {source!r}")
         self.source = source
@@ -167,6 +179,8 @@ class FeatureView(Definition):
             "description": self.description,
             "tags": self.tags,
             "owner": self.owner,
+            # Written only when set, so views applied before the option existed keep their content.
+            **({"enable_validation": True} if self.enable_validation else {}),
         }
 
     @classmethod
@@ -184,6 +198,7 @@ class FeatureView(Definition):
             description=spec.get("description", ""),
             tags=spec.get("tags"),
             owner=spec.get("owner", ""),
+            enable_validation=spec.get("enable_validation", False),
         )
         generation = spec.get(ONLINE_GENERATION, 0)
         if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:

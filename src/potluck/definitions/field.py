@@ -6,7 +6,7 @@ from typing import Any
 
 from potluck.definitions.base import check_column, check_tags, check_text
 from potluck.definitions.errors import DefinitionError
-from potluck.definitions.types import Array, PotluckType, PrimitiveType, dtype_from_name
+from potluck.definitions.types import TYPE_CLASSES, PotluckType, dtype_from_name
 
 
 class Field:
@@ -21,12 +21,29 @@ class Field:
         dtype: PotluckType,
         description: str = "",
         tags: dict[str, str] | None = None,
+        vector_index: bool = False,
+        vector_length: int = 0,
+        vector_search_metric: str | None = None,
     ) -> None:
         self.name = check_column("Field", name, field="name")
-        if not isinstance(dtype, (PrimitiveType, Array)):
+        given = [
+            option
+            for option, value in (
+                ("vector_index", vector_index),
+                ("vector_length", vector_length),
+                ("vector_search_metric", vector_search_metric),
+            )
+            if value
+        ]
+        if given:
+            raise DefinitionError(
+                f"Field '{name}': {', '.join(given)} set, but vector search is not supported; "
+                "remove the vector options (the field can still hold the vector, e.g. dtype=Array(Float32))"
+            )
+        if not isinstance(dtype, TYPE_CLASSES):
             raise DefinitionError(
                 f"Field '{name}': 'dtype' must be a type from potluck.types "
-                f"(Int64, Float32, String, Array(Float32), ...), got {dtype!r}"
+                f"(Int64, Float32, String, Map, Json, Array(Float32), Struct({...}), ...), got {dtype!r}"
             )
         self.dtype = dtype
         self.description = check_text(f"Field '{name}'", description, "description")

@@ -8,7 +8,8 @@ decoding is a few `struct` calls per row. See docs/entity-key-encoding.md for th
              Int32 i32le | Int64 i64le | Float32 f32le | Float64 f64le | Bool u8 |
              UnixTimestamp i64le (microseconds since the epoch, UTC)
     var   := each variable-width feature in view order: len:u32le payload
-             String utf8 | Bytes raw | Array(T) count:u32le flags:u8 [validity] elements
+             String utf8 | Bytes raw | Array(T) count:u32le flags:u8 [validity] elements |
+             any other type (Map, Json, Struct, Set, Uuid, ...) a JSON document (online/typed_values.py)
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.field import Field
-from potluck.definitions.types import Array, PotluckType, PrimitiveType
+from potluck.definitions.types import Array, PotluckType, PrimitiveType, is_basic
+from potluck.online import typed_values
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -131,6 +133,9 @@ class RowCodec:
         self._fixed_start = 5 + self._nb
         self._var_start = self._fixed_start + self._fixed.size
         self._var_kinds = tuple(self._kind(features[i].dtype) for i in var)
+        self._typed = {
+            pos: typed_values.decoder(features[i].dtype) for pos, i in enumerate(var) if self._var_kinds[pos] == "c"
+        }
         order = fixed + var  # position in the decoded tuple -> feature index
         perm = [order.index(i) for i in range(len(features))]
         self._identity = perm == list(range(len(features)))
@@ -161,6 +166,8 @@ class RowCodec:
                 lines.append(f"    x{pos} = blob[o : o + n].decode('utf-8')")
             elif kind == "Bytes":
                 lines.append(f"    x{pos} = blob[o : o + n]")
+            elif kind == "c":
+                lines.append(f"    x{pos} = typed{pos}(blob[o : o + n]) if n else None")
             else:
                 lines.append(f"    x{pos} = decode_array({kind[2:]!r}, blob[o : o + n]) if n else []")
             lines.append("    o += n")
@@ -188,6 +195,7 @@ class RowCodec:
             "decode_array": _decode_array,
             "epoch": _EPOCH,
             "timedelta": timedelta,
+            **{f"typed{pos}": decode for pos, decode in self._typed.items()},
         }
         exec(compile("\n".join(lines), f"<potluck row decoder {self.schema_id:08x}>", "exec"), scope)
         decoder: Callable[[bytes], list[Any] | None] = scope["decode"]
@@ -195,6 +203,8 @@ class RowCodec:
 
     @staticmethod
     def _kind(dtype: PotluckType) -> str:
+        if not is_basic(dtype):
+            return "Bytes" if dtype.name in ("PdfBytes", "ImageBytes") else "c"
         if isinstance(dtype, Array):
             return "a:" + dtype.base_type.name
         return dtype.name
@@ -216,7 +226,7 @@ class RowCodec:
         if self._var_idx:
             off = self._var_start
             extra: list[Any] = []
-            for kind in self._var_kinds:
+            for pos, kind in enumerate(self._var_kinds):
                 (n,) = _U32.unpack_from(blob, off)
                 raw = blob[off + 4 : off + 4 + n]
                 off += 4 + n
@@ -224,6 +234,8 @@ class RowCodec:
                     extra.append(raw.decode("utf-8"))
                 elif kind == "Bytes":
                     extra.append(raw)
+                elif kind == "c":
+                    extra.append(self._typed[pos](raw) if n else None)
                 else:
                     extra.append(_decode_array(kind[2:], raw) if n else [])
             vals = (*vals, *extra)
@@ -282,18 +294,32 @@ class RowCodec:
                 continue
             rec[f"f{i}"] = self._fixed_numpy(self.features[i].dtype.name, col)
         parts: list[pa.Array | pa.Scalar] = [fixed_binary(rec.view("u1").reshape(n, -1), rec.dtype.itemsize)]
-        for i in self._var_idx:
+        for pos, i in enumerate(self._var_idx):
             col = cols[i]
             dtype = self.features[i].dtype
             if col is None:
                 parts.append(bin_scalar(b"\x00\x00\x00\x00"))
                 continue
-            if isinstance(dtype, Array):
+            if self._var_kinds[pos] == "c":
+                payload = self._encode_typed(dtype, col)
+            elif isinstance(dtype, Array):
+                assert isinstance(dtype.base_type, PrimitiveType)
                 payload = self._encode_list(dtype.base_type, col)
             else:
                 payload = fill_null(pc.cast(col, pa.binary()), b"")
             parts += [u32_lengths(payload), payload]
         return join_rows(parts)
+
+    @staticmethod
+    def _encode_typed(dtype: PotluckType, col: pa.Array) -> pa.Array:
+        import pyarrow as pa
+
+        encode = typed_values.encode
+        try:
+            blobs = [b"" if v is None else encode(dtype, v) for v in col.to_pylist()]
+        except (ValueError, TypeError, AttributeError) as err:
+            raise ValueError(f"a value does not fit {dtype.name}: {err}") from None
+        return pa.array(blobs, pa.binary())
 
     @staticmethod
     def _fixed_numpy(name: str, col: pa.Array) -> Any:

@@ -181,6 +181,6 @@ def compute_plan(
                     old=current,
                 )
             )
-    order = {"entity": 0, "data_source": 1, "feature_view": 2, "feature_service": 3}
+    order = {"project": -1, "entity": 0, "data_source": 1, "feature_view": 2, "feature_service": 3}
     plan.diffs.sort(key=lambda d: (order.get(d.kind, 9), d.name))
     return plan

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView, Field, PushSource
+from potluck.definitions import (
+    DataSource,
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    Project,
+    PushSource,
+)
 from potluck.definitions.errors import RepositoryError, suggestion
 from potluck.definitions.types import PotluckType, dtype_from_arrow, dtype_from_value_type, is_compatible
 from potluck.registry.snapshot import RegistrySnapshot
@@ -31,8 +40,12 @@ def resolve_definitions(
     existing: RegistrySnapshot | None,
     schema_of: SchemaOf,
     where: Callable[[Definition], str] = lambda _: "<sdk>",
+    project: str | None = None,
 ) -> list[Definition]:
-    """Validate `objects` (against themselves and `existing`) and return them completed."""
+    """Validate `objects` (against themselves and `existing`) and return them completed.
+
+    A `Project` among them must be named `project` (feature_store.yaml's project), and there is at most one.
+    """
     by_kind: dict[str, dict[str, Definition]] = {}
     for obj in objects:
         bucket = by_kind.setdefault(obj.kind, {})
@@ -45,9 +58,18 @@ def resolve_definitions(
         merged.update(by_kind.get(kind, {}))
         return merged
 
+    projects = [o for o in objects if isinstance(o, Project)]
+    for obj in projects:
+        if project is not None and obj.name != project:
+            raise RepositoryError(
+                f"{_label(obj, where)} is named '{obj.name}' but feature_store.yaml's project is "
+                f"'{project}'; give both the same name"
+            )
+    if len({p.name for p in projects}) > 1:
+        raise RepositoryError(f"more than one Project is defined ({', '.join(_label(p, where) for p in projects)})")
     entities = known(Entity.kind)
     sources = dict(by_kind.get(DataSource.kind, {}))
-    resolved: list[Definition] = [o for o in objects if o.kind in (Entity.kind, DataSource.kind)]
+    resolved: list[Definition] = [o for o in objects if o.kind in (Project.kind, Entity.kind, DataSource.kind)]
     views: dict[str, FeatureView] = {}
     for obj in objects:
         if isinstance(obj, FeatureView):

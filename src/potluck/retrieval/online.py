@@ -11,6 +11,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
 from potluck.definitions.errors import RetrievalError
+from potluck.definitions.types import PotluckType, is_basic
+from potluck.online import typed_values
 from potluck.online.keys import KeyTypeError
 from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest, ReadResult
 
@@ -94,6 +96,15 @@ class OnlineResponse:
         return [name for part in self._parts for name in part.selection.output_names]
 
     @cached_property
+    def dtypes(self) -> dict[str, PotluckType]:
+        """output name -> the declared type of its feature."""
+        return {
+            name: part.selection.view.features[idx].dtype
+            for part in self._parts
+            for idx, name in zip(part.selection.indices, part.selection.output_names, strict=True)
+        }
+
+    @cached_property
     def view_names(self) -> dict[str, str]:
         """output name -> the feature view it was read from."""
         return {name: part.selection.view.name for part in self._parts for name in part.selection.output_names}
@@ -171,7 +182,11 @@ class OnlineResponse:
         for part in self._parts:
             features = part.selection.view.features
             for idx, name in zip(part.selection.indices, part.selection.output_names, strict=True):
-                arrays[name] = pa.array(values[name], type=features[idx].dtype.to_arrow())
+                dtype = features[idx].dtype
+                if is_basic(dtype):
+                    arrays[name] = pa.array(values[name], type=dtype.to_arrow())
+                else:
+                    arrays[name] = typed_values.column_to_arrow(dtype, values[name])
         return pa.table(arrays)
 
     def to_df(self) -> pd.DataFrame:

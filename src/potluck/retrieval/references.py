@@ -40,6 +40,19 @@ def _service(request: FeatureService | str, snapshot: RegistrySnapshot) -> Featu
     return found
 
 
+def _unversioned(view_name: str, ref: str) -> str:
+    """The view of `view@latest` (the current definition); other versions are refused, naming the fix."""
+    if "@" not in view_name:
+        return view_name
+    base, version = view_name.split("@", 1)
+    if version == "latest":
+        return base
+    raise RetrievalError(
+        f"feature reference {ref!r} asks for version '{version}' of view '{base}', but feature views keep no "
+        f"version history here: only the current definition is served; use '{base}:{ref.split(':', 1)[1]}'"
+    )
+
+
 def parse_references(features: FeatureRequest, snapshot: RegistrySnapshot) -> list[tuple[str, str, str]]:
     """(view, feature, alias) triples, in request order."""
     if isinstance(features, FeatureService) or (isinstance(features, str) and ":" not in features):
@@ -61,7 +74,7 @@ def parse_references(features: FeatureRequest, snapshot: RegistrySnapshot) -> li
         if not isinstance(ref, str) or ref.count(":") != 1 or ref.startswith(":") or ref.endswith(":"):
             raise RetrievalError(f"feature reference {ref!r} must look like 'view:feature'")
         view_name, name = ref.split(":")
-        refs.append((view_name, name, ""))
+        refs.append((_unversioned(view_name, ref), name, ""))
     return refs
 
 

@@ -24,7 +24,7 @@ def _default(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, Decimal):
-        return float(value)
+        return str(value)  # Feast's JSON writes decimals as their text
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if hasattr(value, "as_py"):  # a pyarrow scalar

@@ -9,6 +9,7 @@ from typing import Any
 
 from potluck.definitions import FeatureView
 from potluck.definitions.errors import BackendUnavailableError, PotluckError
+from potluck.online.typed_values import http_column, needs_http_form
 from potluck.server.backend import OnlineResult, PushTarget, Resource, Status
 from potluck.server.coalesce import CoalescedReads
 from potluck.server.offload import Offload
@@ -64,6 +65,8 @@ class StoreBackend:
         keys = list(response.entity_columns)
         outputs = response.output_names
         values = response.values
+        dtypes = response.dtypes
+        values = {n: http_column(dtypes[n], values[n]) if needs_http_form(dtypes[n]) else values[n] for n in outputs}
         statuses = response.statuses  # FieldStatus is a str enum: serialized as its value
         stamps = response.event_timestamps
         view_of = response.view_names

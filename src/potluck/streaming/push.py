@@ -57,7 +57,15 @@ def to_columns(rows: Any) -> Columns:
         if len(lengths) > 1:
             raise RetrievalError("push: every column of 'df' must have the same number of values")
         return Columns({str(k): list(v) for k, v in rows.items()}, lengths.pop() if lengths else 0)
-    table = to_arrow_table(rows)
+    import pyarrow as pa
+
+    try:
+        table = to_arrow_table(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        if not hasattr(rows, "columns") or not hasattr(rows, "__getitem__"):
+            raise
+        # Objects Arrow cannot type on its own (UUIDs, sets, mixed dicts): Python values per column.
+        return Columns({str(c): list(rows[c].tolist()) for c in rows.columns}, len(rows))
     return Columns({name: table.column(name) for name in table.column_names}, table.num_rows)
 
 
@@ -118,7 +126,7 @@ def prepare_rows(view: FeatureView, table: Columns | pa.Table) -> pa.Table:
             raise RetrievalError(f"{context}: join key '{key_field.name}' is null in row {null}; every row needs a key")
         columns[key_field.name] = key
     for f in view.features:
-        columns[f.name] = cast(f.name, f.dtype.to_arrow(), f.dtype.name)
+        columns[f.name] = to_column(table.column(f.name), f.dtype.to_arrow(), f.name, context, f.dtype.name, f.dtype)
     columns["event_timestamp"] = cast(source.timestamp_field, ts_type, "a timestamp")
     if source.created_timestamp_column and source.created_timestamp_column in table.column_names:
         columns["created_timestamp"] = cast(source.created_timestamp_column, ts_type, "a timestamp")

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import RetrievalError
+from potluck.definitions.types import PotluckType, is_basic
 from potluck.online.time_range import EPOCH, MAX_US, MIN_US, RANGE_TEXT, describe, first_out_of_range
 
 if TYPE_CHECKING:
@@ -258,13 +259,20 @@ def _arrow_time(values: Any, target: pa.DataType, where: Callable[[int, Any], st
     raise RetrievalError(f"{where(bad, values[bad].as_py())}: {values.type} values; expected {TIMESTAMP_HINT}")
 
 
-def to_column(values: Column, target: pa.DataType, column: str, context: str, type_name: str) -> pa.Array:
-    """`values` (Python values or an Arrow column) as an Arrow array of `target`."""
+def to_column(
+    values: Column, target: pa.DataType, column: str, context: str, type_name: str, dtype: PotluckType | None = None
+) -> pa.Array:
+    """`values` (Python values or an Arrow column) as an Arrow array of `target` (the Arrow form of `dtype`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     def where(row: int, value: Any) -> str:
         return f"{context}: column '{column}' row {row}: {_show(value)} cannot be stored as {type_name}"
+
+    if dtype is not None and not is_basic(dtype):
+        from potluck.streaming.push_typed import typed_column
+
+        return typed_column(dtype, values, where)
 
     convert = _converter(target)
     if isinstance(values, list) and (pa.types.is_list(target) or pa.types.is_large_list(target)):

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from potluck.definitions.types import Array, PotluckType, PrimitiveType
+from potluck.definitions.errors import PotluckError
+from potluck.definitions.types import Array, PotluckType, PrimitiveType, Set, Struct
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Dialect:
     # Type names for casting features to their declared types.
     type_names: dict[str, str] = field(default_factory=dict)
     array_suffix: str = "[]"
+    supports_struct: bool = False
     max_timestamp: str = "'infinity'::TIMESTAMP"
     min_timestamp: str = "'-infinity'::TIMESTAMP"
     max_bigint: str = "9223372036854775807"
@@ -142,10 +144,13 @@ class Dialect:
         return f"CAST({expr} AS {type_name})"
 
     def type_name(self, dtype: PotluckType) -> str:
-        if isinstance(dtype, Array):
+        if isinstance(dtype, (Array, Set)):
             return self.type_name(dtype.base_type) + self.array_suffix
-        assert isinstance(dtype, PrimitiveType)
-        return self.type_names[dtype.name]
+        if isinstance(dtype, Struct) and self.supports_struct:
+            return "STRUCT(" + ", ".join(f"{self.quote(k)} {self.type_name(t)}" for k, t in dtype.fields) + ")"
+        if isinstance(dtype, PrimitiveType) and dtype.name in self.type_names:
+            return self.type_names[dtype.name]
+        raise PotluckError(f"type {dtype.name} is not supported by the {self.name} offline store")
 
 
 DUCKDB = Dialect(
@@ -162,7 +167,16 @@ DUCKDB = Dialect(
         "Float32": "FLOAT",
         "Float64": "DOUBLE",
         "UnixTimestamp": "TIMESTAMPTZ",
+        "ZonedTimestamp": "TIMESTAMPTZ",
+        "PdfBytes": "BLOB",
+        "ImageBytes": "BLOB",
+        "Json": "VARCHAR",
+        "Uuid": "VARCHAR",
+        "TimeUuid": "VARCHAR",
+        "Decimal": "VARCHAR",
+        "Map": "MAP(VARCHAR, VARCHAR)",
     },
+    supports_struct=True,
 )
 
 POSTGRES = Dialect(
@@ -178,6 +192,13 @@ POSTGRES = Dialect(
         "Float32": "REAL",
         "Float64": "DOUBLE PRECISION",
         "UnixTimestamp": "TIMESTAMPTZ",
+        "ZonedTimestamp": "TIMESTAMPTZ",
+        "PdfBytes": "BYTEA",
+        "ImageBytes": "BYTEA",
+        "Json": "TEXT",
+        "Uuid": "TEXT",
+        "TimeUuid": "TEXT",
+        "Decimal": "TEXT",
     },
     max_timestamp="'infinity'::TIMESTAMP",
     min_timestamp="'-infinity'::TIMESTAMP",

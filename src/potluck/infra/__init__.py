@@ -1,0 +1,1 @@
+"""Feast's `feast.infra` import paths, for the objects Potluck has."""

@@ -1,0 +1,1 @@
+"""Feast's `feast.infra.offline_stores` import paths, for the objects Potluck has."""

@@ -1,0 +1,5 @@
+"""`Project` at the import path Feast repositories use (`feast.project`)."""
+
+from potluck.definitions.project import Project
+
+__all__ = ["Project"]
