@@ -247,12 +247,10 @@ def materialize_incremental(
 
 def _report(results: list[Any], verbose: bool = False) -> None:
     if verbose:
-        from rich.markup import escape
-
         for r in results:
             read = "?" if r.rows_read is None else f"{r.rows_read:,}"
-            console_print(
-                f"{escape(r.feature_view)}: interval {r.start.isoformat() if r.start else '(beginning)'} .. "
+            click.echo(
+                f"{r.feature_view}: interval {r.start.isoformat() if r.start else '(beginning)'} .. "
                 f"{r.end.isoformat()}; read {read} rows from the offline store (latest per entity), "
                 f"wrote {r.rows:,} rows to the online store in {r.seconds:.2f} s"
             )

@@ -275,9 +275,29 @@ def delete(ctx: Context, object_name: str, kind: str | None) -> None:
             f"'{object_name}' names a {' and a '.join(label for _, label in kinds)}; choose one with --kind"
         )
     found, label = kinds[0]
+    users = _users_of(snapshot, found, object_name)
+    if users:
+        raise DefinitionError(
+            f"{label} '{object_name}' is still used by {', '.join(users)}; delete or change those first"
+        )
     applied = ctx.store.apply([], objects_to_delete=[snapshot.get(found, object_name)])
     _print_warnings(applied.warnings)
     console_print(f"Deleted {label} '{object_name}' from project '{ctx.store.project}'.")
+
+
+def _users_of(snapshot: Any, kind: str, name: str) -> list[str]:
+    """The registered objects that refer to the object `kind`/`name`."""
+    from potluck.definitions import FeatureService, FeatureView
+
+    views = [v for v in snapshot.of_kind(FeatureView.kind).values() if isinstance(v, FeatureView)]
+    services = [s for s in snapshot.of_kind(FeatureService.kind).values() if isinstance(s, FeatureService)]
+    if kind == "entity":
+        return [f"feature view '{v.name}'" for v in views if name in v.entity_names]
+    if kind == "feature_view":
+        return [f"feature service '{s.name}'" for s in services if name in s.feature_view_names]
+    if kind == "data_source":
+        return [f"feature view '{v.name}'" for v in views if v.source.name == name]
+    return []
 
 
 @cli.command()
