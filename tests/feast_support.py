@@ -51,8 +51,8 @@ def run_feast(
     """Run `code` with Feast's interpreter in `cwd`; fails the test with both outputs when it exits non-zero."""
     result = subprocess.run(
         [str(python), "-c", textwrap.dedent(code)],
-        cwd=cwd,
         check=False,
+        cwd=cwd,
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {}), "FEAST_USAGE": "False", "PYTHONWARNINGS": "ignore"},

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView, Project, PushSource
-from potluck.definitions.errors import BreakingChangeError, ConfigError, NotFoundError, RegistryConflictError
+from potluck.definitions.errors import (
+    BreakingChangeError,
+    ConfigError,
+    NotFoundError,
+    RegistryConflictError,
+    RetrievalError,
+)
 from potluck.repo.config import RepoConfig, load_config
 
 if TYPE_CHECKING:
@@ -340,17 +346,30 @@ class FeatureStore:
         full_feature_names: bool = False,
         *,
         availability_time: bool = False,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
     ) -> RetrievalJob:
         """Point-in-time correct feature values for each row of `entity_df` (see the docs' semantics).
 
         With `availability_time=True`, a feature row also needs `created_ts <= entity_ts`: values
         that had not landed yet at that moment are not used, as serving could not have seen them.
+        With `entity_df=None`, the entity rows are every entity with rows between `start_date` and
+        `end_date` (default: now), each as of `end_date`.
         """
         from potluck.retrieval.plans import view_query
         from potluck.retrieval.references import resolve_features
 
         selections = resolve_features(features, self._snapshot(), full_feature_names=full_feature_names)
         queries = [view_query(s, str(self.repo_path)) for s in selections]
+        if entity_df is None:
+            from potluck.materialize.runner import DEFAULT_BATCH_ROWS, utc
+            from potluck.retrieval.snapshot import entity_snapshot
+
+            end = utc(end_date) if end_date is not None else datetime.now(UTC)
+            start = utc(start_date) if start_date is not None else None
+            entity_df = entity_snapshot(self._offline, selections, queries, start, end, DEFAULT_BATCH_ROWS)
+        elif start_date is not None or end_date is not None:
+            raise RetrievalError("pass either an entity dataframe or start_date/end_date, not both")
         return self._offline.get_historical_features(entity_df, queries, availability_time=availability_time)
 
     # -- serving ----------------------------------------------------------------------------------

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from feast_support import FEAST_VENV
 from template_strip import strip_file, to_potluck
+
+from feast_support import FEAST_VENV
 
 HERE = Path(__file__).parent
 WORKFLOW = HERE / "workflow.py"
@@ -28,7 +29,7 @@ FEAST_ENV = {**os.environ, "FEAST_USAGE": "False", "PYTHONWARNINGS": "ignore"}
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=FEAST_ENV, timeout=600)
+    result = subprocess.run(args, check=False, cwd=cwd, capture_output=True, text=True, env=FEAST_ENV, timeout=600)
     if result.returncode != 0:
         pytest.fail(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result

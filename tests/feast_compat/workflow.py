@@ -7,10 +7,9 @@ Usage: python workflow.py REPO_DIR OUTPUT_JSON. Prints nothing; writes every res
 import json
 import math
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pandas as pd
-
 from feast import FeatureStore
 from feast.data_source import PushMode
 

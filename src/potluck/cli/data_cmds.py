@@ -55,33 +55,74 @@ def _progress(enabled: bool) -> Iterator[Callable[[str], Callable[[int], None]] 
         yield factory
 
 
+def features_option(func: Any) -> Any:
+    return click.option(
+        "--features", "-F", "-f", "features", multiple=True, help="A feature reference view:feature; repeatable."
+    )(func)
+
+
+def _entity_rows_from_json(text: str) -> Any:
+    """`--dataframe`: a JSON list of rows (objects); `event_timestamp` strings become UTC times."""
+    import pyarrow as pa
+
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise click.BadParameter(f"not valid JSON: {err}", param_hint="--dataframe") from None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise click.BadParameter("give a JSON list of objects, one per entity row", param_hint="--dataframe")
+    table = pa.Table.from_pylist(rows)
+    if "event_timestamp" not in table.column_names:
+        raise click.BadParameter("every row needs an 'event_timestamp'", param_hint="--dataframe")
+    try:
+        stamps = [parse_time(str(r["event_timestamp"])) for r in rows]
+    except click.BadParameter as err:
+        raise click.BadParameter(f"event_timestamp: {err.message}", param_hint="--dataframe") from None
+    index = table.column_names.index("event_timestamp")
+    return table.set_column(index, "event_timestamp", pa.array(stamps, pa.timestamp("us", tz="UTC")))
+
+
 @cli.command("get-historical-features")
-@click.option("--entity-df", required=True, help="Parquet or CSV file of entity rows, or a SQL query.")
-@click.option("--features", "-F", multiple=True, help="A feature reference view:feature; repeatable.")
+@click.option("--entity-df", help="Parquet or CSV file of entity rows, or a SQL query.")
+@click.option("--dataframe", "-d", help='Entity rows as JSON: \'[{"event_timestamp": "...", "driver_id": 1001}]\'.')
+@click.option("--start-date", "-s", help="Without entity rows: entities with rows from this time (ISO 8601).")
+@click.option("--end-date", "-e", help="Without entity rows: their values as of this time (default now).")
+@features_option
 @click.option("--feature-service", help="Use this feature service's features.")
-@click.option("--output", "-o", "output_path", required=True, help="Where to write the result (Parquet).")
+@click.option("--output", "-o", "output_path", help="Write the result to this Parquet file (default: JSON rows).")
 @click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
 @click.option("--availability-time", is_flag=True, help="Also require created time <= entity time.")
 @pass_ctx
 def get_historical_features(
     ctx: Context,
-    entity_df: str,
+    entity_df: str | None,
+    dataframe: str | None,
+    start_date: str | None,
+    end_date: str | None,
     features: tuple[str, ...],
     feature_service: str | None,
-    output_path: str,
+    output_path: str | None,
     full_feature_names: bool,
     availability_time: bool,
 ) -> None:
-    """Build point-in-time correct training data and write it to a Parquet file."""
+    """Build point-in-time correct training data: a Parquet file (--output) or JSON rows on stdout."""
     import time
 
     if bool(features) == bool(feature_service):
         raise click.UsageError("pass either --features (repeatable) or --feature-service")
+    if (entity_df is not None) + (dataframe is not None) + (start_date is not None or end_date is not None) != 1:
+        raise click.UsageError("pass one of --entity-df, --dataframe, or --start-date/--end-date")
     source: Any = entity_df
-    if entity_df.lower().endswith((".csv", ".csv.gz")):
+    if dataframe is not None:
+        source = _entity_rows_from_json(dataframe)
+    elif entity_df is not None and entity_df.lower().endswith((".csv", ".csv.gz")):
         import pyarrow.csv as pcsv
 
         source = pcsv.read_csv(entity_df)
+    window = {
+        "start_date": parse_time(start_date) if start_date else None,
+        "end_date": parse_time(end_date) if end_date else None,
+    }
     began = time.perf_counter()
     from rich.console import Console
 
@@ -91,55 +132,142 @@ def get_historical_features(
             feature_service or list(features),
             full_feature_names=full_feature_names,
             availability_time=availability_time,
+            **window,
         )
-        job.to_parquet(output_path)
+        if output_path is None:
+            table = job.to_arrow()
+        else:
+            job.to_parquet(output_path)
+    if output_path is None:
+        print_json(table.to_pylist())
+        return
     import pyarrow.parquet as pq
 
     rows = pq.ParquetFile(output_path).metadata.num_rows
     console_print(f"Wrote {rows:,} rows to {output_path} in {time.perf_counter() - began:.2f} s.")
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def views_option(func: Any) -> Any:
+    return click.option(
+        "--views", "-v", "--feature-views", "views", multiple=True, help="Only this feature view; repeatable."
+    )(func)
+
+
+def version_option(func: Any) -> Any:
+    return click.option(
+        "--version", "feature_view_version", default=None, help="Version of the one view given with --views."
+    )(func)
+
+
+def verbose_option(func: Any) -> Any:
+    return click.option(
+        "--verbose", is_flag=True, help="Per view: interval, rows read offline and rows written online."
+    )(func)
+
+
+def _check_version(ctx: Context, views: tuple[str, ...], version: str | None) -> None:
+    """Only the current definition of a view is materialized: `latest` (or `vN` naming it)."""
+    if version is None:
+        return
+    if len(views) != 1:
+        raise click.UsageError("--version needs exactly one feature view given with --views")
+    current = getattr(ctx.store.get_feature_view(views[0]), "version", "latest")
+    if version.lower() not in ("latest", str(current).lower()):
+        raise click.BadParameter(
+            f"feature view '{views[0]}' is at version '{current}'; only its current version (or 'latest') "
+            "can be materialized",
+            param_hint="--version",
+        )
+
+
 @cli.command()
-@click.argument("start")
-@click.argument("end")
-@click.option("--views", "-v", "views", multiple=True, help="Only this feature view; repeatable.")
+@click.argument("start", required=False)
+@click.argument("end", required=False)
+@views_option
+@click.option(
+    "--disable-event-timestamp", is_flag=True, help="Without START and END: everything from 1970-01-01 to now."
+)
+@version_option
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
+@verbose_option
 @pass_ctx
-def materialize(ctx: Context, start: str, end: str, views: tuple[str, ...], no_progress: bool) -> None:
+def materialize(
+    ctx: Context,
+    start: str | None,
+    end: str | None,
+    views: tuple[str, ...],
+    disable_event_timestamp: bool,
+    feature_view_version: str | None,
+    no_progress: bool,
+    verbose: bool,
+) -> None:
     """Copy the latest rows with START <= event time <= END to the online store."""
+    if disable_event_timestamp:
+        if start or end:
+            raise click.UsageError("pass either START and END or --disable-event-timestamp, not both")
+        start_time, end_time = EPOCH, datetime.now(UTC)
+    elif start is None or end is None:
+        raise click.UsageError("START and END are required unless --disable-event-timestamp is given")
+    else:
+        start_time, end_time = parse_time(start), parse_time(end)
+    _check_version(ctx, views, feature_view_version)
     with _progress(not no_progress) as progress:
-        results = ctx.store.materialize(parse_time(start), parse_time(end), list(views) or None, progress=progress)
-    _report(results)
+        results = ctx.store.materialize(start_time, end_time, list(views) or None, progress=progress)
+    _report(results, verbose)
 
 
 @cli.command("materialize-incremental")
 @click.argument("end")
-@click.option("--views", "-v", "views", multiple=True, help="Only this feature view; repeatable.")
+@views_option
+@version_option
 @click.option("--lookback", default="0s", help="Re-read this much before the last end (late data), e.g. 1h.")
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
+@verbose_option
 @pass_ctx
-def materialize_incremental(ctx: Context, end: str, views: tuple[str, ...], lookback: str, no_progress: bool) -> None:
+def materialize_incremental(
+    ctx: Context,
+    end: str,
+    views: tuple[str, ...],
+    feature_view_version: str | None,
+    lookback: str,
+    no_progress: bool,
+    verbose: bool,
+) -> None:
     """Materialize from where each view left off up to END."""
+    _check_version(ctx, views, feature_view_version)
     with _progress(not no_progress) as progress:
         results = ctx.store.materialize_incremental(
             parse_time(end), list(views) or None, lookback=parse_duration(lookback), progress=progress
         )
-    _report(results)
+    _report(results, verbose)
 
 
-def _report(results: list[Any]) -> None:
+def _report(results: list[Any], verbose: bool = False) -> None:
+    if verbose:
+        for r in results:
+            read = "?" if r.rows_read is None else f"{r.rows_read:,}"
+            click.echo(
+                f"{r.feature_view}: interval {r.start.isoformat() if r.start else '(beginning)'} .. "
+                f"{r.end.isoformat()}; read {read} rows from the offline store (latest per entity), "
+                f"wrote {r.rows:,} rows to the online store in {r.seconds:.2f} s"
+            )
     rows = [
         (
             r.feature_view,
             r.start.isoformat() if r.start else "(beginning)",
             r.end.isoformat(),
+            *(["?" if r.rows_read is None else f"{r.rows_read:,}"] if verbose else []),
             f"{r.rows:,}",
             f"{r.seconds:.2f}",
             f"{r.rows / r.seconds:,.0f}" if r.seconds > 0 else "",
         )
         for r in results
     ]
-    print_table("Materialized", ["view", "start", "end", "rows", "seconds", "rows/s"], rows)
+    columns = ["view", "start", "end", *(["rows read"] if verbose else []), "rows", "seconds", "rows/s"]
+    print_table("Materialized", columns, rows)
 
 
 def _parse_entity(text: str) -> tuple[str, Any]:
@@ -154,9 +282,17 @@ def _parse_entity(text: str) -> tuple[str, Any]:
 
 
 @cli.command("get-online-features")
-@click.option("--features", "-F", multiple=True, help="A feature reference view:feature; repeatable.")
+@features_option
 @click.option("--feature-service", help="Use this feature service's features.")
-@click.option("--entity", "-e", "entities", multiple=True, required=True, help="KEY=VALUE; repeat a key for more rows.")
+@click.option(
+    "--entities",
+    "--entity",
+    "-e",
+    "entities",
+    multiple=True,
+    required=True,
+    help="KEY=VALUE; repeat a key for more rows.",
+)
 @click.option("--full-feature-names", is_flag=True)
 @output_option
 @pass_ctx

@@ -1,4 +1,4 @@
-"""`entities`, `feature-views`, `feature-services` and `data-sources`: list and describe."""
+"""`entities`, `feature-views`, `feature-services`, `data-sources`, `features` and `projects`: list and describe."""
 
 from __future__ import annotations
 
@@ -56,14 +56,26 @@ GROUPS: list[tuple[str, str, str, list[str], Callable[[Definition], list[Any]]]]
 ]
 
 
-def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
+def parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
+    """`--tags` values: `key:value` (comma-separated pairs allowed) or `KEY=VALUE`; all must match."""
     out = {}
-    for tag in tags:
-        if "=" not in tag:
-            raise click.BadParameter(f"'{tag}' is not KEY=VALUE", param_hint="--tags")
-        key, value = tag.split("=", 1)
-        out[key] = value
+    for text in tags:
+        for raw in text.strip().strip("()").split(","):
+            item = raw.strip().replace('"', "").replace("'", "")
+            if not item:
+                continue
+            colon, equals = item.find(":"), item.find("=")
+            at = equals if equals >= 0 and (colon < 0 or equals < colon) else colon
+            if at <= 0:
+                raise click.BadParameter(f"'{item}' is not key:value (or KEY=VALUE)", param_hint="--tags")
+            out[item[:at].strip()] = item[at + 1 :].strip()
     return out
+
+
+def tags_option(func: Any) -> Any:
+    return click.option(
+        "--tags", multiple=True, help="Only objects with this tag, key:value or KEY=VALUE; repeatable (all must match)."
+    )(func)
 
 
 def _make_group(
@@ -74,11 +86,11 @@ def _make_group(
         pass
 
     @group.command("list", help=f"List {title.lower()}.")
-    @click.option("--tags", multiple=True, help="Only objects with this tag (KEY=VALUE); repeatable.")
+    @tags_option
     @output_option
     @pass_ctx
     def list_cmd(ctx: Context, tags: tuple[str, ...], output: str) -> None:
-        wanted = _parse_tags(tags)
+        wanted = parse_tags(tags)
         objs = [
             o
             for o in sorted(ctx.store.registry_snapshot().of_kind(kind).values(), key=lambda o: o.name)
@@ -145,3 +157,73 @@ def _kv(spec: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 for _args in GROUPS:
     _make_group(*_args)
+
+
+@cli.group(help="List and describe features (of every feature view).")
+def features() -> None:
+    pass
+
+
+def _feature_records(ctx: Context) -> list[dict[str, Any]]:
+    views = sorted(ctx.store.registry_snapshot().of_kind(FeatureView.kind).values(), key=lambda v: v.name)
+    return [
+        {
+            "feature_name": f.name,
+            "feature_view": v.name,
+            "dtype": f.dtype.name,
+            "description": f.description,
+            "online": v.online,
+            "source": v.source.name,
+        }
+        for v in views
+        if isinstance(v, FeatureView)
+        for f in v.features
+    ]
+
+
+@features.command("list", help="List every feature with its view and type.")
+@output_option
+@pass_ctx
+def features_list(ctx: Context, output: str) -> None:
+    records = _feature_records(ctx)
+    if output == "json":
+        print_json([{k: r[k] for k in ("feature_name", "feature_view", "dtype")} for r in records])
+    else:
+        print_table(
+            "Features",
+            ["feature", "feature view", "type"],
+            [[r[k] for k in ("feature_name", "feature_view", "dtype")] for r in records],
+        )
+
+
+@features.command("describe", help="Show a feature (in every view that has one of that name).")
+@click.argument("name")
+@pass_ctx
+def features_describe(ctx: Context, name: str) -> None:
+    from potluck.definitions.errors import NotFoundError, suggestion
+
+    records = _feature_records(ctx)
+    found = [r for r in records if r["feature_name"] == name]
+    if not found:
+        raise NotFoundError(f"no feature named '{name}'. {suggestion(name, [r['feature_name'] for r in records])}")
+    print_json(found)
+
+
+@cli.group(help="List the project.")
+def projects() -> None:
+    pass
+
+
+@projects.command("list", help="List the project of this feature_store.yaml (its applied Project, if any).")
+@tags_option
+@output_option
+@pass_ctx
+def projects_list(ctx: Context, tags: tuple[str, ...], output: str) -> None:
+    found = ctx.store.list_projects(parse_tags(tags) or None)
+    if output == "json":
+        print_json(
+            [{"name": p.name, "description": p.description, "tags": dict(p.tags), "owner": p.owner} for p in found]
+        )
+    else:
+        rows = [[p.name, p.description, ", ".join(f"{k}={v}" for k, v in p.tags.items()), p.owner] for p in found]
+        print_table("Projects", ["name", "description", "tags", "owner"], rows)

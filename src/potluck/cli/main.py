@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -11,6 +12,13 @@ import click
 
 if TYPE_CHECKING:
     from potluck.store import FeatureStore
+
+
+# The feature_store.yaml to use when -f/--feature-store-yaml is not given (first one set wins).
+FS_YAML_ENV = ("POTLUCK_FS_YAML_FILE_PATH", "FEAST_FS_YAML_FILE_PATH")
+REPO_DIR_ENV = "FEATURE_REPO_DIR_ENV_VAR"  # the repository folder when -c/--chdir is not given
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+log = logging.getLogger("potluck.cli")
 
 
 class Context:
@@ -25,21 +33,55 @@ class Context:
         if self._store is None:
             from potluck.store import FeatureStore
 
+            log.info("repository %s, feature_store.yaml %s", self.repo_path, self.fs_yaml or "(in the repository)")
             self._store = FeatureStore(repo_path=self.repo_path, fs_yaml_file=self.fs_yaml)
         return self._store
+
+
+def _log_level(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    level = value.upper()
+    if level not in LOG_LEVELS:
+        raise click.BadParameter(f"'{value}' is not one of {', '.join(LOG_LEVELS)} (any case)")
+    return level
+
+
+def _configure_logging(level: str) -> None:
+    """Log records of Potluck at `level` and above to stderr (only when --log-level is given)."""
+    logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s: %(message)s", level=level)
+    logging.getLogger("potluck").setLevel(level)
 
 
 pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--chdir", "-c", type=click.Path(file_okay=False), help="Run in this feature repository.")
-@click.option("--feature-store-yaml", "-f", type=click.Path(dir_okay=False), help="Use this feature_store.yaml.")
+@click.option(
+    "--chdir",
+    "-c",
+    type=click.Path(file_okay=False),
+    envvar=REPO_DIR_ENV,
+    help=f"Run in this feature repository (or ${REPO_DIR_ENV}).",
+)
+@click.option(
+    "--feature-store-yaml",
+    "-f",
+    type=click.Path(dir_okay=False),
+    envvar=list(FS_YAML_ENV),
+    help=f"Use this feature_store.yaml (or ${FS_YAML_ENV[0]}, ${FS_YAML_ENV[1]}).",
+)
+@click.option(
+    "--log-level",
+    default="WARNING",
+    callback=_log_level,
+    help="Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL (any case).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(package_name="potluck", message="potluck %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, chdir: str | None, feature_store_yaml: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, chdir: str | None, feature_store_yaml: str | None, log_level: str, verbose: bool) -> None:
     """Potluck: a feature store for machine learning."""
+    if ctx.get_parameter_source("log_level") is not click.core.ParameterSource.DEFAULT:
+        _configure_logging(log_level)
     ctx.obj = Context(chdir, feature_store_yaml, verbose)
 
 
@@ -67,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _global_verbose(args: list[str]) -> bool:
     """Whether -v/--verbose was given before the command name (later, -v may mean --views)."""
-    takes_value = {"--chdir", "-c", "--feature-store-yaml", "-f"}
+    takes_value = {"--chdir", "-c", "--feature-store-yaml", "-f", "--log-level"}
     skip = False
     for arg in args:
         if skip:

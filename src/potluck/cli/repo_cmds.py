@@ -56,21 +56,48 @@ def print_plan(plan: Plan) -> None:
 
 
 @cli.command()
-@click.argument("directory", required=False, default="potluck_repo")
+@click.argument("directory", required=False)
+@click.option("--template", "-t", default="local", show_default=True, help="local (demo with data) or minimal.")
+@click.option("--minimal", "-m", is_flag=True, help="An empty repository: the same as --template minimal.")
+@click.option("--repo-path", help="Create the repository in this folder; DIRECTORY then names the project.")
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
-def init(directory: str, force: bool) -> None:
-    """Create a demo feature repository with generated sample data."""
+def init(directory: str | None, template: str, minimal: bool, repo_path: str | None, force: bool) -> None:
+    """Create a feature repository (by default a demo with generated sample data)."""
     from potluck.repo.template import scaffold
 
-    path = scaffold(directory, force=force)
-    console_print(f"Created a feature repository in [bold]{path}[/bold]. Next: cd {directory} && potluck apply")
+    folder = repo_path or directory or "potluck_repo"
+    project = directory if repo_path and directory else None
+    path = scaffold(folder, force=force, template="minimal" if minimal else template.lower(), project=project)
+    console_print(f"Created a feature repository in [bold]{path}[/bold]. Next: cd {folder} && potluck apply")
+
+
+def _validation_notice(skip_source_validation: bool, skip_feature_view_validation: bool) -> None:
+    for flag, given in (
+        ("--skip-source-validation", skip_source_validation),
+        ("--skip-feature-view-validation", skip_feature_view_validation),
+    ):
+        if given:
+            click.echo(
+                f"Notice: {flag} has no effect: every view is always checked against its source's columns", err=True
+            )
+
+
+def skip_validation_options(func: Any) -> Any:
+    func = click.option(
+        "--skip-feature-view-validation", is_flag=True, help="Accepted; views are always validated here."
+    )(func)
+    return click.option("--skip-source-validation", is_flag=True, help="Accepted; sources are always checked here.")(
+        func
+    )
 
 
 @cli.command()
+@skip_validation_options
 @output_option
 @pass_ctx
-def plan(ctx: Context, output: str) -> None:
+def plan(ctx: Context, skip_source_validation: bool, skip_feature_view_validation: bool, output: str) -> None:
     """Show what `apply` would change in the registry."""
+    _validation_notice(skip_source_validation, skip_feature_view_validation)
     result = ctx.store.plan()
     if output == "json":
         print_json(result.to_json())
@@ -81,8 +108,19 @@ def plan(ctx: Context, output: str) -> None:
 @cli.command()
 @click.option("--allow-breaking", is_flag=True, help="Apply even if the plan has breaking changes.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation of breaking changes.")
+@skip_validation_options
+@click.option("--no-progress", is_flag=True, help="Accepted; apply shows no progress bars.")
+@click.option("--no-promote", is_flag=True, help="Refused: every applied change becomes the current definition.")
 @pass_ctx
-def apply(ctx: Context, allow_breaking: bool, yes: bool) -> None:
+def apply(
+    ctx: Context,
+    allow_breaking: bool,
+    yes: bool,
+    skip_source_validation: bool,
+    skip_feature_view_validation: bool,
+    no_progress: bool,
+    no_promote: bool,
+) -> None:
     """Register the repository's definitions (one transaction).
 
     What is committed is exactly the plan shown: if the registry changed in the meantime, the
@@ -91,6 +129,12 @@ def apply(ctx: Context, allow_breaking: bool, yes: bool) -> None:
     """
     from potluck.definitions.errors import RegistryConflictError
 
+    if no_promote:
+        raise click.UsageError(
+            "--no-promote: the registry keeps no unpromoted versions, every applied change is served at once; "
+            "drop the flag (or apply the change later)"
+        )
+    _validation_notice(skip_source_validation, skip_feature_view_validation)
     store = ctx.store
     interactive = sys.stdin.isatty() and not yes
     shown = store.plan()
@@ -174,6 +218,9 @@ def registry_dump(ctx: Context) -> None:
     print_json(ctx.store.registry_dump())
 
 
+cli.add_command(registry_dump, "registry-dump")
+
+
 @registry.command("history")
 @click.option("--limit", "-n", default=20, show_default=True, help="How many applies to show.")
 @output_option
@@ -194,6 +241,63 @@ def registry_history(ctx: Context, limit: int, output: str) -> None:
         for e in entries
     ]
     print_table("Registry history", ["version", "applied at", "by", "changes"], rows)
+
+
+_DELETABLE = (  # the order names are looked up in
+    ("entity", "Entity"),
+    ("feature_view", "FeatureView"),
+    ("feature_service", "FeatureService"),
+    ("data_source", "DataSource"),
+)
+
+
+@cli.command()
+@click.argument("object_name")
+@click.option(
+    "--kind",
+    type=click.Choice([k for k, _ in _DELETABLE]),
+    help="Which kind of object, when the name is used by several.",
+)
+@pass_ctx
+def delete(ctx: Context, object_name: str, kind: str | None) -> None:
+    """Delete one registered object by name (one registry transaction, like apply)."""
+    from potluck.definitions.errors import DefinitionError, suggestion
+
+    snapshot = ctx.store.registry_snapshot()
+    kinds = [(k, label) for k, label in _DELETABLE if kind in (None, k) and object_name in snapshot.of_kind(k)]
+    if not kinds:
+        names = [n for k, _ in _DELETABLE if kind in (None, k) for n in snapshot.of_kind(k)]
+        raise DefinitionError(
+            f"no {kind or 'object'} named '{object_name}' in project '{ctx.store.project}'. {suggestion(object_name, names)}"
+        )
+    if len(kinds) > 1:
+        raise click.UsageError(
+            f"'{object_name}' names a {' and a '.join(label for _, label in kinds)}; choose one with --kind"
+        )
+    found, label = kinds[0]
+    users = _users_of(snapshot, found, object_name)
+    if users:
+        raise DefinitionError(
+            f"{label} '{object_name}' is still used by {', '.join(users)}; delete or change those first"
+        )
+    applied = ctx.store.apply([], objects_to_delete=[snapshot.get(found, object_name)])
+    _print_warnings(applied.warnings)
+    console_print(f"Deleted {label} '{object_name}' from project '{ctx.store.project}'.")
+
+
+def _users_of(snapshot: Any, kind: str, name: str) -> list[str]:
+    """The registered objects that refer to the object `kind`/`name`."""
+    from potluck.definitions import FeatureService, FeatureView
+
+    views = [v for v in snapshot.of_kind(FeatureView.kind).values() if isinstance(v, FeatureView)]
+    services = [s for s in snapshot.of_kind(FeatureService.kind).values() if isinstance(s, FeatureService)]
+    if kind == "entity":
+        return [f"feature view '{v.name}'" for v in views if name in v.entity_names]
+    if kind == "feature_view":
+        return [f"feature service '{s.name}'" for s in services if name in s.feature_view_names]
+    if kind == "data_source":
+        return [f"feature view '{v.name}'" for v in views if v.source.name == name]
+    return []
 
 
 @cli.command()

@@ -26,29 +26,106 @@ def _server_settings(ctx: Context, overrides: dict[str, Any]) -> Any:
     return ServerSettings.model_validate(data)
 
 
+def _notice(message: str) -> None:
+    click.echo(f"Notice: {message}", err=True)
+
+
+def _uvicorn_limits(
+    workers: int,
+    worker_connections: int | None,
+    max_requests: int | None,
+    max_requests_jitter: int | None,
+    keep_alive_timeout: int | None,
+) -> dict[str, Any]:
+    """uvicorn settings for Feast's gunicorn-style options; only those given are set."""
+    limits: dict[str, Any] = {}
+    if worker_connections is not None:
+        limits["limit_concurrency"] = worker_connections
+    if keep_alive_timeout is not None:
+        limits["timeout_keep_alive"] = keep_alive_timeout
+    if max_requests is not None:
+        if workers > 1:
+            limits["limit_max_requests"] = max_requests
+            if max_requests_jitter is not None:
+                limits["limit_max_requests_jitter"] = max_requests_jitter
+        else:
+            _notice("--max-requests has no effect with one worker (nothing would restart it); use --workers 2 or more")
+    elif max_requests_jitter is not None:
+        _notice("--max-requests-jitter has no effect without --max-requests")
+    return limits
+
+
 @cli.command(help="Run the HTTP feature server.")
-@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--host", "-h", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", "-p", type=int, default=None, help="Port (default 6566).")
-@click.option("--workers", "-w", type=int, default=None, help="Worker processes (default 1).")
+@click.option("--type", "-t", "type_", default="http", show_default=True, help="Server type; only http is served.")
+@click.option("--workers", "-w", type=int, default=None, help="Worker processes (default 1; -1: 2 x cores + 1).")
 @click.option("--auth", type=click.Choice(["auto", "on", "off"]), default=None, help="auto: on unless loopback.")
-@click.option("--tls-key-file", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--tls-cert-file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option(
+    "--key",
+    "-k",
+    "--tls-key-file",
+    "tls_key_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="TLS private key (with --cert).",
+)
+@click.option(
+    "--cert",
+    "-c",
+    "--tls-cert-file",
+    "tls_cert_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="TLS certificate (with --key).",
+)
 @click.option("--no-access-log", is_flag=True, help="Do not log every request.")
+@click.option("--worker-connections", type=int, default=None, help="Most connections per worker; beyond: 503.")
+@click.option("--max-requests", type=int, default=None, help="Restart a worker after this many requests.")
+@click.option("--max-requests-jitter", type=int, default=None, help="Up to this many more before the restart.")
+@click.option("--keep-alive-timeout", type=int, default=None, help="Close idle keep-alive connections after (s).")
+@click.option(
+    "--registry_ttl_sec",
+    "--registry-ttl-sec",
+    "-r",
+    "registry_ttl_sec",
+    type=float,
+    default=None,
+    help="Re-read the registry after this many seconds (default: registry.cache_ttl_seconds).",
+)
+@click.option("--metrics", "-m", is_flag=True, help="Accepted: /metrics is always served on the server's port.")
 @pass_ctx
 def serve(
     ctx: Context,
     host: str | None,
     port: int | None,
+    type_: str,
     workers: int | None,
     auth: str | None,
     tls_key_file: str | None,
     tls_cert_file: str | None,
     no_access_log: bool,
+    worker_connections: int | None,
+    max_requests: int | None,
+    max_requests_jitter: int | None,
+    keep_alive_timeout: int | None,
+    registry_ttl_sec: float | None,
+    metrics: bool,
 ) -> None:
     import uvicorn
 
-    from potluck.server.factory import ENV_REPO, ENV_SETTINGS, ENV_YAML
+    from potluck.server.factory import ENV_REGISTRY_TTL, ENV_REPO, ENV_SETTINGS, ENV_YAML
 
+    if type_.lower() != "http":
+        raise click.BadParameter(
+            f"'{type_}' is not served here; the feature server speaks http only", param_hint="--type"
+        )
+    if workers == -1:
+        workers = 2 * (os.cpu_count() or 1) + 1
+    if registry_ttl_sec is not None and registry_ttl_sec < 0:
+        raise click.BadParameter("must be 0 or more seconds", param_hint="--registry_ttl_sec")
+    if metrics:
+        _notice("--metrics: Prometheus metrics are always served at /metrics on the server's own port")
     settings = _server_settings(
         ctx,
         {
@@ -61,10 +138,15 @@ def serve(
             "access_log": False if no_access_log else None,
         },
     )
+    limits = _uvicorn_limits(
+        settings.workers, worker_connections, max_requests, max_requests_jitter, keep_alive_timeout
+    )
     os.environ[ENV_REPO] = str(ctx.store.repo_path)
     if ctx.fs_yaml:
         os.environ[ENV_YAML] = os.path.abspath(ctx.fs_yaml)
     os.environ[ENV_SETTINGS] = settings.model_dump_json()
+    if registry_ttl_sec is not None:
+        os.environ[ENV_REGISTRY_TTL] = str(registry_ttl_sec)
     scheme = "https" if settings.tls_cert_file else "http"
     click.echo(
         f"Serving project '{ctx.store.project}' on {scheme}://{settings.host}:{settings.port} "
@@ -84,6 +166,7 @@ def serve(
         log_level="info",
         # httptools, with limits on request heads (size, count, time to send): see potluck.server.protocol
         http="potluck.server.protocol:HttpProtocol",
+        **limits,
     )
 
 

@@ -9,9 +9,10 @@ online state equals that of one clean run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from potluck.definitions import FeatureView
 from potluck.definitions.errors import RetrievalError
@@ -22,6 +23,9 @@ from potluck.online.protocol import OnlineStore
 from potluck.registry.sql import SqlRegistryStore
 from potluck.retrieval.plans import full_view_query, online_view
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 DEFAULT_BATCH_ROWS = 50_000
 
 
@@ -30,8 +34,9 @@ class MaterializationResult:
     feature_view: str
     start: datetime | None
     end: datetime
-    rows: int
+    rows: int  # written to the online store (rows with a null join key are skipped)
     seconds: float
+    rows_read: int | None = None  # latest rows per entity read from the offline store
 
 
 ProgressFactory = Callable[[str], Callable[[int], None]]
@@ -88,9 +93,23 @@ def materialize(
         began = time.perf_counter()
         target = online_view(view, project)
         online.create([target])
-        batches = offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows)
+        batches = _Counted(offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows))
         on_progress = progress(view.name) if progress else None
         rows = materialize_view(batches, online, target, batch_rows=batch_rows, on_progress=on_progress)
         registry.record_materialization(view.name, view_start, end)
-        results.append(MaterializationResult(view.name, view_start, end, rows, time.perf_counter() - began))
+        seconds = time.perf_counter() - began
+        results.append(MaterializationResult(view.name, view_start, end, rows, seconds, rows_read=batches.rows))
     return results
+
+
+class _Counted:
+    """Record batches passed through unchanged, counting their rows."""
+
+    def __init__(self, batches: Iterable[pa.RecordBatch]) -> None:
+        self._batches = batches
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for batch in self._batches:
+            self.rows += batch.num_rows
+            yield batch

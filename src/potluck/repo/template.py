@@ -149,17 +149,34 @@ def generate_data(data_dir: Path, *, users: int = 1000, merchants: int = 100, da
     )
 
 
-def scaffold(directory: str | Path, *, force: bool = False) -> Path:
-    """Create the demo repository in `directory`."""
+TEMPLATES = ("local", "minimal")  # local: the demo with sample data; minimal: only feature_store.yaml
+MINIMAL_FEATURES_PY = '''\
+"""Feature definitions: declare Entity, FileSource, FeatureView and FeatureService objects here."""
+'''
+
+
+def project_name(folder: str) -> str:
+    """A valid project name made from a folder name."""
+    project = "".join(c if c.isalnum() else "_" for c in folder).strip("_") or "demo"
+    return project if project[0].isalpha() else f"repo_{project}"
+
+
+def scaffold(
+    directory: str | Path, *, force: bool = False, template: str = "local", project: str | None = None
+) -> Path:
+    """Create a repository from `template` in `directory` (project: from the folder name unless given)."""
+    if template not in TEMPLATES:
+        raise RepositoryError(f"unknown template '{template}'; the templates are {', '.join(TEMPLATES)}")
     path = Path(directory).resolve()
     if path.exists() and any(path.iterdir()) and not force:
         raise RepositoryError(f"{path} exists and is not empty; choose another folder or pass --force")
-    project = "".join(c if c.isalnum() else "_" for c in path.name).strip("_") or "demo"
-    if not project[0].isalpha():
-        project = f"repo_{project}"
+    name = project_name(project if project is not None else path.name)
     (path / "data").mkdir(parents=True, exist_ok=True)
-    (path / "feature_store.yaml").write_text(FEATURE_STORE_YAML.format(project=project), encoding="utf-8")
-    (path / "features.py").write_text(FEATURES_PY, encoding="utf-8")
+    (path / "feature_store.yaml").write_text(FEATURE_STORE_YAML.format(project=name), encoding="utf-8")
     (path / ".potluckignore").write_text(IGNORE, encoding="utf-8")
+    if template == "minimal":
+        (path / "features.py").write_text(MINIMAL_FEATURES_PY, encoding="utf-8")
+        return path
+    (path / "features.py").write_text(FEATURES_PY, encoding="utf-8")
     generate_data(path / "data")
     return path

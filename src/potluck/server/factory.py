@@ -2,7 +2,8 @@
 
 It reads its inputs from the environment so that `--workers N` works:
 POTLUCK_REPO_PATH (default: the working directory), POTLUCK_FS_YAML (optional) and
-POTLUCK_SERVER_SETTINGS (a JSON `ServerSettings`; default: the defaults).
+POTLUCK_SERVER_SETTINGS (a JSON `ServerSettings`; default: the defaults) and
+POTLUCK_REGISTRY_TTL_SECONDS (optional: overrides `registry.cache_ttl_seconds`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from potluck.server.settings import ServerSettings
 ENV_REPO = "POTLUCK_REPO_PATH"
 ENV_YAML = "POTLUCK_FS_YAML"
 ENV_SETTINGS = "POTLUCK_SERVER_SETTINGS"
+ENV_REGISTRY_TTL = "POTLUCK_REGISTRY_TTL_SECONDS"
 
 
 def settings_from_env() -> ServerSettings:
@@ -24,6 +26,7 @@ def settings_from_env() -> ServerSettings:
 
 
 def build_app() -> Any:
+    from potluck.repo.config import load_config
     from potluck.server.app import create_app
     from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
     from potluck.server.offload import Offload
@@ -31,7 +34,12 @@ def build_app() -> Any:
     from potluck.store import FeatureStore
 
     settings = settings_from_env()
-    store = FeatureStore(repo_path=Path(os.environ.get(ENV_REPO) or Path.cwd()), fs_yaml_file=os.environ.get(ENV_YAML))
+    config = load_config(Path(os.environ.get(ENV_REPO) or Path.cwd()), os.environ.get(ENV_YAML))
+    ttl = os.environ.get(ENV_REGISTRY_TTL)
+    if ttl is not None:
+        registry = config.registry.model_copy(update={"cache_ttl_seconds": float(ttl)})
+        config = config.model_copy(update={"registry": registry})
+    store = FeatureStore(config=config)
     tables = ServerTables(store.config.registry_url, store.project, store.config.registry.timeouts())
     audit = AuditLog(tables)
     keys = ApiKeyStore(tables, audit, cache_seconds=settings.key_cache_seconds) if settings.auth_enabled else None
