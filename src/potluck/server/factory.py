@@ -8,9 +8,11 @@ POTLUCK_SERVER_SETTINGS (a JSON `ServerSettings`; default: the defaults).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+from potluck.definitions.errors import ConfigKeyWarning
 from potluck.server.settings import ServerSettings
 
 ENV_REPO = "POTLUCK_REPO_PATH"
@@ -31,7 +33,12 @@ def build_app() -> Any:
     from potluck.store import FeatureStore
 
     settings = settings_from_env()
-    store = FeatureStore(repo_path=Path(os.environ.get(ENV_REPO) or Path.cwd()), fs_yaml_file=os.environ.get(ENV_YAML))
+    with warnings.catch_warnings():
+        if os.environ.get(ENV_SETTINGS):  # started by `potluck serve`, which showed them once
+            warnings.simplefilter("ignore", ConfigKeyWarning)
+        store = FeatureStore(
+            repo_path=Path(os.environ.get(ENV_REPO) or Path.cwd()), fs_yaml_file=os.environ.get(ENV_YAML)
+        )
     tables = ServerTables(store.config.registry_url, store.project, store.config.registry.timeouts())
     audit = AuditLog(tables)
     keys = ApiKeyStore(tables, audit, cache_seconds=settings.key_cache_seconds) if settings.auth_enabled else None
