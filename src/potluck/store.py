@@ -495,7 +495,7 @@ class FeatureStore:
         from potluck.materialize.runner import DEFAULT_BATCH_ROWS
 
         return {
-            "batch_rows": batch_rows or DEFAULT_BATCH_ROWS,
+            "batch_rows": batch_rows or self.config.materialization.online_write_batch_size or DEFAULT_BATCH_ROWS,
             "max_clock_skew": timedelta(seconds=self.config.materialization.max_clock_skew_seconds),
             "project": self.project,
             "repo_path": str(self.repo_path),

@@ -58,12 +58,13 @@ def idp() -> Idp:
 
 
 @contextmanager
-def serve_jwks(body: Callable[[], bytes]) -> Iterator[str]:
-    """A key-set endpoint on loopback answering `body()` to every GET; yields its URL."""
+def serve_jwks(body: Callable[[], bytes], routes: dict[str, Callable[[], bytes]] | None = None) -> Iterator[str]:
+    """A key-set endpoint on loopback answering `body()` to every GET (`routes[path]()` for those
+    paths); yields its URL, `http://127.0.0.1:PORT/certs`."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            payload = body()
+            payload = (routes or {}).get(self.path, body)()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
@@ -168,6 +169,32 @@ def test_unreachable_jwks_is_503(idp: Idp) -> None:
         r = _read(base, idp.token())
         assert r.status_code == 503
         assert r.json()["error"]["retryable"] is True
+
+
+def test_feast_auth_discovery_url_finds_keys_and_issuer(idp: Idp, tmp_path: Path) -> None:
+    """Feast's `auth: {type: oidc, auth_discovery_url, client_id}`: keys and issuer from the discovery
+    document; roles from Keycloak's per-client claim and the top-level `roles` claim."""
+    from potluck.repo.config import load_config
+
+    jwks = json.dumps(idp.jwks).encode()
+    discovery: dict[str, Any] = {}
+    with serve_jwks(lambda: jwks, {"/.well-known/openid-configuration": lambda: json.dumps(discovery).encode()}) as url:
+        discovery.update(issuer=ISSUER, jwks_uri=url)
+        base_url = url.removesuffix("/certs")
+        (tmp_path / "feature_store.yaml").write_text(
+            "project: p\nauth:\n  type: oidc\n  client_id: feast-client\n"
+            f"  auth_discovery_url: {base_url}/.well-known/openid-configuration\n  audience: {AUDIENCE}\n"
+        )
+        server = load_config(tmp_path).feature_server
+        assert server is not None
+        app = create_app(MemoryBackend(), server)
+        with serve(app) as base:
+            assert _read(base, idp.token(realm_access=None, roles=["reader"])).status_code == 200
+            client_role = {"feast-client": {"roles": ["reader"]}}
+            assert _read(base, idp.token(realm_access=None, resource_access=client_role)).status_code == 200
+            assert _read(base, idp.token(realm_access=None)).status_code == 403  # no role
+            assert _read(base, idp.token(iss="https://evil.example.test")).status_code == 401
+            assert _read(base, idp.token(aud="someone-else")).status_code == 401
 
 
 def test_oidc_settings_need_one_key_source() -> None:

@@ -38,7 +38,9 @@ sys.modules["potluck.server.store_backend"] = module
 def test_serve_with_workers(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    (repo / "feature_store.yaml").write_text("project: serve_test\nregistry: data/registry.db\n")
+    (repo / "feature_store.yaml").write_text(
+        "project: serve_test\nregistry: data/registry.db\nauth:\n  type: no_auth\nflags:\n  alpha: true\n"
+    )
     stub = tmp_path / "stub"
     stub.mkdir()
     (stub / "sitecustomize.py").write_text(STUB.format(tests=str(HERE)))
@@ -104,3 +106,6 @@ def test_serve_with_workers(tmp_path: Path) -> None:
     assert "Serving project 'serve_test'" in output
     assert "2 worker(s), authentication on" in output
     assert "Traceback" not in output
+    # Feast's no_auth does not open a server that authenticates; a key without effect is shown once
+    assert "Note: auth.type no_auth in feature_store.yaml, but auth is set to on" in output
+    assert output.count("key 'flags' has no effect") == 1, output

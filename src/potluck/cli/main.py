@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
 
     verbose = _global_verbose(argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="potluck", standalone_mode=False)
+        with _warnings_as_lines():
+            cli.main(args=argv, prog_name="potluck", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
@@ -105,6 +109,25 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as err:  # every error ends as one line unless --verbose
         _report(err, verbose)
         sys.exit(1)
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Potluck's warnings as one `Warning: ...` line on stderr, each shown once; others as Python shows them."""
+    from potluck.definitions.errors import PotluckWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", PotluckWarning)
+        shown = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, PotluckWarning):
+                click.secho(f"Warning: {message}", fg="yellow", err=True)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def _global_verbose(args: list[str]) -> bool:

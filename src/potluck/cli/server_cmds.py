@@ -147,6 +147,13 @@ def serve(
     os.environ[ENV_SETTINGS] = settings.model_dump_json()
     if registry_ttl_sec is not None:
         os.environ[ENV_REGISTRY_TTL] = str(registry_ttl_sec)
+    if ctx.store.config.auth == "no_auth" and settings.auth_enabled:
+        why = f"{settings.host} is not a loopback address" if settings.auth == "auto" else "auth is set to on"
+        click.echo(
+            f"Note: auth.type no_auth in feature_store.yaml, but {why}, so requests need credentials; "
+            'set feature_server.auth: "off" (or --auth off) to serve without',
+            err=True,
+        )
     scheme = "https" if settings.tls_cert_file else "http"
     click.echo(
         f"Serving project '{ctx.store.project}' on {scheme}://{settings.host}:{settings.port} "

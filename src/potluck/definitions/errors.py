@@ -10,6 +10,14 @@ class PotluckError(Exception):
     """Base class of every error Potluck raises on purpose."""
 
 
+class PotluckWarning(UserWarning):
+    """Base class of every warning Potluck emits."""
+
+
+class ConfigKeyWarning(PotluckWarning):
+    """A `feature_store.yaml` key (usually one of Feast's) that is accepted but has no effect here."""
+
+
 class DefinitionError(PotluckError, ValueError):
     """A feature definition (entity, source, view, service) is invalid."""
 

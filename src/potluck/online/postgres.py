@@ -45,7 +45,7 @@ def conninfo(config: PostgresOnlineStoreConfig) -> str:
         "connect_timeout": config.connect_timeout_seconds,
         "options": f"-c statement_timeout={_ms(config.statement_timeout_seconds)}",
         "keepalives": 1,
-        "keepalives_idle": 5,
+        "keepalives_idle": config.keepalives_idle or 5,
         "keepalives_interval": 2,
         "keepalives_count": 3,
         "tcp_user_timeout": _ms(max(config.statement_timeout_seconds, 10.0)),
@@ -61,10 +61,17 @@ def conninfo(config: PostgresOnlineStoreConfig) -> str:
                 extra.pop(key, None)
         return make_conninfo(config.dsn, **extra)
     params: dict[str, Any] = {"host": config.host, "port": config.port, "dbname": config.database}
-    for key in ("user", "password", "sslmode"):
+    for key, param in (
+        ("user", "user"),
+        ("password", "password"),
+        ("sslmode", "sslmode"),
+        ("sslkey_path", "sslkey"),
+        ("sslcert_path", "sslcert"),
+        ("sslrootcert_path", "sslrootcert"),
+    ):
         value = getattr(config, key)
         if value is not None:
-            params[key] = value
+            params[param] = value
     return make_conninfo("", **params, **extra)
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import re
+import typing
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from potluck.definitions.errors import ConfigError
+from potluck.definitions.errors import ConfigError, ConfigKeyWarning, suggestion
+from potluck.repo.feast_keys import feast_keys_of, translate
 from potluck.server.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -38,15 +41,20 @@ class RegistryConfig(_Strict):
     # Bounds on waits of registry sessions: another session's lock (SQLite: busy timeout), one statement.
     lock_timeout_seconds: float = Field(default=5.0, gt=0, le=3600, allow_inf_nan=False)
     statement_timeout_seconds: float = Field(default=30.0, gt=0, le=86400, allow_inf_nan=False)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
 
     def timeouts(self) -> Timeouts:
         from potluck.registry.dbapi import Timeouts
 
-        return Timeouts(lock=self.lock_timeout_seconds, statement=self.statement_timeout_seconds)
+        return Timeouts(
+            lock=self.lock_timeout_seconds,
+            statement=self.statement_timeout_seconds,
+            connect=self.connect_timeout_seconds,
+        )
 
 
 class DuckDBOfflineStoreConfig(_Strict):
-    type: Literal["duckdb", "file"] = "duckdb"
+    type: Literal["duckdb", "file", "dask"] = "duckdb"  # Feast's names of its embedded store: the same here
     memory_limit: str | None = None  # e.g. "4GB"; unset: 40% of memory, at least 1GB (beyond it DuckDB spills)
     temp_directory: str | None = None  # where DuckDB spills over the memory limit; unset: under the system temp dir
     threads: int | None = Field(default=None, ge=1)
@@ -81,6 +89,10 @@ class PostgresOnlineStoreConfig(_Strict):
     user: str | None = None
     password: str | None = None
     sslmode: str | None = None
+    sslkey_path: str | None = None
+    sslcert_path: str | None = None
+    sslrootcert_path: str | None = None
+    keepalives_idle: int | None = Field(default=None, ge=1)  # seconds before TCP keepalive probes (default 5)
     min_conn: int = Field(default=1, ge=0)
     max_conn: int = Field(default=10, ge=1)
     connect_timeout_seconds: int = Field(default=3, ge=1)
@@ -95,19 +107,39 @@ OnlineStoreConfig = Annotated[
 ]
 
 
+def online_store_models() -> dict[str, type[BaseModel]]:
+    """Each online store type of `OnlineStoreConfig` -> its config model."""
+    union = typing.get_args(OnlineStoreConfig)[0]
+    return {typing.get_args(m.model_fields["type"].annotation)[0]: m for m in typing.get_args(union)}
+
+
+def online_store_types() -> tuple[str, ...]:
+    return tuple(online_store_models())
+
+
 class MaterializationConfig(_Strict):
     # how far past this machine's clock a materialization end may be (ends beyond are refused)
     max_clock_skew_seconds: float = Field(default=300.0, ge=0, allow_inf_nan=False)
+    # rows per write to the online store (unset: 50,000); Feast's name
+    online_write_batch_size: int | None = Field(default=None, gt=0)
+
+
+class BatchEngineConfig(_Strict):
+    type: Literal["local"] = "local"
 
 
 class RepoConfig(_Strict):
     project: str
+    project_description: str | None = None
     registry: RegistryConfig = RegistryConfig()
     provider: Literal["local"] = "local"
     offline_store: DuckDBOfflineStoreConfig = DuckDBOfflineStoreConfig()
     online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
+    batch_engine: BatchEngineConfig = BatchEngineConfig()
     materialization: MaterializationConfig = MaterializationConfig()
-    entity_key_serialization_version: int = Field(default=3, ge=1)
+    entity_key_serialization_version: Literal[3] = 3
+    # Feast's `auth.type` as given (None: not given); `oidc` settings move to feature_server.oidc
+    auth: Literal["no_auth", "oidc"] | None = None
     feature_server: ServerSettings | None = None
     repo_path: Path = Path(".")
 
@@ -125,23 +157,40 @@ class RepoConfig(_Strict):
     def _registry_from_string(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
 
-    @field_validator("offline_store", "online_store", mode="before")
+    @field_validator("offline_store", "online_store", "batch_engine", mode="before")
     @classmethod
-    def _store_from_string(cls, value: Any) -> Any:
+    def _store_from_string(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             return {"type": value}
-        if isinstance(value, dict) and "type" not in value:
-            return {**value, "type": "sqlite"} if "path" in value or not value else value
+        if info.field_name == "online_store" and isinstance(value, dict) and "type" not in value:
+            return {**value, "type": "sqlite"}
         return value
 
     @model_validator(mode="before")
     @classmethod
-    def _ignore_feast_only_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            for key in ("flags", "coerce_tz_aware"):
-                data.pop(key, None)
+    def _feast_keys(cls, data: Any, info: ValidationInfo) -> Any:
+        """Feast's keys, when the config is built in Python (a file is translated before validation)."""
+        if isinstance(data, dict) and not (info.context or {}).get("translated"):
+            return translate(data, FEATURE_STORE_YAML, online_store_types())
         return data
+
+    @model_validator(mode="after")
+    def _folders_exist(self) -> RepoConfig:
+        """A SQLite file's folder is created inside the repository only: elsewhere it must exist."""
+        paths = [("registry.path", self.registry_url)]
+        if isinstance(self.online_store, SqliteOnlineStoreConfig):
+            paths.append(("online_store.path", "sqlite:///" + self.resolve(self.online_store.path)))
+        repo = self.repo_path.resolve()
+        for key, url in paths:
+            if not url.startswith("sqlite:///"):
+                continue
+            folder = Path(url[len("sqlite:///") :]).parent
+            if not folder.is_dir() and not folder.is_relative_to(repo):
+                raise ValueError(
+                    f"{key}: the folder {folder} does not exist and is outside the repository {repo}; "
+                    "create it, or use a path inside the repository (e.g. data/registry.db)"
+                )
+        return self
 
     def resolve(self, path: str) -> str:
         """A path from the config, resolved against the repository folder unless absolute or a URL."""
@@ -211,8 +260,38 @@ def _unique_key_loader() -> type[Any]:
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in {"sqlite", "redis", "postgres"})]
-    return ".".join(parts) or "(top level)"
+    return ".".join(_parts(loc)) or "(top level)"
+
+
+def _parts(loc: tuple[int | str, ...]) -> list[str]:
+    """The key path of an error location, without the online store union's tag."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] == "online_store" and parts[1] in online_store_types():
+        del parts[1]
+    return parts
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys Potluck and Feast accept in the mapping that holds the key at `loc`."""
+    model: Any = RepoConfig
+    parts = [str(p) for p in loc[:-1]]
+    for i, part in enumerate(parts):
+        if i == 1 and parts[0] == "online_store":
+            model = online_store_models().get(part)
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return []
+        model = next((a for a in (field.annotation, *typing.get_args(field.annotation)) if _is_model(a)), None)
+        if model is None and part == "online_store":
+            model = SqliteOnlineStoreConfig
+    if not _is_model(model):
+        return []
+    return sorted({*model.model_fields, *feast_keys_of(".".join(_parts(loc[:-1])))} - {"repo_path"})
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 def format_validation_error(
@@ -224,11 +303,17 @@ def format_validation_error(
     for e in err.errors(include_url=False, include_input=False):
         key = _location(tuple(e["loc"]))
         if e["type"] == "extra_forbidden":
-            lines.append(f"unknown key '{key}'; remove it or check its spelling")
+            name = str(e["loc"][-1])
+            close = suggestion(name, _known_keys(tuple(e["loc"])))
+            hint = close if close.startswith("Did you mean") else "remove it or check its spelling"
+            lines.append(f"unknown key '{key}'; {hint}")
         elif e["type"] == "missing":
             lines.append(f"missing required key '{key}'")
         else:
-            message = str(e["msg"])
+            message = str(e["msg"]).removeprefix("Value error, ")
+            if e["type"] == "value_error" and not e["loc"]:
+                lines.append(message)
+                continue
             for secret in secrets:
                 message = message.replace(secret, "<from the environment>")
             lines.append(f"key '{key}': {message}")
@@ -270,9 +355,16 @@ def config_from_dict(
     source: str = FEATURE_STORE_YAML,
     substituted: dict[tuple[str, ...], str] | None = None,
 ) -> RepoConfig:
+    data = dict(data)
     if "repo_path" in data:
-        raise ConfigError(f"{source}: unknown key 'repo_path'")
+        data.pop("repo_path")
+        warnings.warn(
+            f"{source}: key 'repo_path' has no effect: the repository is the folder of feature_store.yaml",
+            ConfigKeyWarning,
+            stacklevel=2,
+        )
+    data = translate(data, source, online_store_types())
     try:
-        return RepoConfig.model_validate({**data, "repo_path": repo_path})
+        return RepoConfig.model_validate({**data, "repo_path": repo_path}, context={"translated": True})
     except ValidationError as err:
         raise format_validation_error(err, source, substituted) from None

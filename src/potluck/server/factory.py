@@ -9,9 +9,11 @@ POTLUCK_REGISTRY_TTL_SECONDS (optional: overrides `registry.cache_ttl_seconds`).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+from potluck.definitions.errors import ConfigKeyWarning
 from potluck.server.settings import ServerSettings
 
 ENV_REPO = "POTLUCK_REPO_PATH"
@@ -34,7 +36,10 @@ def build_app() -> Any:
     from potluck.store import FeatureStore
 
     settings = settings_from_env()
-    config = load_config(Path(os.environ.get(ENV_REPO) or Path.cwd()), os.environ.get(ENV_YAML))
+    with warnings.catch_warnings():
+        if os.environ.get(ENV_SETTINGS):  # started by `potluck serve`, which showed them once
+            warnings.simplefilter("ignore", ConfigKeyWarning)
+        config = load_config(Path(os.environ.get(ENV_REPO) or Path.cwd()), os.environ.get(ENV_YAML))
     ttl = os.environ.get(ENV_REGISTRY_TTL)
     if ttl is not None:
         registry = config.registry.model_copy(update={"cache_ttl_seconds": float(ttl)})

@@ -17,11 +17,15 @@ class OidcSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    issuer: str
+    issuer: str | None = None  # required unless discovery_url is set (then: the discovery document's)
     audience: str
+    # Where the keys are: one of a JWKS URL, a JWKS file, or the provider's discovery document
+    # (`.../.well-known/openid-configuration`, fetched when first needed, for its jwks_uri and issuer).
     jwks_url: str | None = None
     jwks_file: str | None = None
-    roles_claim: str = "roles"  # dotted path, e.g. "realm_access.roles"
+    discovery_url: str | None = None
+    # dotted paths, e.g. "realm_access.roles"; with several, a token's roles are those of all of them
+    roles_claim: str | tuple[str, ...] = "roles"
     scopes_claim: str | None = "potluck_scopes"  # absent claim: unrestricted within the role
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     leeway_seconds: float = Field(default=30.0, ge=0)
@@ -29,12 +33,20 @@ class OidcSettings(BaseModel):
     # A token naming a key the cached JWKS lacks refetches it, at most this often.
     jwks_refetch_seconds: float = Field(default=10.0, ge=0)
     jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+    verify_tls: bool = True  # of the provider's certificate when fetching keys (false: not verified)
+    ca_cert_file: str | None = None  # CA bundle for the provider's certificate (default: the system's)
 
     @model_validator(mode="after")
     def _one_key_source(self) -> OidcSettings:
-        if (self.jwks_url is None) == (self.jwks_file is None):
-            raise ValueError("set exactly one of jwks_url and jwks_file")
+        if sum(x is not None for x in (self.jwks_url, self.jwks_file, self.discovery_url)) != 1:
+            raise ValueError("set exactly one of jwks_url, jwks_file and discovery_url")
+        if self.issuer is None and self.discovery_url is None:
+            raise ValueError("set issuer (or discovery_url, whose document names it)")
         return self
+
+    @property
+    def roles_claims(self) -> tuple[str, ...]:
+        return (self.roles_claim,) if isinstance(self.roles_claim, str) else self.roles_claim
 
 
 class ServerSettings(BaseModel):

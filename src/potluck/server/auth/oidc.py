@@ -8,7 +8,9 @@ runs `signing_key` off the event loop; `cached_key` and `verify` only compute.
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import threading
 import time
 import urllib.error
@@ -39,6 +41,8 @@ class OidcVerifier:
         self._fetched_at = float("-inf")  # when the cached set was fetched
         self._attempted_at = float("-inf")  # when a fetch was last tried
         self._lock = threading.Lock()
+        self._issuer = settings.issuer
+        self._jwks_url = settings.jwks_url  # with discovery_url: from its document, on the first fetch
         if settings.jwks_file is not None:
             self._keys = self._parse(Path(settings.jwks_file).read_text(encoding="utf-8"))
             self._fetched_at = float("inf")
@@ -81,7 +85,7 @@ class OidcVerifier:
             return key  # a stale key verifies while a fetch runs, or after one just failed
         if fresh and now - self._attempted_at < self.settings.jwks_refetch_seconds:
             raise InvalidToken("token signed with an unknown key")
-        if self.settings.jwks_url is None:
+        if self.settings.jwks_file is not None:
             raise InvalidToken("token signed with an unknown key")
         return None
 
@@ -122,28 +126,61 @@ class OidcVerifier:
         return self._attempted_at > self._fetched_at and now - self._attempted_at < self.settings.jwks_refetch_seconds
 
     def _fetch(self) -> dict[str | None, Any]:
-        url = self.settings.jwks_url
+        if self._jwks_url is None:
+            self._discover()
+        assert self._jwks_url is not None
+        return self._parse(self._get(self._jwks_url, "JWKS"))
+
+    def _discover(self) -> None:
+        """The JWKS URL (and, unless set, the issuer) from the provider's discovery document."""
+        url = self.settings.discovery_url
         assert url is not None
+        try:
+            document = json.loads(self._get(url, "discovery document"))
+        except ValueError:
+            document = None
+        jwks_uri = document.get("jwks_uri") if isinstance(document, dict) else None
+        issuer = document.get("issuer") if isinstance(document, dict) else None
+        if not isinstance(jwks_uri, str) or not (self._issuer or isinstance(issuer, str)):
+            raise BackendUnavailableError(
+                f"the identity provider's discovery document at {url} names no jwks_uri and issuer"
+            )
+        self._issuer = self._issuer or issuer
+        self._jwks_url = jwks_uri
+
+    def _get(self, url: str, what: str) -> str:
         request = urllib.request.Request(url, headers={"Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.settings.jwks_timeout_seconds) as response:
-                text = response.read(_MAX_JWKS_BYTES).decode("utf-8")
+            context = self._tls_context if url.lower().startswith("https:") else None
+            with urllib.request.urlopen(
+                request, timeout=self.settings.jwks_timeout_seconds, context=context
+            ) as response:
+                return str(response.read(_MAX_JWKS_BYTES).decode("utf-8"))
         except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts, bad encoding
-            raise BackendUnavailableError(f"the identity provider's JWKS cannot be fetched: {err}") from None
-        return self._parse(text)
+            raise BackendUnavailableError(f"the identity provider's {what} cannot be fetched: {err}") from None
+
+    @functools.cached_property
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.settings.ca_cert_file)
+        if not self.settings.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     # -- claims
     def verify(self, token: str, key: Any) -> Principal:
         """The principal of `token`, checked against `key` (from `cached_key` or `signing_key`)."""
         jwt = self._jwt
         s = self.settings
+        if self._issuer is None:  # keys come only with the discovery document, which names it
+            raise InvalidToken("token signed with an unknown key")
         try:
             claims = jwt.decode(
                 token,
                 key,
                 algorithms=s.algorithms,
                 audience=s.audience,
-                issuer=s.issuer,
+                issuer=self._issuer,
                 leeway=s.leeway_seconds,
                 options={"require": ["exp", "iss", "aud"]},
             )
@@ -159,7 +196,7 @@ class OidcVerifier:
             raise InvalidToken("token algorithm does not match its key") from None
         except (jwt.PyJWTError, TypeError, ValueError, KeyError):  # a key of another type, a bad encoding
             raise InvalidToken("invalid token") from None
-        roles = frozenset(r for r in _strings(_claim(claims, s.roles_claim)) if r in ROLES)
+        roles = frozenset(r for path in s.roles_claims for r in _strings(_claim(claims, path)) if r in ROLES)
         scopes: tuple[Scope, ...] | None = None
         if s.scopes_claim and _claim(claims, s.scopes_claim) is not None:
             try:
