@@ -88,7 +88,8 @@ def test_a_scalar_column_is_repeated_for_every_row(repo_factory: Callable[[], Pa
     assert store.push("driver_live", {"driver_id": [1, 2], "event_timestamp": WHEN, "lat": 1.0, "status": "on"}) == 2
     assert store.push("driver_live", {"driver_id": 3, "event_timestamp": WHEN, "lat": 3.0, "status": "x"}) == 1
     read = store.get_online_features(LIVE, {"driver_id": [1, 2, 3]}).to_dict()
-    assert read["lat"] == [1.0, 1.0, 3.0] and read["status"] == ["on", "on", "x"]
+    assert read["lat"] == [1.0, 1.0, 3.0]
+    assert read["status"] == ["on", "on", "x"]
     with pytest.raises(RetrievalError, match=r"same number of values \('driver_id': 2, 'lat': 3\)"):
         store.push("driver_live", {"driver_id": [1, 2], "event_timestamp": WHEN, "lat": [1.0] * 3, "status": "on"})
     store.close()
@@ -167,7 +168,7 @@ def test_delete_feature_view_and_service_go_through_the_registry_and_drop_online
     old = online_view(store.get_feature_view("driver_live"), store.project)
     key = old.key_encoder.encode([1])
     assert store._online.read([ReadRequest(old, [key])])[0].rows[0] is not None
-    with pytest.raises(DefinitionError, match="used by feature service.*'driver_service'"):
+    with pytest.raises(DefinitionError, match=r"used by feature service.*'driver_service'"):
         store.delete_feature_view("driver_live")
     before = store.registry_snapshot().version
     store.delete_feature_service("driver_service")
@@ -188,8 +189,10 @@ def test_materialization_intervals_come_from_the_registry(repo_factory: Callable
     store.materialize_incremental(END, ["driver_stats"])
     view = store.get_feature_view("driver_stats")
     first, second = view.materialization_intervals
-    assert first[0] == start and first[1] == END - timedelta(days=1)
-    assert second.start_date == END - timedelta(days=1) and second.end_date == END
+    assert first[0] == start
+    assert first[1] == END - timedelta(days=1)
+    assert second.start_date == END - timedelta(days=1)
+    assert second.end_date == END
     assert all(t.utcoffset() == timedelta(0) for t in (*first, *second))
     assert first.start_date.tzinfo is UTC
     listed = {v.name: v.materialization_intervals for v in store.list_feature_views()}
@@ -230,7 +233,9 @@ def test_online_response_to_dict_with_event_timestamps(repo_factory: Callable[[]
         "status__ts": [seconds, 0],
     }
     table = response.to_arrow(include_event_timestamps=True)
-    assert table.schema.field("lat__ts").type == pa.int64() and table.schema.field("lat").type == pa.float64()
+    assert table.schema.field("lat__ts").type == pa.int64()
+    assert table.schema.field("lat").type == pa.float64()
     frame = response.to_df(include_event_timestamps=True)
-    assert str(frame["lat__ts"].dtype) == "int64" and str(frame["driver_id"].dtype) == "int64"
+    assert str(frame["lat__ts"].dtype) == "int64"
+    assert str(frame["driver_id"].dtype) == "int64"
     store.close()
