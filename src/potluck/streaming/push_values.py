@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,30}")  # longer text is out of every integer type's range
 _DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _BOOL_TEXT = {"true": True, "false": False}
 # Integers a float type holds exactly, every one of them (Arrow's safe cast uses the same bounds)
@@ -94,17 +95,28 @@ def _floating(bits: int) -> Callable[[Any], float | None]:
             if not _DECIMAL_TEXT.fullmatch(value):
                 raise BadValue('a number (or "NaN", "Infinity", "-Infinity")')
             value = float(value)
+            if math.isinf(value):
+                raise BadValue("a number within the range of a double")
         if isinstance(value, int) and not isinstance(value, bool):
             if -exact <= value <= exact:
                 return float(value)
             raise BadValue(f"a number; integers only from -{exact} to {exact} are exact in this type")
         if isinstance(value, float):
-            if bits == 32 and math.isfinite(value) and abs(value) > FLOAT32_MAX:
+            if bits == 32 and not _fits_float32(value):
                 raise BadValue(f"a number within the range of a float (at most {FLOAT32_MAX:.6g} in magnitude)")
             return value
         raise BadValue('a number (or "NaN", "Infinity", "-Infinity")')
 
     return convert
+
+
+def _fits_float32(value: float) -> bool:
+    """Whether a double stays finite as a float (rounded to nearest, as Arrow's cast does)."""
+    try:
+        struct.pack("<f", value)
+    except OverflowError:
+        return False
+    return True
 
 
 def _integer(bits: int) -> Callable[[Any], int | None]:
@@ -185,6 +197,13 @@ def _python_lists(values: list[Any], target: pa.DataType, where: Callable[[int, 
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         bad = next((i for i, row in enumerate(out) if row is not None and not _fits(row, storage)), 0)
         raise RetrievalError(f"{where(bad, values[bad])}: expected a list of {element}") from None
+
+
+def _needs_python(values: list[Any]) -> bool:
+    """Whether Python values must be converted one by one: text, booleans, or integers mixed with
+    floats (Arrow would make them all floats first, losing large integers)."""
+    kinds = {type(v) for v in values if v is not None}
+    return bool(kinds & {bool, str}) or (int in kinds and len(kinds) > 1)
 
 
 def _fits(value: Any, storage: pa.DataType) -> bool:
@@ -303,7 +322,7 @@ def to_column(values: Column, target: pa.DataType, column: str, context: str, ty
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 parsed = None
             return parsed if parsed is not None else _python(values, target, where)
-        if convert is not None and any(isinstance(v, (bool, str)) for v in values):
+        if convert is not None and _needs_python(values):
             return _python(values, target, where)
         try:
             values = pa.array(values)
