@@ -57,7 +57,5 @@ def run_feast(
         timeout=timeout,
     )
     if result.returncode != 0:
-        pytest.fail(
-            f"feast script failed ({result.returncode}):\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-        )
+        pytest.fail(f"feast script failed ({result.returncode}):\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
     return result
