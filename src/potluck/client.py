@@ -72,6 +72,15 @@ def _error_class(status: int) -> type[FeatureServerError]:
     return FeatureServerError
 
 
+def _epoch_seconds(stamp: str) -> int:
+    """An RFC 3339 time from the server as whole seconds since the epoch."""
+    import math
+    from datetime import UTC, datetime
+
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00").replace("z", "+00:00"))
+    return math.floor((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+
+
 class OnlineResponse:
     """The server's column-oriented answer (Feast's shape)."""
 
@@ -83,21 +92,22 @@ class OnlineResponse:
             column["values"] = decode_values(column["values"])
 
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
-        """{name: [value per entity row]}; with timestamps also {name + '__ts': [...]}."""
+        """{name: [value per entity row]}; with timestamps each column is followed by
+        `name__ts`: its event times in whole seconds since the epoch (0 when not found), as Feast's."""
         out: dict[str, list[Any]] = {}
         for name, column in zip(self.feature_names, self.results, strict=True):
             out[name] = column["values"]
             if include_event_timestamps:
-                out[f"{name}__ts"] = column["event_timestamps"]
+                out[f"{name}__ts"] = [_epoch_seconds(t) for t in column["event_timestamps"]]
         return out
 
     def statuses(self) -> dict[str, list[str]]:
         return {name: column["statuses"] for name, column in zip(self.feature_names, self.results, strict=True)}
 
-    def to_df(self) -> pd.DataFrame:
+    def to_df(self, include_event_timestamps: bool = False) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame(self.to_dict())
+        return pd.DataFrame(self.to_dict(include_event_timestamps))
 
     def __repr__(self) -> str:
         return f"OnlineResponse(feature_names={self.feature_names!r})"

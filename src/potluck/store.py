@@ -12,6 +12,7 @@ from potluck.definitions import DataSource, Definition, Entity, FeatureService, 
 from potluck.definitions.errors import (
     BreakingChangeError,
     ConfigError,
+    DefinitionError,
     NotFoundError,
     RegistryConflictError,
     RetrievalError,
@@ -286,40 +287,84 @@ class FeatureStore:
     def registry_history(self, limit: int = 50) -> list[Any]:
         return self._registry_store.history(limit)
 
-    def list_projects(self, tags: dict[str, str] | None = None) -> list[Project]:
+    def list_projects(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[Project]:
         """This repository's project: its applied `Project` definition, else one named by feature_store.yaml."""
-        stored = list(self._snapshot().of_kind(Project.kind).values())
+        stored = list(self._registry_view(allow_cache).of_kind(Project.kind).values())
         return _filtered(stored or [Project(name=self.project)], tags)
 
-    def get_project(self, name: str) -> Project:
-        for project in self.list_projects():
+    def get_project(self, name: str, allow_registry_cache: bool = False) -> Project:
+        for project in self.list_projects(allow_registry_cache):
             if project.name == name:
                 return project
         raise NotFoundError(f"project '{name}' not found; this repository's project is '{self.project}'")
 
-    def list_entities(self, tags: dict[str, str] | None = None) -> list[Entity]:
-        return _filtered(self._snapshot().of_kind(Entity.kind).values(), tags)
+    def _registry_view(self, allow_cache: bool) -> RegistrySnapshot:
+        """The cached snapshot, or (as Feast's `allow_cache=False`) the registry read now."""
+        return self._snapshot() if allow_cache else self._registry.refresh()
 
-    def get_entity(self, name: str) -> Entity:
-        return cast(Entity, self._snapshot().get(Entity.kind, name))
+    def list_entities(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[Entity]:
+        return _filtered(self._registry_view(allow_cache).of_kind(Entity.kind).values(), tags)
 
-    def list_feature_views(self, tags: dict[str, str] | None = None) -> list[FeatureView]:
-        return _filtered(self._snapshot().of_kind(FeatureView.kind).values(), tags)
+    def get_entity(self, name: str, allow_registry_cache: bool = False) -> Entity:
+        return cast(Entity, self._registry_view(allow_registry_cache).get(Entity.kind, name))
 
-    def get_feature_view(self, name: str) -> FeatureView:
-        return cast(FeatureView, self._snapshot().get(FeatureView.kind, name))
+    def list_feature_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[FeatureView]:
+        """The registered feature views, each with its `materialization_intervals`."""
+        from potluck.materialize.watermark import with_intervals
+
+        views = _filtered(self._registry_view(allow_cache).of_kind(FeatureView.kind).values(), tags)
+        return with_intervals(views, self._registry_store.materializations()) if views else views
+
+    def list_all_feature_views(
+        self, allow_cache: bool = False, tags: dict[str, str] | None = None
+    ) -> list[FeatureView]:
+        """Feature views of every kind (Potluck has one kind, `FeatureView`)."""
+        return self.list_feature_views(allow_cache, tags)
+
+    def get_feature_view(self, name: str, allow_registry_cache: bool = False) -> FeatureView:
+        """The registered view called `name`, with its `materialization_intervals`."""
+        from potluck.materialize.watermark import with_intervals
+
+        view = cast(FeatureView, self._registry_view(allow_registry_cache).get(FeatureView.kind, name))
+        return with_intervals([view], self._registry_store.materializations(name))[0]
 
     def list_feature_services(self, tags: dict[str, str] | None = None) -> list[FeatureService]:
-        return _filtered(self._snapshot().of_kind(FeatureService.kind).values(), tags)
+        return _filtered(self._registry_view(False).of_kind(FeatureService.kind).values(), tags)
 
-    def get_feature_service(self, name: str) -> FeatureService:
-        return cast(FeatureService, self._snapshot().get(FeatureService.kind, name))
+    def get_feature_service(self, name: str, allow_cache: bool = False) -> FeatureService:
+        return cast(FeatureService, self._registry_view(allow_cache).get(FeatureService.kind, name))
 
-    def list_data_sources(self, tags: dict[str, str] | None = None) -> list[DataSource]:
-        return _filtered(self._snapshot().of_kind(DataSource.kind).values(), tags)
+    def list_data_sources(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[DataSource]:
+        return _filtered(self._registry_view(allow_cache).of_kind(DataSource.kind).values(), tags)
 
     def get_data_source(self, name: str) -> DataSource:
-        return cast(DataSource, self._snapshot().get(DataSource.kind, name))
+        return cast(DataSource, self._registry_view(False).get(DataSource.kind, name))
+
+    def delete_feature_view(self, name: str) -> None:
+        """Remove a feature view from the registry (one transaction, as `apply`) and drop its online rows.
+
+        A view that feature services still use is refused, naming them: delete those first.
+        """
+        view = self.get_feature_view(name)
+        users = [s.name for s in self.list_feature_services() if name in s.feature_view_names]
+        if users:
+            raise DefinitionError(
+                f"feature view '{name}' is used by feature service(s) {', '.join(repr(u) for u in users)}; "
+                "delete or change those first"
+            )
+        self._delete(view)
+
+    def delete_feature_service(self, name: str) -> None:
+        """Remove a feature service from the registry (one transaction, as `apply`)."""
+        self._delete(self.get_feature_service(name))
+
+    def _delete(self, obj: Definition) -> None:
+        plan = self.apply([], [obj])
+        if plan.warnings:
+            import warnings
+
+            for message in plan.warnings:
+                warnings.warn(message, stacklevel=3)
 
     def registry_dump(self) -> dict[str, Any]:
         snap = self._registry.refresh()
@@ -419,8 +464,14 @@ class FeatureStore:
         features: FeatureRequest,
         entity_rows: Any,
         full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
     ) -> OnlineResponse:
-        """The latest values of `features` for each entity row (a list of dicts or a dict of lists)."""
+        """The latest values of `features` for each entity row (a list of dicts or a dict of lists).
+
+        Only join keys are echoed back; other keys of the entity rows are not features.
+        `include_feature_view_version_metadata` is accepted for Feast's signature; the response
+        carries no version metadata.
+        """
         from potluck.retrieval.online import get_online_features
 
         selections = self._online_selections(features, full_feature_names)
@@ -431,6 +482,7 @@ class FeatureStore:
         features: FeatureRequest,
         entity_rows: Any,
         full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
     ) -> OnlineResponse:
         """As `get_online_features`, awaitable: on Redis the read does not block the event loop.
 
@@ -505,10 +557,13 @@ class FeatureStore:
         }
 
     def _views_for(self, names: Sequence[str] | None) -> list[FeatureView]:
-        views = self.list_feature_views()
+        snapshot = self._snapshot()
         if names is None:
-            return [v for v in views if v.online]
-        return [self.get_feature_view(n) for n in names]
+            return [v for v in _filtered(snapshot.of_kind(FeatureView.kind).values(), None) if v.online]
+        return [cast(FeatureView, snapshot.get(FeatureView.kind, n)) for n in names]
+
+    def _cached_views(self) -> list[FeatureView]:
+        return _filtered(self._snapshot().of_kind(FeatureView.kind).values(), None)
 
     def materialization_intervals(self, feature_view: str | None = None) -> list[Any]:
         return self._registry_store.materializations(feature_view)
@@ -519,7 +574,7 @@ class FeatureStore:
 
         from potluck.materialize.watermark import view_freshness
 
-        views = [v.name for v in self.list_feature_views() if v.online]
+        views = [v.name for v in self._cached_views() if v.online]
         return view_freshness(views, self._registry_store.materializations(), datetime.now(UTC))
 
     def reset_materialization(self, feature_view: str, to: datetime | None = None) -> int:
@@ -528,7 +583,7 @@ class FeatureStore:
         The next incremental run then starts from the remaining watermark (or end - ttl). Online
         rows are kept: a rerun rewrites them newest-wins. Returns how many intervals were forgotten.
         """
-        self.get_feature_view(feature_view)  # an unknown view is an error naming the nearest ones
+        self._snapshot().get(FeatureView.kind, feature_view)  # an unknown view is an error naming the nearest
         return self._registry_store.forget_materializations(feature_view, to)
 
     def get_push_source(self, name: str) -> PushSource:
@@ -547,14 +602,14 @@ class FeatureStore:
 
     def views_fed_by(self, source_name: str) -> list[FeatureView]:
         """The feature views whose source is `source_name`."""
-        return [v for v in self.list_feature_views() if v.source.name == source_name]
+        return [v for v in self._cached_views() if v.source.name == source_name]
 
     def check_online_store(self) -> None:
         """Raise `BackendUnavailableError` unless the online store answers a lookup."""
         from potluck.online.protocol import ReadRequest
         from potluck.retrieval.plans import online_view
 
-        views = [v for v in self.list_feature_views() if v.online]
+        views = [v for v in self._cached_views() if v.online]
         if views:
             self._online.read([ReadRequest(online_view(views[0], self.project), [b"\x00ready"])])
 
@@ -562,10 +617,24 @@ class FeatureStore:
         """The registry as this store currently sees it (cached; refreshed in the background)."""
         return self._snapshot()
 
-    def push(self, push_source_name: str, df: Any, to: PushMode | str = "online") -> int:
-        """Write rows to the views fed by a push source, online, offline, or both."""
+    def push(
+        self,
+        push_source_name: str,
+        df: Any,
+        allow_registry_cache: bool = True,
+        to: PushMode | str = "online",
+        transform_on_write: bool = True,
+    ) -> int:
+        """Write rows to the views fed by a push source, online, offline, or both; returns the rows pushed.
+
+        `df` is a pandas or polars DataFrame, a pyarrow Table or a dict of columns (see the docs for
+        the accepted values). `transform_on_write` is accepted for Feast's signature: there are no
+        write-time transforms to run.
+        """
         from potluck.streaming.push import PushMode, push
 
+        if not allow_registry_cache:
+            self._registry.refresh()
         source = self.get_push_source(push_source_name)
         views = self.views_fed_by(push_source_name)
         mode = PushMode.parse(to)
@@ -579,6 +648,74 @@ class FeatureStore:
             online=self._online if mode is not PushMode.OFFLINE else None,
             offline=self._offline if mode is not PushMode.ONLINE else None,
         )
+
+    async def push_async(
+        self,
+        push_source_name: str,
+        df: Any,
+        allow_registry_cache: bool = True,
+        to: PushMode | str = "online",
+        **kwargs: Any,
+    ) -> int:
+        """As `push`, awaitable: the write runs in a worker thread, off the event loop."""
+        import asyncio
+
+        unknown = set(kwargs) - {"transform_on_write"}
+        if unknown:
+            raise TypeError(f"push_async() got unexpected keyword argument(s) {', '.join(sorted(unknown))}")
+        return await asyncio.to_thread(self.push, push_source_name, df, allow_registry_cache, to)
+
+    def write_to_online_store(
+        self,
+        feature_view_name: str,
+        df: Any = None,
+        inputs: Any = None,
+        allow_registry_cache: bool = True,
+        transform_on_write: bool = True,
+    ) -> int:
+        """Write rows (a DataFrame, Arrow table or dict of columns, as `df` or `inputs`) to one view's
+        online rows, newest wins; returns the rows written. Same input rules as `push`."""
+        from potluck.streaming.push import write_online
+
+        view = self._view_to_write(feature_view_name, allow_registry_cache)
+        if df is not None and inputs is not None:
+            raise RetrievalError("write_to_online_store: pass the rows as either 'df' or 'inputs', not both")
+        rows = df if df is not None else inputs
+        if rows is None:
+            raise RetrievalError("write_to_online_store: no rows given; pass a DataFrame or a dict of columns as 'df'")
+        if not view.online:
+            raise RetrievalError(f"feature view '{view.name}' is not served online (online=False)")
+        return write_online(view, rows, project=self.project, online=self._online)
+
+    def write_to_offline_store(
+        self,
+        feature_view_name: str,
+        df: Any,
+        allow_registry_cache: bool = True,
+        reorder_columns: bool = True,
+    ) -> int:
+        """Append rows to the view's batch source; returns the rows written.
+
+        The rows need the view's join keys, timestamp and features; columns of the batch source the
+        view does not declare are kept when given and null otherwise, other columns are ignored.
+        They are always written in the batch source's column order (`reorder_columns` is accepted
+        for Feast's signature).
+        """
+        from potluck.streaming.push import write_offline
+
+        view = self._view_to_write(feature_view_name, allow_registry_cache)
+        return write_offline(view, df, repo_path=str(self.repo_path), offline=self._offline)
+
+    def _view_to_write(self, name: str, allow_registry_cache: bool) -> FeatureView:
+        return cast(FeatureView, self._registry_view(allow_registry_cache).get(FeatureView.kind, name))
+
+    def get_feature_server_endpoint(self) -> str | None:
+        """The feature server this store reads and writes through (`online_store: type: remote`), else None."""
+        online = self.config.online_store
+        if getattr(online, "type", None) != "remote":
+            return None
+        path = getattr(online, "path", None)
+        return str(path) if path else None
 
     def close(self) -> None:
         if "_registry_store" in self.__dict__:

@@ -175,14 +175,8 @@ def test_push_online_offline_and_newest_wins(repo_factory: Callable[[], Path]) -
             "column 'lat'",
         ),
         (
-            {
-                "driver_id": [1],
-                "event_timestamp": ["2024-02-28T10:00:00+00:00"],
-                "lat": [1.0],
-                "status": ["x"],
-                "zz": [1],
-            },
-            "unknown column",
+            {"driver_id": ["1.5"], "event_timestamp": ["2024-02-28T10:00:00+00:00"], "lat": [1.0], "status": ["x"]},
+            r"column 'driver_id' row 0: '1.5' cannot be stored as Int64",
         ),
     ],
 )

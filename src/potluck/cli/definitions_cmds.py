@@ -219,7 +219,7 @@ def projects() -> None:
 @output_option
 @pass_ctx
 def projects_list(ctx: Context, tags: tuple[str, ...], output: str) -> None:
-    found = ctx.store.list_projects(parse_tags(tags) or None)
+    found = ctx.store.list_projects(tags=parse_tags(tags) or None)
     if output == "json":
         print_json(
             [{"name": p.name, "description": p.description, "tags": dict(p.tags), "owner": p.owner} for p in found]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from potluck.definitions.base import Definition, check_name, check_tags, check_text
 from potluck.definitions.entity import Entity
@@ -14,6 +14,13 @@ from potluck.definitions.field import Field
 from potluck.definitions.sources import DataSource
 
 ONLINE_GENERATION = "online_generation"  # the registry row's key for `FeatureView.online_generation`
+
+
+class MaterializedInterval(NamedTuple):
+    """One recorded materialization of a view: event times from `start_date` to `end_date` (UTC)."""
+
+    start_date: datetime
+    end_date: datetime
 
 
 class FeatureViewProjection:
@@ -46,6 +53,8 @@ class FeatureView(Definition):
     # Assigned by the registry, not declared: which online namespace holds the view's rows.
     # Not part of the definition's content (to_spec, equality, plan).
     online_generation: int = 0
+    # Filled from the registry's recorded runs when the view is read through a FeatureStore.
+    materialization_intervals: list[MaterializedInterval]
 
     def __init__(
         self,
@@ -127,6 +136,7 @@ class FeatureView(Definition):
         self.tags = check_tags(label, tags)
         self.owner = check_text(label, owner, "owner")
         self.projection = FeatureViewProjection(self.name, list(self.features))
+        self.materialization_intervals = []
 
     @property
     def entities(self) -> list[str]:

@@ -9,11 +9,13 @@ before anything is written, so a typo such as 9999-12-31 cannot stop incremental
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from potluck.definitions.errors import RetrievalError
+from potluck.definitions.feature_view import FeatureView, MaterializedInterval
 from potluck.registry.sql import MaterializationInterval
 
 DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -66,4 +68,24 @@ def view_freshness(
             continue
         until = reached(found)
         out.append(ViewFreshness(name, found.start, found.end, until, max(now - until, timedelta(0))))
+    return out
+
+
+UNBOUNDED_START = datetime.min.replace(tzinfo=UTC)  # a run that read every row up to its end
+
+
+def with_intervals(views: Sequence[FeatureView], intervals: Iterable[MaterializationInterval]) -> list[FeatureView]:
+    """Copies of `views`, each with its recorded runs as `materialization_intervals`, oldest first.
+
+    A run without a start (the first incremental run of a view without ttl) starts at `UNBOUNDED_START`.
+    """
+    by_view: dict[str, list[MaterializedInterval]] = {}
+    for i in intervals:
+        start = UNBOUNDED_START if i.start is None else i.start.astimezone(UTC)
+        by_view.setdefault(i.feature_view, []).append(MaterializedInterval(start, i.end.astimezone(UTC)))
+    out = []
+    for view in views:
+        clone = copy.copy(view)  # the registry's cached object stays as it is
+        clone.materialization_intervals = by_view.get(view.name, [])
+        out.append(clone)
     return out

@@ -151,47 +151,66 @@ class OnlineResponse:
                 out[name] = column
         return out
 
-    def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
-        """Entity columns and feature columns, each a list (Feast's shape).
-
-        With `include_event_timestamps`, each feature also gets `<name>__ts`: the event time of
-        its row in whole seconds since the epoch (None when not found).
-        """
-        out: dict[str, list[Any]] = dict(self.entity_columns)
-        out.update(self.values)
-        if include_event_timestamps:
-            for part in self._parts:
-                secs = [None if us is None else us // 1_000_000 for us in part.stamps]
-                column = _per_row(part, secs)
-                for name in part.selection.output_names:
-                    out[name + TIMESTAMP_SUFFIX] = column
+    def _seconds(self) -> dict[str, list[int]]:
+        """output name -> event time of its row in whole seconds since the epoch (0 when not found)."""
+        out: dict[str, list[int]] = {}
+        for part in self._parts:
+            column = _per_row(part, [0 if us is None else us // 1_000_000 for us in part.stamps])
+            for name in part.selection.output_names:
+                out[name] = column
         return out
 
-    def to_arrow(self) -> pa.Table:
+    def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
+        """Join-key columns, then feature columns, each a list (Feast's shape).
+
+        With `include_event_timestamps`, every column `<name>` is followed by `<name>__ts`: the
+        event time of its row in whole seconds since the epoch, 0 for join keys and rows not
+        found (as Feast gives them).
+        """
+        values = self.values
+        if not include_event_timestamps:
+            return {**self.entity_columns, **values}
+        out: dict[str, list[Any]] = {}
+        zeros = [0] * self.num_rows
+        for name, column in self.entity_columns.items():
+            out[name] = column
+            out[name + TIMESTAMP_SUFFIX] = zeros
+        seconds = self._seconds()
+        for name in self.output_names:
+            out[name] = values[name]
+            out[name + TIMESTAMP_SUFFIX] = seconds[name]
+        return out
+
+    def to_arrow(self, include_event_timestamps: bool = False) -> pa.Table:
+        """The columns of `to_dict` as an Arrow table, each with its declared type (`__ts`: int64)."""
         import pyarrow as pa
 
-        arrays: dict[str, pa.Array] = {}
-        key_types: dict[str, pa.DataType] = {}
+        types: dict[str, pa.DataType] = {}  # join keys
+        dtypes: dict[str, Any] = {}  # features
         for part in self._parts:
             view = part.selection.view
             for key, key_field in zip(view.join_keys, view.key_fields, strict=True):
-                key_types.setdefault(key, key_field.dtype.to_arrow())
-        for name, column in self.entity_columns.items():
-            arrays[name] = pa.array(column, type=key_types.get(name))
-        values = self.values
-        for part in self._parts:
-            features = part.selection.view.features
+                types.setdefault(key, key_field.dtype.to_arrow())
+            features = view.features
             for idx, name in zip(part.selection.indices, part.selection.output_names, strict=True):
-                dtype = features[idx].dtype
-                if is_basic(dtype):
-                    arrays[name] = pa.array(values[name], type=dtype.to_arrow())
-                else:
-                    arrays[name] = typed_values.column_to_arrow(dtype, values[name])
+                dtypes[name] = features[idx].dtype
+        arrays: dict[str, pa.Array] = {}
+        for name, column in self.to_dict(include_event_timestamps).items():
+            dtype = dtypes.get(name)
+            if dtype is not None and not is_basic(dtype):
+                arrays[name] = typed_values.column_to_arrow(dtype, column)
+            else:
+                arrays[name] = pa.array(
+                    column, type=dtype.to_arrow() if dtype is not None else types.get(name, pa.int64())
+                )
         return pa.table(arrays)
 
-    def to_df(self) -> pd.DataFrame:
-        frame: pd.DataFrame = self.to_arrow().to_pandas()
-        return frame
+    def to_df(self, include_event_timestamps: bool = False) -> pd.DataFrame:
+        """The columns of `to_dict` as a pandas DataFrame, typed by pandas from the Python values as
+        Feast does: an integer column with a null becomes float64, Float32 becomes float64."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dict(include_event_timestamps))
 
 
 def _entity_columns(
@@ -328,7 +347,10 @@ def _assemble(
                 status.append(_PRESENT)
                 served.append(row)
         parts.append(_ViewPart(sel, part_pos, served, stamps, status))
-    return OnlineResponse(plan.columns, plan.num_rows, parts)
+    # Only join keys are echoed: request data and other columns of the entity rows are not features.
+    keys = {key for sel in selections for key in sel.view.join_keys}
+    columns = plan.columns if len(keys) == len(plan.columns) else {k: v for k, v in plan.columns.items() if k in keys}
+    return OnlineResponse(columns, plan.num_rows, parts)
 
 
 def get_online_features(

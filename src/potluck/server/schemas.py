@@ -94,22 +94,38 @@ class GetOnlineFeaturesRequest(_Body):
         return len(next(iter(self.entities.values()))) if self.entities else 0
 
 
+def _push_column(value: Any) -> Any:
+    if isinstance(value, dict):
+        raise ValueError("a column must be a list of values, or one value for every row")
+    return value
+
+
+# A column: a list of values, or one value repeated for every row (as in Feast's examples)
+PushColumn = Annotated[
+    Any,
+    PlainValidator(_push_column),
+    WithJsonSchema({"anyOf": [{"type": "array"}, {"type": ["integer", "number", "string", "boolean", "null"]}]}),
+]
+
+
 class PushRequest(_Body):
     push_source_name: Name
-    df: dict[str, list[Any]] = Field(
-        min_length=1, description="Columns of the rows to push (at least one), all equally long."
+    df: dict[str, PushColumn] = Field(
+        min_length=1,
+        description="Columns of the rows to push (at least one): lists, all equally long, or single values "
+        "repeated for every row (only single values: one row).",
     )
     to: Literal["online", "offline", "online_and_offline"] = "online"
     allow_registry_cache: StrictBool = Field(default=True, description="Accepted for Feast compatibility.")
 
     @model_validator(mode="after")
     def _check(self) -> PushRequest:
-        _equal_lengths(self.df, "df")
+        _equal_lengths({k: v for k, v in self.df.items() if isinstance(v, list)}, "df")
         return self
 
     @property
     def row_count(self) -> int:
-        return len(next(iter(self.df.values())))
+        return next((len(v) for v in self.df.values() if isinstance(v, list)), 1)
 
 
 class MaterializeRequest(_Body):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from potluck.definitions import FeatureView
 from potluck.definitions.errors import BackendUnavailableError, PotluckError
@@ -43,7 +43,7 @@ class StoreBackend:
 
     def _request(self, features: list[str] | None, feature_service: str | None) -> Any:
         if feature_service is not None:
-            return self.store.get_feature_service(feature_service)
+            return self.store.get_feature_service(feature_service, allow_cache=True)
         return list(features or [])
 
     async def get_online_features(
@@ -96,7 +96,7 @@ class StoreBackend:
 
     def ready(self) -> tuple[bool, str]:
         try:
-            self.store.list_feature_views()
+            self.store.list_feature_views(allow_cache=True)
         except PotluckError as err:
             return False, f"registry not loaded: {err}"
         try:
@@ -112,16 +112,20 @@ class StoreBackend:
 
     def read_resources(self, features: list[str] | None, feature_service: str | None) -> list[Resource]:
         if feature_service is not None:
-            service = self.store.get_feature_service(feature_service)
-            members = tuple(_resource(self.store.get_feature_view(n)) for n in service.feature_view_names)
+            service = self.store.get_feature_service(feature_service, allow_cache=True)
+            members = tuple(_resource(self._view(n)) for n in service.feature_view_names)
             return [Resource("feature_service", service.name, dict(service.tags), members)]
         names = dict.fromkeys(ref.split(":", 1)[0] for ref in features or [])
-        return [_resource(self.store.get_feature_view(n)) for n in names]
+        return [_resource(self._view(n)) for n in names]
+
+    def _view(self, name: str) -> FeatureView:
+        """A view from the cached registry (no per-request registry query)."""
+        return cast(FeatureView, self.store.registry_snapshot().get(FeatureView.kind, name))
 
     def push_resources(self, push_source_name: str) -> list[Resource]:
         self.store.get_push_source(push_source_name)
         return [_resource(v) for v in self.store.views_fed_by(push_source_name)]
 
     def view_resources(self, views: list[str] | None) -> list[Resource]:
-        chosen = self.store.list_feature_views() if views is None else [self.store.get_feature_view(n) for n in views]
+        chosen = self.store.list_feature_views(allow_cache=True) if views is None else [self._view(n) for n in views]
         return [_resource(v) for v in chosen]

@@ -7,10 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from potluck.definitions import FeatureView, PushSource
+from potluck.definitions import DataSource, FeatureView, PushSource
 from potluck.definitions.errors import RetrievalError
+from potluck.definitions.sources import batch_file_source
 from potluck.offline.protocol import OfflineStore, SupportsAppend
 from potluck.online.protocol import OnlineStore
+from potluck.repo.sources import source_schema
 from potluck.retrieval.plans import online_view, source_table
 from potluck.streaming.push_values import to_column
 
@@ -51,12 +53,15 @@ class Columns:
 
 
 def to_columns(rows: Any) -> Columns:
-    """The rows to push, column by column; Python values stay as they are until checked per view."""
+    """The rows to push, column by column; Python values stay as they are until checked per view.
+
+    In a dict of columns, a value that is not a list (nor a tuple, array or Series) is one value
+    for every row: it is repeated to the length of the list columns, as pandas does. A dict of
+    scalars only is one row. A list is always a column, so an array feature's single value is
+    given as a list holding one list.
+    """
     if isinstance(rows, Mapping):
-        lengths = {len(v) for v in rows.values()}
-        if len(lengths) > 1:
-            raise RetrievalError("push: every column of 'df' must have the same number of values")
-        return Columns({str(k): list(v) for k, v in rows.items()}, lengths.pop() if lengths else 0)
+        return _dict_columns(rows)
     import pyarrow as pa
 
     try:
@@ -67,6 +72,26 @@ def to_columns(rows: Any) -> Columns:
         # Objects Arrow cannot type on its own (UUIDs, sets, mixed dicts): Python values per column.
         return Columns({str(c): list(rows[c].tolist()) for c in rows.columns}, len(rows))
     return Columns({name: table.column(name) for name in table.column_names}, table.num_rows)
+
+
+def _is_column(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return True
+    return hasattr(value, "__len__") and hasattr(value, "__iter__") and not isinstance(value, (str, bytes, Mapping))
+
+
+def _dict_columns(rows: Mapping[Any, Any]) -> Columns:
+    lists = {str(k): list(v) for k, v in rows.items() if _is_column(v)}
+    lengths = {len(v) for v in lists.values()}
+    if len(lengths) > 1:
+        shown = ", ".join(f"'{k}': {len(v)}" for k, v in lists.items())
+        raise RetrievalError(
+            f"push: every column of 'df' must have the same number of values ({shown}); "
+            "a single value (not a list) is repeated for every row"
+        )
+    num_rows = lengths.pop() if lengths else (1 if rows else 0)
+    columns = {str(k): lists[str(k)] if str(k) in lists else [v] * num_rows for k, v in rows.items()}
+    return Columns(columns, num_rows)
 
 
 def to_arrow_table(rows: Any) -> pa.Table:
@@ -97,7 +122,10 @@ def _first_null(values: pa.Array) -> int | None:
 
 
 def prepare_rows(view: FeatureView, table: Columns | pa.Table) -> pa.Table:
-    """The pushed rows as the online store's columns; every column checked against the view's schema."""
+    """The pushed rows as the online store's columns; every column checked against the view's schema.
+
+    Columns the view does not declare are left out here (see `offline_rows` for the batch source).
+    """
     import pyarrow as pa
 
     source = view.source
@@ -106,13 +134,9 @@ def prepare_rows(view: FeatureView, table: Columns | pa.Table) -> pa.Table:
     needed = [*view.join_keys, source.timestamp_field, *view.feature_names]
     missing = [c for c in needed if c not in table.column_names]
     if missing:
-        raise RetrievalError(f"{context}: missing column(s) {', '.join(repr(c) for c in missing)}")
-    allowed = {*needed, source.created_timestamp_column} - {""}
-    unknown = [c for c in table.column_names if c not in allowed]
-    if unknown:
         raise RetrievalError(
-            f"{context}: unknown column(s) {', '.join(repr(c) for c in unknown)}; "
-            f"the view's columns are {', '.join(sorted(allowed))}"
+            f"{context}: missing column(s) {', '.join(repr(c) for c in missing)}; "
+            f"the view needs {', '.join(repr(c) for c in needed)} (other columns are ignored online)"
         )
 
     def cast(name: str, target: pa.DataType, what: str) -> pa.Array:
@@ -155,6 +179,7 @@ def push(
         return 0
     prepared = [(view, prepare_rows(view, table)) for view in views]  # all checks before any write
     to_offline = mode in (PushMode.OFFLINE, PushMode.ONLINE_AND_OFFLINE) and offline is not None and views
+    appended = offline_rows(source, prepared, table, repo_path) if to_offline else None
     if to_offline and not isinstance(offline, SupportsAppend):
         raise RetrievalError(f"push to '{source.name}': the offline store cannot append rows")
     # Online first: a failed online write leaves nothing behind. Online writes are newest-wins, so
@@ -163,18 +188,46 @@ def push(
         for view, data in prepared:
             if view.online:
                 online.write(online_view(view, project), data)
-    if to_offline:
+    if appended is not None:
         assert isinstance(offline, SupportsAppend)
-        offline.append(source_table(views[0], repo_path), _offline_rows(source, prepared))
+        offline.append(source_table(views[0], repo_path), appended)
     return int(table.num_rows)
 
 
-def _offline_rows(source: PushSource, prepared: list[tuple[FeatureView, pa.Table]]) -> pa.Table:
-    """The union of the views' validated columns, named as in the push source's batch source."""
+def write_online(view: FeatureView, rows: Any, *, project: str, online: OnlineStore) -> int:
+    """Write rows to one view's online rows (newest wins); returns the rows written."""
+    table = to_columns(rows)
+    if table.num_rows == 0:
+        return 0
+    online.write(online_view(view, project), prepare_rows(view, table))
+    return int(table.num_rows)
+
+
+def write_offline(view: FeatureView, rows: Any, *, repo_path: str, offline: OfflineStore) -> int:
+    """Append rows to a view's batch source, by the same rules as an offline push."""
+    table = to_columns(rows)
+    if table.num_rows == 0:
+        return 0
+    data = offline_rows(view.source, [(view, prepare_rows(view, table))], table, repo_path)
+    if not isinstance(offline, SupportsAppend):
+        raise RetrievalError(f"write to the offline store of feature view '{view.name}': it cannot append rows")
+    offline.append(source_table(view, repo_path), data)
+    return int(table.num_rows)
+
+
+def offline_rows(
+    source: DataSource, prepared: list[tuple[FeatureView, pa.Table]], table: Columns, repo_path: str
+) -> pa.Table:
+    """The rows for the batch source: the views' validated columns under the source's names.
+
+    When the batch source already has files, the rows take exactly its columns: a pushed column
+    the views do not declare is kept when the source has it (converted to its type), and a source
+    column that was not pushed is null. Without files yet, the views' columns start the schema.
+    """
     import pyarrow as pa
 
-    batch = source.batch_source
-    out: dict[str, Any] = {}
+    batch = batch_file_source(source)
+    validated: dict[str, Any] = {}
     for _view, data in prepared:
         for name in data.column_names:
             if name == "event_timestamp":
@@ -183,6 +236,18 @@ def _offline_rows(source: PushSource, prepared: list[tuple[FeatureView, pa.Table
                 target = batch.created_timestamp_column
             else:
                 target = batch.column_for(name)
-            if target and target not in out:
-                out[target] = data.column(name)
+            if target and target not in validated:
+                validated[target] = data.column(name)
+    schema = source_schema(source, repo_path)
+    if schema is None:
+        return pa.table(validated)
+    context = f"push to the batch source '{batch.name}'"
+    out: dict[str, Any] = {}
+    for f in schema:
+        if f.name in validated:
+            out[f.name] = validated[f.name]
+        elif f.name in table.column_names:
+            out[f.name] = to_column(table.column(f.name), f.type, f.name, context, str(f.type))
+        else:
+            out[f.name] = pa.nulls(table.num_rows, f.type)
     return pa.table(out)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from potluck.definitions.errors import RetrievalError
 from potluck.definitions.types import Array, PotluckType, Set, Struct
 from potluck.online.typed_values import json_text
-from potluck.streaming.push_values import BadValue, _bool, _float, _integer, parse_time
+from potluck.streaming.push_values import BadValue, _bool, _floating, _integer, parse_time
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -110,8 +110,8 @@ _SCALARS: dict[str, Callable[[Any], Any]] = {
     "PdfBytes": _bytes,
     "ImageBytes": _bytes,
     "Bool": _bool,
-    "Float32": _float,
-    "Float64": _float,
+    "Float32": _floating(32),
+    "Float64": _floating(64),
     "UnixTimestamp": _time,
     "ZonedTimestamp": _time,
     "Json": _json,

@@ -3,15 +3,22 @@
 - Timestamps: RFC 3339 / ISO 8601 text (`2026-11-01T00:00:00.5Z`, `2022-05-13 10:59:42+00:00`,
   `2026-11-01`; no offset means UTC; digits finer than microseconds are truncated), or numbers,
   which are epoch seconds (as in Feast and pandas `unit="s"`); years 1 to 9999 only.
-- Floats: numbers, and the strings "NaN", "Infinity", "-Infinity"; booleans are refused.
-- Integers: integers (or integral floats) within the type's range; booleans are refused.
-- Booleans: booleans only.
-A value that does not fit is an error naming the column, the first bad row and its value.
+- Floats: numbers, decimal text ("1.5", "-2e3") and the strings "NaN", "Infinity", "-Infinity".
+  An integer must be exact in the type (at most 2**53 in magnitude for Float64, 2**24 for Float32);
+  a fraction is rounded to the nearest value of the type, but a finite value too large for Float32
+  is refused (it would become infinity).
+- Integers: integers, integral floats (`3.0`) and decimal integer text (`"1001"`) within the type's
+  range; a fraction (`1.5`) or a value out of range (`2**40` for Int32) is refused, never truncated.
+- Booleans: booleans, and the text "true" / "false" in any case; numbers are refused.
+- Booleans are never numbers: `True` for a number column is refused.
+A value that does not fit is an error naming the column, the first bad row, its value and the type.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import struct
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +31,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,30}")  # longer text is out of every integer type's range
+_DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_BOOL_TEXT = {"true": True, "false": False}
+# Integers a float type holds exactly, every one of them (Arrow's safe cast uses the same bounds)
+EXACT_INTEGER = {32: 2**24, 64: 2**53}
+FLOAT32_MAX = 3.4028234663852886e38
 TIMESTAMP_HINT = "RFC 3339 / ISO 8601 text (e.g. '2026-11-01T00:00:00Z') or epoch seconds, " + RANGE_TEXT
 Column = Any  # a list of Python values, or a pyarrow Array / ChunkedArray
 
@@ -71,17 +84,40 @@ def parse_time(value: Any) -> int | None:
         raise BadValue(TIMESTAMP_HINT) from None
 
 
-def _float(value: Any) -> float | None:
-    if value is None or isinstance(value, float):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:
-            raise BadValue("a number within the range of a double") from None
-    if isinstance(value, str) and value in SPECIAL_FLOATS:
-        return SPECIAL_FLOATS[value]
-    raise BadValue('a number (or "NaN", "Infinity", "-Infinity")')
+def _floating(bits: int) -> Callable[[Any], float | None]:
+    exact = EXACT_INTEGER[bits]
+
+    def convert(value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if value in SPECIAL_FLOATS:
+                return SPECIAL_FLOATS[value]
+            if not _DECIMAL_TEXT.fullmatch(value):
+                raise BadValue('a number (or "NaN", "Infinity", "-Infinity")')
+            value = float(value)
+            if math.isinf(value):
+                raise BadValue("a number within the range of a double")
+        if isinstance(value, int) and not isinstance(value, bool):
+            if -exact <= value <= exact:
+                return float(value)
+            raise BadValue(f"a number; integers only from -{exact} to {exact} are exact in this type")
+        if isinstance(value, float):
+            if bits == 32 and not _fits_float32(value):
+                raise BadValue(f"a number within the range of a float (at most {FLOAT32_MAX:.6g} in magnitude)")
+            return value
+        raise BadValue('a number (or "NaN", "Infinity", "-Infinity")')
+
+    return convert
+
+
+def _fits_float32(value: float) -> bool:
+    """Whether a double stays finite as a float (rounded to nearest, as Arrow's cast does)."""
+    try:
+        struct.pack("<f", value)
+    except OverflowError:
+        return False
+    return True
 
 
 def _integer(bits: int) -> Callable[[Any], int | None]:
@@ -90,7 +126,8 @@ def _integer(bits: int) -> Callable[[Any], int | None]:
     def convert(value: Any) -> int | None:
         if value is None:
             return None
-        if isinstance(value, float) and value.is_integer():
+        text = isinstance(value, str) and _INTEGER_TEXT.fullmatch(value)
+        if text or (isinstance(value, float) and value.is_integer()):
             value = int(value)
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
@@ -102,6 +139,8 @@ def _integer(bits: int) -> Callable[[Any], int | None]:
 def _bool(value: Any) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str) and value.lower() in _BOOL_TEXT:
+        return _BOOL_TEXT[value.lower()]
     raise BadValue("true or false")
 
 
@@ -111,7 +150,7 @@ def _converter(target: pa.DataType) -> Callable[[Any], Any] | None:
     if pa.types.is_timestamp(target):
         return parse_time
     if pa.types.is_floating(target):
-        return _float
+        return _floating(target.bit_width)
     if pa.types.is_integer(target):
         return _integer(target.bit_width)
     if pa.types.is_boolean(target):
@@ -159,6 +198,13 @@ def _python_lists(values: list[Any], target: pa.DataType, where: Callable[[int, 
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         bad = next((i for i, row in enumerate(out) if row is not None and not _fits(row, storage)), 0)
         raise RetrievalError(f"{where(bad, values[bad])}: expected a list of {element}") from None
+
+
+def _needs_python(values: list[Any]) -> bool:
+    """Whether Python values must be converted one by one: text, booleans, or integers mixed with
+    floats (Arrow would make them all floats first, losing large integers)."""
+    kinds = {type(v) for v in values if v is not None}
+    return bool(kinds & {bool, str}) or (int in kinds and len(kinds) > 1)
 
 
 def _fits(value: Any, storage: pa.DataType) -> bool:
@@ -284,7 +330,7 @@ def to_column(
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 parsed = None
             return parsed if parsed is not None else _python(values, target, where)
-        if convert is not None and any(isinstance(v, (bool, str)) for v in values):
+        if convert is not None and _needs_python(values):
             return _python(values, target, where)
         try:
             values = pa.array(values)
@@ -296,17 +342,28 @@ def to_column(
     if pa.types.is_timestamp(target):
         return _arrow_time(values, target, where)
     if not _kind_fits(values.type, target):
-        if pa.types.is_floating(target) and _is_text(values.type):
+        if convert is not None and _is_text(values.type):
             return _python(values.to_pylist(), target, where)
         bad = next((i for i, v in enumerate(values.to_pylist()) if v is not None), 0)
         raise RetrievalError(f"{where(bad, values[bad].as_py())} (the column holds {values.type} values)")
     try:
-        return pc.cast(values, target, safe=True)
+        cast = pc.cast(values, target, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         if convert is not None:
             _python(values.to_pylist(), target, where)  # names the first value that does not fit
         bad = _first_uncastable(values, target)
         raise RetrievalError(f"{where(bad, values[bad].as_py())} (the column holds {values.type} values)") from None
+    if pa.types.is_float32(target) and pa.types.is_floating(values.type) and _overflows(values, cast):
+        _python(values.to_pylist(), target, where)  # names the first value too large for Float32
+    return cast
+
+
+def _overflows(values: Any, cast: Any) -> bool:
+    """Whether a narrowing float cast turned a finite value into an infinity."""
+    import pyarrow.compute as pc
+
+    infinite = pc.sum(pc.is_inf(cast)).as_py() or 0
+    return bool(infinite) and infinite != (pc.sum(pc.is_inf(values)).as_py() or 0)
 
 
 def _first_uncastable(values: Any, target: pa.DataType) -> int:
