@@ -112,7 +112,10 @@ def test_a_failing_apply_records_no_version(store: FeatureStore) -> None:
     base = registry.version()
     edited = view(ttl_hours=2).to_spec()
     other = {**view(ttl_hours=1).to_spec(), "name": "other"}
-    changes = [Change("feature_view", "stats", "updated", edited), Change("feature_view", "other", "created", other, pin=4)]
+    changes = [
+        Change("feature_view", "stats", "updated", edited),
+        Change("feature_view", "other", "created", other, pin=4),
+    ]
     with pytest.raises(DefinitionError, match=r"FeatureView 'other': version='v4' does not exist"):
         registry.commit(base, changes)
     assert registry.version() == base
@@ -199,7 +202,11 @@ def test_a_pin_makes_the_recorded_definition_current_again(store: FeatureStore) 
     assert diff.action == "updated"
     store.apply()
     current = store.get_feature_view("stats")
-    assert (current.current_version_number, current.ttl, current.feature_names) == (0, timedelta(hours=1), ["conv_rate"])
+    assert (current.current_version_number, current.ttl, current.feature_names) == (
+        0,
+        timedelta(hours=1),
+        ["conv_rate"],
+    )
     assert numbers(store) == [("v0", True), ("v1", False)]
     assert not store.plan().has_changes  # re-applying the pinned repository changes nothing
     _repo_file(store, ttl_hours=1, version="v0")  # the body of v0 itself works as well
@@ -255,4 +262,33 @@ def test_a_registry_from_before_versions_gets_the_table_and_its_views_start_at_v
     assert numbers(store) == [("v0", False), ("v1", True)]
     out = store.get_historical_features(ENTITY_ROWS.iloc[:1], ["stats@v0:conv_rate"]).to_df()
     assert values(out["conv_rate"]) == [0.1]
+    store.close()
+
+
+def test_the_server_answers_another_version_with_a_422_naming_the_current_one(tmp_path: Path) -> None:
+    import httpx
+
+    from potluck.server import ServerSettings, create_app
+    from potluck.server.store_backend import StoreBackend
+    from tests_support import serve
+
+    (tmp_path / "data").mkdir()
+    _write(tmp_path / "data/a.parquet", [(1, timedelta(0), 0.1, 1)])
+    (tmp_path / "feature_store.yaml").write_text("project: served\nregistry: data/registry.db\n")
+    store = FeatureStore(repo_path=tmp_path)
+    store.apply([driver, view(ttl_hours=1)])
+    store.apply([driver, view(ttl_hours=0)])
+    store.materialize(BASE - timedelta(days=1), BASE + timedelta(hours=1))
+    app = create_app(StoreBackend(store), ServerSettings(auth="off"))
+    with serve(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        body = {"features": ["stats@v0:conv_rate"], "entities": {"driver_id": [1]}}
+        reply = http.post("/get-online-features", json=body)
+        assert reply.status_code == 422
+        assert "serves only its current version v1 online" in reply.text
+        body["features"] = ["stats@v1:conv_rate"]
+        reply = http.post("/get-online-features", json={**body, "full_feature_names": True})
+        assert reply.status_code == 200
+        data = reply.json()
+        assert data["metadata"]["feature_names"] == ["driver_id", "stats@v1__conv_rate"]
+        assert data["results"][1]["values"] == [0.1]
     store.close()
