@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -112,15 +112,23 @@ class FeatureStore:
         *,
         fresh: bool,
     ) -> tuple[Plan, RegistrySnapshot]:
+        from potluck.repo.pins import apply_pins, has_pins
         from potluck.repo.plan import compute_plan
         from potluck.repo.resolve import resolve_definitions
 
         snapshot = self._registry.refresh() if fresh else self._snapshot()
+        where: Callable[[Definition], str] = _in_sdk
         if objects is None:
             contents = self.load_repository()
-            resolved = resolve_definitions(contents.objects, None, self._schema_of, contents.where, self.project)
+            declared, existing, where = contents.objects, None, contents.where
+        else:
+            declared, existing = list(objects), snapshot
+        resolved = resolve_definitions(declared, existing, self._schema_of, where, self.project)
+        if has_pins(resolved):  # pinned views become their recorded definitions, checked again as such
+            pinned = apply_pins(resolved, self._registry_store.feature_view_versions, where)
+            resolved = resolve_definitions(pinned, existing, self._schema_of, where, self.project)
+        if objects is None:
             return compute_plan(resolved, snapshot, delete_missing=True), snapshot
-        resolved = resolve_definitions(list(objects), snapshot, self._schema_of, project=self.project)
         return compute_plan(resolved, snapshot, list(objects_to_delete or []), delete_missing=False), snapshot
 
     def apply(
@@ -130,6 +138,7 @@ class FeatureStore:
         *,
         allow_breaking: bool = True,
         plan: Plan | None = None,
+        no_promote: bool = False,
     ) -> Plan:
         """Register definitions in one transaction (all or none).
 
@@ -138,11 +147,13 @@ class FeatureStore:
         gives exactly the same changes (nothing it did not plan is deleted or overwritten);
         otherwise it raises `RegistryConflictError`. With `plan=`, see `apply_plan`.
         Online cleanups that cannot run yet are kept and listed in the returned plan's `warnings`.
+        With `no_promote=True`, a changed feature view's new definition is only recorded as its next
+        version (usable in training data as `view@vN:feature`); its current definition stays.
         """
         if plan is not None:
             if objects is not None or objects_to_delete is not None:
                 raise ConfigError("apply: pass either a plan or objects to apply, not both")
-            return self.apply_plan(plan, allow_breaking=allow_breaking)
+            return self.apply_plan(plan, allow_breaking=allow_breaking, no_promote=no_promote)
         if isinstance(objects, Definition):
             objects = [objects]
         first: Plan | None = None
@@ -163,7 +174,7 @@ class FeatureStore:
             if current.breaking and not allow_breaking:
                 raise BreakingChangeError("breaking changes need --allow-breaking: " + "; ".join(current.breaking))
             try:
-                self._commit(current)
+                self._commit(current, no_promote)
             except RegistryConflictError:
                 if attempt == _SDK_RETRIES - 1:
                     raise
@@ -171,7 +182,7 @@ class FeatureStore:
             return self._after_apply(current)
         raise AssertionError("unreachable")
 
-    def apply_plan(self, plan: Plan, *, allow_breaking: bool = True) -> Plan:
+    def apply_plan(self, plan: Plan, *, allow_breaking: bool = True, no_promote: bool = False) -> Plan:
         """Commit exactly the changes of `plan` (from `plan()`), if the registry is still at its version.
 
         The registry having moved since the plan was computed raises `RegistryConflictError`:
@@ -182,12 +193,13 @@ class FeatureStore:
         if not plan.has_changes:
             plan.warnings = self.finish_pending_online()
             return plan
-        self._commit(plan)
+        self._commit(plan, no_promote)
         return self._after_apply(plan)
 
-    def _commit(self, plan: Plan) -> None:
+    def _commit(self, plan: Plan, no_promote: bool = False) -> None:
         """Write the plan's changes at `plan.base_version`; views whose online shape changes get a
-        new generation (the new version) and owe a drop of their old one, in the same transaction."""
+        new generation (the new version) and owe a drop of their old one, in the same transaction.
+        With `no_promote`, updated views (not pinned ones) are recorded as versions only."""
         from potluck.definitions.feature_view import ONLINE_GENERATION
         from potluck.registry.sql import Change
 
@@ -197,9 +209,13 @@ class FeatureStore:
             if d.action == "unchanged":
                 continue
             spec = d.obj.to_spec() if d.action != "deleted" and d.obj is not None else None
-            if d.kind == FeatureView.kind:
+            if d.kind == FeatureView.kind and isinstance(d.obj, FeatureView):
+                pin = d.obj.pinned_version if spec is not None else None
+                if no_promote and d.action == "updated" and pin is None:
+                    changes.append(Change(d.kind, d.name, d.action, spec, promote=False))
+                    continue
                 old = d.old if isinstance(d.old, FeatureView) else None
-                new = d.obj if spec is not None and isinstance(d.obj, FeatureView) else None
+                new = d.obj if spec is not None else None
                 generation = old.online_generation if old is not None else 0
                 if _resets_online(old, new):
                     resets.append(d.name)
@@ -208,6 +224,8 @@ class FeatureStore:
                     generation = new_version
                 if spec is not None and generation:
                     spec[ONLINE_GENERATION] = generation
+                changes.append(Change(d.kind, d.name, d.action, spec, pin=pin))
+                continue
             changes.append(Change(d.kind, d.name, d.action, spec))
 
         def also(cursor: Any, _version: int) -> None:
@@ -328,6 +346,25 @@ class FeatureStore:
         view = cast(FeatureView, self._registry_view(allow_registry_cache).get(FeatureView.kind, name))
         return with_intervals([view], self._registry_store.materializations(name))[0]
 
+    def list_feature_view_versions(self, name: str) -> list[dict[str, Any]]:
+        """The applied definitions of feature view `name`, oldest first, as Feast lists them (`version`,
+        `version_number`, `feature_view_type`, `created_timestamp`, `version_id`) plus `current`."""
+        current = self.get_feature_view(name).current_version_number
+        return [
+            {
+                "version": v.tag,
+                "version_number": v.number,
+                "feature_view_type": FeatureView.kind,
+                "created_timestamp": v.created_at,
+                "version_id": v.content_hash,
+                "current": v.number == current,
+            }
+            for v in self._registry_store.feature_view_versions(name)
+        ]
+
+    def _view_versions(self, name: str) -> dict[int, FeatureView]:
+        return {v.number: v.view() for v in self._registry_store.feature_view_versions(name)}
+
     def list_feature_services(self, tags: dict[str, str] | None = None) -> list[FeatureService]:
         return _filtered(self._registry_view(False).of_kind(FeatureService.kind).values(), tags)
 
@@ -367,12 +404,14 @@ class FeatureStore:
                 warnings.warn(message, stacklevel=3)
 
     def registry_dump(self) -> dict[str, Any]:
+        from potluck.registry.snapshot import registered_spec
+
         snap = self._registry.refresh()
         return {
             "project": snap.project,
             "version": snap.version,
             "objects": {
-                kind: [obj.to_spec() for obj in sorted(objs.values(), key=lambda o: o.name)]
+                kind: [registered_spec(obj) for obj in sorted(objs.values(), key=lambda o: o.name)]
                 for kind, objs in snap.objects.items()
             },
         }
@@ -404,7 +443,9 @@ class FeatureStore:
         from potluck.retrieval.plans import view_query
         from potluck.retrieval.references import resolve_features
 
-        selections = resolve_features(features, self._snapshot(), full_feature_names=full_feature_names)
+        selections = resolve_features(
+            features, self._snapshot(), full_feature_names=full_feature_names, versions=self._view_versions
+        )
         queries = [view_query(s, str(self.repo_path)) for s in selections]
         if entity_df is None:
             from potluck.materialize.runner import DEFAULT_BATCH_ROWS, utc
@@ -728,6 +769,10 @@ class FeatureStore:
 
     def __repr__(self) -> str:
         return f"FeatureStore(project={self.project!r}, repo_path={str(self.repo_path)!r})"
+
+
+def _in_sdk(_obj: Definition) -> str:
+    return "<sdk>"
 
 
 def _filtered(objects: Any, tags: dict[str, str] | None) -> list[Any]:

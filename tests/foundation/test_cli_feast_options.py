@@ -151,9 +151,13 @@ def materialize_disable_event_timestamp(capsys: Capsys, repo: Path) -> None:
 def materialize_version(capsys: Capsys, repo: Path) -> None:
     ok(capsys, repo, "materialize", START, END, "-v", "driver_stats", "--version", "latest", "--no-progress")
     assert [i["view"] for i in intervals(capsys, repo)] == ["driver_stats"]
+    ok(capsys, repo, "materialize", START, END, "-v", "driver_stats", "--version", "v0", "--no-progress")
     code, _, err = cli(capsys, repo, "materialize", START, END, "-v", "driver_stats", "--version", "v7")
     assert code == 2
-    assert "current version" in err
+    assert "current version v0" in err
+    code, _, err = cli(capsys, repo, "materialize", START, END, "-v", "driver_stats", "--version", "seven")
+    assert code == 2
+    assert "'latest' or 'vN'" in err
     code, _, err = cli(capsys, repo, "materialize-incremental", END, "--version", "latest")
     assert code == 2
     assert "exactly one feature view" in err
@@ -193,12 +197,35 @@ def apply_options(capsys: Capsys, repo: Path) -> None:
     assert "--skip-source-validation has no effect" in err
     assert "--skip-feature-view-validation has no effect" in err
     assert "rider" in ok(capsys, repo, "entities", "list")
-    code, _, err = cli(capsys, repo, "apply", "-y", "--no-promote")
-    assert code == 2
-    assert "--no-promote" in err
+    assert "No changes" in ok(capsys, repo, "apply", "-y", "--no-promote")
     code, _, err = cli(capsys, repo, "plan", "--skip-source-validation")
     assert code == 0
     assert "has no effect" in err
+
+
+def versions(capsys: Capsys, repo: Path, view: str) -> list[tuple[str, bool]]:
+    listed = json.loads(ok(capsys, repo, "feature-views", "list-versions", view, "-o", "json"))
+    return [(v["version"], v["current"]) for v in listed]
+
+
+def apply_no_promote_and_list_versions(capsys: Capsys, repo: Path) -> None:
+    more = repo / "more.py"
+    more.write_text(more.read_text().replace("timedelta(hours=24)", "timedelta(hours=48)"))
+    out = ok(capsys, repo, "apply", "-y", "--no-promote")
+    assert "Feature view 'driver_trips': recorded v1 (not promoted; v0 stays current)" in out
+    assert versions(capsys, repo, "driver_trips") == [("v0", True), ("v1", False)]
+    described = json.loads(ok(capsys, repo, "feature-views", "describe", "driver_trips", "-o", "json"))
+    assert (described["current_version_number"], described["ttl_seconds"]) == (0, 86400)
+    table = ok(capsys, repo, "feature-views", "list-versions", "driver_trips")
+    assert "v1" in table
+    assert "not promoted" not in ok(capsys, repo, "apply", "-y")  # promotes v1, records nothing new
+    assert versions(capsys, repo, "driver_trips") == [("v0", False), ("v1", True)]
+    dump = json.loads(ok(capsys, repo, "registry-dump"))
+    trips = next(v for v in dump["objects"]["feature_view"] if v["name"] == "driver_trips")
+    assert trips["current_version_number"] == 1
+    code, _, err = cli(capsys, repo, "feature-views", "list-versions", "driver_trip")
+    assert code != 0
+    assert "driver_trips" in err
 
 
 def tags_filters(capsys: Capsys, repo: Path) -> None:
@@ -297,6 +324,7 @@ CASES: list[Callable[[Capsys, Path], None]] = [
     incremental_verbose,
     feature_views_alias,
     apply_options,
+    apply_no_promote_and_list_versions,
     tags_filters,
     init_options,
     registry_dump_alias,

@@ -96,9 +96,12 @@ def test_view_version_latest_and_enable_validation_are_kept() -> None:
     assert FeatureView(name="v", source=_source()).to_spec().get("enable_validation") is None
 
 
-def test_a_pinned_view_version_is_refused_naming_the_view() -> None:
-    with pytest.raises(DefinitionError, match=r"FeatureView 'v': version='v2' .* use version='latest'"):
-        FeatureView(name="v", source=_source(), version="v2")
+def test_view_versions_are_feasts_spellings_and_others_are_refused_naming_the_view() -> None:
+    assert FeatureView(name="v", source=_source(), version="V2").version == "v2"
+    assert FeatureView(name="v", source=_source(), version="version3").pinned_version == 3
+    assert FeatureView(name="v", source=_source(), version="LATEST").pinned_version is None
+    with pytest.raises(DefinitionError, match=r"FeatureView 'v': version='2' must be 'latest' or 'vN'"):
+        FeatureView(name="v", source=_source(), version="2")
 
 
 def _repo(root: Path, features: str) -> FeatureStore:
@@ -134,13 +137,12 @@ def test_a_project_named_otherwise_than_the_yaml_is_an_error_naming_both(tmp_pat
     store.close()
 
 
-def test_online_and_training_refuse_other_view_versions(tmp_path: Path) -> None:
+def test_versioned_references_of_an_unknown_view_name_the_view(tmp_path: Path) -> None:
     store = _repo(tmp_path, "")
     store.apply()
-    with pytest.raises(PotluckError, match=r"version 'v1' of view 'v'.*use 'v:f'"):
-        store.get_online_features(["v@v1:f"], [{"id": 1}])
-    with pytest.raises(PotluckError, match="feature view 'v'"):
-        store.get_online_features(["v@latest:f"], [{"id": 1}])  # @latest is the view itself (unknown here)
+    for ref in ("v@v1:f", "v@latest:f"):  # @latest is the view itself (unknown here)
+        with pytest.raises(PotluckError, match="feature view 'v'"):
+            store.get_online_features([ref], [{"id": 1}])
     store.close()
 
 

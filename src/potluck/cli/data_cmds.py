@@ -169,16 +169,24 @@ def verbose_option(func: Any) -> Any:
 
 
 def _check_version(ctx: Context, views: tuple[str, ...], version: str | None) -> None:
-    """Only the current definition of a view is materialized: `latest` (or `vN` naming it)."""
+    """Only the current definition of a view is materialized (the one served): `latest`, or `vN` naming it."""
+    from potluck.definitions.errors import DefinitionError
+    from potluck.definitions.versions import parse_version, version_tag
+
     if version is None:
         return
     if len(views) != 1:
         raise click.UsageError("--version needs exactly one feature view given with --views")
-    current = getattr(ctx.store.get_feature_view(views[0]), "version", "latest")
-    if version.lower() not in ("latest", str(current).lower()):
+    try:
+        wanted = parse_version(version, "--version")
+    except DefinitionError as err:
+        raise click.BadParameter(str(err), param_hint="--version") from None
+    current = ctx.store.get_feature_view(views[0]).current_version_number or 0
+    if wanted is not None and wanted != current:
         raise click.BadParameter(
-            f"feature view '{views[0]}' is at version '{current}'; only its current version (or 'latest') "
-            "can be materialized",
+            f"feature view '{views[0]}' serves its current version {version_tag(current)}, and only that one is "
+            f"materialized (online serving has one version per view); pass --version {version_tag(current)} or "
+            f"latest, or make {version_tag(wanted)} current with version='{version_tag(wanted)}' and apply",
             param_hint="--version",
         )
 

@@ -108,8 +108,9 @@ def _make_group(
     @output_option
     @pass_ctx
     def describe_cmd(ctx: Context, name: str, output: str) -> None:
-        obj = ctx.store.registry_snapshot().get(kind, name)
-        spec = obj.to_spec()
+        from potluck.registry.snapshot import registered_spec
+
+        spec = registered_spec(ctx.store.registry_snapshot().get(kind, name))
         if output == "json":
             print_json(spec)
         else:
@@ -157,6 +158,26 @@ def _kv(spec: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 for _args in GROUPS:
     _make_group(*_args)
+
+_views_group = cli.commands["feature-views"]
+assert isinstance(_views_group, click.Group)
+
+
+@_views_group.command("list-versions")
+@click.argument("name")
+@output_option
+@pass_ctx
+def list_versions(ctx: Context, name: str, output: str) -> None:
+    """List the applied definitions (versions) of a feature view; `current` marks the one served."""
+    versions = ctx.store.list_feature_view_versions(name)
+    if output == "json":
+        print_json([{**v, "created_timestamp": v["created_timestamp"].isoformat()} for v in versions])
+        return
+    rows = [
+        [v["version"], v["feature_view_type"], v["created_timestamp"].isoformat(), v["version_id"], v["current"]]
+        for v in versions
+    ]
+    print_table(f"Versions of feature view '{name}'", ["version", "type", "created", "version id", "current"], rows)
 
 
 @cli.group(help="List and describe features (of every feature view).")

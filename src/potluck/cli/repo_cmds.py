@@ -110,7 +110,12 @@ def plan(ctx: Context, skip_source_validation: bool, skip_feature_view_validatio
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation of breaking changes.")
 @skip_validation_options
 @click.option("--no-progress", is_flag=True, help="Accepted; apply shows no progress bars.")
-@click.option("--no-promote", is_flag=True, help="Refused: every applied change becomes the current definition.")
+@click.option(
+    "--no-promote",
+    is_flag=True,
+    help="Record changed feature views as new versions only (for training data as view@vN:feature); "
+    "their current definitions stay served.",
+)
 @pass_ctx
 def apply(
     ctx: Context,
@@ -129,11 +134,6 @@ def apply(
     """
     from potluck.definitions.errors import RegistryConflictError
 
-    if no_promote:
-        raise click.UsageError(
-            "--no-promote: the registry keeps no unpromoted versions, every applied change is served at once; "
-            "drop the flag (or apply the change later)"
-        )
     _validation_notice(skip_source_validation, skip_feature_view_validation)
     store = ctx.store
     interactive = sys.stdin.isatty() and not yes
@@ -147,7 +147,7 @@ def apply(
     silent_retries = 0
     while True:
         try:
-            applied = store.apply_plan(shown, allow_breaking=True)
+            applied = store.apply_plan(shown, allow_breaking=True, no_promote=no_promote)
             break
         except RegistryConflictError as conflict:
             replanned = store.plan()
@@ -172,6 +172,23 @@ def apply(
     console_print(
         f"[green]Applied[/green]: registry of project '{store.project}' is now at version {applied.base_version + 1}."
     )
+    if no_promote:
+        _print_unpromoted(store, applied)
+
+
+def _print_unpromoted(store: Any, applied: Any) -> None:
+    """After --no-promote: which new versions were recorded beside the current ones."""
+    from potluck.definitions import FeatureView
+
+    for d in applied.diffs:
+        if d.kind != FeatureView.kind or d.action != "updated" or d.obj.pinned_version is not None:
+            continue
+        versions = store.list_feature_view_versions(d.name)
+        current = next(v["version"] for v in versions if v["current"])
+        console_print(
+            f"Feature view '{d.name}': recorded {versions[-1]['version']} (not promoted; {current} stays current). "
+            f"Promote it by applying again without --no-promote, or with version='{versions[-1]['version']}'."
+        )
 
 
 def _print_warnings(warnings: list[str]) -> None:

@@ -12,8 +12,10 @@ from potluck.definitions.entity import Entity
 from potluck.definitions.errors import DefinitionError, suggestion
 from potluck.definitions.field import Field
 from potluck.definitions.sources import DataSource
+from potluck.definitions.versions import LATEST, parse_version, version_tag
 
 ONLINE_GENERATION = "online_generation"  # the registry row's key for `FeatureView.online_generation`
+CURRENT_VERSION = "current_version_number"  # the registry row's key for `FeatureView.current_version_number`
 
 
 class MaterializedInterval(NamedTuple):
@@ -55,6 +57,9 @@ class FeatureView(Definition):
     online_generation: int = 0
     # Filled from the registry's recorded runs when the view is read through a FeatureStore.
     materialization_intervals: list[MaterializedInterval]
+    # Assigned by the registry too: the number of the applied definition this object is (v0, v1, ...);
+    # None for a view not applied yet. Not part of the definition's content either.
+    current_version_number: int | None = None
 
     def __init__(
         self,
@@ -75,13 +80,9 @@ class FeatureView(Definition):
     ) -> None:
         self.name = check_name("FeatureView", name)
         label = f"FeatureView '{name}'"
-        if version != "latest":
-            shown = version if isinstance(version, str) else repr(version)
-            raise DefinitionError(
-                f"{label}: version={shown!r} pins an earlier definition, but feature views keep no version "
-                "history here; use version='latest' (the default) and re-apply the definition you want"
-            )
-        self.version = version
+        pinned = parse_version(version, label)
+        # `version` says which applied definition `apply` makes current (not part of the content)
+        self.version = LATEST if pinned is None else version_tag(pinned)
         if not isinstance(enable_validation, bool):
             raise DefinitionError(f"{label}: 'enable_validation' must be True or False")
         self.enable_validation = enable_validation
@@ -214,4 +215,13 @@ class FeatureView(Definition):
         if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
             raise DefinitionError(f"FeatureView '{view.name}': '{ONLINE_GENERATION}' must be a non-negative integer")
         view.online_generation = generation
+        current = spec.get(CURRENT_VERSION)
+        if current is not None and (not isinstance(current, int) or isinstance(current, bool) or current < 0):
+            raise DefinitionError(f"FeatureView '{view.name}': '{CURRENT_VERSION}' must be a non-negative integer")
+        view.current_version_number = current
         return view
+
+    @property
+    def pinned_version(self) -> int | None:
+        """The version number `version=` pins, or None for 'latest'."""
+        return parse_version(self.version, f"FeatureView '{self.name}'")

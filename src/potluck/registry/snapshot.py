@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from potluck.definitions import DEFINITION_KINDS, Definition
+from potluck.definitions import DEFINITION_KINDS, Definition, FeatureView
 from potluck.definitions.errors import DefinitionError, PotluckError, not_found
+from potluck.definitions.feature_view import CURRENT_VERSION
 
 T = TypeVar("T", bound=Definition)
 
@@ -23,6 +24,14 @@ KIND_LABELS = {
     "feature_view": "Feature view",
     "feature_service": "Feature service",
 }
+
+
+def registered_spec(obj: Definition) -> dict[str, Any]:
+    """An object's spec as the registry holds it: a feature view's with its current version number."""
+    spec = obj.to_spec()
+    if isinstance(obj, FeatureView):
+        spec[CURRENT_VERSION] = obj.current_version_number
+    return spec
 
 
 def decode(kind: str, spec: Mapping[str, Any]) -> Definition:
@@ -51,6 +60,8 @@ def _decode_row(kind: str, name: str, spec: str | Mapping[str, Any]) -> Definiti
         raise ValueError(f"the spec is invalid ({type(err).__name__}: {err})") from None
     if obj.name != name:
         raise ValueError(f"the spec names the object '{obj.name}'")
+    if isinstance(obj, FeatureView) and obj.current_version_number is None:
+        obj.current_version_number = 0  # registered before versions were numbered: its first version
     return obj
 
 

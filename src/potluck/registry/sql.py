@@ -19,19 +19,30 @@ from typing import Any
 
 from potluck.definitions.base import canonical_json
 from potluck.definitions.errors import RegistryConflictError
+from potluck.definitions.feature_view import CURRENT_VERSION
+from potluck.definitions.versions import version_tag
 from potluck.registry.dbapi import Cursor, Database, Timeouts, dialect_of
 from potluck.registry.pending import pending_online_ddl
 from potluck.registry.snapshot import RegistrySnapshot
+from potluck.registry.versions import TABLE as VERSIONS_TABLE
+from potluck.registry.versions import FeatureViewVersion, assign_version, content_hash, read_versions, versions_ddl
 
 
 @dataclass(frozen=True)
 class Change:
-    """One object's change in an apply: `created`, `updated` or `deleted`."""
+    """One object's change in an apply: `created`, `updated` or `deleted`.
+
+    Feature views also get a version number (see registry/versions.py): `pin` is the number
+    `version="vN"` asks for; with `promote=False` the new definition is only recorded as a
+    version and the registered one stays current.
+    """
 
     kind: str
     name: str
     action: str
     spec: dict[str, Any] | None  # the new spec; None when deleted
+    pin: int | None = None
+    promote: bool = True
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ def schema(dialect: str) -> list[str]:
             recorded_at VARCHAR(40) NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS ix_potluck_mat_view ON potluck_materializations (project, feature_view)",
         pending_online_ddl(dialect),
+        versions_ddl(),
     ]
 
 
@@ -172,19 +184,30 @@ class SqlRegistryStore:
                     if moved != 1:
                         raise _StaleVersion
                 for change in changes:
+                    entry = {"kind": change.kind, "name": change.name, "action": change.action}
+                    spec = change.spec
+                    if spec is not None and change.kind == "feature_view":
+                        meta = (new_version, now, author or self.identity)
+                        number = self._version_of(cur, change, spec, meta)
+                        entry["version"] = version_tag(number)
+                        if not change.promote:
+                            entry["action"] = "recorded"  # a new version only; the current one stays
+                            applied.append(entry)
+                            continue
+                        spec = {**spec, CURRENT_VERSION: number}
                     cur.execute(
                         "DELETE FROM potluck_registry_objects WHERE project = ? AND kind = ? AND name = ?",
                         (self.project, change.kind, change.name),
                     )
-                    if change.spec is not None:
-                        body = canonical_json(change.spec)
+                    if spec is not None:
+                        body = canonical_json(spec)
                         cur.execute(
                             "INSERT INTO potluck_registry_objects "
                             "(project, kind, name, spec, content_hash, version, updated_at) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?)",
                             (self.project, change.kind, change.name, body, _hash(body), new_version, now),
                         )
-                    applied.append({"kind": change.kind, "name": change.name, "action": change.action})
+                    applied.append(entry)
                 cur.execute(
                     "INSERT INTO potluck_registry_history (project, version, applied_at, author, changes) "
                     "VALUES (?, ?, ?, ?, ?)",
@@ -195,6 +218,39 @@ class SqlRegistryStore:
         except (driver.IntegrityError, _StaleVersion):
             raise self._conflict(base_version) from None
         return new_version
+
+    def _registered_spec(self, cur: Cursor, kind: str, name: str) -> dict[str, Any] | None:
+        cur.execute(
+            "SELECT spec FROM potluck_registry_objects WHERE project = ? AND kind = ? AND name = ?",
+            (self.project, kind, name),
+        )
+        row = cur.fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _version_of(self, cur: Cursor, change: Change, spec: dict[str, Any], meta: tuple[int, str, str]) -> int:
+        old = self._registered_spec(cur, change.kind, change.name)
+        return assign_version(cur, self.project, change.name, spec, pin=change.pin, old_spec=old, meta=meta)
+
+    def feature_view_versions(self, name: str) -> list[FeatureViewVersion]:
+        """The applied definitions of feature view `name`, oldest first.
+
+        A view registered before versions were recorded has none yet: its registered definition
+        is then listed as v0 (the next change of the view records it so).
+        """
+        with self._db.transaction() as cur:
+            found = read_versions(cur, self.project, name)
+            if found:
+                return found
+            cur.execute(
+                "SELECT spec, version, updated_at FROM potluck_registry_objects "
+                "WHERE project = ? AND kind = 'feature_view' AND name = ?",
+                (self.project, name),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return []
+        spec = json.loads(row[0])
+        return [FeatureViewVersion(name, 0, spec, content_hash(spec), int(row[1]), datetime.fromisoformat(row[2]), "")]
 
     def _conflict(self, base: int) -> RegistryConflictError:
         now = self.version()
@@ -250,13 +306,18 @@ class SqlRegistryStore:
         return len(doomed)
 
     def teardown(self) -> None:
-        """Remove every row of this project (definitions, history, materializations).
+        """Remove every row of this project (definitions, versions, history, materializations).
 
         The version counter is kept (it only moves on): online generations are registry versions
         (ADR 0006), so a view created after a teardown never reuses the namespace of one before it.
         """
         with self._db.transaction(write=True) as cur:
-            for table in ("potluck_registry_objects", "potluck_registry_history", "potluck_materializations"):
+            for table in (
+                "potluck_registry_objects",
+                "potluck_registry_history",
+                "potluck_materializations",
+                VERSIONS_TABLE,
+            ):
                 cur.execute(f"DELETE FROM {table} WHERE project = ?", (self.project,))
             cur.execute("UPDATE potluck_registry_meta SET updated_at = ? WHERE project = ?", (_now(), self.project))
 

@@ -144,7 +144,9 @@ def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of:
     spec = view.to_spec()
     spec["features"] = [f.to_spec() for f in features]
     spec["entity_columns"] = [f.to_spec() for f in key_fields]
-    return FeatureView.from_spec(spec)
+    completed = FeatureView.from_spec(spec)
+    completed.version = view.version  # which applied definition to make current: not part of the spec
+    return completed
 
 
 def _key_type(
