@@ -474,5 +474,12 @@ def is_compatible(declared: PotluckType, actual: pa.DataType) -> bool:
             return False
         return is_compatible(declared.base_type, actual.value_type)
     if declared is Map:
+        # a struct column (how pandas writes dicts to Parquet) is read as a map of its fields
+        if pt.is_struct(actual):
+            return all(
+                isinstance(dtype_from_arrow(actual.field(i).type), PrimitiveType)
+                and not (pt.is_struct(actual.field(i).type) or pt.is_map(actual.field(i).type))
+                for i in range(actual.num_fields)
+            )
         return dtype_from_arrow(actual) == Map
     return _scalar_compatible(declared, actual)

@@ -138,14 +138,36 @@ def _directory_schema(path: str) -> pa.Schema | None:
     return pq.read_schema(files[-1]) if files else None
 
 
+def _map_as_struct(source: SourceTable, column: str, values: pa.ChunkedArray, target: pa.StructType) -> pa.Array:
+    """Map values into a Parquet source whose column holds them as a struct (pandas writes dicts so)."""
+    import pyarrow as pa
+
+    fields = {target.field(i).name for i in range(target.num_fields)}
+    rows = [None if m is None else dict(m) for m in values.to_pylist()]
+    for row, entries in enumerate(rows):
+        extra = sorted(set(entries or ()) - fields)
+        if extra:
+            raise PotluckError(
+                f"source '{source.name}': column '{column}' row {row} has map key(s) {', '.join(map(repr, extra))} "
+                f"that its struct column lacks (it holds {', '.join(map(repr, sorted(fields)))})"
+            )
+    return pa.array(rows, type=target)
+
+
 def _conform(source: SourceTable, table: pa.Table, schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa
+
     missing = [n for n in schema.names if n not in table.column_names]
     if missing:
         raise PotluckError(
             f"source '{source.name}': rows to append lack column(s) {', '.join(repr(m) for m in missing)}"
         )
+    table = table.select(schema.names)
     try:
-        return table.select(schema.names).cast(schema)
+        for i, target in enumerate(schema.types):
+            if pa.types.is_map(table.schema.types[i]) and pa.types.is_struct(target):
+                table = table.set_column(i, schema.names[i], _map_as_struct(source, schema.names[i], table[i], target))
+        return table.cast(schema)
     except (ValueError, TypeError, NotImplementedError) as err:
         raise PotluckError(f"source '{source.name}': rows to append do not fit its schema: {err}") from None
 
