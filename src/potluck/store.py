@@ -550,6 +550,24 @@ class FeatureStore:
             offline=self._offline if mode is not PushMode.ONLINE else None,
         )
 
+    def write_to_online_store(
+        self,
+        feature_view_name: str,
+        df: Any = None,
+        inputs: Any = None,
+        allow_registry_cache: bool = True,
+        transform_on_write: bool = True,
+    ) -> int:
+        """Write rows to one feature view's online table (newest wins); returns the rows written.
+
+        `df` (or `inputs`, Feast's other name for it) is a DataFrame, a pyarrow Table or a dict of
+        columns. `allow_registry_cache` and `transform_on_write` are Feast's and change nothing here.
+        """
+        from potluck.streaming.push import write_to_view
+
+        view = self.get_feature_view(feature_view_name)
+        return write_to_view(view, df if df is not None else inputs, project=self.project, online=self._online)
+
     def close(self) -> None:
         if "_registry_store" in self.__dict__:
             self._registry_store.dispose()
