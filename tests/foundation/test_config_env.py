@@ -25,7 +25,7 @@ def _password(tmp_path: Path, text: str = POSTGRES) -> str | None:
 
 @pytest.mark.parametrize(
     "secret",
-    ["abc #def", "12345", "0x1F", "true", "null", '{"a": 1}', "[1, 2]", "a: b", "- x", "it's \"quoted\"", "*alias"],
+    ["abc #def", "12345", "0x1F", "true", "null", '{"a": 1}', "[1, 2]", "a: b", "- x", 'it\'s "quoted"', "*alias"],
 )
 def test_a_secret_is_taken_as_the_string_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
     monkeypatch.setenv("PG_SECRET", secret)

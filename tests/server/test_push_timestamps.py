@@ -32,7 +32,9 @@ def _push(http: httpx.Client, df: dict[str, Any]) -> httpx.Response:
 
 
 def _read(http: httpx.Client, rider: int) -> tuple[Any, str]:
-    reply = http.post("/get-online-features", json={"features": ["rider_live:speed"], "entities": {"rider_id": [rider]}})
+    reply = http.post(
+        "/get-online-features", json={"features": ["rider_live:speed"], "entities": {"rider_id": [rider]}}
+    )
     assert reply.status_code == 200, reply.text
     column = reply.json()["results"][1]
     return column["values"][0], column["event_timestamps"][0]
@@ -100,9 +102,7 @@ def test_online_body_writes_non_finite_floats_as_feast_does() -> None:
     from potluck.server.serialize import online_body
 
     values = [[1, 2], [math.nan, None], [[1.0, math.inf], None], ["NaN", "x"], [1e308, 1e308]]
-    result = OnlineResult(
-        ["k", "f", "l", "s", "big"], values, [["PRESENT"] * 2] * 5, [[None, None]] * 5
-    )
+    result = OnlineResult(["k", "f", "l", "s", "big"], values, [["PRESENT"] * 2] * 5, [[None, None]] * 5)
     served = [c["values"] for c in orjson.loads(online_body(result))["results"]]
     assert served == [[1, 2], ["NaN", None], [[1.0, "Infinity"], None], ["NaN", "x"], [1e308, 1e308]]
 
@@ -112,7 +112,8 @@ def test_float_arrays_take_non_finite_strings_and_name_the_bad_row(tmp_path: Pat
 
     root = build_push_repo(tmp_path)
     features = FEATURES_PY.replace("Bool, Float64", "Array, Bool, Float64").replace(
-        'Field(name="zone", dtype=String),', 'Field(name="zone", dtype=String), Field(name="speeds", dtype=Array(Float64)),'
+        'Field(name="zone", dtype=String),',
+        'Field(name="zone", dtype=String), Field(name="speeds", dtype=Array(Float64)),',
     )
     (root / "features.py").write_text(features)
     store = FeatureStore(repo_path=root)

@@ -85,7 +85,8 @@ def _interval(req: BaseModel) -> tuple[datetime | None, datetime]:
     assert isinstance(req, MaterializeRequest)
     if req.disable_event_timestamp:
         return EPOCH, datetime.now(UTC)
-    assert req.start_ts is not None and req.end_ts is not None  # the model checks it
+    assert req.start_ts is not None  # the model checks both
+    assert req.end_ts is not None
     return _utc(req.start_ts, "start_ts"), _utc(req.end_ts)
 
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainValidator,
     StrictBool,
