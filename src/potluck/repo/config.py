@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from potluck.definitions.errors import ConfigError
+from potluck.online.remote import RemoteOnlineStoreConfig
 from potluck.server.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class PostgresOnlineStoreConfig(_Strict):
 
 
 OnlineStoreConfig = Annotated[
-    SqliteOnlineStoreConfig | RedisOnlineStoreConfig | PostgresOnlineStoreConfig,
+    SqliteOnlineStoreConfig | RedisOnlineStoreConfig | PostgresOnlineStoreConfig | RemoteOnlineStoreConfig,
     Field(discriminator="type"),
 ]
 

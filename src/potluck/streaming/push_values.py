@@ -6,11 +6,13 @@
 - Floats: numbers, and the strings "NaN", "Infinity", "-Infinity"; booleans are refused.
 - Integers: integers (or integral floats) within the type's range; booleans are refused.
 - Booleans: booleans only.
+- Bytes: bytes, or base64 text (how the server answers them) when given as Python or JSON values.
 A value that does not fit is an error naming the column, the first bad row and its value.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -104,9 +106,22 @@ def _bool(value: Any) -> bool | None:
     raise BadValue("true or false")
 
 
+def _bytes(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            pass
+    raise BadValue("bytes as base64 text")
+
+
 def _converter(target: pa.DataType) -> Callable[[Any], Any] | None:
     import pyarrow as pa
 
+    if pa.types.is_binary(target) or pa.types.is_large_binary(target):
+        return _bytes
     if pa.types.is_timestamp(target):
         return parse_time
     if pa.types.is_floating(target):
