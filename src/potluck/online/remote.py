@@ -57,7 +57,7 @@ def _client_class() -> type[Client]:
     try:
         import httpx  # noqa: F401
     except ImportError:
-        raise MissingExtraError("online_store type 'remote' needs httpx: pip install 'potluck[server]'") from None
+        raise MissingExtraError("httpx", "server") from None
     from potluck.client import Client
 
     return Client
@@ -103,7 +103,7 @@ def _wire_column(dtype: PotluckType, column: pa.ChunkedArray | pa.Array) -> list
             times = iter(_time_column(flat.flatten()))
             return [None if row is None else [next(times) for _ in row] for row in flat.to_pylist()]
         return _time_column(column)
-    values = column.to_pylist()
+    values: list[Any] = column.to_pylist()
     if base in ("Float32", "Float64"):
         return json_values(values)
     if base != "Bytes":
