@@ -268,6 +268,11 @@ class Client:
         body = {"push_source_name": push_source_name, "df": _df_columns(df), "to": to}
         return int(self._post("/push", body).get("rows", 0))
 
+    def write_to_online_store(self, feature_view_name: str, df: Any) -> int:
+        """Write rows to one feature view's online table (newest wins); returns the rows written."""
+        body = {"feature_view_name": feature_view_name, "df": _df_columns(df), "allow_registry_cache": True}
+        return int(self._post("/write-to-online-store", body).get("rows", 0))
+
     def materialize(
         self, start_date: datetime | date, end_date: datetime | date, feature_views: Sequence[str] | None = None
     ) -> None:

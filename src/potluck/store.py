@@ -724,8 +724,6 @@ class FeatureStore:
         rows = df if df is not None else inputs
         if rows is None:
             raise RetrievalError("write_to_online_store: no rows given; pass a DataFrame or a dict of columns as 'df'")
-        if not view.online:
-            raise RetrievalError(f"feature view '{view.name}' is not served online (online=False)")
         return write_online(view, rows, project=self.project, online=self._online)
 
     def write_to_offline_store(

@@ -159,7 +159,7 @@ PUSHED_ONLINE = {
     "balance": decimal.Decimal("0.10"),
     "docs": [{"y": 2}, [3]],
     "seen": [datetime(2026, 2, 1, tzinfo=UTC)],
-    "blobs": [b"AAE="],  # Array(Bytes) takes Python bytes; text stays its UTF-8 bytes as before
+    "blobs": [b"\x00\x01"],  # text for bytes is base64, the form the server answers them in
     "flags": [False],
 }
 
@@ -225,6 +225,6 @@ def test_http_push_and_read_in_feasts_json_shapes(store: FeatureStore) -> None:
         "balance": "12.25",
         "docs": ['{"y":2}', "[3]"],
         "seen": ["2026-02-01T00:00:00Z"],
-        "blobs": ["QUFFPQ=="],
+        "blobs": ["AAE="],  # a round trip: base64 in, the same base64 out
         "flags": [False],
     }

@@ -94,9 +94,17 @@ class MemoryBackend:
         view = self.push_sources.get(push_source_name)
         if view is None:
             raise NotFoundError(f"push source '{push_source_name}' does not exist")
+        return self._write(view, rows)
+
+    def write_to_online_store(self, feature_view_name: str, rows: dict[str, list[Any]]) -> int:
+        self._check()
+        self._view(feature_view_name)
+        return self._write(feature_view_name, rows)
+
+    def _write(self, view: str, rows: dict[str, list[Any]]) -> int:
         key = self.views[view]["key"]
         if key not in rows:
-            raise RetrievalError(f"push to '{push_source_name}' needs the column '{key}'")
+            raise RetrievalError(f"write to '{view}' needs the column '{key}'")
         n = len(rows[key])
         with self._lock:
             for i in range(n):

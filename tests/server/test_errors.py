@@ -51,12 +51,19 @@ def test_schema_errors_name_the_field(running: Running, body: dict[str, Any], fi
 
 
 def test_cross_field_rules_are_422(running: Running) -> None:
-    both = {"features": ["driver_stats:trips"], "feature_service": "driver_service", "entities": {"driver_id": [1]}}
-    err = _error(running.post(ONLINE, both, running.keys.reader), 422, "invalid_request")
-    assert "exactly one" in err["details"][0]["message"]
+    neither = {"entities": {"driver_id": [1]}}
+    err = _error(running.post(ONLINE, neither, running.keys.reader), 422, "invalid_request")
+    assert "give 'features' or 'feature_service'" in err["details"][0]["message"]
     uneven = {"features": ["driver_stats:trips"], "entities": {"driver_id": [1, 2], "merchant_id": ["m1"]}}
     err = _error(running.post(ONLINE, uneven, running.keys.reader), 422, "invalid_request")
     assert "same length" in err["details"][0]["message"]
+
+
+def test_a_feature_service_wins_over_features_as_in_feast(running: Running) -> None:
+    both = {"features": ["driver_stats:trips"], "feature_service": "driver_service", "entities": {"driver_id": [1]}}
+    r = running.post(ONLINE, both, running.keys.reader)
+    assert r.status_code == 200, r.text
+    assert r.json()["metadata"]["feature_names"] == ["driver_id", "conv_rate", "trips"]
 
 
 def test_unknown_feature_is_404_and_missing_join_key_422(running: Running) -> None:

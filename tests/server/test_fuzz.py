@@ -60,6 +60,7 @@ def api_schema(fuzz_target: tuple[str, str]) -> Any:
 OPERATIONS = [
     ("POST", "/get-online-features"),
     ("POST", "/push"),
+    ("POST", "/write-to-online-store"),
     ("POST", "/materialize"),
     ("POST", "/materialize-incremental"),
     ("GET", "/health"),

@@ -19,6 +19,7 @@ ONLINE_STORES: dict[str, str] = {
     "sqlite": "potluck.online.sqlite:SqliteOnlineStore",
     "redis": "potluck.online.redis:RedisOnlineStore",
     "postgres": "potluck.online.postgres:PostgresOnlineStore",
+    "remote": "potluck.online.remote:RemoteOnlineStore",
 }
 
 

@@ -60,6 +60,17 @@ def _check_range(view: OnlineView, rows: pa.Table, column: str) -> None:
         )
 
 
+def check_times(view: OnlineView, rows: pa.Table) -> None:
+    """Refuse rows holding a time (event, created or a feature) that no read could return."""
+    names = set(rows.column_names)
+    for name in (EVENT_TIMESTAMP, CREATED_TIMESTAMP):
+        if name in names:
+            _check_range(view, rows, name)
+    for f in view.features:
+        if f.name in names and holds_times(rows.column(f.name).type):
+            _check_range(view, rows, f.name)
+
+
 def encode_rows(view: OnlineView, rows: pa.Table) -> EncodedRows:
     """Encode keys and values of `rows`; rows with a null join key or event time are dropped."""
     import pyarrow as pa
@@ -71,17 +82,10 @@ def encode_rows(view: OnlineView, rows: pa.Table) -> EncodedRows:
         raise PotluckError(f"rows written to online view '{view.name}' lack the column(s) {', '.join(missing)}")
     n = rows.num_rows
     keys = view.key_encoder.encode_arrow([rows.column(k) for k in view.join_keys])
-    _check_range(view, rows, EVENT_TIMESTAMP)
+    check_times(view, rows)
     event = _micros(rows.column(EVENT_TIMESTAMP))
-    if CREATED_TIMESTAMP in names:
-        _check_range(view, rows, CREATED_TIMESTAMP)
-        created = _micros(rows.column(CREATED_TIMESTAMP))
-    else:
-        created = pa.nulls(n, pa.int64())
+    created = _micros(rows.column(CREATED_TIMESTAMP)) if CREATED_TIMESTAMP in names else pa.nulls(n, pa.int64())
     columns = {f.name: rows.column(f.name) for f in view.features if f.name in names}
-    for name, column in columns.items():
-        if holds_times(column.type):
-            _check_range(view, rows, name)
     blobs = view.row_codec.encode_arrow(columns, n)
     valid = pc.and_(keys.is_valid(), event.is_valid())
     if valid.false_count:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import decimal
 import json
+import math
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -155,3 +156,41 @@ def column_to_arrow(dtype: PotluckType, values: Sequence[Any]) -> Any:
     import pyarrow as pa
 
     return pa.array([to_arrow_form(dtype, v) for v in values], type=dtype.to_arrow())
+
+
+def to_wire(dtype: PotluckType, value: Any) -> Any:
+    """One value in its Python or Arrow form as a feature server's push parser reads it from JSON.
+
+    As the stored form, but times as RFC 3339 text and non-finite floats as "NaN"/"Infinity"/"-Infinity".
+    """
+    if value is None:
+        return None
+    if isinstance(dtype, Struct):
+        return {k: to_wire(t, value.get(k)) for k, t in dtype.fields}
+    if isinstance(dtype, (Array, Set)):
+        return [to_wire(dtype.base_type, v) for v in value]
+    if dtype.name in _TIMES:
+        return (_EPOCH + timedelta(microseconds=_micros(value))).isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return to_stored(dtype, value)
+
+
+def from_wire(dtype: PotluckType, value: Any) -> Any:
+    """The Python form of one value as a feature server writes it in JSON (the inverse of `to_wire`)."""
+    if value is None:
+        return None
+    if isinstance(dtype, Struct):
+        return {k: from_wire(t, value.get(k)) for k, t in dtype.fields}
+    if isinstance(dtype, Array):
+        return [from_wire(dtype.base_type, v) for v in value]
+    if isinstance(dtype, Set):
+        return {from_wire(dtype.base_type, v) for v in value}
+    if dtype.name in _TIMES:
+        stamp = datetime.fromisoformat(value)
+        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    if dtype.name in ("Float32", "Float64") and isinstance(value, str):
+        return float(value.replace("Infinity", "inf"))
+    if dtype.name == "Json" and not isinstance(value, str):
+        return value  # a server that answers the parsed document
+    return from_stored(dtype, value)

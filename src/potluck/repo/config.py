@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from potluck.definitions.errors import ConfigError, ConfigKeyWarning, suggestion
+from potluck.online.remote import RemoteOnlineStoreConfig
 from potluck.repo.feast_keys import feast_keys_of, translate
 from potluck.server.settings import ServerSettings
 
@@ -102,7 +103,7 @@ class PostgresOnlineStoreConfig(_Strict):
 
 
 OnlineStoreConfig = Annotated[
-    SqliteOnlineStoreConfig | RedisOnlineStoreConfig | PostgresOnlineStoreConfig,
+    SqliteOnlineStoreConfig | RedisOnlineStoreConfig | PostgresOnlineStoreConfig | RemoteOnlineStoreConfig,
     Field(discriminator="type"),
 ]
 

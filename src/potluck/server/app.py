@@ -24,7 +24,7 @@ from potluck.definitions.errors import BackendUnavailableError, ConfigError, Not
 from potluck.server.auth.audit import AuditLog
 from potluck.server.auth.authenticator import Authenticator, has_credentials
 from potluck.server.auth.keys import ApiKeyStore
-from potluck.server.auth.policy import ANONYMOUS, Principal
+from potluck.server.auth.policy import ANONYMOUS, MATERIALIZE, READ, WRITE, Principal
 from potluck.server.backend import Resource, ServingBackend
 from potluck.server.browser import BrowserRules, media_refusal
 from potluck.server.errors import ApiError, error_response, translate, unavailable, validation_details
@@ -37,8 +37,9 @@ from potluck.server.schemas import (
     MaterializeIncrementalRequest,
     MaterializeRequest,
     PushRequest,
+    WriteToOnlineStoreRequest,
 )
-from potluck.server.serialize import dumps, online_body
+from potluck.server.serialize import EPOCH, dumps, online_body
 from potluck.server.settings import ServerSettings
 
 log = logging.getLogger("potluck.server")
@@ -72,6 +73,21 @@ def _utc(ts: datetime, field: str = "end_ts") -> datetime:
         return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
     except OverflowError:
         raise ApiError(422, "invalid_request", f"'{field}' is out of the supported range", [{"field": field}]) from None
+
+
+def _interval(req: BaseModel) -> tuple[datetime | None, datetime]:
+    """(start, end) of a materialization in UTC; start is None for an incremental run.
+
+    With `disable_event_timestamp` (Feast's flag) every row up to now is materialized.
+    """
+    if isinstance(req, MaterializeIncrementalRequest):
+        return None, _utc(req.end_ts)
+    assert isinstance(req, MaterializeRequest)
+    if req.disable_event_timestamp:
+        return EPOCH, datetime.now(UTC)
+    assert req.start_ts is not None  # the model checks both
+    assert req.end_ts is not None
+    return _utc(req.start_ts, "start_ts"), _utc(req.end_ts)
 
 
 def _check_rows(rows: int, limit: int, code: str, what: str) -> None:
@@ -180,7 +196,7 @@ class FeatureServer:
         _check_rows(rows, self.settings.max_entity_rows, "too_many_entity_rows", "entity rows requested")
         if principal.scopes is not None:
             resources = self.scoped(principal, self.backend.read_resources, req.features, req.feature_service)
-            self.require_scope(principal, resources, "read")
+            self.require_scope(principal, resources, READ)
         started = time.perf_counter()
         result = await self.backend.get_online_features(
             req.features, req.feature_service, req.entities, req.full_feature_names
@@ -192,7 +208,7 @@ class FeatureServer:
             metrics.observe_statuses(result.views, result.statuses)
         else:
             metrics.observe_names(result.feature_names, result.statuses, skip=len(req.entities))
-        return online_body(result)
+        return online_body(result, req.include_feature_view_version_metadata)
 
     async def push(self, request: Request) -> Response:
         principal = await self.authenticate(request)
@@ -202,7 +218,7 @@ class FeatureServer:
         _check_rows(rows, self.settings.max_push_rows, "too_many_rows", "rows pushed")
         if principal.scopes is not None:
             self.require_scope(
-                principal, self.scoped(principal, self.backend.push_resources, req.push_source_name), "write"
+                principal, self.scoped(principal, self.backend.push_resources, req.push_source_name), WRITE
             )
         # A push may append a Parquet file: keep it off the event loop that serves reads, in a pool of
         # its own, so a backlog of pushes to a frozen store takes no thread that /metrics needs.
@@ -210,6 +226,21 @@ class FeatureServer:
             "push", "the online store", self.backend.push, req.push_source_name, req.df, req.to
         )
         self.metrics.pushed_rows.labels(req.push_source_name).inc(written)
+        return _json({"status": "ok", "rows": written})
+
+    async def write_to_online_store(self, request: Request) -> Response:
+        principal = await self.authenticate(request)
+        self.require_role(principal, "writer", "POST /write-to-online-store")
+        req = parse_body(WriteToOnlineStoreRequest, await request.body(), request.scope)
+        _check_rows(req.row_count, self.settings.max_push_rows, "too_many_rows", "rows written")
+        view = req.feature_view_name
+        if principal.scopes is not None:
+            self.require_scope(principal, self.scoped(principal, self.backend.view_resources, [view]), WRITE)
+        # the same pool as pushes: writes never take the threads of reads or of /metrics
+        written = await self.offload.run_write(
+            "push", "the online store", self.backend.write_to_online_store, view, req.df
+        )
+        self.metrics.written_rows.labels(view).inc(written)
         return _json({"status": "ok", "rows": written})
 
     async def materialize(self, request: Request) -> Response:
@@ -228,14 +259,13 @@ class FeatureServer:
             raise
         req = parse_body(model, await request.body(), request.scope)
         views: list[str] | None = getattr(req, "feature_views", None)
-        end = _utc(getattr(req, "end_ts"))  # noqa: B009
-        start = _utc(req.start_ts, "start_ts") if isinstance(req, MaterializeRequest) else None
+        start, end = _interval(req)
         if start is not None and start > end:
             raise ApiError(422, "invalid_request", "'start_ts' is after 'end_ts'", [{"field": "start_ts"}])
         resource = ",".join(views) if views else "*"
         try:
             if principal.scopes is not None:
-                self.require_scope(principal, self.scoped(principal, self.backend.view_resources, views), "materialize")
+                self.require_scope(principal, self.scoped(principal, self.backend.view_resources, views), MATERIALIZE)
             if start is not None:
                 await anyio.to_thread.run_sync(self.backend.materialize, start, end, views)
             else:
@@ -413,6 +443,7 @@ def create_app(
     handlers: dict[str, Handler] = {
         "get_online_features": server.get_online_features,
         "push": server.push,
+        "write_to_online_store": server.write_to_online_store,
         "materialize": server.materialize,
         "materialize_incremental": server.materialize_incremental,
         "health": server.health,

@@ -69,6 +69,9 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.pushed_rows = Counter("potluck_pushed_rows", "Rows pushed", ["push_source"], registry=self.registry)
+        self.written_rows = Counter(
+            "potluck_written_rows", "Rows written by /write-to-online-store", ["view"], registry=self.registry
+        )
         self.registry.register(_FreshnessCollector(freshness))
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._status_children: dict[tuple[str, str], Any] = {}

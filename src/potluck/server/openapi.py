@@ -24,6 +24,7 @@ from potluck.server.schemas import (
     MaterializeResponse,
     PushRequest,
     PushResponse,
+    WriteToOnlineStoreRequest,
 )
 from potluck.server.settings import ServerSettings
 
@@ -55,6 +56,16 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "push", "POST", "/push", "Write rows through a push source", PushRequest, PushResponse, "writer", _BODY_ERRORS
+    ),
+    Route(
+        "write_to_online_store",
+        "POST",
+        "/write-to-online-store",
+        "Write rows to one feature view's online table (newest wins)",
+        WriteToOnlineStoreRequest,
+        PushResponse,
+        "writer",
+        _BODY_ERRORS,
     ),
     Route(
         "materialize",
@@ -125,7 +136,8 @@ def _component_schemas(settings: ServerSettings) -> dict[str, Any]:
     _strip_null_defaults(schemas)
     entities = schemas["GetOnlineFeaturesRequest"]["properties"]["entities"]["additionalProperties"]
     entities["maxItems"] = settings.max_entity_rows
-    schemas["PushRequest"]["properties"]["df"]["additionalProperties"]["maxItems"] = settings.max_push_rows
+    for body in ("PushRequest", "WriteToOnlineStoreRequest"):
+        schemas[body]["properties"]["df"]["additionalProperties"]["maxItems"] = settings.max_push_rows
     return schemas
 
 

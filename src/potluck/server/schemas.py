@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -64,12 +65,14 @@ class GetOnlineFeaturesRequest(_Body):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={"oneOf": [{"required": ["features"]}, {"required": ["feature_service"]}]},
+        json_schema_extra={"anyOf": [{"required": ["features"]}, {"required": ["feature_service"]}]},
     )
 
     # absent means None; an explicit null is rejected, as the schema says
     features: FeatureList | None = Field(
-        default=None, description="Feature references 'view:feature'.", json_schema_extra=_omit_not_null
+        default=None,
+        description="Feature references 'view:feature'. Ignored when 'feature_service' is given (as in Feast).",
+        json_schema_extra=_omit_not_null,
     )
     feature_service: Name | None = Field(
         default=None, description="A feature service name.", json_schema_extra=_omit_not_null
@@ -81,11 +84,16 @@ class GetOnlineFeaturesRequest(_Body):
         description="Join-key columns: each key maps to one value per entity row; all columns equally long."
     )
     full_feature_names: StrictBool = Field(default=False, description="Name features 'view__feature'.")
+    include_feature_view_version_metadata: StrictBool = Field(
+        default=False, description="Add metadata.feature_view_metadata: the name of each feature view read."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GetOnlineFeaturesRequest:
-        if (self.features is None) == (self.feature_service is None):
-            raise ValueError("give exactly one of 'features' and 'feature_service'")
+        if self.features is None and self.feature_service is None:
+            raise ValueError("give 'features' or 'feature_service'")
+        if self.feature_service is not None:
+            self.features = None  # Feast reads the service and ignores the list
         _equal_lengths(self.entities, "entities")
         return self
 
@@ -108,6 +116,25 @@ PushColumn = Annotated[
 ]
 
 
+def _push_mode(value: Any) -> Any:
+    """Feast's spellings ("online") and the names of its PushMode enum ("ONLINE")."""
+    if isinstance(value, str) and value in PUSH_MODES_UPPER:
+        return value.lower()
+    return value
+
+
+PUSH_MODES_UPPER = ("ONLINE", "OFFLINE", "ONLINE_AND_OFFLINE")
+PushTo = Annotated[
+    Literal["online", "offline", "online_and_offline"],
+    BeforeValidator(_push_mode),
+    WithJsonSchema({"type": "string", "enum": ["online", "offline", "online_and_offline", *PUSH_MODES_UPPER]}),
+]
+Columns = Annotated[
+    dict[str, list[Any]], Field(min_length=1, description="Columns of the rows (at least one), all equally long.")
+]
+ACCEPTED = "Accepted for Feast compatibility; no effect here."
+
+
 class PushRequest(_Body):
     push_source_name: Name
     df: dict[str, PushColumn] = Field(
@@ -115,8 +142,9 @@ class PushRequest(_Body):
         description="Columns of the rows to push (at least one): lists, all equally long, or single values "
         "repeated for every row (only single values: one row).",
     )
-    to: Literal["online", "offline", "online_and_offline"] = "online"
-    allow_registry_cache: StrictBool = Field(default=True, description="Accepted for Feast compatibility.")
+    to: PushTo = "online"
+    allow_registry_cache: StrictBool = Field(default=True, description=ACCEPTED)
+    transform_on_write: StrictBool = Field(default=True, description=ACCEPTED)
 
     @model_validator(mode="after")
     def _check(self) -> PushRequest:
@@ -128,28 +156,84 @@ class PushRequest(_Body):
         return next((len(v) for v in self.df.values() if isinstance(v, list)), 1)
 
 
+class WriteToOnlineStoreRequest(_Body):
+    feature_view_name: Name
+    df: Columns
+    allow_registry_cache: StrictBool = Field(default=True, description=ACCEPTED)
+    transform_on_write: StrictBool = Field(default=True, description=ACCEPTED)
+
+    @model_validator(mode="after")
+    def _check(self) -> WriteToOnlineStoreRequest:
+        _equal_lengths(self.df, "df")
+        return self
+
+    @property
+    def row_count(self) -> int:
+        return len(next(iter(self.df.values())))
+
+
+ViewNames = Annotated[
+    list[Name] | None,
+    Field(description="Default (absent or null): every view."),
+]
+Version = Annotated[
+    Literal["latest"] | None,
+    Field(description="Only the current definition can be materialized: 'latest' (or null)."),
+]
+
+
 class MaterializeRequest(_Body):
-    start_ts: datetime = Field(description="ISO 8601; without a time zone it is UTC.")
-    end_ts: datetime = Field(description="ISO 8601; without a time zone it is UTC.")
-    feature_views: list[Name] | None = Field(
-        default=None, description="Default: every view.", json_schema_extra=_omit_not_null
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["start_ts", "end_ts"],
+                    "properties": {"start_ts": {"type": "string"}, "end_ts": {"type": "string"}},
+                },
+                {"required": ["disable_event_timestamp"], "properties": {"disable_event_timestamp": {"const": True}}},
+            ]
+        },
     )
 
-    _no_null = field_validator("feature_views", mode="before")(_not_null)
+    start_ts: datetime | None = Field(
+        default=None, description="ISO 8601; without a time zone it is UTC. Required unless disable_event_timestamp."
+    )
+    end_ts: datetime | None = Field(
+        default=None, description="ISO 8601; without a time zone it is UTC. Required unless disable_event_timestamp."
+    )
+    feature_views: ViewNames = None
+    disable_event_timestamp: StrictBool = Field(
+        default=False, description="Materialize every row from 1970-01-01 up to now (start_ts and end_ts ignored)."
+    )
+    full_feature_names: StrictBool = Field(default=False, description=ACCEPTED)
+    version: Version = None
+
+    @model_validator(mode="after")
+    def _check(self) -> MaterializeRequest:
+        if not self.disable_event_timestamp and (self.start_ts is None or self.end_ts is None):
+            raise ValueError("give 'start_ts' and 'end_ts', or 'disable_event_timestamp': true")
+        return self
 
 
 class MaterializeIncrementalRequest(_Body):
     end_ts: datetime = Field(description="ISO 8601; without a time zone it is UTC.")
-    feature_views: list[Name] | None = Field(
-        default=None, description="Default: every view.", json_schema_extra=_omit_not_null
-    )
-
-    _no_null = field_validator("feature_views", mode="before")(_not_null)
+    feature_views: ViewNames = None
+    full_feature_names: StrictBool = Field(default=False, description=ACCEPTED)
+    version: Version = None
 
 
 # -- responses --------------------------------------------------------------------------------------
+class FeatureViewMetadata(BaseModel):
+    name: str
+
+
 class OnlineMetadata(BaseModel):
     feature_names: list[str]
+    feature_view_metadata: list[FeatureViewMetadata] | None = Field(
+        default=None, description="Only with include_feature_view_version_metadata."
+    )
 
 
 class OnlineColumn(BaseModel):
@@ -164,6 +248,8 @@ class GetOnlineFeaturesResponse(BaseModel):
 
 
 class PushResponse(BaseModel):
+    """The answer of /push and /write-to-online-store."""
+
     status: Literal["ok"]
     rows: int
 

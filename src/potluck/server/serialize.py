@@ -64,7 +64,8 @@ def json_values(values: list[Any]) -> list[Any]:
     return [_non_finite(v) for v in values]
 
 
-def online_body(result: OnlineResult) -> bytes:
+def online_body(result: OnlineResult, view_metadata: bool = False) -> bytes:
+    """Feast's JSON answer; `view_metadata` adds `feature_view_metadata` (each view read, in order)."""
     results = [
         {
             "values": json_values(values),
@@ -73,4 +74,9 @@ def online_body(result: OnlineResult) -> bytes:
         }
         for values, statuses, timestamps in zip(result.values, result.statuses, result.event_timestamps, strict=True)
     ]
-    return dumps({"metadata": {"feature_names": result.feature_names}, "results": results})
+    metadata: dict[str, Any] = {"feature_names": result.feature_names}
+    if view_metadata:
+        # Feast also gives a version, but only for views under its versioning (none here): it omits zero
+        names = dict.fromkeys(v for v in result.views or () if v is not None)
+        metadata["feature_view_metadata"] = [{"name": name} for name in names]
+    return dumps({"metadata": metadata, "results": results})

@@ -88,6 +88,9 @@ class StoreBackend:
     def push(self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget) -> int:
         return self.store.push(push_source_name, rows, to=to)
 
+    def write_to_online_store(self, feature_view_name: str, rows: dict[str, list[Any]]) -> int:
+        return self.store.write_to_online_store(feature_view_name, rows)
+
     def materialize(self, start: datetime, end: datetime, views: list[str] | None) -> None:
         self.store.materialize(start, end, views)
 

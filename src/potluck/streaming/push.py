@@ -194,9 +194,40 @@ def push(
     return int(table.num_rows)
 
 
+# The time columns Feast's remote client (and Potluck's) sends to /write-to-online-store, whatever the
+# view's source calls them.
+CLIENT_EVENT_TIME, CLIENT_CREATED_TIME = "event_timestamp", "created"
+
+
+def _source_time_names(view: FeatureView, table: Columns) -> Columns:
+    """`table` with the client's time columns named as the view's source names them.
+
+    A `created` column the view does not know is dropped when the source keeps no created time.
+    """
+    source = view.source
+    names = table.column_names
+    renames: dict[str, str] = {}
+    if source.timestamp_field not in names and CLIENT_EVENT_TIME in names:
+        renames[CLIENT_EVENT_TIME] = source.timestamp_field
+    declared = {*view.join_keys, *view.feature_names, source.timestamp_field, source.created_timestamp_column}
+    if CLIENT_CREATED_TIME in names and CLIENT_CREATED_TIME not in declared:
+        created = source.created_timestamp_column
+        renames[CLIENT_CREATED_TIME] = created if created and created not in names else ""
+    if not renames:
+        return table
+    columns = {renames.get(n, n): table.column(n) for n in names if renames.get(n, n)}
+    return Columns(columns, table.num_rows)
+
+
 def write_online(view: FeatureView, rows: Any, *, project: str, online: OnlineStore) -> int:
-    """Write rows to one view's online rows (newest wins); returns the rows written."""
-    table = to_columns(rows)
+    """Write `rows` to the online table of one view, newest wins (the rules of a push); returns the rows written.
+
+    The event time is the source's timestamp column or, failing that, `event_timestamp`; the created
+    time its created column or `created`.
+    """
+    if not view.online:
+        raise RetrievalError(f"write to feature view '{view.name}': the view is not online (online=False)")
+    table = _source_time_names(view, to_columns(rows))
     if table.num_rows == 0:
         return 0
     online.write(online_view(view, project), prepare_rows(view, table))

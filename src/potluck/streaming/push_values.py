@@ -11,11 +11,13 @@
   range; a fraction (`1.5`) or a value out of range (`2**40` for Int32) is refused, never truncated.
 - Booleans: booleans, and the text "true" / "false" in any case; numbers are refused.
 - Booleans are never numbers: `True` for a number column is refused.
+- Bytes: bytes, or base64 text (how the server answers them) when given as Python or JSON values.
 A value that does not fit is an error naming the column, the first bad row, its value and the type.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import struct
@@ -144,9 +146,22 @@ def _bool(value: Any) -> bool | None:
     raise BadValue("true or false")
 
 
+def _bytes(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            pass
+    raise BadValue("bytes as base64 text")
+
+
 def _converter(target: pa.DataType) -> Callable[[Any], Any] | None:
     import pyarrow as pa
 
+    if pa.types.is_binary(target) or pa.types.is_large_binary(target):
+        return _bytes
     if pa.types.is_timestamp(target):
         return parse_time
     if pa.types.is_floating(target):

@@ -1,7 +1,7 @@
 """Who may do what: roles, scopes, and the check of a request against them.
 
-Roles: reader (online reads), writer (push; implies reader), admin (materialize and everything
-else), metrics (only /metrics). Scopes restrict a credential to feature services and views by name
+Roles: reader (online reads), writer (push and write-to-online-store; implies reader), admin
+(materialize and everything else), metrics (only /metrics). Scopes restrict a credential to feature services and views by name
 or tag; a credential without scopes is unrestricted within its role. A resource no scope matches is
 denied.
 """
@@ -21,6 +21,8 @@ _IMPLIED: dict[str, frozenset[str]] = {
     "metrics": frozenset({"metrics"}),
 }
 SCOPE_KINDS = ("feature_service", "feature_view", "tag")
+# What a request does to the resources it touches; scopes are checked for each (named in 403 answers).
+READ, WRITE, MATERIALIZE = "read", "write", "materialize"
 
 
 def parse_scope(text: str) -> Scope:
