@@ -64,6 +64,12 @@ class ServerSettings(BaseModel):
     max_headers: int = Field(default=100, ge=1)
     header_timeout_seconds: float = Field(default=10.0, gt=0)  # from connect (or request start) to headers read
     body_timeout_seconds: float = Field(default=30.0, gt=0)  # to read the whole request body
+    # Feature logging (feature services with a logging_config): rows waiting to be written at most
+    # (more are dropped and counted), and when the writer thread writes them out.
+    feature_log_queue_rows: int = Field(default=50_000, ge=1)
+    feature_log_flush_rows: int = Field(default=10_000, ge=1)
+    feature_log_flush_interval_seconds: float = Field(default=5.0, gt=0)
+    feature_log_shutdown_timeout_seconds: float = Field(default=30.0, ge=0)  # to write what is queued at exit
 
     @field_validator("allowed_origins")
     @classmethod

@@ -1,0 +1,52 @@
+"""What one feature service logs: its columns (Feast's log schema) and where the files go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+LOG_TIMESTAMP = "__log_timestamp"
+LOG_DATE = "__log_date"
+REQUEST_ID = "__request_id"
+TIMESTAMP_SUFFIX = "__timestamp"
+STATUS_SUFFIX = "__status"
+
+# Feast's FieldStatus numbers (serving.proto), as its loggers write them.
+STATUS_CODES: dict[str, int] = {"INVALID": 0, "PRESENT": 1, "NULL_VALUE": 2, "NOT_FOUND": 3, "OUTSIDE_MAX_AGE": 4}
+
+
+@dataclass(frozen=True, eq=False)
+class LogSpec:
+    """The log of one feature service at one registry version.
+
+    `keys` are the join keys (taken from the request's entities), `features` the columns
+    `{view}__{feature}` in the order the online answer lists its features; each with its Arrow type.
+    """
+
+    service: str
+    sample_rate: float
+    path: Path
+    partition_by: tuple[str, ...]  # folder levels: `__log_date` first, then join keys
+    keys: tuple[tuple[str, Any], ...]
+    features: tuple[tuple[str, Any], ...]
+
+    @cached_property
+    def schema(self) -> Any:
+        import pyarrow as pa
+
+        timestamp = pa.timestamp("us", tz="UTC")
+        fields = [pa.field(name, dtype) for name, dtype in self.keys]
+        for name, dtype in self.features:
+            fields += [
+                pa.field(name, dtype),
+                pa.field(name + TIMESTAMP_SUFFIX, timestamp),
+                pa.field(name + STATUS_SUFFIX, pa.int32()),
+            ]
+        fields += [
+            pa.field(LOG_TIMESTAMP, timestamp),
+            pa.field(LOG_DATE, pa.date32()),
+            pa.field(REQUEST_ID, pa.string()),
+        ]
+        return pa.schema(fields)
