@@ -150,12 +150,14 @@ def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
         return None
     keys: dict[str, Any] = {}
     features: list[tuple[str, Any]] = []
+    widths: list[int] = []
     for selection in resolve_features(service, store.registry_snapshot(), full_feature_names=True):
         for key_field in selection.view.entity_columns:
             keys.setdefault(key_field.name, key_field.dtype.to_arrow())
         features.extend(
             (name, f.dtype.to_arrow()) for name, f in zip(selection.output_names, selection.features, strict=True)
         )
+        widths.append(len(selection.features))
     destination = config.destination
     path = Path(destination.path)
     return LogSpec(
@@ -165,4 +167,5 @@ def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
         partition_by=tuple(destination.partition_columns),
         keys=tuple(keys.items()),
         features=tuple(features),
+        view_widths=tuple(widths),
     )

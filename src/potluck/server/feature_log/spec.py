@@ -23,6 +23,8 @@ class LogSpec:
 
     `keys` are the join keys (taken from the request's entities), `features` the columns
     `{view}__{feature}` in the order the online answer lists its features; each with its Arrow type.
+    `view_widths` counts the features of each view, in that order: the features of one view come
+    from one stored row, so they share one status and one event time per entity row.
     """
 
     service: str
@@ -31,6 +33,11 @@ class LogSpec:
     partition_by: tuple[str, ...]  # folder levels: `__log_date` first, then join keys
     keys: tuple[tuple[str, Any], ...]
     features: tuple[tuple[str, Any], ...]
+    view_widths: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if sum(self.view_widths) != len(self.features):
+            raise ValueError("LogSpec: view_widths must add up to the number of features")
 
     @cached_property
     def schema(self) -> Any:

@@ -43,9 +43,11 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
 
     keys: dict[str, list[Any]] = {name: [] for name, _ in spec.keys}
     width = len(spec.features)
+    # the first feature of each view: its statuses and event times stand for the whole view's
+    leads = [sum(spec.view_widths[:v]) for v in range(len(spec.view_widths))]
     values: list[list[Any]] = [[] for _ in range(width)]
-    stamps: list[list[datetime | None]] = [[] for _ in range(width)]
-    statuses: list[list[int]] = [[] for _ in range(width)]
+    stamps: list[list[datetime | None]] = [[] for _ in leads]
+    statuses: list[list[int]] = [[] for _ in leads]
     log_us: list[int] = []
     request_ids: list[str] = []
     codes = STATUS_CODES
@@ -57,32 +59,28 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
         for name, column in keys.items():
             given = entities.get(name)
             column.extend(given if given is not None and len(given) == rows else [None] * rows)
-        seen: dict[int, list[int]] = {}  # the features of one view share one status list
         for i in range(width):
-            column = result.statuses[offset + i]
-            coded = seen.get(id(column))
-            if coded is None:
-                coded = seen[id(column)] = [codes.get(s, 0) for s in column]
-            statuses[i].extend(coded)
             values[i].extend(result.values[offset + i])
-            stamps[i].extend(result.event_timestamps[offset + i])
+        for v, lead in enumerate(leads):
+            statuses[v].extend([codes.get(s, 0) for s in result.statuses[offset + lead]])
+            stamps[v].extend(result.event_timestamps[offset + lead])
         log_us.extend([round(logged_at * 1_000_000)] * rows)
         request_ids.extend([request_id or str(uuid.uuid4())] * rows)
-    schema = spec.schema
-    arrays: list[Any] = [pa.array(keys[name], type=dtype) for name, dtype in spec.keys]
     ts_type = pa.timestamp("us", tz="UTC")
-    for i, (_, dtype) in enumerate(spec.features):
-        arrays += [
-            pa.array(values[i], type=dtype),
-            pa.array(stamps[i], type=ts_type),
-            pa.array(statuses[i], type=pa.int32()),
-        ]
+    arrays: list[Any] = [pa.array(keys[name], type=dtype) for name, dtype in spec.keys]
+    i = 0
+    for v, view_width in enumerate(spec.view_widths):
+        view_stamps = pa.array(stamps[v], type=ts_type)
+        view_statuses = pa.array(statuses[v], type=pa.int32())
+        for _ in range(view_width):
+            arrays += [pa.array(values[i], type=spec.features[i][1]), view_stamps, view_statuses]
+            i += 1
     arrays += [
         pa.array(log_us, type=ts_type),
         pa.array([us // _US_PER_DAY for us in log_us], type=pa.int32()).cast(pa.date32()),
         pa.array(request_ids, type=pa.string()),
     ]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_arrays(arrays, schema=spec.schema)
 
 
 def _segment(name: str, value: Any) -> str:
