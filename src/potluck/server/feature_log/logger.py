@@ -38,8 +38,22 @@ class LogStats:
 Writer = Callable[[LogSpec, Sequence[LogRecord]], None]
 
 
-def write_records(spec: LogSpec, records: Sequence[LogRecord]) -> None:
-    write_partitions(spec, build_table(spec, records))
+def write_records(spec: LogSpec, records: Sequence[LogRecord], chunk_rows: int = 256) -> None:
+    """Build the table a few hundred rows at a time and let other threads run in between: the
+    conversions hold the interpreter lock, and the event loop must not wait long for it."""
+    import pyarrow as pa
+
+    tables, chunk, rows = [], [], 0
+    for record in records:
+        chunk.append(record)
+        rows += rows_of(record[4])
+        if rows >= chunk_rows:
+            tables.append(build_table(spec, chunk))
+            chunk, rows = [], 0
+            time.sleep(0)
+    if chunk:
+        tables.append(build_table(spec, chunk))
+    write_partitions(spec, pa.concat_tables(tables))
 
 
 class FeatureLogger:
