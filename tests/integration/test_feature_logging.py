@@ -6,6 +6,7 @@ process for the kill and shutdown tests); the files are read back with pyarrow.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import random
@@ -311,3 +312,29 @@ def test_graceful_shutdown_writes_what_is_queued(tmp_path: Path) -> None:
     table = read_logs(root / "logs")
     assert table.num_rows == 50
     assert set(table.column("__request_id").to_pylist()) == {f"shutdown-{i}" for i in range(25)}
+
+
+def test_a_request_whose_values_do_not_convert_is_left_out_alone(tmp_path: Path) -> None:
+    from potluck.server.feature_log.logger import write_records
+    from potluck.server.store_backend import log_spec
+
+    root = logged_repo(tmp_path / "repo", rate=1.0)
+    store = FeatureStore(repo_path=root)
+    spec = log_spec(store, "logged")
+    assert spec is not None
+    backend = StoreBackend(store)
+
+    async def answers() -> list[Any]:
+        return [await backend.get_online_features(None, "logged", {"driver_id": [i, i + 1]}, True) for i in (1, 5)]
+
+    good = asyncio.run(answers())
+    # A join key that is not an Int64 (what a lenient client library might send): its request alone is left out.
+    records = [
+        (spec, "good-0", time.time(), {"driver_id": [1, 2]}, good[0]),
+        (spec, "bad", time.time(), {"driver_id": ["x", "y"]}, good[0]),
+        (spec, "good-1", time.time(), {"driver_id": [5, 6]}, good[1]),
+    ]
+    assert write_records(spec, records) == 2
+    table = read_logs(root / "logs")
+    assert sorted(table.column("__request_id").to_pylist()) == ["good-0", "good-0", "good-1", "good-1"]
+    assert sorted(table.column("driver_id").to_pylist()) == [1, 2, 5, 6]

@@ -13,9 +13,9 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from potluck.server.backend import OnlineResult
 from potluck.server.feature_log.spec import LogSpec
@@ -35,25 +35,62 @@ class LogStats:
     queued_rows: int
 
 
-Writer = Callable[[LogSpec, Sequence[LogRecord]], None]
+class LogWriter(Protocol):
+    def write(self, spec: LogSpec, records: Sequence[LogRecord]) -> int:
+        """Write the records of one service; return the rows left out (values that do not convert)."""
+        ...
+
+    def close(self) -> None: ...
 
 
-def write_records(spec: LogSpec, records: Sequence[LogRecord], chunk_rows: int = 256) -> None:
-    """Build the table a few hundred rows at a time and let other threads run in between: the
-    conversions hold the interpreter lock, and the event loop must not wait long for it."""
+class InlineWriter:
+    """Writes in the calling thread (the writer thread of the server's process)."""
+
+    def write(self, spec: LogSpec, records: Sequence[LogRecord]) -> int:
+        return write_records(spec, records)
+
+    def close(self) -> None:
+        pass
+
+
+def write_records(spec: LogSpec, records: Sequence[LogRecord], yield_rows: int | None = 256) -> int:
+    """Write `records` as Parquet; returns the rows left out.
+
+    With `yield_rows`, the table is built that many rows at a time, letting other threads run in
+    between (the conversions hold the interpreter lock). A chunk that does not convert (a value of
+    the wrong type) is converted request by request, leaving out only the requests at fault.
+    """
     import pyarrow as pa
 
-    tables, chunk, rows = [], [], 0
+    tables: list[Any] = []
+    skipped = 0
+
+    def build(chunk: list[LogRecord]) -> None:
+        nonlocal skipped
+        try:
+            tables.append(build_table(spec, chunk))
+            return
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            if len(chunk) == 1:
+                skipped += rows_of(chunk[0][4])
+                return
+        for record in chunk:
+            build([record])
+
+    chunk: list[LogRecord] = []
+    rows = 0
     for record in records:
         chunk.append(record)
         rows += rows_of(record[4])
-        if rows >= chunk_rows:
-            tables.append(build_table(spec, chunk))
+        if yield_rows is not None and rows >= yield_rows:
+            build(chunk)
             chunk, rows = [], 0
             time.sleep(0)
     if chunk:
-        tables.append(build_table(spec, chunk))
-    write_partitions(spec, pa.concat_tables(tables))
+        build(chunk)
+    if tables:
+        write_partitions(spec, pa.concat_tables(tables))
+    return skipped
 
 
 class FeatureLogger:
@@ -64,13 +101,18 @@ class FeatureLogger:
         flush_rows: int,
         flush_interval: float,
         rng: random.Random | None = None,
-        writer: Writer = write_records,
+        writer: LogWriter | None = None,
     ) -> None:
+        """`writer` defaults to a `ProcessWriter` (a child process converts and writes)."""
         self._max_rows = queue_rows
         self._flush_rows = flush_rows
         self._interval = flush_interval
         self._random = (rng or random.Random()).random
-        self._write = writer
+        if writer is None:
+            from potluck.server.feature_log.process import ProcessWriter
+
+            writer = ProcessWriter()
+        self._writer = writer
         self._lock = threading.Lock()
         self._queue: deque[LogRecord] = deque()
         self._pending = 0  # rows queued or being written
@@ -135,12 +177,14 @@ class FeatureLogger:
             for spec, records in groups.items():
                 rows = sum(rows_of(r[4]) for r in records)
                 try:
-                    self._write(spec, records)
+                    skipped = self._writer.write(spec, records)
                 except Exception as err:
                     self._failed(spec.service, rows, err)
-                else:
-                    with self._lock:
-                        self._logged[spec.service] += rows
+                    continue
+                if skipped:
+                    self._failed(spec.service, skipped, ValueError("values that do not convert to the log's types"))
+                with self._lock:
+                    self._logged[spec.service] += rows - skipped
         finally:
             with self._lock:
                 self._pending -= sum(rows_of(r[4]) for r in batch)
@@ -174,6 +218,8 @@ class FeatureLogger:
         thread.join(timeout)
         if thread.is_alive():
             log.error("the feature log writer did not finish within %.0f s; queued rows are lost", timeout)
+            return
+        self._writer.close()
 
     def stats(self) -> LogStats:
         with self._lock:
