@@ -196,16 +196,17 @@ class FeatureServer:
             metrics.observe_statuses(result.views, result.statuses)
         else:
             metrics.observe_names(result.feature_names, result.statuses, skip=len(req.entities))
+        body = online_body(result)
         if req.feature_service is not None:
-            self._log_features(req.feature_service, req.entities, result, scope)
-        return online_body(result)
+            self._log_features(req.feature_service, rows, body, scope)
+        return body
 
-    def _log_features(self, service: str, entities: dict[str, list[Any]], result: Any, scope: Scope) -> None:
-        """Hand a sample of an answered read to the feature log; logging never fails a request."""
+    def _log_features(self, service: str, rows: int, body: bytes, scope: Scope) -> None:
+        """Hand a sample of an answered read (its JSON body) to the feature log; never fails a request."""
         try:
             spec = self.backend.feature_logging(service)
             if spec is not None:
-                self.feature_log.offer(spec, _request_id(scope), entities, result)
+                self.feature_log.offer(spec, _request_id(scope), rows, body)
         except Exception as err:
             log.warning("feature service '%s': request not logged: %s: %s", service, type(err).__name__, err)
 

@@ -1,8 +1,9 @@
 """The feature log's writer process: turns the records the server sends into Parquet files.
 
-Converting answers to Arrow costs CPU under the interpreter lock; done in the server's process it
-would hold up the event loop. The server pickles the records in small pieces and sends them here
-over a pipe; this process converts and writes them, and answers each flush with its outcome.
+Parsing answers and converting them to Arrow costs CPU under the interpreter lock; done in the
+server's process it would hold up the event loop. The server sends the records (the answers' JSON
+bodies) here over a pipe; this process converts and writes them, and answers each flush with its
+outcome.
 
 Frames, both ways: an 8-byte big-endian length, then a pickle. In: ("spec", id, LogSpec),
 ("rows", id, [record without its spec, ...]), ("flush", id) -> out: (rows written, rows left out,
@@ -55,7 +56,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
             pending.setdefault(sid, []).extend((spec, *r) for r in message[2])
         elif kind == "flush":
             records = pending.pop(sid, [])
-            rows = sum(rows_of(r[4]) for r in records)
+            rows = sum(rows_of(r) for r in records)
             try:
                 skipped = write_records(specs[sid], records, yield_rows=None)
                 reply: tuple[int, int, str | None] = (rows - skipped, skipped, None)

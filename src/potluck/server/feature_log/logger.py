@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from potluck.server.backend import OnlineResult
 from potluck.server.feature_log.spec import LogSpec
 from potluck.server.feature_log.writer import LogRecord, build_table, rows_of, write_partitions
 
@@ -43,16 +42,6 @@ class LogWriter(Protocol):
     def close(self) -> None: ...
 
 
-class InlineWriter:
-    """Writes in the calling thread (the writer thread of the server's process)."""
-
-    def write(self, spec: LogSpec, records: Sequence[LogRecord]) -> int:
-        return write_records(spec, records)
-
-    def close(self) -> None:
-        pass
-
-
 def write_records(spec: LogSpec, records: Sequence[LogRecord], yield_rows: int | None = 256) -> int:
     """Write `records` as Parquet; returns the rows left out.
 
@@ -70,9 +59,9 @@ def write_records(spec: LogSpec, records: Sequence[LogRecord], yield_rows: int |
         try:
             tables.append(build_table(spec, chunk))
             return
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        except (pa.ArrowException, TypeError, ValueError, OverflowError, KeyError):
             if len(chunk) == 1:
-                skipped += rows_of(chunk[0][4])
+                skipped += rows_of(chunk[0])
                 return
         for record in chunk:
             build([record])
@@ -81,7 +70,7 @@ def write_records(spec: LogSpec, records: Sequence[LogRecord], yield_rows: int |
     rows = 0
     for record in records:
         chunk.append(record)
-        rows += rows_of(record[4])
+        rows += rows_of(record)
         if yield_rows is not None and rows >= yield_rows:
             build(chunk)
             chunk, rows = [], 0
@@ -125,20 +114,18 @@ class FeatureLogger:
         self._last_error_log: dict[str, float] = {}
 
     # -- the request path ---------------------------------------------------------------------
-    def offer(
-        self, spec: LogSpec, request_id: str | None, entities: dict[str, list[Any]], result: OnlineResult
-    ) -> bool:
-        """Queue a sample of one answered request; True when it was queued. Never blocks, never raises."""
+    def offer(self, spec: LogSpec, request_id: str | None, rows: int, body: bytes) -> bool:
+        """Queue a sample of one answered request (`rows` entity rows, its JSON `body`); True when
+        it was queued. Never blocks, never raises."""
         rate = spec.sample_rate
         if rate < 1.0 and self._random() >= rate:
             return False
-        rows = rows_of(result)
         with self._lock:
             if self._closed or self._pending + rows > self._max_rows:
                 self._dropped[spec.service] += rows
                 return False
             self._pending += rows
-            self._queue.append((spec, request_id, time.time(), entities, result))
+            self._queue.append((spec, request_id, time.time(), rows, body))
             wake = self._pending >= self._flush_rows
             start = self._thread is None
             if start:
@@ -175,7 +162,7 @@ class FeatureLogger:
             groups.setdefault(record[0], []).append(record)
         try:
             for spec, records in groups.items():
-                rows = sum(rows_of(r[4]) for r in records)
+                rows = sum(rows_of(r) for r in records)
                 try:
                     skipped = self._writer.write(spec, records)
                 except Exception as err:
@@ -187,7 +174,7 @@ class FeatureLogger:
                     self._logged[spec.service] += rows - skipped
         finally:
             with self._lock:
-                self._pending -= sum(rows_of(r[4]) for r in batch)
+                self._pending -= sum(rows_of(r) for r in batch)
 
     def _failed(self, service: str, rows: int, err: Exception) -> None:
         with self._lock:

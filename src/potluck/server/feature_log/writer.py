@@ -7,84 +7,114 @@ the process is killed mid-write.
 
 from __future__ import annotations
 
+import base64
+import math
 import os
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from potluck.server.backend import OnlineResult, Status
 from potluck.server.feature_log.spec import (
     STATUS_CODES,
     LogSpec,
 )
 
-# One sampled request, as the request path hands it over (nothing is copied or converted there):
-# (spec, request id or None, log time in seconds since the epoch, entities, online answer)
-LogRecord = tuple[LogSpec, str | None, float, dict[str, list[Any]], OnlineResult]
+# One sampled request as the request path hands it over: (spec, request id or None, log time in
+# seconds since the epoch, entity rows, the JSON body of the answer). The body already exists and
+# holds every value, status and event time served (and the join keys, echoed first): nothing is
+# copied or converted for the log while the request is answered.
+LogRecord = tuple[LogSpec, str | None, float, int, bytes]
 
 _NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _US_PER_DAY = 86_400_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PRESENT: Status = "PRESENT"
-_PRESENT_CODE = STATUS_CODES[_PRESENT]
-_US = timedelta(microseconds=1)
+_NOT_FOUND_CODE = STATUS_CODES["NOT_FOUND"]
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 class LogShapeError(ValueError):
     """An online answer does not have the columns its service's log expects."""
 
 
-def rows_of(result: OnlineResult) -> int:
-    return len(result.values[0]) if result.values else 0
+def rows_of(record: LogRecord) -> int:
+    return record[3]
+
+
+def _array(values: list[Any], dtype: Any) -> Any:
+    """A column of served JSON values as `dtype` (the JSON spelling of floats, bytes, times undone)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=dtype)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        pass
+    return pa.array([_from_json(v, dtype) for v in values], type=dtype)
+
+
+def _from_json(value: Any, dtype: Any) -> Any:
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_floating(dtype) and isinstance(value, str):
+        return _NON_FINITE.get(value, value)
+    if (pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype)) and isinstance(value, str):
+        return base64.b64decode(value)
+    if pa.types.is_timestamp(dtype) and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if (pa.types.is_list(dtype) or pa.types.is_large_list(dtype)) and isinstance(value, list):
+        return [_from_json(v, dtype.value_type) for v in value]
+    return value
 
 
 def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
     """The log rows of `records` (all of `spec`'s service) as one table of `spec.schema`."""
+    import orjson
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     keys: dict[str, list[Any]] = {name: [] for name, _ in spec.keys}
     width = len(spec.features)
     # the first feature of each view: its statuses and event times stand for the whole view's
     leads = [sum(spec.view_widths[:v]) for v in range(len(spec.view_widths))]
     values: list[list[Any]] = [[] for _ in range(width)]
-    stamps: list[list[int | None]] = [[] for _ in leads]  # microseconds since the epoch
+    stamps: list[list[str]] = [[] for _ in leads]
     statuses: list[list[int]] = [[] for _ in leads]
     log_us: list[int] = []
     request_ids: list[str] = []
     codes = STATUS_CODES
-    for _, request_id, logged_at, entities, result in records:
-        rows = rows_of(result)
-        offset = len(result.values) - width
-        if offset < 0:
-            raise LogShapeError(f"the answer has {len(result.values)} columns; the log expects {width} features")
+    for _, request_id, logged_at, rows, body in records:
+        answer = orjson.loads(body)
+        names = answer["metadata"]["feature_names"]
+        columns = answer["results"]
+        offset = len(columns) - width
+        if offset < 0 or any(len(c["values"]) != rows for c in columns):
+            raise LogShapeError(f"the answer has {len(columns)} columns; the log expects {width} features")
+        echoed = {name: j for j, name in enumerate(names[:offset])}  # the join keys, echoed first
         for name, column in keys.items():
-            given = entities.get(name)
-            column.extend(given if given is not None and len(given) == rows else [None] * rows)
+            at = echoed.get(name)
+            column.extend(columns[at]["values"] if at is not None else [None] * rows)
         for i in range(width):
-            values[i].extend(result.values[offset + i])
+            values[i].extend(columns[offset + i]["values"])
         for v, lead in enumerate(leads):
-            served = result.statuses[offset + lead]
-            if served.count(_PRESENT) == rows:  # the common case, counted in C
-                statuses[v].extend([_PRESENT_CODE] * rows)
-            else:
-                statuses[v].extend([codes.get(s, 0) for s in served])
-            # 3x faster than handing pyarrow the datetimes
-            stamps[v].extend(
-                [None if t is None else (t - _EPOCH) // _US for t in result.event_timestamps[offset + lead]]
-            )
+            served = columns[offset + lead]
+            statuses[v].extend([codes.get(s, 0) for s in served["statuses"]])
+            stamps[v].extend(served["event_timestamps"])
         log_us.extend([round(logged_at * 1_000_000)] * rows)
         request_ids.extend([request_id or str(uuid.uuid4())] * rows)
     ts_type = pa.timestamp("us", tz="UTC")
-    arrays: list[Any] = [pa.array(keys[name], type=dtype) for name, dtype in spec.keys]
+    arrays: list[Any] = [_array(keys[name], dtype) for name, dtype in spec.keys]
     i = 0
     for v, view_width in enumerate(spec.view_widths):
-        view_stamps = pa.array(stamps[v], type=ts_type)
         view_statuses = pa.array(statuses[v], type=pa.int32())
+        # epoch zero is how a value not found is served: the log has no event time for it
+        view_stamps = pc.if_else(
+            pc.equal(view_statuses, _NOT_FOUND_CODE), pa.scalar(None, ts_type), pa.array(stamps[v]).cast(ts_type)
+        )
         for _ in range(view_width):
-            arrays += [pa.array(values[i], type=spec.features[i][1]), view_stamps, view_statuses]
+            arrays += [_array(values[i], spec.features[i][1]), view_stamps, view_statuses]
             i += 1
     arrays += [
         pa.array(log_us, type=ts_type),
