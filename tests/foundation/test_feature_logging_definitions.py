@@ -15,7 +15,7 @@ from potluck.infra.offline_stores.file_source import FileLoggingDestination, Fil
 
 
 def test_feast_import_lines_resolve() -> None:
-    import potluck.definitions.sources as sources
+    from potluck.definitions import sources
 
     assert FileSource is sources.FileSource
     for module, name in [
@@ -106,3 +106,25 @@ def test_partition_by_must_name_a_join_key(tmp_path: Path) -> None:
     store = FeatureStore(repo_path=logged_repo(tmp_path, partition_by=["conv_rate"]))
     with pytest.raises(PotluckError, match=r"partition_by column 'conv_rate' .*\['__log_date', 'driver_id'\]"):
         store.apply()
+
+
+def test_feasts_feature_logging_section_maps_to_the_server_settings() -> None:
+    from potluck.server.settings import ServerSettings
+
+    settings = ServerSettings.model_validate(
+        {
+            "feature_logging": {
+                "enabled": False,
+                "queue_capacity": 1234,
+                "write_to_disk_interval_secs": 7,
+                "flush_interval_secs": 600,
+                "emit_timeout_micro_secs": 10000,
+            }
+        }
+    )
+    assert settings.feature_log_enabled is False
+    assert settings.feature_log_queue_rows == 1234
+    assert settings.feature_log_flush_interval_seconds == 7
+    assert ServerSettings().feature_log_enabled is True
+    with pytest.raises(ValueError, match=r"unknown keys \['queue_size'\]"):
+        ServerSettings.model_validate({"feature_logging": {"queue_size": 5}})

@@ -69,9 +69,9 @@ def logged_repo(root: Path, *, rate: float, path: str = "logs", partition_by: li
 
 
 @contextmanager
-def logging_server(root: Path, logger: FeatureLogger) -> Iterator[httpx.Client]:
+def logging_server(root: Path, logger: FeatureLogger, **settings: Any) -> Iterator[httpx.Client]:
     store = FeatureStore(repo_path=root)
-    app = create_app(StoreBackend(store), ServerSettings(), feature_log=logger)
+    app = create_app(StoreBackend(store), ServerSettings(**settings), feature_log=logger)
     with serve(app) as url, httpx.Client(base_url=url, timeout=10) as http:
         yield http
     logger.close()
@@ -187,6 +187,15 @@ def test_partition_by_join_key(tmp_path: Path) -> None:
     assert sorted(pq.read_table(root / "logs" / files[0]).column("driver_id").to_pylist()) == [1, 1]
 
 
+def test_logging_switched_off_in_the_server_settings(tmp_path: Path) -> None:
+    root = logged_repo(tmp_path / "repo", rate=1.0)
+    logger = FeatureLogger(queue_rows=1000, flush_rows=1, flush_interval=0.05)
+    with logging_server(root, logger, feature_log_enabled=False) as http:
+        read(http, [1])
+    assert logger.stats().logged_rows == {}
+    assert not (root / "logs").exists()
+
+
 def test_full_queue_drops_and_counts_while_every_request_succeeds(tmp_path: Path) -> None:
     root = logged_repo(tmp_path / "repo", rate=1.0)
     # The writer only writes at shutdown: the queue holds 5 rows, the rest is dropped.
@@ -217,6 +226,37 @@ def test_unwritable_destination_is_counted_and_serving_goes_on(tmp_path: Path) -
         assert metric(text, "potluck_feature_log_dropped_rows_total") == 10
         read(http, [1])  # still answering
     assert logger.stats().logged_rows == {}
+
+
+def wait_for(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_a_killed_writer_process_is_counted_and_replaced(tmp_path: Path) -> None:
+    from potluck.server.feature_log.process import ProcessWriter
+
+    root = logged_repo(tmp_path / "repo", rate=1.0)
+    writer = ProcessWriter()
+    logger = FeatureLogger(queue_rows=1000, flush_rows=1, flush_interval=0.05, writer=writer)
+    with logging_server(root, logger) as http:
+        read(http, [1])
+        wait_for(lambda: logger.stats().logged_rows.get("logged") == 1, "the first request was not logged")
+        first = writer.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: writer.pid is None, "the writer process did not die")
+        for i in range(5):
+            read(http, [i + 1])  # answered while the writer is down
+        wait_for(lambda: logger.stats().logged_rows.get("logged", 0) >= 2, "logging did not resume")
+        assert writer.pid not in (None, first)
+    stats = logger.stats()
+    # every row is accounted for: written, or dropped by a write that failed (and counted)
+    assert stats.logged_rows["logged"] + stats.dropped_rows.get("logged", 0) == 6
+    assert bool(stats.dropped_rows.get("logged")) == bool(stats.flush_errors.get("logged"))
+    assert writer.pid is None  # closed with the app
 
 
 # --------------------------------------------------------------------------------------------- a real process

@@ -197,7 +197,7 @@ class FeatureServer:
         else:
             metrics.observe_names(result.feature_names, result.statuses, skip=len(req.entities))
         body = online_body(result)
-        if req.feature_service is not None:
+        if req.feature_service is not None and self.settings.feature_log_enabled:
             self._log_features(req.feature_service, rows, body, scope)
         return body
 

@@ -153,10 +153,8 @@ def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
     widths: list[int] = []
     for selection in resolve_features(service, store.registry_snapshot(), full_feature_names=True):
         for key_field in selection.view.entity_columns:
-            keys.setdefault(key_field.name, key_field.dtype.to_arrow())
-        features.extend(
-            (name, f.dtype.to_arrow()) for name, f in zip(selection.output_names, selection.features, strict=True)
-        )
+            keys.setdefault(key_field.name, key_field.dtype)
+        features.extend((name, f.dtype) for name, f in zip(selection.output_names, selection.features, strict=True))
         widths.append(len(selection.features))
     destination = config.destination
     path = Path(destination.path)

@@ -36,6 +36,12 @@ class ProcessWriter:
         self._next_id = 0
         self._lock = threading.Lock()
 
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
     def _process(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(

@@ -22,7 +22,8 @@ class LogSpec:
     """The log of one feature service at one registry version.
 
     `keys` are the join keys (taken from the request's entities), `features` the columns
-    `{view}__{feature}` in the order the online answer lists its features; each with its Arrow type.
+    `{view}__{feature}` in the order the online answer lists its features; each with its Potluck
+    type (anything with `to_arrow()`: the server's process never needs pyarrow for the log).
     `view_widths` counts the features of each view, in that order: the features of one view come
     from one stored row, so they share one status and one event time per entity row.
     """
@@ -44,10 +45,10 @@ class LogSpec:
         import pyarrow as pa
 
         timestamp = pa.timestamp("us", tz="UTC")
-        fields = [pa.field(name, dtype) for name, dtype in self.keys]
+        fields = [pa.field(name, dtype.to_arrow()) for name, dtype in self.keys]
         for name, dtype in self.features:
             fields += [
-                pa.field(name, dtype),
+                pa.field(name, dtype.to_arrow()),
                 pa.field(name + TIMESTAMP_SUFFIX, timestamp),
                 pa.field(name + STATUS_SUFFIX, pa.int32()),
             ]

@@ -105,7 +105,8 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
         log_us.extend([round(logged_at * 1_000_000)] * rows)
         request_ids.extend([request_id or str(uuid.uuid4())] * rows)
     ts_type = pa.timestamp("us", tz="UTC")
-    arrays: list[Any] = [_array(keys[name], dtype) for name, dtype in spec.keys]
+    schema = spec.schema
+    arrays: list[Any] = [_array(keys[name], schema.field(name).type) for name, _ in spec.keys]
     i = 0
     for v, view_width in enumerate(spec.view_widths):
         view_statuses = pa.array(statuses[v], type=pa.int32())
@@ -114,14 +115,15 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
             pc.equal(view_statuses, _NOT_FOUND_CODE), pa.scalar(None, ts_type), pa.array(stamps[v]).cast(ts_type)
         )
         for _ in range(view_width):
-            arrays += [_array(values[i], spec.features[i][1]), view_stamps, view_statuses]
+            name = spec.features[i][0]
+            arrays += [_array(values[i], schema.field(name).type), view_stamps, view_statuses]
             i += 1
     arrays += [
         pa.array(log_us, type=ts_type),
         pa.array([us // _US_PER_DAY for us in log_us], type=pa.int32()).cast(pa.date32()),
         pa.array(request_ids, type=pa.string()),
     ]
-    return pa.Table.from_arrays(arrays, schema=spec.schema)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _segment(name: str, value: Any) -> str:
