@@ -16,9 +16,10 @@ server processes' CPU time are measured for every run, so a saturated client wou
 Before loading, one 100-entity answer of each server is compared cell by cell; the comparison and
 every figure are written to benchmarks/results/<name>.json and printed as tables.
 
-With `--logging-rates 0,0.1,1.0` only Potluck runs, once per rate, reading a feature service of the
-same 12 features (`feature_service` in the bodies) whose `logging_config` samples that share of the
-requests to Parquet (rate 0: the same service without a logging_config); the throughput and p99 of
+With `--logging-rates 0,0.1,1.0` only Potluck runs: one server, one feature service of the same 12
+features per rate (`feature_service` in the bodies) whose `logging_config` samples that share of
+the requests to Parquet (rate 0: no logging_config). For each scenario the rates take turns,
+`--logging-rounds` times (waiting for the log queue to drain between runs), and the medians of
 each rate are compared with rate 0's (`logging_overhead` in the JSON).
 
 Requires `wrk` (Debian/Ubuntu: `apt-get install -y wrk`; macOS: `brew install wrk`), `redis-server`
@@ -432,31 +433,33 @@ def feature_log_metrics(port: int) -> dict[str, float]:
 
 # --------------------------------------------------------------------------------------------- logging
 
-LOGGED_SERVICE = "logged_online"
 LOGGING_PY = """
 
 from potluck.feature_logging import LoggingConfig
 from potluck.infra.offline_stores.file_source import FileLoggingDestination
-
-logged_online = FeatureService(
-    name={service!r},
+"""
+SERVICE_PY = """
+{name} = FeatureService(
+    name={name!r},
     features=[user_stats[{user_features!r}], merchant_stats],
     {logging}
 )
 """
 
 
-def set_logging_rate(repo: Path, features_py: str, rate: float, logs: Path) -> None:
-    """The repository's features plus the logged service at `rate` (0: no logging_config), applied."""
-    logging = (
-        f"logging_config=LoggingConfig(destination=FileLoggingDestination(path={str(logs)!r}), sample_rate={rate}),"
-        if rate > 0
-        else ""
-    )
+def service_name(rate: float) -> str:
+    return "logged_" + f"{rate:g}".replace(".", "_")
+
+
+def add_logged_services(repo: Path, rates: list[float], logs: Path) -> None:
+    """One feature service of the 12 features per sample rate (rate 0: no logging_config), applied."""
     user_features = [ref.split(":", 1)[1] for ref in ONLINE_REFS if ref.startswith("user_stats:")]
-    (repo / "features.py").write_text(
-        features_py + LOGGING_PY.format(service=LOGGED_SERVICE, user_features=user_features, logging=logging)
-    )
+    text = (repo / "features.py").read_text() + LOGGING_PY
+    for rate in rates:
+        destination = f"FileLoggingDestination(path={str(logs / service_name(rate))!r})"
+        logging = f"logging_config=LoggingConfig(destination={destination}, sample_rate={rate})," if rate > 0 else ""
+        text += SERVICE_PY.format(name=service_name(rate), user_features=user_features, logging=logging)
+    (repo / "features.py").write_text(text)
     argv = [sys.executable, "-c", POTLUCK_CLI, "--chdir", str(repo), "apply"]
     subprocess.run(argv, env=potluck_env(), check=True, capture_output=True)
 
@@ -467,17 +470,34 @@ def parquet_rows(path: Path) -> int:
     return sum(pq.read_metadata(p).num_rows for p in path.rglob("*.parquet"))
 
 
+def wait_log_drained(port: int, timeout_s: float = 60.0) -> None:
+    """Until the server's log queue is empty, so one rate's writing does not overlap the next run."""
+    deadline = time.monotonic() + timeout_s
+    while feature_log_metrics(port).get("potluck_feature_log_queue_rows", 0.0) > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def bench_logging(
     args: argparse.Namespace, backend: str, data: Path, spec: Spec, work: Path, pairs: list[list[int]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Potluck alone on `backend`, once per sample rate, on one materialized store."""
-    results: list[dict[str, Any]] = []
+    """One Potluck server with a feature service per sample rate; for each scenario the rates take
+    turns, `--logging-rounds` times, so that the load of a shared machine falls on all of them alike."""
+    rates = args.logging_rates
     materialized: dict[str, Any] = {}
     bodies = {
-        str(n): write_bodies(work / f"bodies_service_{n}.jsonl", pairs, [n], max(20, len(pairs) // n), LOGGED_SERVICE)
+        (rate, n): write_bodies(
+            work / f"bodies_{service_name(rate)}_{n}.jsonl", pairs, [n], max(20, len(pairs) // n), service_name(rate)
+        )
+        for rate in rates
         for n in args.entity_sizes
     }
-    check_body = body_line(pairs, 0, 100, LOGGED_SERVICE).encode()
+    runs: dict[float, list[dict[str, Any]]] = {rate: [] for rate in rates}
     with ExitStack() as stack:
         tdir = fresh(work / f"potluck-{backend}-logging")
         redis_url = stack.enter_context(redis_server()) if backend == "redis" else ""
@@ -485,26 +505,69 @@ def bench_logging(
         repo, materialized[f"potluck/{backend}"] = prepare_store(
             "potluck", backend, data, spec, tdir, redis_url, args.timeout
         )
-        features_py = (repo / "features.py").read_text()
-        for rate in args.logging_rates:
-            logs = fresh(tdir / f"logs_{rate:g}")
-            set_logging_rate(repo, features_py, rate, logs)
-            print(f"[server] potluck/{backend}: sample rate {rate:g}", flush=True)
-            run_dir = fresh(tdir / f"rate_{rate:g}")
-            try:
-                result = bench_tool(args, "potluck", backend, repo, run_dir, bodies, check_body)
-            except Exception as err:
-                print(f"[server] potluck/{backend} rate {rate:g}: FAILED: {err}", flush=True)
-                result = {"tool": "potluck", "backend": backend, "error": str(err)}
-            result["sample_rate"] = rate
-            result["logged_rows_in_files"] = parquet_rows(logs)  # after the server's shutdown flush
-            result["log_files"] = len(list(logs.rglob("*.parquet")))
-            results.append(result)
+        logs = fresh(tdir / "logs")
+        add_logged_services(repo, rates, logs)
+        port = free_port()
+        argv = server_command("potluck", repo, port, args.workers, args.feast_max_requests)
+        server: dict[str, Any] = {"tool": "potluck", "backend": backend, "workers": args.workers}
+        server["command"] = shlex.join(argv)
+        with running_server("potluck", argv, port, tdir / "server.log", args.start_timeout) as proc:
+            pids = wait_workers(proc, args.workers)
+            server["rss_mb_idle"] = rss_mb(pids)
+            url = f"http://127.0.0.1:{port}/get-online-features"
+            check = max(args.entity_sizes)
+            answers = {rate: post_json(url, bodies[(rate, check)].read_bytes().split(b"\n", 1)[0]) for rate in rates}
+            first = answers[rates[0]]
+            server["answers_equal_across_services"] = all(compare_answers(first, a)["equal"] for a in answers.values())
+            for n in args.entity_sizes:
+                for conns in args.concurrency_levels:
+                    for rate in rates:  # warm-up, discarded
+                        run_wrk(port, bodies[(rate, n)], conns, args.warmup, args.wrk_threads, pids)
+                    for round_no in range(args.logging_rounds):
+                        for rate in rates:
+                            wait_log_drained(port)
+                            pids = process_tree(proc.pid)  # the server and its log writer process
+                            run = run_wrk(port, bodies[(rate, n)], conns, args.duration, args.wrk_threads, pids)
+                            run |= {"entities_per_request": n, "sample_rate": rate, "round": round_no}
+                            runs[rate].append(run)
+                            print(
+                                f"  rate {rate:<4g} {n:>3} ent x{conns:<3} round {round_no}: "
+                                f"{run['requests_per_s']:>9,.0f} req/s  p50 {run['p50_ms']:.3f} ms  "
+                                f"p99 {run['p99_ms']:.3f} ms  errors {run['errors']}  "
+                                f"server {run['server_cpu_cores']:.2f} cores ({run['server_cpu_ms_per_request']} ms/req)",
+                                flush=True,
+                            )
+            wait_log_drained(port)
+            server["feature_log"] = feature_log_metrics(port)
+            server["rss_mb_final"] = rss_mb(process_tree(proc.pid))
+        # the server has stopped: what its shutdown flushed is on disk too
+        server["logged_rows_in_files"] = {f"{rate:g}": parquet_rows(logs / service_name(rate)) for rate in rates}
+        server["log_files"] = len(list(logs.rglob("*.parquet")))
+    results = []
+    for rate in rates:
+        summary: list[dict[str, Any]] = []
+        for n in args.entity_sizes:
+            for conns in args.concurrency_levels:
+                mine = [r for r in runs[rate] if r["entities_per_request"] == n and r["connections"] == conns]
+                summary.append(
+                    {
+                        "entities_per_request": n,
+                        "connections": conns,
+                        "requests_per_s": round(median([r["requests_per_s"] for r in mine]), 1),
+                        "p50_ms": round(median([r["p50_ms"] for r in mine]), 3),
+                        "p99_ms": round(median([r["p99_ms"] for r in mine]), 3),
+                        "errors": sum(r["errors"] for r in mine),
+                        "rounds": len(mine),
+                    }
+                )
+        results.append(
+            {**server, "sample_rate": rate, "service": service_name(rate), "runs": summary, "raw_runs": runs[rate]}
+        )
     return results, materialized
 
 
 def logging_overhead(results: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]], dict[str, Any]]:
-    """Each rate against rate 0 of the same backend: throughput ratio and p99 difference per scenario."""
+    """Each rate against rate 0 of the same backend: median throughput ratio and p99 difference per scenario."""
     headers = ["backend", "rate", "ent", "conns", "req/s", "x rate 0", "p50 ms", "p99 ms", "+p99 ms", "errors"]
     rows: list[list[Any]] = []
     pairs: list[dict[str, Any]] = []
@@ -555,18 +618,17 @@ def main_logging(args: argparse.Namespace) -> int:
         found, mat = bench_logging(args, backend, data, spec, work, pairs)
         results += found
         materialized |= mat
-    for r in results:
-        for key in ("answer", "answer_after", "answers_by_size"):
-            r.pop(key, None)
     headers, rows, goal = logging_overhead(results)
-    print(f"\nFeature logging, {args.workers} worker(s), {args.duration:g} s per run; x = against rate 0")
+    print(
+        f"\nFeature logging, {args.workers} worker(s), {args.duration:g} s per run, median of "
+        f"{args.logging_rounds} interleaved rounds; x = against rate 0"
+    )
     print(table(headers, rows))
-    for r in results:
-        if "error" not in r:
-            print(
-                f"  rate {r['sample_rate']:g}: {r['logged_rows_in_files']:,} rows in {r['log_files']} files; "
-                f"server counters {json.dumps(r.get('feature_log', {}))}"
-            )
+    for r in results[:1]:
+        print(
+            f"  rows in files by rate: {r['logged_rows_in_files']}; {r['log_files']} files; "
+            f"server counters {json.dumps(r.get('feature_log', {}))}"
+        )
     print(f"targets: {json.dumps({k: v for k, v in goal.items() if k != 'pairs'})}")
     path = save(
         args.name,
@@ -574,7 +636,7 @@ def main_logging(args: argparse.Namespace) -> int:
             "benchmark": "server_logging",
             "spec": spec.__dict__,
             "features": ONLINE_REFS,
-            "feature_service": LOGGED_SERVICE,
+            "feature_services": {f"{r:g}": service_name(r) for r in args.logging_rates},
             "settings": {k: v for k, v in vars(args).items() if k not in ("data_dir",)}
             | {"data_dir": str(args.data_dir), "command": shlex.join([sys.executable, *sys.argv])},
             "client": "wrk "
@@ -703,6 +765,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="e.g. 0,0.1,1.0: Potluck only, a logged feature service at each sample rate (0: not logged)",
     )
+    p.add_argument("--logging-rounds", type=int, default=3, help="interleaved rounds per scenario (logging mode)")
     args = p.parse_args(argv)
     args.logging_rates = [float(r) for r in args.logging_rates.split(",") if r.strip()]
     for rate in args.logging_rates:

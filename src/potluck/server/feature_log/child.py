@@ -8,11 +8,13 @@ outcome.
 Frames, both ways: an 8-byte big-endian length, then a pickle. In: ("spec", id, LogSpec),
 ("rows", id, [record without its spec, ...]), ("flush", id) -> out: (rows written, rows left out,
 error message or None). It ignores SIGINT and SIGTERM (the server shuts it down by closing the
-pipe, after a last flush) and ends at end of input, so a killed server leaves no writer behind.
+pipe, after a last flush) and ends at end of input, so a killed server leaves no writer behind. It
+runs at a lower CPU priority than the server (nice 10).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -27,7 +29,8 @@ LENGTH_BYTES = 8
 
 def write_frame(out: IO[bytes], message: Any) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(len(data).to_bytes(LENGTH_BYTES, "big") + data)
+    out.write(len(data).to_bytes(LENGTH_BYTES, "big"))
+    out.write(data)
 
 
 def read_frame(inp: IO[bytes]) -> Any:
@@ -69,6 +72,8 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(10)  # the server's requests come first when the CPU is busy; the log can wait
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray output must not corrupt the replies
     serve(sys.stdin.buffer, out)

@@ -28,7 +28,7 @@ class ProcessWriter:
     parsing and conversion happen in the writer process. Called from one thread at a time.
     """
 
-    def __init__(self, chunk_rows: int = 2000, close_timeout: float = 30.0) -> None:
+    def __init__(self, chunk_rows: int = 500, close_timeout: float = 30.0) -> None:
         self._chunk_rows = chunk_rows
         self._close_timeout = close_timeout
         self._proc: subprocess.Popen[bytes] | None = None
