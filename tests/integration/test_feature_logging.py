@@ -358,7 +358,7 @@ def test_graceful_shutdown_writes_what_is_queued(tmp_path: Path) -> None:
 
 
 def test_a_request_whose_values_do_not_convert_is_left_out_alone(tmp_path: Path) -> None:
-    from potluck.server.feature_log.logger import write_records
+    from potluck.server.feature_log.writer import write_records
     from potluck.server.serialize import online_body
     from potluck.server.store_backend import log_spec
 

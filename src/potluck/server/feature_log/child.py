@@ -22,7 +22,7 @@ import sys
 from typing import IO, Any
 
 from potluck.server.feature_log.spec import LogSpec
-from potluck.server.feature_log.writer import LogRecord, rows_of
+from potluck.server.feature_log.writer import LogRecord, rows_of, write_records
 
 LENGTH_BYTES = 8
 
@@ -46,8 +46,6 @@ def read_frame(inp: IO[bytes]) -> Any:
 
 
 def serve(inp: IO[bytes], out: IO[bytes]) -> None:
-    from potluck.server.feature_log.logger import write_records
-
     specs: dict[int, LogSpec] = {}
     pending: dict[int, list[LogRecord]] = {}
     while (message := read_frame(inp)) is not None:
@@ -61,7 +59,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
             records = pending.pop(sid, [])
             rows = sum(rows_of(r) for r in records)
             try:
-                skipped = write_records(specs[sid], records, yield_rows=None)
+                skipped = write_records(specs[sid], records)
                 reply: tuple[int, int, str | None] = (rows - skipped, skipped, None)
             except Exception as err:
                 reply = (0, rows, f"{type(err).__name__}: {err}")

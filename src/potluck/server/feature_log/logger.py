@@ -1,9 +1,10 @@
-"""`FeatureLogger`: samples online requests and writes them in a background thread.
+"""`FeatureLogger`: samples online requests and hands them to a writer from a background thread.
 
-The request path only draws a random number and appends the answer it already built to a
-bounded queue; a full queue drops the request's rows (counted). A writer thread builds Arrow
-tables and writes Parquet files every `flush_rows` queued rows or `flush_interval` seconds, and
-once more at shutdown. A failing write is counted and logged, never raised into a request.
+The request path only draws a random number and appends the JSON body it already built to a
+bounded queue; a full queue drops the request's rows (counted). A thread hands the queue to the
+writer (by default a `ProcessWriter`, whose child process converts and writes Parquet files)
+every `flush_rows` queued rows or `flush_interval` seconds, and once more at shutdown. A failing
+write is counted and logged, never raised into a request.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from potluck.server.feature_log.spec import LogSpec
-from potluck.server.feature_log.writer import LogRecord, build_table, rows_of, write_partitions
+from potluck.server.feature_log.writer import LogRecord, rows_of
 
 log = logging.getLogger("potluck.server")
 _ERROR_LOG_EVERY_S = 60.0
@@ -40,46 +41,6 @@ class LogWriter(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def write_records(spec: LogSpec, records: Sequence[LogRecord], yield_rows: int | None = 256) -> int:
-    """Write `records` as Parquet; returns the rows left out.
-
-    With `yield_rows`, the table is built that many rows at a time, letting other threads run in
-    between (the conversions hold the interpreter lock). A chunk that does not convert (a value of
-    the wrong type) is converted request by request, leaving out only the requests at fault.
-    """
-    import pyarrow as pa
-
-    tables: list[Any] = []
-    skipped = 0
-
-    def build(chunk: list[LogRecord]) -> None:
-        nonlocal skipped
-        try:
-            tables.append(build_table(spec, chunk))
-            return
-        except (pa.ArrowException, TypeError, ValueError, OverflowError, KeyError):
-            if len(chunk) == 1:
-                skipped += rows_of(chunk[0])
-                return
-        for record in chunk:
-            build([record])
-
-    chunk: list[LogRecord] = []
-    rows = 0
-    for record in records:
-        chunk.append(record)
-        rows += rows_of(record)
-        if yield_rows is not None and rows >= yield_rows:
-            build(chunk)
-            chunk, rows = [], 0
-            time.sleep(0)
-    if chunk:
-        build(chunk)
-    if tables:
-        write_partitions(spec, pa.concat_tables(tables))
-    return skipped
 
 
 class FeatureLogger:

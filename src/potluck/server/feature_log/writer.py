@@ -126,6 +126,44 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def write_records(spec: LogSpec, records: Sequence[LogRecord], chunk_rows: int = 2000) -> int:
+    """Write `records` as Parquet; returns the rows left out.
+
+    The table is built `chunk_rows` rows at a time; a chunk that does not convert (a value of the
+    wrong type) is converted request by request, leaving out only the requests at fault.
+    """
+    import pyarrow as pa
+
+    tables: list[Any] = []
+    skipped = 0
+
+    def build(chunk: list[LogRecord]) -> None:
+        nonlocal skipped
+        try:
+            tables.append(build_table(spec, chunk))
+            return
+        except (pa.ArrowException, TypeError, ValueError, OverflowError, KeyError):
+            if len(chunk) == 1:
+                skipped += rows_of(chunk[0])
+                return
+        for record in chunk:
+            build([record])
+
+    chunk: list[LogRecord] = []
+    rows = 0
+    for record in records:
+        chunk.append(record)
+        rows += rows_of(record)
+        if rows >= chunk_rows:
+            build(chunk)
+            chunk, rows = [], 0
+    if chunk:
+        build(chunk)
+    if tables:
+        write_partitions(spec, pa.concat_tables(tables))
+    return skipped
+
+
 def _segment(name: str, value: Any) -> str:
     text = _NULL_PARTITION if value is None else str(value)
     return f"{name}={quote(text, safe='')}"
