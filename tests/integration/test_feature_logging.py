@@ -262,6 +262,13 @@ def test_a_killed_writer_process_is_counted_and_replaced(tmp_path: Path) -> None
 # --------------------------------------------------------------------------------------------- a real process
 
 
+def child_pids(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return children
+
+
 def start_serve(root: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "potluck.cli", "-c", str(root), "serve", "--port", str(port), "--no-access-log"],
@@ -314,11 +321,17 @@ def test_sigkill_mid_logging_leaves_no_half_written_file(tmp_path: Path) -> None
             deadline = time.monotonic() + 30
             while len(list((root / "logs").rglob("*.parquet"))) < 20 and time.monotonic() < deadline:
                 time.sleep(0.05)
+            writers = child_pids(proc.pid)  # its log writer process
+            assert writers, "no writer process"
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
             stop.set()
             for w in workers:
                 w.join(15)
+            # The writer finishes the batch it was sent, then ends at end of input: it leaves no process behind.
+            wait_for(
+                lambda: not any(Path(f"/proc/{pid}").exists() for pid in writers), "the writer outlived the server"
+            )
     finally:
         stop.set()
         if proc.poll() is None:
