@@ -16,6 +16,12 @@ server processes' CPU time are measured for every run, so a saturated client wou
 Before loading, one 100-entity answer of each server is compared cell by cell; the comparison and
 every figure are written to benchmarks/results/<name>.json and printed as tables.
 
+With `--logging-rates 0,0.1,1.0` only Potluck runs: one server, one feature service of the same 12
+features per rate (`feature_service` in the bodies) whose `logging_config` samples that share of
+the requests to Parquet (rate 0: no logging_config). For each scenario the rates take turns,
+`--logging-rounds` times (waiting for the log queue to drain between runs), and the medians of
+each rate are compared with rate 0's (`logging_overhead` in the JSON).
+
 Requires `wrk` (Debian/Ubuntu: `apt-get install -y wrk`; macOS: `brew install wrk`), `redis-server`
 on PATH for the redis backend, and the Feast venv (`bash benchmarks/setup_feast.sh`).
 """
@@ -119,21 +125,22 @@ def cpu_seconds(pids: list[int]) -> float:
 # --------------------------------------------------------------------------------------------- request bodies
 
 
-def body_line(pairs: list[list[int]], start: int, per_request: int) -> str:
+def body_line(pairs: list[list[int]], start: int, per_request: int, service: str | None = None) -> str:
     chunk = [pairs[(start + j) % len(pairs)] for j in range(per_request)]
+    wanted: dict[str, Any] = {"feature_service": service} if service else {"features": ONLINE_REFS}
     body = {
-        "features": ONLINE_REFS,
+        **wanted,
         "entities": {"user_id": [u for u, _ in chunk], "merchant_id": [m for _, m in chunk]},
     }
     return json.dumps(body, separators=(",", ":"))
 
 
-def write_bodies(path: Path, pairs: list[list[int]], sizes: list[int], count: int) -> Path:
+def write_bodies(path: Path, pairs: list[list[int]], sizes: list[int], count: int, service: str | None = None) -> Path:
     """`count` request bodies, the i-th with sizes[i % len(sizes)] entity rows, walking through `pairs`."""
     lines, at = [], 0
     for i in range(count):
         n = sizes[i % len(sizes)]
-        lines.append(body_line(pairs, at, n))
+        lines.append(body_line(pairs, at, n, service))
         at += n
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -404,10 +411,245 @@ def bench_tool(
             )
             result["soak"] = soak
         result["answer_after"] = post_json(url, check_body)
+        if tool == "potluck":
+            result["feature_log"] = feature_log_metrics(port)
         result["rss_mb_final"] = rss_mb(pids)
         result["alive_pids_after"] = [p for p in pids if Path(f"/proc/{p}").exists()]
         result["stable_after"] = compare_answers(result["answer"], result["answer_after"])["equal"]
     return result
+
+
+def feature_log_metrics(port: int) -> dict[str, float]:
+    """The server's feature log counters (summed over its services) from /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("potluck_feature_log_") and not line.startswith("#"):
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+# --------------------------------------------------------------------------------------------- logging
+
+LOGGING_PY = """
+
+from potluck.feature_logging import LoggingConfig
+from potluck.infra.offline_stores.file_source import FileLoggingDestination
+"""
+SERVICE_PY = """
+{name} = FeatureService(
+    name={name!r},
+    features=[user_stats[{user_features!r}], merchant_stats],
+    {logging}
+)
+"""
+
+
+def service_name(rate: float) -> str:
+    return "logged_" + f"{rate:g}".replace(".", "_")
+
+
+def add_logged_services(repo: Path, rates: list[float], logs: Path) -> None:
+    """One feature service of the 12 features per sample rate (rate 0: no logging_config), applied."""
+    user_features = [ref.split(":", 1)[1] for ref in ONLINE_REFS if ref.startswith("user_stats:")]
+    text = (repo / "features.py").read_text() + LOGGING_PY
+    for rate in rates:
+        destination = f"FileLoggingDestination(path={str(logs / service_name(rate))!r})"
+        logging = f"logging_config=LoggingConfig(destination={destination}, sample_rate={rate})," if rate > 0 else ""
+        text += SERVICE_PY.format(name=service_name(rate), user_features=user_features, logging=logging)
+    (repo / "features.py").write_text(text)
+    argv = [sys.executable, "-c", POTLUCK_CLI, "--chdir", str(repo), "apply"]
+    subprocess.run(argv, env=potluck_env(), check=True, capture_output=True)
+
+
+def parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in path.rglob("*.parquet"))
+
+
+def wait_log_drained(port: int, timeout_s: float = 60.0) -> None:
+    """Until the server's log queue is empty, so one rate's writing does not overlap the next run."""
+    deadline = time.monotonic() + timeout_s
+    while feature_log_metrics(port).get("potluck_feature_log_queue_rows", 0.0) > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def bench_logging(
+    args: argparse.Namespace, backend: str, data: Path, spec: Spec, work: Path, pairs: list[list[int]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One Potluck server with a feature service per sample rate; for each scenario the rates take
+    turns, `--logging-rounds` times, so that the load of a shared machine falls on all of them alike."""
+    rates = args.logging_rates
+    materialized: dict[str, Any] = {}
+    bodies = {
+        (rate, n): write_bodies(
+            work / f"bodies_{service_name(rate)}_{n}.jsonl", pairs, [n], max(20, len(pairs) // n), service_name(rate)
+        )
+        for rate in rates
+        for n in args.entity_sizes
+    }
+    runs: dict[float, list[dict[str, Any]]] = {rate: [] for rate in rates}
+    with ExitStack() as stack:
+        tdir = fresh(work / f"potluck-{backend}-logging")
+        redis_url = stack.enter_context(redis_server()) if backend == "redis" else ""
+        print(f"[server] potluck/{backend}: apply + materialize ...", flush=True)
+        repo, materialized[f"potluck/{backend}"] = prepare_store(
+            "potluck", backend, data, spec, tdir, redis_url, args.timeout
+        )
+        logs = fresh(tdir / "logs")
+        add_logged_services(repo, rates, logs)
+        port = free_port()
+        argv = server_command("potluck", repo, port, args.workers, args.feast_max_requests)
+        server: dict[str, Any] = {"tool": "potluck", "backend": backend, "workers": args.workers}
+        server["command"] = shlex.join(argv)
+        with running_server("potluck", argv, port, tdir / "server.log", args.start_timeout) as proc:
+            pids = wait_workers(proc, args.workers)
+            server["rss_mb_idle"] = rss_mb(pids)
+            url = f"http://127.0.0.1:{port}/get-online-features"
+            check = max(args.entity_sizes)
+            answers = {rate: post_json(url, bodies[(rate, check)].read_bytes().split(b"\n", 1)[0]) for rate in rates}
+            first = answers[rates[0]]
+            server["answers_equal_across_services"] = all(compare_answers(first, a)["equal"] for a in answers.values())
+            for n in args.entity_sizes:
+                for conns in args.concurrency_levels:
+                    for rate in rates:  # warm-up, discarded
+                        run_wrk(port, bodies[(rate, n)], conns, args.warmup, args.wrk_threads, pids)
+                    for round_no in range(args.logging_rounds):
+                        for rate in rates:
+                            wait_log_drained(port)
+                            pids = process_tree(proc.pid)  # the server and its log writer process
+                            run = run_wrk(port, bodies[(rate, n)], conns, args.duration, args.wrk_threads, pids)
+                            run |= {"entities_per_request": n, "sample_rate": rate, "round": round_no}
+                            runs[rate].append(run)
+                            print(
+                                f"  rate {rate:<4g} {n:>3} ent x{conns:<3} round {round_no}: "
+                                f"{run['requests_per_s']:>9,.0f} req/s  p50 {run['p50_ms']:.3f} ms  "
+                                f"p99 {run['p99_ms']:.3f} ms  errors {run['errors']}  "
+                                f"server {run['server_cpu_cores']:.2f} cores ({run['server_cpu_ms_per_request']} ms/req)",
+                                flush=True,
+                            )
+            wait_log_drained(port)
+            server["feature_log"] = feature_log_metrics(port)
+            server["rss_mb_final"] = rss_mb(process_tree(proc.pid))
+        # the server has stopped: what its shutdown flushed is on disk too
+        server["logged_rows_in_files"] = {f"{rate:g}": parquet_rows(logs / service_name(rate)) for rate in rates}
+        server["log_files"] = len(list(logs.rglob("*.parquet")))
+    results = []
+    for rate in rates:
+        summary: list[dict[str, Any]] = []
+        for n in args.entity_sizes:
+            for conns in args.concurrency_levels:
+                mine = [r for r in runs[rate] if r["entities_per_request"] == n and r["connections"] == conns]
+                summary.append(
+                    {
+                        "entities_per_request": n,
+                        "connections": conns,
+                        "requests_per_s": round(median([r["requests_per_s"] for r in mine]), 1),
+                        "p50_ms": round(median([r["p50_ms"] for r in mine]), 3),
+                        "p99_ms": round(median([r["p99_ms"] for r in mine]), 3),
+                        "errors": sum(r["errors"] for r in mine),
+                        "rounds": len(mine),
+                    }
+                )
+        results.append(
+            {**server, "sample_rate": rate, "service": service_name(rate), "runs": summary, "raw_runs": runs[rate]}
+        )
+    return results, materialized
+
+
+def logging_overhead(results: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]], dict[str, Any]]:
+    """Each rate against rate 0 of the same backend: median throughput ratio and p99 difference per scenario."""
+    headers = ["backend", "rate", "ent", "conns", "req/s", "x rate 0", "p50 ms", "p99 ms", "+p99 ms", "errors"]
+    rows: list[list[Any]] = []
+    pairs: list[dict[str, Any]] = []
+    base = {r["backend"]: r for r in results if r.get("sample_rate") == 0 and r.get("runs")}
+    for r in results:
+        if not r.get("runs") or r["backend"] not in base:
+            continue
+        ref = {(x["entities_per_request"], x["connections"]): x for x in base[r["backend"]]["runs"]}
+        for run in r["runs"]:
+            key = (run["entities_per_request"], run["connections"])
+            b = ref.get(key)
+            if b is None:
+                continue
+            pair = {
+                "backend": r["backend"],
+                "sample_rate": r["sample_rate"],
+                "entities_per_request": key[0],
+                "connections": key[1],
+                "rps_ratio": ratio(run["requests_per_s"], b["requests_per_s"]),
+                "p99_delta_ms": round(run["p99_ms"] - b["p99_ms"], 3),
+            }
+            pairs.append(pair)
+            rows.append(
+                [
+                    r["backend"], r["sample_rate"], key[0], key[1], run["requests_per_s"], pair["rps_ratio"],
+                    run["p50_ms"], run["p99_ms"], pair["p99_delta_ms"], run["errors"],
+                ]
+            )  # fmt: skip
+    at_full = [p for p in pairs if p["sample_rate"] == 1.0]
+    goal: dict[str, Any] = {"pairs": pairs}
+    if at_full:
+        goal["rate_1_rps_ratio_min"] = min(p["rps_ratio"] for p in at_full)
+        goal["rate_1_p99_delta_ms_max"] = max(p["p99_delta_ms"] for p in at_full)
+        goal["rate_1_within_10pct_throughput"] = goal["rate_1_rps_ratio_min"] >= 0.9
+        goal["rate_1_within_0_2ms_p99"] = goal["rate_1_p99_delta_ms_max"] <= 0.2
+    return headers, rows, goal
+
+
+def main_logging(args: argparse.Namespace) -> int:
+    spec = store_spec(args.rows, args.seed, anchor=datetime.now(UTC).date().isoformat())
+    data = ensure_dataset(spec, args.data_dir)
+    work = fresh(args.data_dir / "runs" / args.name)
+    pairs = online_entities(data, spec, 2_000, args.seed)
+    results: list[dict[str, Any]] = []
+    materialized: dict[str, Any] = {}
+    t_start = time.monotonic()
+    for backend in args.backends:
+        found, mat = bench_logging(args, backend, data, spec, work, pairs)
+        results += found
+        materialized |= mat
+    headers, rows, goal = logging_overhead(results)
+    print(
+        f"\nFeature logging, {args.workers} worker(s), {args.duration:g} s per run, median of "
+        f"{args.logging_rounds} interleaved rounds; x = against rate 0"
+    )
+    print(table(headers, rows))
+    for r in results[:1]:
+        print(
+            f"  rows in files by rate: {r['logged_rows_in_files']}; {r['log_files']} files; "
+            f"server counters {json.dumps(r.get('feature_log', {}))}"
+        )
+    print(f"targets: {json.dumps({k: v for k, v in goal.items() if k != 'pairs'})}")
+    path = save(
+        args.name,
+        {
+            "benchmark": "server_logging",
+            "spec": spec.__dict__,
+            "features": ONLINE_REFS,
+            "feature_services": {f"{r:g}": service_name(r) for r in args.logging_rates},
+            "settings": {k: v for k, v in vars(args).items() if k not in ("data_dir",)}
+            | {"data_dir": str(args.data_dir), "command": shlex.join([sys.executable, *sys.argv])},
+            "client": "wrk "
+            + subprocess.run(["wrk", "--version"], check=False, capture_output=True, text=True).stdout.split("\n")[0],
+            "materialize": materialized,
+            "results": results,
+            "logging_overhead": goal,
+            "total_s": round(time.monotonic() - t_start, 1),
+        },
+    )
+    print(f"wrote {path}")
+    failed = any("error" in r or any(x["errors"] for x in r.get("runs", [])) for r in results)
+    return 1 if failed else 0
 
 
 # --------------------------------------------------------------------------------------------- reporting
@@ -518,7 +760,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--data-dir", type=Path, default=DATA)
     p.add_argument("--name", default="server", help="result name: benchmarks/results/NAME.json")
+    p.add_argument(
+        "--logging-rates",
+        default="",
+        help="e.g. 0,0.1,1.0: Potluck only, a logged feature service at each sample rate (0: not logged)",
+    )
+    p.add_argument("--logging-rounds", type=int, default=3, help="interleaved rounds per scenario (logging mode)")
     args = p.parse_args(argv)
+    args.logging_rates = [float(r) for r in args.logging_rates.split(",") if r.strip()]
+    for rate in args.logging_rates:
+        if not 0 <= rate <= 1:
+            p.error(f"sample rate {rate} is not in [0, 1]")
+    if args.logging_rates and 0 not in args.logging_rates:
+        p.error("--logging-rates must include 0 (the reference)")
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     args.entity_sizes = [int(n) for n in args.entities.split(",") if n.strip()]
@@ -536,6 +790,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`")
+    if args.logging_rates:
+        return main_logging(args)
     if "feast" in args.tools and (msg := feast_missing()):
         raise SystemExit(msg)
     # Served values must be fresher than the views' ttl, so the data ends today (UTC).

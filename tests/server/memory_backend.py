@@ -54,6 +54,9 @@ class MemoryBackend:
             refs.append((view, feat))
         return refs
 
+    def feature_logging(self, feature_service: str) -> None:
+        return None  # no service of this backend logs
+
     async def get_online_features(
         self,
         features: list[str] | None,

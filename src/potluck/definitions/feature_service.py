@@ -7,6 +7,7 @@ from typing import Any
 
 from potluck.definitions.base import Definition, check_name, check_tags, check_text
 from potluck.definitions.errors import DefinitionError
+from potluck.definitions.feature_logging import LoggingConfig
 from potluck.definitions.feature_view import FeatureView
 
 
@@ -21,6 +22,7 @@ class FeatureService(Definition):
         description: str = "",
         tags: dict[str, str] | None = None,
         owner: str = "",
+        logging_config: LoggingConfig | None = None,
     ) -> None:
         self.name = check_name("FeatureService", name)
         label = f"FeatureService '{name}'"
@@ -43,6 +45,12 @@ class FeatureService(Definition):
         self.description = check_text(label, description, "description")
         self.tags = check_tags(label, tags)
         self.owner = check_text(label, owner, "owner")
+        if logging_config is not None and not isinstance(logging_config, LoggingConfig):
+            raise DefinitionError(
+                f"{label}: 'logging_config' must be a LoggingConfig (from potluck.feature_logging), "
+                f"got {type(logging_config).__name__}"
+            )
+        self.logging_config = logging_config
 
     @property
     def feature_view_names(self) -> list[str]:
@@ -52,7 +60,7 @@ class FeatureService(Definition):
         return [f"{view}:{feat}" for view, feats, _ in self.selections for feat in feats]
 
     def to_spec(self) -> dict[str, Any]:
-        return {
+        spec: dict[str, Any] = {
             "name": self.name,
             "features": [
                 {"feature_view": view, "features": feats, "name_alias": alias} for view, feats, alias in self.selections
@@ -61,6 +69,9 @@ class FeatureService(Definition):
             "tags": self.tags,
             "owner": self.owner,
         }
+        if self.logging_config is not None:  # absent, not null: specs stored before it existed stay equal
+            spec["logging_config"] = self.logging_config.to_spec()
+        return spec
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> FeatureService:
@@ -70,4 +81,6 @@ class FeatureService(Definition):
         obj.description = spec.get("description", "")
         obj.tags = dict(spec.get("tags") or {})
         obj.owner = spec.get("owner", "")
+        logging = spec.get("logging_config")
+        obj.logging_config = LoggingConfig.from_spec(logging) if logging else None
         return obj

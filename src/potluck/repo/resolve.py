@@ -188,6 +188,23 @@ def _infer_features(view: FeatureView, columns: dict[str, pa.DataType], label: s
     return features
 
 
+def _check_log_partitions(service: FeatureService, views: dict[str, Definition], label: str) -> None:
+    """Logs may be partitioned (after the log date) by the join keys of the service's views only."""
+    assert service.logging_config is not None
+    keys: list[str] = []
+    for view_name in service.feature_view_names:
+        view = views[view_name]
+        assert isinstance(view, FeatureView)
+        keys.extend(k for k in view.join_keys if k not in keys)
+    allowed = ["__log_date", *keys]
+    for column in service.logging_config.destination.partition_by or []:
+        if column not in allowed:
+            raise RepositoryError(
+                f"{label}: logging_config partition_by column '{column}' is not a join key of its views; "
+                f"use one of {allowed}"
+            )
+
+
 def _check_service(service: FeatureService, views: dict[str, Definition], label: str) -> FeatureService:
     """Check a service's selections; a selection of a whole view lists all of the view's features."""
     spec = service.to_spec()
@@ -206,4 +223,6 @@ def _check_service(service: FeatureService, views: dict[str, Definition], label:
                 )
         if not feature_names:
             selection["features"] = view.feature_names
+    if service.logging_config is not None:
+        _check_log_partitions(service, views, label)
     return service if spec == service.to_spec() else FeatureService.from_spec(spec)

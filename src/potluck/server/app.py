@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from potluck.server.auth.policy import ANONYMOUS, MATERIALIZE, READ, WRITE, Prin
 from potluck.server.backend import Resource, ServingBackend
 from potluck.server.browser import BrowserRules, media_refusal
 from potluck.server.errors import ApiError, error_response, translate, unavailable, validation_details
+from potluck.server.feature_log import FeatureLogger
 from potluck.server.limits import BodyLimitMiddleware, BodyReader
 from potluck.server.metrics import ServerMetrics
 from potluck.server.offload import Offload
@@ -105,13 +107,15 @@ class FeatureServer:
         authenticator: Authenticator | None,
         audit: AuditLog | None,
         offload: Offload,
+        feature_log: FeatureLogger,
     ) -> None:
         self.backend = backend
         self.settings = settings
         self.authenticator = authenticator
         self.audit = audit
         self.offload = offload
-        self.metrics = ServerMetrics(self._freshness)
+        self.feature_log = feature_log
+        self.metrics = ServerMetrics(self._freshness, feature_log.stats)
 
     def _freshness(self) -> dict[str, float | None]:
         # Called while /metrics renders (in a worker thread): a frozen registry costs at most the timeout.
@@ -208,7 +212,19 @@ class FeatureServer:
             metrics.observe_statuses(result.views, result.statuses)
         else:
             metrics.observe_names(result.feature_names, result.statuses, skip=len(req.entities))
-        return online_body(result, req.include_feature_view_version_metadata)
+        body = online_body(result, req.include_feature_view_version_metadata)
+        if req.feature_service is not None and self.settings.feature_log_enabled:
+            self._log_features(req.feature_service, rows, body, scope)
+        return body
+
+    def _log_features(self, service: str, rows: int, body: bytes, scope: Scope) -> None:
+        """Hand a sample of an answered read (its JSON body) to the feature log; never fails a request."""
+        try:
+            spec = self.backend.feature_logging(service)
+            if spec is not None:
+                self.feature_log.offer(spec, _request_id(scope), rows, body)
+        except Exception as err:
+            log.warning("feature service '%s': request not logged: %s: %s", service, type(err).__name__, err)
 
     async def push(self, request: Request) -> Response:
         principal = await self.authenticate(request)
@@ -321,6 +337,18 @@ class FeatureServer:
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+def _request_id(scope: Scope) -> str | None:
+    """The caller's X-Request-ID (a printable value of at most 128 characters), else None."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            if 0 < len(value) <= 128 and value.isascii():
+                text: str = value.decode("ascii")
+                if text.isprintable():
+                    return text
+            return None
+    return None
+
+
 def _guarded(handler: Handler, retry_after: int) -> Handler:
     async def endpoint(request: Request) -> Response:
         try:
@@ -417,10 +445,13 @@ def create_app(
     keys: ApiKeyStore | None = None,
     audit: AuditLog | None = None,
     offload: Offload | None = None,
+    feature_log: FeatureLogger | None = None,
 ) -> OnlineFeaturesRoute:
     """An ASGI app serving `backend`. With auth on, `keys` (or `settings.oidc`) must be given.
 
     `offload` runs the blocking backend calls of requests (default: one built from `settings`).
+    `feature_log` logs the reads of feature services with a logging_config (default: one built
+    from `settings`); the app's lifespan shutdown writes what it has queued.
 
     Online reads are answered by `OnlineFeaturesRoute` ahead of the Starlette app, which serves
     every other route; `.app.state.feature_server` is the shared `FeatureServer`.
@@ -437,7 +468,13 @@ def create_app(
         authenticator = Authenticator(keys, oidc)
     if offload is None:
         offload = Offload(settings.backend_threads, settings.backend_timeout_seconds)
-    server = FeatureServer(backend, settings, authenticator, audit, offload)
+    if feature_log is None:
+        feature_log = FeatureLogger(
+            queue_rows=settings.feature_log_queue_rows,
+            flush_rows=settings.feature_log_flush_rows,
+            flush_interval=settings.feature_log_flush_interval_seconds,
+        )
+    server = FeatureServer(backend, settings, authenticator, audit, offload, feature_log)
     rules = BrowserRules(settings.allowed_origins)
     body = BodyReader(settings.max_body_bytes, settings.body_timeout_seconds)
     handlers: dict[str, Handler] = {
@@ -467,8 +504,14 @@ def create_app(
         message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
         return error_response(ApiError(exc.status_code, code, message, headers=dict(exc.headers or {})))
 
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await anyio.to_thread.run_sync(feature_log.close, settings.feature_log_shutdown_timeout_seconds)
+
     app = Starlette(
         routes=routes,
+        lifespan=lifespan,
         middleware=[
             Middleware(MetricsMiddleware, metrics=server.metrics, paths=frozenset(r.path for r in ROUTES)),
             Middleware(BodyLimitMiddleware, rules=rules, body=body),

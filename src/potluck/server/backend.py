@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from potluck.server.feature_log.spec import LogSpec
 
 Status = Literal["PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"]
 PushTarget = Literal["online", "offline", "online_and_offline"]
@@ -96,4 +99,11 @@ class ServingBackend(Protocol):
 
     def view_resources(self, views: list[str] | None) -> list[Resource]:
         """The named feature views, or all of them when `views` is None (for materialization)."""
+        ...
+
+    def feature_logging(self, feature_service: str) -> LogSpec | None:
+        """What the service's requests are logged as, or None when it has no logging_config.
+
+        Called on the event loop for every read of a feature service: it must be cheap (cached).
+        """
         ...

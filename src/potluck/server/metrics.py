@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from potluck.server.feature_log import LogStats
 
 log = logging.getLogger("potluck.server")
 
@@ -37,8 +40,37 @@ class _FreshnessCollector(Collector):
         yield gauge
 
 
+class _FeatureLogCollector(Collector):
+    """The feature logger's counters, read at scrape time (the request path updates plain ints)."""
+
+    def __init__(self, stats: Callable[[], LogStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self._stats()
+        families = [
+            ("potluck_feature_log_rows", "Rows of sampled requests written to the feature log", stats.logged_rows),
+            (
+                "potluck_feature_log_dropped_rows",
+                "Rows of sampled requests not logged (queue full, shutting down or a failed write)",
+                stats.dropped_rows,
+            ),
+            ("potluck_feature_log_flush_errors", "Feature log writes that failed", stats.flush_errors),
+        ]
+        for name, doc, values in families:
+            family = CounterMetricFamily(name, doc, labels=["feature_service"])
+            for service, value in sorted(values.items()):
+                family.add_metric([service], float(value))
+            yield family
+        queued = GaugeMetricFamily("potluck_feature_log_queue_rows", "Rows waiting to be written to the feature log")
+        queued.add_metric([], float(stats.queued_rows))
+        yield queued
+
+
 class ServerMetrics:
-    def __init__(self, freshness: Callable[[], dict[str, float | None]]) -> None:
+    def __init__(
+        self, freshness: Callable[[], dict[str, float | None]], feature_log: Callable[[], LogStats] | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "potluck_http_requests", "HTTP requests", ["endpoint", "method", "status"], registry=self.registry
@@ -73,6 +105,8 @@ class ServerMetrics:
             "potluck_written_rows", "Rows written by /write-to-online-store", ["view"], registry=self.registry
         )
         self.registry.register(_FreshnessCollector(freshness))
+        if feature_log is not None:
+            self.registry.register(_FeatureLogCollector(feature_log))
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._status_children: dict[tuple[str, str], Any] = {}
 

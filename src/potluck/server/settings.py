@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -49,6 +49,17 @@ class OidcSettings(BaseModel):
         return (self.roles_claim,) if isinstance(self.roles_claim, str) else self.roles_claim
 
 
+# Feast's `feature_server.feature_logging` keys -> these settings (None: accepted, no effect here:
+# files are written straight to the destination, and a request never waits for the queue).
+_FEAST_LOGGING_KEYS: dict[str, str | None] = {
+    "enabled": "feature_log_enabled",
+    "queue_capacity": "feature_log_queue_rows",
+    "write_to_disk_interval_secs": "feature_log_flush_interval_seconds",
+    "flush_interval_secs": None,
+    "emit_timeout_micro_secs": None,
+}
+
+
 class ServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,6 +87,35 @@ class ServerSettings(BaseModel):
     max_headers: int = Field(default=100, ge=1)
     header_timeout_seconds: float = Field(default=10.0, gt=0)  # from connect (or request start) to headers read
     body_timeout_seconds: float = Field(default=30.0, gt=0)  # to read the whole request body
+    # Feature logging (feature services with a logging_config): rows waiting to be written at most
+    # (more are dropped and counted), and when the writer thread writes them out.
+    feature_log_enabled: bool = True  # False: no service is logged, whatever its logging_config
+    feature_log_queue_rows: int = Field(default=50_000, ge=1)
+    feature_log_flush_rows: int = Field(default=10_000, ge=1)
+    feature_log_flush_interval_seconds: float = Field(default=5.0, gt=0)
+    feature_log_shutdown_timeout_seconds: float = Field(default=30.0, ge=0)  # to write what is queued at exit
+
+    @model_validator(mode="before")
+    @classmethod
+    def _feast_feature_logging(cls, data: Any) -> Any:
+        """Feast's `feature_logging:` section, spelled as its feature server reads it."""
+        if not isinstance(data, dict) or "feature_logging" not in data:
+            return data
+        data = dict(data)
+        section = data.pop("feature_logging")
+        if section is None:
+            return data
+        if not isinstance(section, dict):
+            raise ValueError("'feature_logging' must be a mapping")
+        unknown = set(section) - set(_FEAST_LOGGING_KEYS)
+        if unknown:
+            raise ValueError(
+                f"'feature_logging' has unknown keys {sorted(unknown)}; it takes {sorted(_FEAST_LOGGING_KEYS)}"
+            )
+        for feast_key, ours in _FEAST_LOGGING_KEYS.items():
+            if feast_key in section and ours is not None:
+                data.setdefault(ours, section[feast_key])
+        return data
 
     @field_validator("allowed_origins")
     @classmethod

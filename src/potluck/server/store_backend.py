@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 from potluck.definitions import FeatureView
@@ -12,6 +13,7 @@ from potluck.definitions.errors import BackendUnavailableError, PotluckError
 from potluck.online.typed_values import http_column, needs_http_form
 from potluck.server.backend import OnlineResult, PushTarget, Resource, Status
 from potluck.server.coalesce import CoalescedReads
+from potluck.server.feature_log.spec import LogSpec
 from potluck.server.offload import Offload
 from potluck.store import FeatureStore
 
@@ -36,6 +38,7 @@ class StoreBackend:
         # A local SQLite lookup costs less than a thread crossing: one thread answers them in turns.
         # Reads over the network (PostgreSQL) keep a pool, so one slow query does not hold up the others.
         self._reads = CoalescedReads(self.offload.timeout) if store.config.online_store.type == "sqlite" else None
+        self._log_specs: dict[tuple[int, str], LogSpec | None] = {}
         try:
             store.registry_snapshot()
         except Exception as err:  # the registry is down: /ready says so; requests answer 503
@@ -85,6 +88,19 @@ class StoreBackend:
             views=[*([None] * len(keys)), *(view_of[n] for n in outputs)],
         )
 
+    def feature_logging(self, feature_service: str) -> LogSpec | None:
+        snapshot = self.store.registry_snapshot()
+        key = (snapshot.version, feature_service)
+        try:
+            return self._log_specs[key]
+        except KeyError:
+            pass
+        spec = log_spec(self.store, feature_service)
+        if len(self._log_specs) > 256:
+            self._log_specs.clear()
+        self._log_specs[key] = spec
+        return spec
+
     def push(self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget) -> int:
         return self.store.push(push_source_name, rows, to=to)
 
@@ -132,3 +148,32 @@ class StoreBackend:
     def view_resources(self, views: list[str] | None) -> list[Resource]:
         chosen = self.store.list_feature_views(allow_cache=True) if views is None else [self._view(n) for n in views]
         return [_resource(v) for v in chosen]
+
+
+def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
+    """The log of a feature service as the registry defines it now (None: it has no logging_config)."""
+    from potluck.retrieval.references import resolve_features
+
+    service = store.get_feature_service(feature_service, allow_cache=True)
+    config = service.logging_config
+    if config is None:
+        return None
+    keys: dict[str, Any] = {}
+    features: list[tuple[str, Any]] = []
+    widths: list[int] = []
+    for selection in resolve_features(service, store.registry_snapshot(), full_feature_names=True):
+        for key_field in selection.view.entity_columns:
+            keys.setdefault(key_field.name, key_field.dtype)
+        features.extend((name, f.dtype) for name, f in zip(selection.output_names, selection.features, strict=True))
+        widths.append(len(selection.features))
+    destination = config.destination
+    path = Path(destination.path)
+    return LogSpec(
+        service=service.name,
+        sample_rate=config.sample_rate,
+        path=path if path.is_absolute() else Path(store.repo_path) / path,
+        partition_by=tuple(destination.partition_columns),
+        keys=tuple(keys.items()),
+        features=tuple(features),
+        view_widths=tuple(widths),
+    )

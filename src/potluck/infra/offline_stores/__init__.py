@@ -1,1 +1,1 @@
-"""Feast's `feast.infra.offline_stores` import paths, for the objects Potluck has."""
+"""Modules at the import paths of Feast's `feast.infra.offline_stores` package."""

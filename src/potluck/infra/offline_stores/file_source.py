@@ -1,5 +1,6 @@
-"""`FileSource` at the import path Feast repositories use (`feast.infra.offline_stores.file_source`)."""
+"""File sources and the file logging destination (`feast.infra.offline_stores.file_source`)."""
 
+from potluck.definitions.feature_logging import FileLoggingDestination
 from potluck.definitions.sources import FileSource
 
-__all__ = ["FileSource"]
+__all__ = ["FileLoggingDestination", "FileSource"]
