@@ -44,7 +44,7 @@ def results(feast_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     shutil.rmtree(template / "__pycache__", ignore_errors=True)
     strip_file(template / "feature_definitions.py")
 
-    feast_repo, potluck_repo = base / "feast", base / "potluck"
+    feast_repo, potluck_repo = base / "feast_repo", base / "potluck_repo"
     shutil.copytree(template, feast_repo)
     shutil.copytree(template, potluck_repo)
     definitions = potluck_repo / "feature_definitions.py"
