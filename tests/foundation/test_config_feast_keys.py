@@ -156,8 +156,8 @@ WARNED: list[tuple[str, str]] = [
     ("feature_server:\n  metrics:\n    enabled: true\n    resource: false\n", "feature_server.metrics.resource"),
     ("feature_server:\n  metrics:\n    feature_count_bins: [5, 10]\n", "feature_server.metrics.feature_count_bins"),
     (
-        "feature_server:\n  feature_logging:\n    enabled: true\n    queue_capacity: 10\n",
-        "feature_server.feature_logging",
+        "feature_server:\n  feature_logging:\n    enabled: true\n    flush_interval_secs: 1\n",
+        "feature_server.feature_logging.flush_interval_secs",
     ),
     ("feature_server:\n  audit_logging:\n    enabled: true\n", "feature_server.audit_logging"),
     ("feature_server:\n  offline_push_batching_enabled: true\n", "feature_server.offline_push_batching_enabled"),
@@ -396,3 +396,14 @@ def test_cli_shows_each_warning_once_as_one_line(tmp_path: Path, capsys: pytest.
     lines = [line for line in err.splitlines() if line.strip()]
     assert sorted(line.split("'")[1] for line in lines) == ["coerce_tz_aware", "flags"], lines
     assert all(line.startswith("Warning: ") and "no effect" in line for line in lines), lines
+
+
+def test_feasts_feature_logging_section_sets_the_log_queue(tmp_path: Path) -> None:
+    (tmp_path / "feature_store.yaml").write_text(
+        "project: p\nfeature_server:\n  feature_logging:\n    enabled: true\n    queue_capacity: 10\n"
+        "    write_to_disk_interval_secs: 2\n"
+    )
+    settings = load_config(tmp_path).feature_server
+    assert settings is not None
+    assert (settings.feature_log_enabled, settings.feature_log_queue_rows) == (True, 10)
+    assert settings.feature_log_flush_interval_seconds == 2.0

@@ -173,10 +173,14 @@ METRICS_KEYS: dict[str, Ignored] = {
         "no effect: request metrics are not bucketed by feature count", (None, [10, 50, 200])
     ),
 }
-_LOGGING = "no effect: the server logs the requests of feature services that have a logging_config"
+# Feast's `feature_server.feature_logging` keys that mean nothing here; the others map to the server's
+# feature_log_* settings (ServerSettings).
+FEATURE_LOGGING_KEYS: dict[str, Ignored] = {
+    "flush_interval_secs": Ignored("no effect: files are written straight to the destination"),
+    "emit_timeout_micro_secs": Ignored("no effect: a request never waits for the log queue (a full queue drops)"),
+}
 FEATURE_SERVER_KEYS: dict[str, Ignored] = {
     "enabled": Ignored("no effect: `potluck serve` starts the server", (None, True)),
-    "feature_logging": Ignored(_LOGGING, (None, {}, {"enabled": True})),
     "audit_logging": Ignored("no effect: the server's audit log records admin actions", (None, {}, {"enabled": False})),
     "offline_push_batching_enabled": Ignored("no effect: each push is written offline as it comes"),
     "offline_push_batching_batch_size": Ignored("no effect: each push is written offline as it comes"),
@@ -212,7 +216,7 @@ def feast_keys_of(section: str) -> set[str]:
         "registry": {**REGISTRY_KEYS, "registry_store_type": None, "sqlalchemy_config_kwargs": None},
         "offline_store": OFFLINE_KEYS,
         "materialization": {**MATERIALIZATION_KEYS, "online_write_batch_size": None},
-        "feature_server": {**FEATURE_SERVER_KEYS, "type": None, "metrics": None},
+        "feature_server": {**FEATURE_SERVER_KEYS, "type": None, "metrics": None, "feature_logging": None},
     }
     if section.startswith("online_store"):
         return {k for keys in ONLINE_KEYS.values() for k in keys}
@@ -491,6 +495,11 @@ class Translation:
             for key in metrics:
                 raise self.error(f"unknown key 'feature_server.metrics.{key}'; {_spelling(key, list(METRICS_KEYS))}")
         self.drop(section, FEATURE_SERVER_KEYS, "feature_server.")
+        logging = section.get("feature_logging")
+        if isinstance(logging, dict):
+            logging = dict(logging)
+            self.drop(logging, FEATURE_LOGGING_KEYS, "feature_server.feature_logging.")
+            section["feature_logging"] = logging
         return section
 
     def materialization(self, value: Any) -> Any:
