@@ -162,7 +162,8 @@ class RemoteOnlineStore:
 
     # -- errors
     def _failure(self, err: FeatureServerError) -> PotluckError:
-        message = f"feature server {self.config.path}: {err}"
+        text = str(err)
+        message = text if text.startswith("feature server ") else f"feature server {self.config.path}: {text}"
         if err.status in (0, 502, 503, 504) or err.retryable:
             return BackendUnavailableError(message)
         if err.status == 404:
