@@ -69,6 +69,22 @@ def start_redis_server(port: int, workdir: Any, *extra: str) -> subprocess.Popen
     raise RuntimeError(f"redis-server did not start on port {port}")
 
 
+def wait_healthy(http: httpx.Client, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
+    """Wait until a `potluck serve` process answers GET /health with 200; fails with its output if it exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if http.get("/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            pytest.fail(f"potluck serve exited with code {proc.returncode}: {output!r}")
+        assert time.monotonic() < deadline, "potluck serve did not start"
+        time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

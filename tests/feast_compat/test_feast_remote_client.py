@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from integration_support import END, FEATURES_PY, build_repo
 
 from feast_support import run_feast
 from potluck import FeatureStore
-from tests_support import free_port
+from tests_support import free_port, wait_healthy
 
 FEAST_EXTRA = """
 ghost = FeatureView(name="ghost", entities=[driver], ttl=timedelta(days=1),
@@ -92,16 +91,8 @@ def potluck_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        with httpx.Client(base_url=url, timeout=2) as probe:
+            wait_healthy(probe, proc, 60)
         yield url, root
     finally:
         proc.terminate()

@@ -17,7 +17,7 @@ import pytest
 from repo_helpers import make_repo
 
 from potluck import FeatureStore
-from tests_support import free_port, run_cli, self_signed
+from tests_support import free_port, run_cli, self_signed, wait_healthy
 
 TTL_HOURS = 24 * 366 * 30  # the rows of 2024 stay fresh online
 START, END = "2023-12-31T00:00:00", "2024-01-02T00:00:00"
@@ -482,16 +482,7 @@ class Server:
         )
 
     def wait_healthy(self, http: httpx.Client) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if http.get("/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.proc.poll() is None, self.stop()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_healthy(http, self.proc)
 
     def stop(self) -> str:
         if self.proc.poll() is None:

@@ -33,7 +33,7 @@ from potluck.server.app import create_app
 from potluck.server.feature_log import FeatureLogger
 from potluck.server.settings import ServerSettings
 from potluck.server.store_backend import StoreBackend
-from tests_support import free_port, serve
+from tests_support import free_port, serve, wait_healthy
 
 LOGGED_SERVICE = """
 from potluck.feature_logging import LoggingConfig
@@ -276,18 +276,6 @@ def start_serve(root: Path, port: int) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
     )
 
-
-def wait_healthy(http: httpx.Client, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if http.get("/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, "potluck serve exited"
-        assert time.monotonic() < deadline, "potluck serve did not start"
-        time.sleep(0.2)
 
 
 def server_yaml(root: Path, **settings: object) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ssl
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import httpx
 from integration_support import END, build_repo
 
 from potluck import FeatureStore
-from tests_support import free_port, self_signed
+from tests_support import free_port, self_signed, wait_healthy
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,16 +39,7 @@ def test_serve_tls_workers_and_key(tmp_path: Path) -> None:
         url = f"https://localhost:{port}"
         trust = ssl.create_default_context(cafile=str(cert_file))
         with httpx.Client(base_url=url, verify=trust, timeout=10) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if http.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+            wait_healthy(http, proc)
             body = {"features": ["driver_stats:trips"], "entities": {"driver_id": [1, 2]}}
             assert http.post("/get-online-features", json=body).status_code == 401
             reply = http.post("/get-online-features", json=body, headers={"X-API-Key": key})

@@ -28,6 +28,7 @@ from server_support import free_port
 
 from potluck.server import ServerSettings, create_app
 from potluck.server.protocol import limited_protocol
+from tests_support import wait_healthy
 
 SRC = Path(__file__).parents[2] / "src"
 READ = {"features": ["driver_stats:trips"], "entities": {"driver_id": [1001]}}
@@ -81,15 +82,8 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "potluck serve did not start"
-            time.sleep(0.1)
+        with httpx.Client(base_url=url, timeout=2) as probe:
+            wait_healthy(probe, proc, 60)
         yield url
     finally:
         proc.terminate()

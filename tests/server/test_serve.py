@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from server_support import free_port
+
+from tests_support import wait_healthy
 
 HERE = Path(__file__).parent
 SRC = HERE.parents[1] / "src"
@@ -79,16 +80,8 @@ def test_serve_with_workers(tmp_path: Path) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        with httpx.Client(base_url=url, timeout=2) as probe:
+            wait_healthy(probe, proc, 30)
         body = {"features": ["driver_stats:trips"], "entities": {"driver_id": [1001]}}
         with httpx.Client(base_url=url) as client:
             assert client.post("/get-online-features", json=body).status_code == 401
