@@ -10,9 +10,12 @@ from potluck.definitions import (
     FeatureView,
     Field,
     FileSource,
+    OnDemandFeatureView,
     Project,
     PushSource,
+    RequestSource,
     ValueType,
+    on_demand_feature_view,
 )
 from potluck.definitions.errors import PotluckError
 
@@ -32,13 +35,16 @@ __all__ = [
     "FeatureView",
     "Field",
     "FileSource",
+    "OnDemandFeatureView",
     "PotluckError",
     "Project",
     "PushMode",
     "PushSource",
+    "RequestSource",
     "RepoConfig",
     "ValueType",
     "__version__",
+    "on_demand_feature_view",
 ]
 
 

@@ -1,6 +1,7 @@
 """Data source names at the import path Feast repositories use (`feast.data_source`)."""
 
+from potluck.definitions.request_source import RequestSource
 from potluck.definitions.sources import DataSource, FileSource, PushSource
 from potluck.streaming.push import PushMode
 
-__all__ = ["DataSource", "FileSource", "PushMode", "PushSource"]
+__all__ = ["DataSource", "FileSource", "PushMode", "PushSource", "RequestSource"]

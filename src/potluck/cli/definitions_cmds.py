@@ -1,4 +1,4 @@
-"""`entities`, `feature-views`, `feature-services`, `data-sources`, `features` and `projects`: list and describe."""
+"""`entities`, `feature-views`, `on-demand-feature-views`, `feature-services`, `data-sources`, `features` and `projects`: list and describe."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 from potluck.cli.main import Context, cli, output_option, pass_ctx
 from potluck.cli.output import print_json, print_kv, print_table
-from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView
+from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView, OnDemandFeatureView
 
 
 def _tags(obj: Definition) -> str:
@@ -24,6 +24,13 @@ def _entity_row(e: Definition) -> list[Any]:
 def _view_row(v: Definition) -> list[Any]:
     assert isinstance(v, FeatureView)
     return [v.name, ", ".join(v.entity_names), len(v.features), str(v.ttl), v.source.name, v.online, _tags(v)]
+
+
+def _on_demand_row(v: Definition) -> list[Any]:
+    assert isinstance(v, OnDemandFeatureView)
+    sources = [p.name_to_use for p in v.source_projections] + [r.name for r in v.request_sources]
+    where = f"{v.udf_location.file}:{v.udf_location.qualname}"
+    return [v.name, v.mode, len(v.features), ", ".join(sources), where, _tags(v)]
 
 
 def _service_row(s: Definition) -> list[Any]:
@@ -44,6 +51,13 @@ GROUPS: list[tuple[str, str, str, list[str], Callable[[Definition], list[Any]]]]
         FeatureView.kind,
         ["name", "entities", "features", "ttl", "source", "online", "tags"],
         _view_row,
+    ),
+    (
+        "on-demand-feature-views",
+        "On-demand feature views",
+        OnDemandFeatureView.kind,
+        ["name", "mode", "features", "sources", "function", "tags"],
+        _on_demand_row,
     ),
     (
         "feature-services",
@@ -148,7 +162,9 @@ def _kv(spec: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
             out.extend(_kv(value, label + "."))
         elif isinstance(value, list) and value and isinstance(value[0], dict):
             for item in value:
-                name = item.get("name") or item.get("feature_view", "")
+                source = item.get("source")
+                nested = source.get("name", "") if isinstance(source, dict) else ""
+                name = item.get("name") or item.get("feature_view") or item.get("feature_view_name") or nested
                 rest = {k: v for k, v in item.items() if k != "name" and v not in ("", {}, None)}
                 out.append((f"{label}[{name}]", ", ".join(f"{k}={v}" for k, v in rest.items())))
         else:

@@ -8,7 +8,9 @@ from potluck.definitions.entity import Entity
 from potluck.definitions.feature_service import FeatureService
 from potluck.definitions.feature_view import FeatureView, FeatureViewProjection
 from potluck.definitions.field import Field
+from potluck.definitions.on_demand import OnDemandFeatureView, on_demand_feature_view
 from potluck.definitions.project import Project
+from potluck.definitions.request_source import RequestSource
 from potluck.definitions.sources import CsvFormat, DataSource, FileSource, ParquetFormat, PushSource
 from potluck.definitions.types import ValueType
 
@@ -18,6 +20,7 @@ DEFINITION_KINDS: dict[str, type[Definition]] = {
     DataSource.kind: DataSource,
     FeatureView.kind: FeatureView,
     FeatureService.kind: FeatureService,
+    OnDemandFeatureView.kind: OnDemandFeatureView,
 }
 
 __all__ = [
@@ -31,8 +34,11 @@ __all__ = [
     "FeatureViewProjection",
     "Field",
     "FileSource",
+    "OnDemandFeatureView",
     "ParquetFormat",
     "Project",
     "PushSource",
+    "RequestSource",
     "ValueType",
+    "on_demand_feature_view",
 ]

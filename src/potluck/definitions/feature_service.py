@@ -9,6 +9,7 @@ from potluck.definitions.base import Definition, check_name, check_tags, check_t
 from potluck.definitions.errors import DefinitionError
 from potluck.definitions.feature_logging import LoggingConfig
 from potluck.definitions.feature_view import FeatureView
+from potluck.definitions.on_demand import OnDemandFeatureView
 
 
 class FeatureService(Definition):
@@ -18,7 +19,7 @@ class FeatureService(Definition):
         self,
         *,
         name: str,
-        features: Sequence[FeatureView],
+        features: Sequence[FeatureView | OnDemandFeatureView],
         description: str = "",
         tags: dict[str, str] | None = None,
         owner: str = "",
@@ -32,7 +33,7 @@ class FeatureService(Definition):
             )
         selections: list[tuple[str, list[str], str]] = []
         for i, item in enumerate(features):
-            if not isinstance(item, FeatureView):
+            if not isinstance(item, (FeatureView, OnDemandFeatureView)):
                 raise DefinitionError(
                     f"{label}: 'features[{i}]' must be a FeatureView or a selection view[['a', 'b']], got {item!r}"
                 )

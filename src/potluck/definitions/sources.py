@@ -45,6 +45,10 @@ class DataSource(Definition):
             return FileSource._from_spec(spec)
         if kind == PushSource.source_type:
             return PushSource._from_spec(spec)
+        if kind == "request":
+            from potluck.definitions.request_source import RequestSource
+
+            return RequestSource._from_spec(spec)
         raise DefinitionError(f"unknown data source type {kind!r}")
 
     def column_for(self, field_name: str) -> str:

@@ -23,6 +23,7 @@ KIND_LABELS = {
     "data_source": "Data source",
     "feature_view": "Feature view",
     "feature_service": "Feature service",
+    "on_demand_feature_view": "On-demand feature view",
 }
 
 

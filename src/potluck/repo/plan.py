@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from potluck.definitions import Definition, Entity, FeatureView
+from potluck.definitions import Definition, Entity, FeatureView, OnDemandFeatureView
 from potluck.definitions.base import canonical_json
 from potluck.registry.snapshot import RegistrySnapshot
 
@@ -115,19 +115,22 @@ def field_changes(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]
 
 def breaking_reasons(old: Definition, new: Definition | None) -> list[str]:
     if new is None:
-        if isinstance(old, FeatureView):
+        if isinstance(old, (FeatureView, OnDemandFeatureView)):
             return ["deleted (its features disappear)"]
         if isinstance(old, Entity):
             return ["deleted"]
         return []
     reasons = []
-    if isinstance(old, FeatureView) and isinstance(new, FeatureView):
+    same_kind = type(old) is type(new)
+    if same_kind and isinstance(old, (FeatureView, OnDemandFeatureView)):
+        assert isinstance(new, (FeatureView, OnDemandFeatureView))
         new_types = {f.name: f.dtype for f in new.features}
         for f in old.features:
             if f.name not in new_types:
                 reasons.append(f"feature '{f.name}' removed")
             elif new_types[f.name] != f.dtype:
                 reasons.append(f"feature '{f.name}' changed type {f.dtype.name} -> {new_types[f.name].name}")
+    if isinstance(old, FeatureView) and isinstance(new, FeatureView):
         if old.join_keys != new.join_keys:
             reasons.append(f"join keys changed {old.join_keys} -> {new.join_keys}")
         old_ttl, new_ttl = old.ttl.total_seconds(), new.ttl.total_seconds()
@@ -181,6 +184,13 @@ def compute_plan(
                     old=current,
                 )
             )
-    order = {"project": -1, "entity": 0, "data_source": 1, "feature_view": 2, "feature_service": 3}
+    order = {
+        "project": -1,
+        "entity": 0,
+        "data_source": 1,
+        "feature_view": 2,
+        "on_demand_feature_view": 3,
+        "feature_service": 4,
+    }
     plan.diffs.sort(key=lambda d: (order.get(d.kind, 9), d.name))
     return plan

@@ -18,10 +18,12 @@ from potluck.definitions import (
     FeatureService,
     FeatureView,
     Field,
+    OnDemandFeatureView,
     Project,
     PushSource,
 )
 from potluck.definitions.errors import RepositoryError, suggestion
+from potluck.definitions.feature_view import FeatureViewProjection
 from potluck.definitions.types import PotluckType, dtype_from_arrow, dtype_from_value_type, is_compatible
 from potluck.registry.snapshot import RegistrySnapshot
 
@@ -86,10 +88,76 @@ def resolve_definitions(
             views[view.name] = view
             resolved.append(view)
     all_views: dict[str, Definition] = {**known(FeatureView.kind), **views}
+    on_demand = {**known(OnDemandFeatureView.kind)}
+    for obj in objects:
+        if isinstance(obj, OnDemandFeatureView):
+            odfv = _resolve_on_demand(obj, all_views, entities, _label(obj, where))
+            for src in odfv.request_sources:
+                if src.name in sources and sources[src.name] != src:
+                    raise RepositoryError(
+                        f"{_label(obj, where)}: its request source '{src.name}' differs from another data source "
+                        "of the same name; give the sources distinct names"
+                    )
+                if src.name not in sources:
+                    sources[src.name] = src
+                    resolved.append(src)
+            on_demand[odfv.name] = odfv
+            resolved.append(odfv)
+    servable: dict[str, Definition] = {**all_views, **on_demand}
     for obj in objects:
         if isinstance(obj, FeatureService):
-            resolved.append(_check_service(obj, all_views, _label(obj, where)))
+            resolved.append(_check_service(obj, servable, _label(obj, where)))
     return resolved
+
+
+def _resolve_on_demand(
+    odfv: OnDemandFeatureView, views: dict[str, Definition], entities: dict[str, Definition], label: str
+) -> OnDemandFeatureView:
+    """Check an on-demand view's sources exist and complete its source selections with their types."""
+    if odfv.write_to_online_store:
+        raise RepositoryError(
+            f"{label}: write_to_online_store=True is not supported yet; remove it (outputs are then computed "
+            "at read time from the sources and request data)"
+        )
+    if odfv.name in views:
+        raise RepositoryError(
+            f"{label} has the name of a feature view; on-demand and regular feature views need distinct names"
+        )
+    for name in odfv.entity_names:
+        if name not in entities:
+            raise RepositoryError(f"{label} uses entity '{name}', which is not defined. {suggestion(name, entities)}")
+    projections = []
+    for proj in odfv.source_projections:
+        view = views.get(proj.name)
+        if not isinstance(view, FeatureView):
+            raise RepositoryError(
+                f"{label} uses feature view '{proj.name}' as a source, which is not defined. "
+                f"{suggestion(proj.name, views)}"
+            )
+        by_name = {f.name: f for f in view.features}
+        wanted = [f.name for f in proj.features] or view.feature_names
+        for name in wanted:
+            if name not in by_name:
+                raise RepositoryError(
+                    f"{label} uses feature '{proj.name}:{name}', which the view does not have. "
+                    f"{suggestion(name, by_name)}"
+                )
+        projections.append(FeatureViewProjection(proj.name, [by_name[n] for n in wanted], proj.name_alias))
+    spec = odfv.to_spec()
+    spec["sources"] = [
+        {
+            "type": "feature_view",
+            "feature_view_name": p.name,
+            "name_alias": p.name_alias,
+            "features": [f.to_spec() for f in p.features],
+        }
+        for p in projections
+    ] + [{"type": "request", "source": r.to_spec()} for r in odfv.request_sources]
+    if spec == odfv.to_spec():
+        return odfv
+    completed = OnDemandFeatureView.from_spec(spec)
+    completed.udf = odfv.udf
+    return completed
 
 
 def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of: SchemaOf, label: str) -> FeatureView:
@@ -194,7 +262,8 @@ def _check_log_partitions(service: FeatureService, views: dict[str, Definition],
     keys: list[str] = []
     for view_name in service.feature_view_names:
         view = views[view_name]
-        assert isinstance(view, FeatureView)
+        if not isinstance(view, FeatureView):
+            continue
         keys.extend(k for k in view.join_keys if k not in keys)
     allowed = ["__log_date", *keys]
     for column in service.logging_config.destination.partition_by or []:
@@ -214,7 +283,7 @@ def _check_service(service: FeatureService, views: dict[str, Definition], label:
             raise RepositoryError(
                 f"{label} uses feature view '{view_name}', which is not defined. {suggestion(view_name, views)}"
             )
-        assert isinstance(view, FeatureView)
+        assert isinstance(view, (FeatureView, OnDemandFeatureView))
         for name in feature_names:
             if name not in view.feature_names:
                 raise RepositoryError(
