@@ -30,8 +30,12 @@ if TYPE_CHECKING:
     from potluck.registry.sql import SqlRegistryStore
     from potluck.repo.loader import RepoContents
     from potluck.repo.plan import Plan
+    from potluck.retrieval.on_demand import ResolvedRequest
     from potluck.retrieval.online import OnlineResponse, OnlineSelection
     from potluck.retrieval.references import FeatureRequest
+    from potluck.transforms.code import Udf
+
+    OnlinePlan = tuple[ResolvedRequest, list[Udf]]
     from potluck.streaming.push import PushMode
 
 _SDK_RETRIES = 5
@@ -440,12 +444,14 @@ class FeatureStore:
         With `entity_df=None`, the entity rows are every entity with rows between `start_date` and
         `end_date` (default: now), each as of `end_date`.
         """
+        from potluck.retrieval.on_demand import resolve_request
         from potluck.retrieval.plans import view_query
-        from potluck.retrieval.references import resolve_features
 
-        selections = resolve_features(
+        request = resolve_request(
             features, self._snapshot(), full_feature_names=full_feature_names, versions=self._view_versions
         )
+        udfs = request.udfs(self.repo_path)  # a function that differs from the registry fails before any work
+        selections = [*request.selections, *request.inputs]
         queries = [view_query(s, str(self.repo_path)) for s in selections]
         if entity_df is None:
             from potluck.materialize.runner import DEFAULT_BATCH_ROWS, utc
@@ -456,7 +462,13 @@ class FeatureStore:
             entity_df = entity_snapshot(self._offline, selections, queries, start, end, DEFAULT_BATCH_ROWS)
         elif start_date is not None or end_date is not None:
             raise RetrievalError("pass either an entity dataframe or start_date/end_date, not both")
-        return self._offline.get_historical_features(entity_df, queries, availability_time=availability_time)
+        job = self._offline.get_historical_features(entity_df, queries, availability_time=availability_time)
+        if not request.on_demand:
+            return job
+        from potluck.materialize.runner import DEFAULT_BATCH_ROWS
+        from potluck.retrieval.on_demand import OnDemandRetrievalJob
+
+        return OnDemandRetrievalJob(job, request, udfs, DEFAULT_BATCH_ROWS)
 
     # -- serving ----------------------------------------------------------------------------------
     @cached_property
@@ -465,11 +477,13 @@ class FeatureStore:
 
         return create_online_store(self.config)
 
-    def _online_selections(self, features: FeatureRequest, full_feature_names: bool) -> list[OnlineSelection]:
-        """The read plan of a request, compiled once per registry version."""
+    def _online_selections(
+        self, features: FeatureRequest, full_feature_names: bool
+    ) -> tuple[list[OnlineSelection], OnlinePlan | None]:
+        """The read plan of a request (and its on-demand part, if any), compiled once per registry version."""
+        from potluck.retrieval.on_demand import resolve_request
         from potluck.retrieval.online import OnlineSelection
         from potluck.retrieval.plans import online_view
-        from potluck.retrieval.references import resolve_features
 
         snapshot = self._snapshot()
         request: object = (
@@ -483,21 +497,23 @@ class FeatureStore:
         cached = self._plan_cache.get(cache_key)
         if cached is not None:
             return cached
+        request = resolve_request(features, snapshot, full_feature_names=full_feature_names)
         selections = [
             OnlineSelection(
                 view=online_view(s.view, self.project),
                 features=tuple(f.name for f in s.features),
                 output_names=s.output_names,
             )
-            for s in resolve_features(features, snapshot, full_feature_names=full_feature_names)
+            for s in [*request.selections, *request.inputs]
         ]
+        on_demand = (request, request.udfs(self.repo_path)) if request.on_demand else None
         if len(self._plan_cache) > 1024:
             self._plan_cache.clear()
-        self._plan_cache[cache_key] = selections
-        return selections
+        self._plan_cache[cache_key] = (selections, on_demand)
+        return selections, on_demand
 
     @cached_property
-    def _plan_cache(self) -> dict[Any, list[OnlineSelection]]:
+    def _plan_cache(self) -> dict[Any, tuple[list[OnlineSelection], OnlinePlan | None]]:
         return {}
 
     def get_online_features(
@@ -515,8 +531,9 @@ class FeatureStore:
         """
         from potluck.retrieval.online import get_online_features
 
-        selections = self._online_selections(features, full_feature_names)
-        return get_online_features(self._online, selections, entity_rows)
+        selections, on_demand = self._online_selections(features, full_feature_names)
+        response = get_online_features(self._online, selections, entity_rows)
+        return response if on_demand is None else _with_on_demand(response, on_demand)
 
     async def get_online_features_async(
         self,
@@ -532,8 +549,9 @@ class FeatureStore:
         """
         from potluck.retrieval.online import get_online_features_async
 
-        selections = self._online_selections(features, full_feature_names)
-        return await get_online_features_async(self._online, selections, entity_rows)
+        selections, on_demand = self._online_selections(features, full_feature_names)
+        response = await get_online_features_async(self._online, selections, entity_rows)
+        return response if on_demand is None else _with_on_demand(response, on_demand)
 
     @property
     def online_reads_async(self) -> bool:
@@ -767,6 +785,14 @@ class FeatureStore:
 
     def __repr__(self) -> str:
         return f"FeatureStore(project={self.project!r}, repo_path={str(self.repo_path)!r})"
+
+
+def _with_on_demand(response: OnlineResponse, on_demand: OnlinePlan) -> OnlineResponse:
+    from potluck.retrieval.on_demand import with_on_demand
+
+    request, udfs = on_demand
+    result: OnlineResponse = with_on_demand(response, request, udfs)
+    return result
 
 
 def _in_sdk(_obj: Definition) -> str:

@@ -56,7 +56,7 @@ def scored_arrow(table: pa.Table) -> pa.Table:
     return pa.table({"score": score, "label": table["stats__city"]})
 
 
-service = FeatureService(name="scored", features=[stats[["trips"]], scored_python, scored_arrow[["score"]]])
+service = FeatureService(name="scored", features=[stats[["trips"]], scored_arrow[["score"]]])
 """
 
 MODES = {"pandas": "scored_pandas", "python": "scored_python", "singleton": "scored_single", "arrow": "scored_arrow"}

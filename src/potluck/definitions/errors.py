@@ -123,3 +123,11 @@ def not_found(kind: str, name: str, candidates: Iterable[str], *, key: str | Non
     pool = tuple(candidates)
     lead = f"{kind} '{name}' does not exist."
     return NotFoundError(f"{lead} {suggestion(name, pool)}", lead=lead, name=name, kind=key, candidates=pool)
+
+
+class TransformError(RetrievalError):
+    """An on-demand feature view's function failed, or returned what its schema does not declare."""
+
+
+class TransformCodeError(TransformError):
+    """An on-demand feature view's function cannot be imported, or differs from the registered one."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from potluck.definitions import Definition
 from potluck.definitions.errors import RepositoryError
+from potluck.definitions.on_demand import REPO_MODULE_PREFIX
 
 IGNORE_FILE = ".potluckignore"
 _ALWAYS_SKIPPED = {"__pycache__", "node_modules", "site-packages", "venv", "env"}
@@ -67,9 +68,10 @@ def python_files(repo: Path) -> list[Path]:
     return found
 
 
-def _import_file(path: Path, repo: Path) -> dict[str, object]:
+def import_file(path: Path, repo: Path) -> dict[str, object]:
+    """Import one repository file (under a private module name) and return its namespace."""
     rel = path.relative_to(repo).with_suffix("").as_posix().replace("/", ".")
-    module_name = f"potluck_repo_{abs(hash(str(repo)))}.{rel}"
+    module_name = f"{REPO_MODULE_PREFIX}{abs(hash(str(repo)))}.{rel}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise RepositoryError(f"{path}: cannot be imported")
@@ -109,7 +111,7 @@ def load_repository(repo_path: str | Path) -> RepoContents:
     try:
         for path in python_files(repo):
             rel = path.relative_to(repo).as_posix()
-            for value in _import_file(path, repo).values():
+            for value in import_file(path, repo).values():
                 if not isinstance(value, Definition):
                     continue
                 key = (value.kind, value.name)

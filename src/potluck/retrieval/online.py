@@ -30,6 +30,7 @@ class FieldStatus(enum.StrEnum):
     PRESENT = "PRESENT"
     NOT_FOUND = "NOT_FOUND"
     OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
+    NULL_VALUE = "NULL_VALUE"  # an on-demand output that is null although its inputs were found
 
 
 _PRESENT, _NOT_FOUND, _OUTSIDE = FieldStatus.PRESENT, FieldStatus.NOT_FOUND, FieldStatus.OUTSIDE_MAX_AGE
@@ -78,6 +79,17 @@ def _per_row(part: _ViewPart, unique: list[Any]) -> list[Any]:
 
 
 @dataclass
+class ComputedPart:
+    """The outputs of one on-demand view: values and statuses per output, one entry per entity row."""
+
+    view_name: str
+    output_names: tuple[str, ...]
+    dtypes: tuple[PotluckType, ...]
+    values: list[list[Any]]
+    statuses: list[list[FieldStatus]]
+
+
+@dataclass
 class OnlineResponse:
     """The features of each entity row, column-oriented, in input order."""
 
@@ -85,6 +97,10 @@ class OnlineResponse:
     num_rows: int
     _parts: list[_ViewPart] = field(repr=False)
     _values: dict[str, list[Any]] | None = field(default=None, repr=False)
+    # On-demand outputs, served after the regular views' features.
+    _computed: list[ComputedPart] = field(default_factory=list, repr=False)
+    # Every column of the entity rows (request data included), for on-demand views.
+    request_columns: dict[str, list[Any]] = field(default_factory=dict, repr=False)
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -93,21 +109,26 @@ class OnlineResponse:
 
     @cached_property
     def output_names(self) -> list[str]:
-        return [name for part in self._parts for name in part.selection.output_names]
+        names = [name for part in self._parts for name in part.selection.output_names]
+        return names + [name for c in self._computed for name in c.output_names]
 
     @cached_property
     def dtypes(self) -> dict[str, PotluckType]:
         """output name -> the declared type of its feature."""
-        return {
+        out = {
             name: part.selection.view.features[idx].dtype
             for part in self._parts
             for idx, name in zip(part.selection.indices, part.selection.output_names, strict=True)
         }
+        out.update((name, dtype) for c in self._computed for name, dtype in zip(c.output_names, c.dtypes, strict=True))
+        return out
 
     @cached_property
     def view_names(self) -> dict[str, str]:
         """output name -> the feature view it was read from."""
-        return {name: part.selection.view.name for part in self._parts for name in part.selection.output_names}
+        out = {name: part.selection.view.name for part in self._parts for name in part.selection.output_names}
+        out.update((name, c.view_name) for c in self._computed for name in c.output_names)
+        return out
 
     @property
     def values(self) -> dict[str, list[Any]]:
@@ -128,6 +149,8 @@ class OnlineResponse:
             else:
                 for name in names:
                     out[name] = []
+        for c in self._computed:
+            out.update(zip(c.output_names, c.values, strict=True))
         self._values = out
         return out
 
@@ -138,6 +161,8 @@ class OnlineResponse:
             column = _per_row(part, part.status)
             for name in part.selection.output_names:
                 out[name] = column
+        for c in self._computed:
+            out.update(zip(c.output_names, c.statuses, strict=True))
         return out
 
     @cached_property
@@ -149,6 +174,9 @@ class OnlineResponse:
             column = _per_row(part, unique)
             for name in part.selection.output_names:
                 out[name] = column
+        computed: list[datetime | None] = [_EPOCH] * self.num_rows  # computed now: epoch zero, as Feast
+        for c in self._computed:
+            out.update((name, computed) for name in c.output_names)
         return out
 
     def _seconds(self) -> dict[str, list[int]]:
@@ -158,6 +186,9 @@ class OnlineResponse:
             column = _per_row(part, [0 if us is None else us // 1_000_000 for us in part.stamps])
             for name in part.selection.output_names:
                 out[name] = column
+        zeros = [0] * self.num_rows
+        for c in self._computed:
+            out.update((name, zeros) for name in c.output_names)
         return out
 
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
@@ -194,6 +225,8 @@ class OnlineResponse:
             features = view.features
             for idx, name in zip(part.selection.indices, part.selection.output_names, strict=True):
                 dtypes[name] = features[idx].dtype
+        for c in self._computed:
+            dtypes.update(zip(c.output_names, c.dtypes, strict=True))
         arrays: dict[str, pa.Array] = {}
         for name, column in self.to_dict(include_event_timestamps).items():
             dtype = dtypes.get(name)
@@ -350,7 +383,7 @@ def _assemble(
     # Only join keys are echoed: request data and other columns of the entity rows are not features.
     keys = {key for sel in selections for key in sel.view.join_keys}
     columns = plan.columns if len(keys) == len(plan.columns) else {k: v for k, v in plan.columns.items() if k in keys}
-    return OnlineResponse(columns, plan.num_rows, parts)
+    return OnlineResponse(columns, plan.num_rows, parts, request_columns=plan.columns)
 
 
 def get_online_features(
@@ -394,6 +427,7 @@ async def get_online_features_async(
 
 
 __all__ = [
+    "ComputedPart",
     "FieldStatus",
     "OnlineResponse",
     "OnlineSelection",

@@ -76,8 +76,10 @@ def parse_references(features: FeatureRequest, snapshot: RegistrySnapshot) -> li
         for view_name, selected, alias in service.selections:
             names = selected
             if not names:
-                view = snapshot.of_kind(FeatureView.kind).get(view_name)
-                names = view.feature_names if isinstance(view, FeatureView) else []
+                view = snapshot.of_kind(FeatureView.kind).get(view_name) or snapshot.of_kind(
+                    "on_demand_feature_view"
+                ).get(view_name)
+                names = list(getattr(view, "feature_names", []))
             out.extend(Reference(view_name, name, alias) for name in names)
         return out
     if isinstance(features, str):
@@ -128,9 +130,38 @@ def resolve_features(
     `versions` gives a view's applied definitions (training data); without it, references to a
     version other than the current one are refused (serving).
     """
+    return resolve_references(
+        parse_references(features, snapshot), snapshot, full_feature_names=full_feature_names, versions=versions
+    )
+
+
+def output_name(key: str, feature: str, full_feature_names: bool) -> str:
+    return f"{key}__{feature}" if full_feature_names else feature
+
+
+def check_collisions(owners: dict[str, str], key: str, names: Sequence[str]) -> None:
+    """Record `names` as coming from `key`; a name two views give is an error."""
+    for name in names:
+        if name in owners:
+            raise RetrievalError(
+                f"feature '{name}' is requested from both '{owners[name]}' and '{key}'; "
+                "pass full_feature_names=True to name columns 'view__feature'"
+            )
+        owners[name] = key
+
+
+def resolve_references(
+    refs: Sequence[Reference],
+    snapshot: RegistrySnapshot,
+    *,
+    full_feature_names: bool,
+    versions: VersionsOf | None = None,
+    owners: dict[str, str] | None = None,
+) -> list[ViewSelection]:
+    """As `resolve_features`, for parsed references; `owners` collects output name -> view key."""
     views = snapshot.of_kind(FeatureView.kind)
     grouped: dict[str, tuple[FeatureView, list[Field], str]] = {}
-    for ref in parse_references(features, snapshot):
+    for ref in refs:
         view_name, feature_name, alias = ref.view, ref.feature, ref.alias
         view = views.get(view_name)
         if not isinstance(view, FeatureView):
@@ -157,15 +188,9 @@ def resolve_features(
         if field not in entry[1]:
             entry[1].append(field)
     selections = []
-    owners: dict[str, str] = {}
+    owners = {} if owners is None else owners
     for key, (view, fields, _alias) in grouped.items():
-        names = tuple(f"{key}__{f.name}" if full_feature_names else f.name for f in fields)
-        for name in names:
-            if name in owners:
-                raise RetrievalError(
-                    f"feature '{name}' is requested from both '{owners[name]}' and '{key}'; "
-                    "pass full_feature_names=True to name columns 'view__feature'"
-                )
-            owners[name] = key
+        names = tuple(output_name(key, f.name, full_feature_names) for f in fields)
+        check_collisions(owners, key, names)
         selections.append(ViewSelection(view, tuple(fields), names))
     return selections

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from potluck.server.feature_log.spec import LogSpec
 
-Status = Literal["PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"]
+Status = Literal["PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE", "NULL_VALUE"]
 PushTarget = Literal["online", "offline", "online_and_offline"]
 ResourceKind = Literal["feature_view", "feature_service"]
 

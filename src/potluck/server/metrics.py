@@ -133,7 +133,8 @@ class ServerMetrics:
             counts = {"PRESENT": present}
             if present != len(column):
                 counts["NOT_FOUND"] = column.count("NOT_FOUND")
-                counts["OUTSIDE_MAX_AGE"] = len(column) - present - counts["NOT_FOUND"]
+                counts["OUTSIDE_MAX_AGE"] = column.count("OUTSIDE_MAX_AGE")
+                counts["NULL_VALUE"] = len(column) - present - counts["NOT_FOUND"] - counts["OUTSIDE_MAX_AGE"]
             for status, n in counts.items():
                 if n:
                     child = children.get((view, status))

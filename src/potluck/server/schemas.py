@@ -238,7 +238,7 @@ class OnlineMetadata(BaseModel):
 
 class OnlineColumn(BaseModel):
     values: list[Any]
-    statuses: list[Literal["PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"]]
+    statuses: list[Literal["PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE", "NULL_VALUE"]]
     event_timestamps: list[datetime]
 
 

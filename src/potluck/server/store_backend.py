@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from potluck.definitions import FeatureView
+from potluck.definitions import Definition, FeatureView
 from potluck.definitions.errors import BackendUnavailableError, PotluckError
 from potluck.online.typed_values import http_column, needs_http_form
 from potluck.server.backend import OnlineResult, PushTarget, Resource, Status
@@ -20,7 +20,7 @@ from potluck.store import FeatureStore
 log = logging.getLogger("potluck.server")
 
 
-def _resource(view: FeatureView) -> Resource:
+def _resource(view: Definition) -> Resource:
     return Resource("feature_view", view.name, dict(view.tags))
 
 
@@ -132,14 +132,19 @@ class StoreBackend:
     def read_resources(self, features: list[str] | None, feature_service: str | None) -> list[Resource]:
         if feature_service is not None:
             service = self.store.get_feature_service(feature_service, allow_cache=True)
-            members = tuple(_resource(self._view(n)) for n in service.feature_view_names)
+            members = tuple(_resource(self._readable(n)) for n in service.feature_view_names)
             return [Resource("feature_service", service.name, dict(service.tags), members)]
         names = dict.fromkeys(ref.split(":", 1)[0] for ref in features or [])
-        return [_resource(self._view(n)) for n in names]
+        return [_resource(self._readable(n)) for n in names]
 
     def _view(self, name: str) -> FeatureView:
         """A view from the cached registry (no per-request registry query)."""
         return cast(FeatureView, self.store.registry_snapshot().get(FeatureView.kind, name))
+
+    def _readable(self, name: str) -> Definition:
+        """A view features are read from: on-demand views are scoped like any view (kind, name, tags)."""
+        on_demand = self.store.registry_snapshot().of_kind("on_demand_feature_view").get(name)
+        return on_demand if on_demand is not None else self._view(name)
 
     def push_resources(self, push_source_name: str) -> list[Resource]:
         self.store.get_push_source(push_source_name)
@@ -152,7 +157,7 @@ class StoreBackend:
 
 def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
     """The log of a feature service as the registry defines it now (None: it has no logging_config)."""
-    from potluck.retrieval.references import resolve_features
+    from potluck.retrieval.on_demand import resolve_request
 
     service = store.get_feature_service(feature_service, allow_cache=True)
     config = service.logging_config
@@ -161,11 +166,18 @@ def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
     keys: dict[str, Any] = {}
     features: list[tuple[str, Any]] = []
     widths: list[int] = []
-    for selection in resolve_features(service, store.registry_snapshot(), full_feature_names=True):
+    request = resolve_request(service, store.registry_snapshot(), full_feature_names=True)
+    for selection in request.selections:
         for key_field in selection.view.entity_columns:
             keys.setdefault(key_field.name, key_field.dtype)
         features.extend((name, f.dtype) for name, f in zip(selection.output_names, selection.features, strict=True))
         widths.append(len(selection.features))
+    for source in request.inputs:
+        for key_field in source.view.entity_columns:
+            keys.setdefault(key_field.name, key_field.dtype)
+    for computed in request.on_demand:  # logged after the regular views, as they are served
+        features.extend((name, f.dtype) for name, f in zip(computed.output_names, computed.features, strict=True))
+        widths.append(len(computed.features))
     destination = config.destination
     path = Path(destination.path)
     return LogSpec(

@@ -1,0 +1,1 @@
+"""On-demand transforms: the only code that calls the functions of on-demand feature views."""

@@ -1,0 +1,169 @@
+"""The one runner of on-demand feature views, for training batches and online requests alike.
+
+Both paths hand it an Arrow table of inputs typed by the declared schemas: every source feature
+under `feature` and `view__feature`, and every request field by name. It calls the function in
+the view's mode and returns the declared outputs, checked and cast to their declared types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from potluck.definitions.errors import RetrievalError, TransformError
+from potluck.definitions.field import Field
+from potluck.definitions.on_demand import OnDemandFeatureView
+from potluck.definitions.types import PotluckType, is_compatible
+from potluck.transforms.code import Udf
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class RequestDataMissingError(RetrievalError):
+    """A request field an on-demand view needs was not given."""
+
+
+def input_names(view: OnDemandFeatureView) -> list[tuple[str, str, str]]:
+    """(source view as referenced, feature, input column) for each source feature, both names each."""
+    out: list[tuple[str, str, str]] = []
+    for proj in view.source_projections:
+        for f in proj.features:
+            out.append((proj.name_to_use, f.name, f"{proj.name_to_use}__{f.name}"))
+            out.append((proj.name_to_use, f.name, f.name))
+    return out
+
+
+def check_request_fields(view: OnDemandFeatureView, given: Sequence[str], where: str) -> None:
+    missing = [f.name for f in view.request_fields if f.name not in given]
+    if missing:
+        raise RequestDataMissingError(
+            f"on-demand feature view '{view.name}' needs request field(s) {', '.join(repr(m) for m in missing)}, "
+            f"which {where} do not have; add them"
+        )
+
+
+def typed_array(dtype: PotluckType, values: Any, what: str) -> pa.Array:
+    """`values` (an Arrow array or Python values) as an Arrow array of the declared type."""
+    import pyarrow as pa
+
+    target = dtype.to_arrow()
+    try:
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            if values.type == target:
+                return values
+            if not (pa.types.is_null(values.type) or is_compatible(dtype, values.type)):
+                raise TypeError(f"holds {values.type}")
+            return values.cast(target)
+        return pa.array(values, type=target)
+    except (TypeError, ValueError, OverflowError, pa.ArrowException) as err:
+        raise TransformError(f"{what} does not fit its declared type {dtype.name} ({err})") from None
+
+
+def build_inputs(
+    view: OnDemandFeatureView,
+    sources: Mapping[tuple[str, str], Any],
+    request: Mapping[str, Any],
+    num_rows: int,
+) -> pa.Table:
+    """The input table: `sources` maps (source view, feature) to its column, `request` field names to theirs."""
+    import pyarrow as pa
+
+    types = {(p.name_to_use, f.name): f for p in view.source_projections for f in p.features}
+    columns: dict[str, pa.Array] = {}
+    for source, feature, name in input_names(view):
+        if name in columns:
+            continue  # a bare feature name shared by two sources: the first source's value
+        field = types[(source, feature)]
+        columns[name] = typed_array(field.dtype, sources[(source, feature)], f"feature '{source}:{feature}'")
+    for f in view.request_fields:
+        columns[f.name] = typed_array(f.dtype, request[f.name], f"request field '{f.name}' of view '{view.name}'")
+    if not columns:
+        return pa.table({"__row": pa.nulls(num_rows)}).drop_columns(["__row"])
+    return pa.table(columns)
+
+
+def _call(view: OnDemandFeatureView, udf: Udf, inputs: pa.Table) -> Any:
+    try:
+        if view.mode == "arrow":
+            return udf(inputs)
+        if view.mode == "pandas":
+            return udf(inputs.to_pandas())
+        if view.singleton:
+            rows = inputs.to_pylist()
+            if not rows and inputs.num_rows:  # no input columns: one empty dict per row
+                rows = [{} for _ in range(inputs.num_rows)]
+            return [udf(row) for row in rows]
+        return udf(inputs.to_pydict())
+    except Exception as err:
+        raise TransformError(
+            f"on-demand feature view '{view.name}': its function raised {type(err).__name__}: {err}"
+        ) from err
+
+
+def _columns(view: OnDemandFeatureView, result: Any) -> dict[str, Any]:
+    """The function's result as name -> column (an Arrow array, a pandas Series or a list)."""
+    import pyarrow as pa
+
+    label = f"on-demand feature view '{view.name}'"
+    if view.mode == "arrow":
+        if isinstance(result, pa.RecordBatch):
+            result = pa.Table.from_batches([result])
+        if not isinstance(result, pa.Table):
+            raise TransformError(f"{label} (mode 'arrow') must return a pyarrow.Table, got {type(result).__name__}")
+        return {name: result.column(name) for name in result.column_names}
+    if view.mode == "pandas":
+        import pandas as pd
+
+        if not isinstance(result, pd.DataFrame):
+            raise TransformError(f"{label} (mode 'pandas') must return a DataFrame, got {type(result).__name__}")
+        return {str(name): result[name] for name in result.columns}
+    if view.singleton:
+        rows = list(result)
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise TransformError(
+                    f"{label} (singleton) must return a dict of values for each row, got {type(row).__name__}"
+                )
+        return {f.name: [row[f.name] for row in rows] for f in view.features if all(f.name in row for row in rows)}
+    if not isinstance(result, Mapping):
+        raise TransformError(f"{label} (mode 'python') must return a dict of lists, got {type(result).__name__}")
+    return dict(result)
+
+
+def _to_arrow(view: OnDemandFeatureView, field: Field, column: Any, num_rows: int) -> pa.Array:
+    import pyarrow as pa
+
+    what = f"on-demand feature view '{view.name}': output column '{field.name}'"
+    if not isinstance(column, (pa.Array, pa.ChunkedArray)):
+        if view.mode == "pandas":
+            try:
+                column = pa.Array.from_pandas(column)
+            except (TypeError, ValueError, pa.ArrowException) as err:
+                raise TransformError(f"{what} does not fit its declared type {field.dtype.name} ({err})") from None
+            if pa.types.is_floating(column.type) and pa.types.is_integer(field.dtype.to_arrow()):
+                column = typed_array(field.dtype, column.to_pylist(), what)  # pandas holds nullable ints as floats
+        elif isinstance(column, (str, bytes)) or not isinstance(column, Sequence):
+            raise TransformError(f"{what} must be a list of values, got {type(column).__name__}")
+    array = typed_array(field.dtype, column, what)
+    if len(array) != num_rows:
+        raise TransformError(f"{what} has {len(array)} values for {num_rows} input rows; return one value per row")
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array
+
+
+def run_transform(view: OnDemandFeatureView, udf: Udf, inputs: pa.Table, features: Sequence[Field]) -> list[pa.Array]:
+    """The columns of `features` (declared outputs of `view`) computed from `inputs`, one per feature."""
+    num_rows = inputs.num_rows
+    columns = _columns(view, _call(view, udf, inputs))
+    out = []
+    for f in features:
+        if f.name not in columns:
+            shown = ", ".join(repr(c) for c in columns) or "no columns"
+            raise TransformError(
+                f"on-demand feature view '{view.name}': output column '{f.name}' ({f.dtype.name}) is missing "
+                f"from what its function returned ({shown})"
+            )
+        out.append(_to_arrow(view, f, columns[f.name], num_rows))
+    return out
