@@ -61,6 +61,11 @@ service = FeatureService(name="scored", features=[stats[["trips"]], scored_arrow
 
 MODES = {"pandas": "scored_pandas", "python": "scored_python", "singleton": "scored_single", "arrow": "scored_arrow"}
 TS = datetime(2024, 1, 1, tzinfo=UTC)
+BASE_ROWS: list[tuple[int, float | None, int | None, str | None]] = [
+    (1, 0.5, 3, "a"),
+    (2, None, None, None),
+    (3, 1e300, 7, ""),
+]
 
 
 def write_stats(root: Path, rows: list[tuple[int, float | None, int | None, str | None]]) -> None:
@@ -82,5 +87,5 @@ def build(root: Path, features: str = FEATURES, online: str = "") -> Path:
     (root / "data").mkdir(parents=True, exist_ok=True)
     (root / "feature_store.yaml").write_text(f"project: odfv\nregistry: data/registry.db\n{online}")
     (root / "features.py").write_text(features)
-    write_stats(root, [(1, 0.5, 3, "a"), (2, None, None, None), (3, 1e300, 7, "")])
+    write_stats(root, BASE_ROWS)
     return root

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,6 @@ from potluck.definitions.errors import RepositoryError, TransformCodeError
 from potluck.definitions.on_demand import OnDemandFeatureView, UdfLocation, locate_udf
 
 Udf = Callable[..., Any]
-_cache: dict[tuple[str, UdfLocation], Udf] = {}
-_lock = threading.Lock()
 
 
 def _namespace(location: UdfLocation, repo: Path, label: str) -> dict[str, object]:
@@ -61,14 +58,12 @@ def _find(namespace: dict[str, object], location: UdfLocation, label: str) -> Ud
 
 
 def load_udf(view: OnDemandFeatureView, repo_path: str | Path) -> Udf:
-    """The view's function, imported from the repository; its source must hash as registered."""
+    """The view's function, imported from the repository; its source must hash as registered.
+
+    Each call imports the file again (callers keep the function per registry version).
+    """
     location = view.udf_location
     repo = Path(repo_path).resolve()
-    key = (str(repo), location)
-    with _lock:
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
     label = f"on-demand feature view '{view.name}'"
     udf = _find(_namespace(location, repo, label), location, label)
     current = locate_udf(label, udf)
@@ -78,6 +73,4 @@ def load_udf(view: OnDemandFeatureView, repo_path: str | Path) -> Udf:
             "(the source hash does not match); run apply to register the current code, or deploy the "
             "repository version that was applied"
         )
-    with _lock:
-        _cache[key] = udf
     return udf

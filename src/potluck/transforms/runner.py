@@ -154,16 +154,19 @@ def _to_arrow(view: OnDemandFeatureView, field: Field, column: Any, num_rows: in
 
 
 def run_transform(view: OnDemandFeatureView, udf: Udf, inputs: pa.Table, features: Sequence[Field]) -> list[pa.Array]:
-    """The columns of `features` (declared outputs of `view`) computed from `inputs`, one per feature."""
+    """The columns of `features` (declared outputs of `view`) computed from `inputs`, one per feature.
+
+    Every declared output is checked, asked for or not: the function's result must fit the schema.
+    """
     num_rows = inputs.num_rows
     columns = _columns(view, _call(view, udf, inputs))
-    out = []
-    for f in features:
+    checked = {}
+    for f in view.features:
         if f.name not in columns:
             shown = ", ".join(repr(c) for c in columns) or "no columns"
             raise TransformError(
                 f"on-demand feature view '{view.name}': output column '{f.name}' ({f.dtype.name}) is missing "
                 f"from what its function returned ({shown})"
             )
-        out.append(_to_arrow(view, f, columns[f.name], num_rows))
-    return out
+        checked[f.name] = _to_arrow(view, f, columns[f.name], num_rows)
+    return [checked[f.name] for f in features]
