@@ -8,7 +8,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView, Project, PushSource
+from potluck.definitions import (
+    DataSource,
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+    Project,
+    PushSource,
+)
 from potluck.definitions.errors import (
     BreakingChangeError,
     ConfigError,
@@ -369,6 +378,16 @@ class FeatureStore:
     def _view_versions(self, name: str) -> dict[int, FeatureView]:
         return {v.number: v.view() for v in self._registry_store.feature_view_versions(name)}
 
+    def list_on_demand_feature_views(
+        self, allow_cache: bool = False, tags: dict[str, str] | None = None
+    ) -> list[OnDemandFeatureView]:
+        return _filtered(self._registry_view(allow_cache).of_kind(OnDemandFeatureView.kind).values(), tags)
+
+    def get_on_demand_feature_view(self, name: str, allow_registry_cache: bool = False) -> OnDemandFeatureView:
+        return cast(
+            OnDemandFeatureView, self._registry_view(allow_registry_cache).get(OnDemandFeatureView.kind, name)
+        )
+
     def list_feature_services(self, tags: dict[str, str] | None = None) -> list[FeatureService]:
         return _filtered(self._registry_view(False).of_kind(FeatureService.kind).values(), tags)
 
@@ -388,9 +407,15 @@ class FeatureStore:
         """
         view = self.get_feature_view(name)
         users = [s.name for s in self.list_feature_services() if name in s.feature_view_names]
+        users += [
+            v.name
+            for v in self.list_on_demand_feature_views()
+            if name in [p.name for p in v.source_projections]
+        ]
         if users:
             raise DefinitionError(
-                f"feature view '{name}' is used by feature service(s) {', '.join(repr(u) for u in users)}; "
+                f"feature view '{name}' is used by {', '.join(repr(u) for u in users)} "
+                "(feature services and on-demand feature views); "
                 "delete or change those first"
             )
         self._delete(view)

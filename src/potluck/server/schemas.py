@@ -71,7 +71,10 @@ class GetOnlineFeaturesRequest(_Body):
     # absent means None; an explicit null is rejected, as the schema says
     features: FeatureList | None = Field(
         default=None,
-        description="Feature references 'view:feature'. Ignored when 'feature_service' is given (as in Feast).",
+        description=(
+            "Feature references 'view:feature' (feature views and on-demand feature views). "
+            "Ignored when 'feature_service' is given (as in Feast)."
+        ),
         json_schema_extra=_omit_not_null,
     )
     feature_service: Name | None = Field(
@@ -81,7 +84,10 @@ class GetOnlineFeaturesRequest(_Body):
     _no_null = field_validator("features", "feature_service", mode="before")(_not_null)
 
     entities: dict[str, list[EntityValue]] = Field(
-        description="Join-key columns: each key maps to one value per entity row; all columns equally long."
+        description=(
+            "Join-key columns and the request fields of on-demand feature views: each key maps to one value "
+            "per entity row; all columns equally long."
+        )
     )
     full_feature_names: StrictBool = Field(default=False, description="Name features 'view__feature'.")
     include_feature_view_version_metadata: StrictBool = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +16,9 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from odfv_support import BASE_ROWS, FEATURES, MODES, build, write_stats
+from integration_support import _drop_postgres_schema, _require, online_yaml
 
+from odfv_support import BASE_ROWS, FEATURES, MODES, build, write_stats
 from potluck import FeatureStore
 from potluck.definitions.errors import TransformCodeError, TransformError
 from potluck.retrieval.online import FieldStatus
@@ -30,15 +32,29 @@ AS_OF = datetime(2024, 6, 1, tzinfo=UTC)
 _ids = itertools.count(1000)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureStore]:
-    root = build(tmp_path_factory.mktemp("odfv"))
+@pytest.fixture(
+    scope="module",
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ],
+)
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureStore]:
+    """A repository on each online store, applied and materialized once for the module's tests."""
+    kind = str(request.param)
+    _require(kind)
+    root = build(tmp_path_factory.mktemp(f"odfv_{kind}"), online=online_yaml(kind, f"odfv_{uuid.uuid4().hex[:8]}"))
     store = FeatureStore(repo_path=root)
     store.apply()
     store.materialize(START, END)
     yield store
-    store.teardown()
-    store.close()
+    try:
+        store.teardown()
+    finally:
+        store.close()
+        if kind == "postgres":
+            _drop_postgres_schema(root)
 
 
 def _entity_table(ids: list[int], bonus: list[float | None]) -> pa.Table:
