@@ -384,9 +384,7 @@ class FeatureStore:
         return _filtered(self._registry_view(allow_cache).of_kind(OnDemandFeatureView.kind).values(), tags)
 
     def get_on_demand_feature_view(self, name: str, allow_registry_cache: bool = False) -> OnDemandFeatureView:
-        return cast(
-            OnDemandFeatureView, self._registry_view(allow_registry_cache).get(OnDemandFeatureView.kind, name)
-        )
+        return cast(OnDemandFeatureView, self._registry_view(allow_registry_cache).get(OnDemandFeatureView.kind, name))
 
     def list_feature_services(self, tags: dict[str, str] | None = None) -> list[FeatureService]:
         return _filtered(self._registry_view(False).of_kind(FeatureService.kind).values(), tags)
@@ -407,11 +405,7 @@ class FeatureStore:
         """
         view = self.get_feature_view(name)
         users = [s.name for s in self.list_feature_services() if name in s.feature_view_names]
-        users += [
-            v.name
-            for v in self.list_on_demand_feature_views()
-            if name in [p.name for p in v.source_projections]
-        ]
+        users += [v.name for v in self.list_on_demand_feature_views() if name in [p.name for p in v.source_projections]]
         if users:
             raise DefinitionError(
                 f"feature view '{name}' is used by {', '.join(repr(u) for u in users)} "
