@@ -404,13 +404,15 @@ class FeatureStore:
         A view that feature services still use is refused, naming them: delete those first.
         """
         view = self.get_feature_view(name)
-        users = [s.name for s in self.list_feature_services() if name in s.feature_view_names]
-        users += [v.name for v in self.list_on_demand_feature_views() if name in [p.name for p in v.source_projections]]
+        services = [repr(s.name) for s in self.list_feature_services() if name in s.feature_view_names]
+        readers = [
+            repr(v.name) for v in self.list_on_demand_feature_views() if name in [p.name for p in v.source_projections]
+        ]
+        users = [f"feature service(s) {', '.join(services)}"] if services else []
+        users += [f"on-demand feature view(s) {', '.join(readers)}"] if readers else []
         if users:
             raise DefinitionError(
-                f"feature view '{name}' is used by {', '.join(repr(u) for u in users)} "
-                "(feature services and on-demand feature views); "
-                "delete or change those first"
+                f"feature view '{name}' is used by {' and '.join(users)}; delete or change those first"
             )
         self._delete(view)
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from odfv_support import FEATURES, build
 
 import potluck
+from odfv_support import FEATURES, build
 from potluck import FeatureService, FeatureStore, FeatureView, Field, FileSource, OnDemandFeatureView, RequestSource
 from potluck.definitions.errors import DefinitionError, RepositoryError
 from potluck.types import Float64, Int64
@@ -154,4 +154,20 @@ def test_apply_refuses_what_cannot_be_served(tmp_path: Path, old: str, new: str,
     else:
         with pytest.raises(RepositoryError, match=message):
             store.apply()
+    store.close()
+
+
+def test_a_view_that_on_demand_views_read_is_not_deleted(tmp_path: Path) -> None:
+    root = build(tmp_path)
+    store = FeatureStore(repo_path=root)
+    store.apply()
+    with pytest.raises(DefinitionError, match=r"'stats' is used by .*'scored_pandas'"):
+        store.delete_feature_view("stats")
+    assert [v.name for v in store.list_on_demand_feature_views()] == [
+        "scored_arrow",
+        "scored_pandas",
+        "scored_python",
+        "scored_single",
+    ]
+    assert store.get_on_demand_feature_view("scored_single").singleton
     store.close()

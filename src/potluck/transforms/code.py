@@ -6,7 +6,6 @@ lives and what its source hashes to; the function is imported from the repositor
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,13 +22,10 @@ def _namespace(location: UdfLocation, repo: Path, label: str) -> dict[str, objec
 
     path = repo / location.file
     if not path.is_file():
-        try:  # a module installed beside the repository (e.g. a package of shared transforms)
-            return vars(importlib.import_module(location.module))
-        except ImportError:
-            raise TransformCodeError(
-                f"{label}: its function '{location.qualname}' lives in {location.file}, which is not in the "
-                f"feature repository at {repo}; deploy the server with the repository the view was applied from"
-            ) from None
+        raise TransformCodeError(
+            f"{label}: its function '{location.qualname}' lives in {location.file}, which is not in the "
+            f"feature repository at {repo}; deploy the server with the repository the view was applied from"
+        )
     added = str(repo) not in sys.path
     if added:
         sys.path.insert(0, str(repo))
