@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -227,3 +228,24 @@ def test_code_that_differs_from_the_registry_is_refused_until_applied(tmp_path: 
         gone.get_online_features(["scored_arrow:score"], [{"driver_id": 1, "bonus": 1.0}])
     for s in (store, fresh, gone):
         s.close()
+
+
+def test_outputs_alone_keep_the_join_keys_declared_type_in_arrow(tmp_path: Path) -> None:
+    root = build(tmp_path, FEATURES.replace("ValueType.INT64", "ValueType.STRING"))
+    table = pa.table(
+        {
+            "driver_id": ["d1"],
+            "ts": pa.array([AS_OF], pa.timestamp("us", tz="UTC")),
+            "conv": [0.5],
+            "trips": pa.array([1], pa.int64()),
+            "city": ["a"],
+        }
+    )
+    pa.parquet.write_table(table, root / "data" / "stats.parquet")
+    store = FeatureStore(repo_path=root)
+    store.apply()
+    store.materialize(START, END)
+    served = store.get_online_features(["scored_arrow:score"], [{"driver_id": "d1", "bonus": 1.0}]).to_arrow()
+    assert served.schema.field("driver_id").type == pa.string()
+    assert served.column("score").to_pylist() == [2.0]
+    store.close()

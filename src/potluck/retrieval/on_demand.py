@@ -260,16 +260,15 @@ def with_on_demand(response: Any, request: ResolvedRequest, udfs: Sequence[Udf])
             ]
             for column in out_values
         ]
+        sources = {p.name for p in view.source_projections}
+        key_fields = tuple(k for i in request.inputs if i.view.name in sources for k in i.view.entity_columns)
         computed.append(
-            ComputedPart(view.name, sel.output_names, tuple(f.dtype for f in sel.features), out_values, out_statuses)
+            ComputedPart(
+                view.name, sel.output_names, tuple(f.dtype for f in sel.features), out_values, out_statuses, key_fields
+            )
         )
     visible = response._parts[: len(request.selections)]
     keys = {key for part in visible for key in part.selection.view.join_keys}
-    keys |= {key for sel in request.on_demand for key in _keys_of(sel, request.inputs)}
+    keys |= {k.name for c in computed for k in c.key_fields}
     entity = {k: v for k, v in response.entity_columns.items() if k in keys}
     return OnlineResponse(entity, num_rows, visible, _computed=computed, request_columns=given)
-
-
-def _keys_of(sel: OnDemandSelection, inputs: Sequence[ViewSelection]) -> list[str]:
-    names = {p.name for p in sel.view.source_projections}
-    return [key for i in inputs if i.view.name in names for key in i.view.join_keys]

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
 from potluck.definitions.errors import RetrievalError
+from potluck.definitions.field import Field
 from potluck.definitions.types import PotluckType, is_basic
 from potluck.online import typed_values
 from potluck.online.keys import KeyTypeError
@@ -87,6 +88,7 @@ class ComputedPart:
     dtypes: tuple[PotluckType, ...]
     values: list[list[Any]]
     statuses: list[list[FieldStatus]]
+    key_fields: tuple[Field, ...] = ()  # the join keys of the views it read
 
 
 @dataclass
@@ -227,6 +229,8 @@ class OnlineResponse:
                 dtypes[name] = features[idx].dtype
         for c in self._computed:
             dtypes.update(zip(c.output_names, c.dtypes, strict=True))
+            for key_field in c.key_fields:
+                types.setdefault(key_field.name, key_field.dtype.to_arrow())
         arrays: dict[str, pa.Array] = {}
         for name, column in self.to_dict(include_event_timestamps).items():
             dtype = dtypes.get(name)
