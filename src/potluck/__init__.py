@@ -15,9 +15,12 @@ from potluck.definitions import (
     PushSource,
     RequestSource,
     ValueType,
-    on_demand_feature_view,
 )
 from potluck.definitions.errors import PotluckError
+
+# Loaded here, as a submodule, before the name is bound to the decorator: a later
+# `import potluck.on_demand_feature_view` (Feast's import path) then leaves the decorator in place.
+from potluck.on_demand_feature_view import on_demand_feature_view
 
 __version__ = "0.1.0"
 

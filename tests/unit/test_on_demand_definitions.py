@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,14 @@ def double(inputs: dict[str, list[int]]) -> dict[str, list[int]]:
 
 def test_the_feast_import_paths_export_the_definitions() -> None:
     import potluck.data_source
-    import potluck.on_demand_feature_view
+    from potluck.on_demand_feature_view import OnDemandFeatureView as Imported
+    from potluck.on_demand_feature_view import on_demand_feature_view as decorator
 
     assert potluck.data_source.RequestSource is RequestSource
-    assert potluck.on_demand_feature_view.OnDemandFeatureView is OnDemandFeatureView
-    assert (
-        potluck.on_demand_feature_view.on_demand_feature_view
-        is potluck.on_demand_feature_view.__dict__["on_demand_feature_view"]
-    )
+    assert Imported is OnDemandFeatureView
+    # as in Feast, importing the module keeps `potluck.on_demand_feature_view` the decorator
+    assert potluck.on_demand_feature_view is decorator
+    assert sys.modules["potluck.on_demand_feature_view"].OnDemandFeatureView is OnDemandFeatureView
 
 
 def test_the_decorator_names_the_view_after_its_function_and_locates_it() -> None:
