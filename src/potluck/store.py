@@ -566,13 +566,18 @@ class FeatureStore:
         """As `get_online_features`, awaitable: on Redis the read does not block the event loop.
 
         Concurrent calls on one event loop share a pipelined connection. Other online stores
-        are read in the calling thread.
+        are read in the calling thread. On-demand functions (user code, of unknown cost) run in a
+        worker thread, never on the event loop.
         """
+        import asyncio
+
         from potluck.retrieval.online import get_online_features_async
 
         selections, on_demand = self._online_selections(features, full_feature_names)
         response = await get_online_features_async(self._online, selections, entity_rows)
-        return response if on_demand is None else _with_on_demand(response, on_demand)
+        if on_demand is None:
+            return response
+        return await asyncio.to_thread(_with_on_demand, response, on_demand)
 
     @property
     def online_reads_async(self) -> bool:

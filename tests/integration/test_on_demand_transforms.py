@@ -249,3 +249,26 @@ def test_outputs_alone_keep_the_join_keys_declared_type_in_arrow(tmp_path: Path)
     assert served.schema.field("driver_id").type == pa.string()
     assert served.column("score").to_pylist() == [2.0]
     store.close()
+
+
+def test_the_async_path_runs_functions_off_the_event_loop(tmp_path: Path) -> None:
+    """User code of unknown cost must not hold up a server's event loop (health checks, other reads)."""
+    guard = (
+        "    import asyncio\n"
+        "    try:\n"
+        "        asyncio.get_running_loop()\n"
+        "    except RuntimeError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise ValueError('called on the event loop')\n"
+    )
+    head = "def scored_python(inputs: dict) -> dict:\n"
+    assert head in FEATURES
+    root = build(tmp_path, FEATURES.replace(head, head + guard))
+    store = FeatureStore(repo_path=root)
+    store.apply()
+    store.materialize(START, END)
+    rows = [{"driver_id": 1, "bonus": 0.5}]
+    response = asyncio.run(store.get_online_features_async(["scored_python:score"], rows))
+    assert response.to_dict()["score"] == store.get_online_features(["scored_python:score"], rows).to_dict()["score"]
+    store.close()
