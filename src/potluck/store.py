@@ -348,9 +348,10 @@ class FeatureStore:
 
     def list_all_feature_views(
         self, allow_cache: bool = False, tags: dict[str, str] | None = None
-    ) -> list[FeatureView]:
-        """Feature views of every kind (Potluck has one kind, `FeatureView`)."""
-        return self.list_feature_views(allow_cache, tags)
+    ) -> list[FeatureView | OnDemandFeatureView]:
+        """Feature views of every kind: regular views, then on-demand views (as Feast lists them)."""
+        views: list[FeatureView | OnDemandFeatureView] = list(self.list_feature_views(allow_cache, tags))
+        return views + self.list_on_demand_feature_views(allow_cache, tags)
 
     def get_feature_view(self, name: str, allow_registry_cache: bool = False) -> FeatureView:
         """The registered view called `name`, with its `materialization_intervals`."""

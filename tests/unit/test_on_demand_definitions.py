@@ -171,4 +171,11 @@ def test_a_view_that_on_demand_views_read_is_not_deleted(tmp_path: Path) -> None
         "scored_single",
     ]
     assert store.get_on_demand_feature_view("scored_single").singleton
+    assert [v.name for v in store.list_all_feature_views()] == [
+        "stats",
+        "scored_arrow",
+        "scored_pandas",
+        "scored_python",
+        "scored_single",
+    ]
     store.close()
