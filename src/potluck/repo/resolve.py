@@ -76,15 +76,7 @@ def resolve_definitions(
     for obj in objects:
         if isinstance(obj, FeatureView):
             view = _resolve_view(obj, entities, schema_of, _label(obj, where))
-            src = view.source
-            if src.name in sources and sources[src.name] != src:
-                raise RepositoryError(
-                    f"{_label(obj, where)}: its source '{src.name}' differs from another data source of "
-                    "the same name; give the sources distinct names"
-                )
-            if src.name not in sources:
-                sources[src.name] = src
-                resolved.append(src)
+            _add_source(view.source, "source", _label(obj, where), sources, resolved)
             views[view.name] = view
             resolved.append(view)
     all_views: dict[str, Definition] = {**known(FeatureView.kind), **views}
@@ -93,14 +85,7 @@ def resolve_definitions(
         if isinstance(obj, OnDemandFeatureView):
             odfv = _resolve_on_demand(obj, all_views, entities, _label(obj, where))
             for src in odfv.request_sources:
-                if src.name in sources and sources[src.name] != src:
-                    raise RepositoryError(
-                        f"{_label(obj, where)}: its request source '{src.name}' differs from another data source "
-                        "of the same name; give the sources distinct names"
-                    )
-                if src.name not in sources:
-                    sources[src.name] = src
-                    resolved.append(src)
+                _add_source(src, "request source", _label(obj, where), sources, resolved)
             on_demand[odfv.name] = odfv
             resolved.append(odfv)
     servable: dict[str, Definition] = {**all_views, **on_demand}
@@ -295,3 +280,17 @@ def _check_service(service: FeatureService, views: dict[str, Definition], label:
     if service.logging_config is not None:
         _check_log_partitions(service, views, label)
     return service if spec == service.to_spec() else FeatureService.from_spec(spec)
+
+
+def _add_source(
+    src: DataSource, what: str, label: str, sources: dict[str, Definition], resolved: list[Definition]
+) -> None:
+    """Record a source a view reads; another source under the same name is an error naming both."""
+    if src.name in sources and sources[src.name] != src:
+        raise RepositoryError(
+            f"{label}: its {what} '{src.name}' differs from another data source of the same name; "
+            "give the sources distinct names"
+        )
+    if src.name not in sources:
+        sources[src.name] = src
+        resolved.append(src)
