@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions import (
+    ConflictPolicy,
     Entity,
     FeatureService,
     FeatureView,
     Field,
     FileSource,
+    LabelView,
     OnDemandFeatureView,
     Project,
     PushSource,
@@ -32,12 +34,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Client",
+    "ConflictPolicy",
     "Entity",
     "FeatureService",
     "FeatureStore",
     "FeatureView",
     "Field",
     "FileSource",
+    "LabelView",
     "OnDemandFeatureView",
     "PotluckError",
     "Project",

@@ -8,6 +8,7 @@ from potluck.definitions.entity import Entity
 from potluck.definitions.feature_service import FeatureService
 from potluck.definitions.feature_view import FeatureView, FeatureViewProjection
 from potluck.definitions.field import Field
+from potluck.definitions.label_view import ConflictPolicy, LabelView
 from potluck.definitions.on_demand import OnDemandFeatureView, on_demand_feature_view
 from potluck.definitions.project import Project
 from potluck.definitions.request_source import RequestSource
@@ -19,12 +20,14 @@ DEFINITION_KINDS: dict[str, type[Definition]] = {
     Entity.kind: Entity,
     DataSource.kind: DataSource,
     FeatureView.kind: FeatureView,
+    LabelView.kind: LabelView,
     FeatureService.kind: FeatureService,
     OnDemandFeatureView.kind: OnDemandFeatureView,
 }
 
 __all__ = [
     "DEFINITION_KINDS",
+    "ConflictPolicy",
     "CsvFormat",
     "DataSource",
     "Definition",
@@ -34,6 +37,7 @@ __all__ = [
     "FeatureViewProjection",
     "Field",
     "FileSource",
+    "LabelView",
     "OnDemandFeatureView",
     "ParquetFormat",
     "Project",

@@ -78,8 +78,9 @@ class FeatureView(Definition):
         version: str = "latest",
         enable_validation: bool = False,
     ) -> None:
-        self.name = check_name("FeatureView", name)
-        label = f"FeatureView '{name}'"
+        kind_label = type(self).__name__  # "FeatureView", or a subclass's name in its messages
+        self.name = check_name(kind_label, name)
+        label = f"{kind_label} '{name}'"
         pinned = parse_version(version, label)
         # `version` says which applied definition `apply` makes current (not part of the content)
         self.version = LATEST if pinned is None else version_tag(pinned)
@@ -196,32 +197,44 @@ class FeatureView(Definition):
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> FeatureView:
-        fields = [Field.from_spec(f) for f in [*spec.get("entity_columns", []), *spec["features"]]]
         view = cls(
-            name=spec["name"],
-            source=DataSource.from_spec(spec["source"]),
-            schema=fields,
-            entities=spec["entities"],
-            join_keys=spec["join_keys"],
-            ttl=timedelta(seconds=spec.get("ttl_seconds", 0)),
-            online=spec.get("online", True),
+            **view_arguments(spec),
             offline=spec.get("offline", False),
-            description=spec.get("description", ""),
-            tags=spec.get("tags"),
-            owner=spec.get("owner", ""),
             enable_validation=spec.get("enable_validation", False),
         )
+        view.assign_registry_fields(spec)
+        return view
+
+    def assign_registry_fields(self, spec: Mapping[str, Any]) -> None:
+        """Set what the registry assigns (online generation, current version number) from a stored spec."""
+        label = f"{type(self).__name__} '{self.name}'"
         generation = spec.get(ONLINE_GENERATION, 0)
         if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
-            raise DefinitionError(f"FeatureView '{view.name}': '{ONLINE_GENERATION}' must be a non-negative integer")
-        view.online_generation = generation
+            raise DefinitionError(f"{label}: '{ONLINE_GENERATION}' must be a non-negative integer")
+        self.online_generation = generation
         current = spec.get(CURRENT_VERSION)
         if current is not None and (not isinstance(current, int) or isinstance(current, bool) or current < 0):
-            raise DefinitionError(f"FeatureView '{view.name}': '{CURRENT_VERSION}' must be a non-negative integer")
-        view.current_version_number = current
-        return view
+            raise DefinitionError(f"{label}: '{CURRENT_VERSION}' must be a non-negative integer")
+        self.current_version_number = current
 
     @property
     def pinned_version(self) -> int | None:
         """The version number `version=` pins, or None for 'latest'."""
         return parse_version(self.version, f"FeatureView '{self.name}'")
+
+
+def view_arguments(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments every kind of feature view stores the same way."""
+    fields = [Field.from_spec(f) for f in [*spec.get("entity_columns", []), *spec["features"]]]
+    return {
+        "name": spec["name"],
+        "source": DataSource.from_spec(spec["source"]),
+        "schema": fields,
+        "entities": spec["entities"],
+        "join_keys": spec["join_keys"],
+        "ttl": timedelta(seconds=spec.get("ttl_seconds", 0)),
+        "online": spec.get("online", True),
+        "description": spec.get("description", ""),
+        "tags": spec.get("tags"),
+        "owner": spec.get("owner", ""),
+    }

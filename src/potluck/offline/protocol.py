@@ -30,6 +30,18 @@ class SourceTable:
 
 
 @dataclass(frozen=True)
+class LabelRule:
+    """How a label view resolves several labelers' labels for one entity row (docs/semantics.md).
+
+    `policy` is "labeler_priority" or "majority_vote" (last write wins is a plain view's join).
+    """
+
+    policy: str
+    labeler_field: str  # the labeler feature's name (a key of `SourceTable.columns`)
+    priorities: tuple[str, ...] = ()  # labeler_priority: highest first
+
+
+@dataclass(frozen=True)
 class ViewQuery:
     """One feature view's part of a retrieval: which features, joined on which keys, how fresh."""
 
@@ -39,6 +51,7 @@ class ViewQuery:
     features: tuple[Field, ...]
     output_names: tuple[str, ...]  # one per feature: `feature` or `view__feature`
     ttl: timedelta  # zero means unbounded
+    labels: LabelRule | None = None  # a label view's conflict policy, when it is not last write wins
 
 
 class RetrievalJob(Protocol):

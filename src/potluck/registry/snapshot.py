@@ -17,11 +17,14 @@ from potluck.definitions.errors import DefinitionError, PotluckError, not_found
 from potluck.definitions.feature_view import CURRENT_VERSION
 
 T = TypeVar("T", bound=Definition)
+# The kinds whose objects are feature views (rows keyed by entities, read by "view:feature"); they share one namespace.
+VIEW_KINDS = ("feature_view", "label_view")
 
 KIND_LABELS = {
     "entity": "Entity",
     "data_source": "Data source",
     "feature_view": "Feature view",
+    "label_view": "Label view",
     "feature_service": "Feature service",
     "on_demand_feature_view": "On-demand feature view",
 }
@@ -114,3 +117,22 @@ class RegistrySnapshot:
 
     def all(self) -> list[Definition]:
         return [obj for kind in DEFINITION_KINDS for obj in self.of_kind(kind).values()]
+
+    def feature_views(self) -> dict[str, FeatureView]:
+        """Every feature view by name, label views included."""
+        out: dict[str, FeatureView] = {}
+        for kind in VIEW_KINDS:
+            for name, obj in self.of_kind(kind).items():
+                if isinstance(obj, FeatureView):
+                    out[name] = obj
+        return out
+
+    def feature_view(self, name: str) -> FeatureView:
+        """The feature view (or label view) called `name`; an unknown name suggests the nearest."""
+        found = self.feature_views()
+        if name in found:
+            return found[name]
+        for kind in VIEW_KINDS:
+            if (kind, name) in self.broken:
+                raise DefinitionError(self.broken_message(kind, name))
+        raise not_found(KIND_LABELS[FeatureView.kind], name, found, key=FeatureView.kind)

@@ -192,8 +192,12 @@ def point_in_time_sql(
     semi_join: bool = True,
     asof_dedup: bool = True,
     by_position: bool = True,
+    ordered: bool = True,
 ) -> Sql:
     """The query returning the entity columns followed by every view's features, in input order.
+
+    A label view whose conflict policy is not last write wins is resolved by `labels.py` (which
+    runs this join once more, unordered, for its candidates) and joined on the entity row.
 
     `semi_join` prunes each source to the keys present in the entity rows, and to the time range
     those keys' entity rows can use, before joining. `by_position` lets the as-of strategy find
@@ -225,6 +229,35 @@ def point_in_time_sql(
             out.append(q(c))
     joins: list[tuple[int, int, Sql]] = []  # (feature count, view index, join clause)
     for i, (view, source) in enumerate(views):
+        alias = f"v{i}"
+        if view.labels is not None:
+            from potluck.offline.sql.labels import resolved_labels_sql
+
+            def candidates(inner: EntityInput, inner_views: Sequence[tuple[ViewQuery, SourceInput]]) -> Sql:
+                return point_in_time_sql(
+                    dialect,
+                    inner,
+                    inner_views,
+                    availability_time=availability_time,
+                    strategy=strategy,
+                    semi_join=semi_join,
+                    asof_dedup=asof_dedup,
+                    by_position=by_position,
+                    ordered=False,
+                )
+
+            name = f"__potluck_lv{i}"
+            body = resolved_labels_sql(
+                dialect, view, source, entity, entity_cte=_ENTITY, row=ROW, ts=_TS, candidates=candidates
+            )
+            ctes.append(Sql(f"{q(name)} AS (") + body + ")")
+            on = f"{dialect.qualified(e, ROW)} = {dialect.qualified(alias, ROW)}"
+            joins.append((len(view.features), i, Sql(f"LEFT JOIN {q(name)} AS {q(alias)} ON {on}")))
+            out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
+            inner_cols += [
+                f"{dialect.qualified(alias, f'__f{j}')} AS {q(f'__potluck_v{i}_f{j}')}" for j in range(len(view.features))
+            ]
+            continue
         use = strategy or (Strategy.ASOF if dialect.supports_asof else Strategy.LATERAL)
         if availability_time:
             use = Strategy.LATERAL
@@ -233,7 +266,6 @@ def point_in_time_sql(
         if ttl_us > 0 and entity.min_timestamp is not None:
             lower = entity.min_timestamp - view.ttl
         cte_name = f"__potluck_v{i}"
-        alias = f"v{i}"
         keys_cte = f"__potluck_keys{i}"
         prune = semi_join and _worth_pruning(source, entity)
         if prune:
@@ -356,7 +388,8 @@ def point_in_time_sql(
         + join(inner_cols, ", ")
         + f" FROM {q(_ENTITY)} AS {q(e)} "
         + join([clause for _, _, clause in sorted(joins, key=lambda j: (j[0], j[1]))], " ")
-        + f") AS {q('__potluck_joined')} ORDER BY {q(ROW)}"
+        + f") AS {q('__potluck_joined')}"
+        + (f" ORDER BY {q(ROW)}" if ordered else "")
     )
 
 
