@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from potluck.definitions import (
+    VIEW_KINDS,
     DataSource,
     Definition,
     Entity,
     FeatureService,
     FeatureView,
+    LabelView,
     OnDemandFeatureView,
     Project,
     PushSource,
@@ -222,7 +224,7 @@ class FeatureStore:
             if d.action == "unchanged":
                 continue
             spec = d.obj.to_spec() if d.action != "deleted" and d.obj is not None else None
-            if d.kind == FeatureView.kind and isinstance(d.obj, FeatureView):
+            if d.kind in VIEW_KINDS and isinstance(d.obj, FeatureView):
                 pin = d.obj.pinned_version if spec is not None else None
                 if no_promote and d.action == "updated" and pin is None:
                     changes.append(Change(d.kind, d.name, d.action, spec, promote=False))
@@ -286,9 +288,9 @@ class FeatureStore:
         from potluck.retrieval.plans import online_view
 
         warnings = self.finish_pending_online()
-        changed = {d.name for d in plan.diffs if d.kind == FeatureView.kind and d.action in ("created", "updated")}
+        changed = {d.name for d in plan.diffs if d.kind in VIEW_KINDS and d.action in ("created", "updated")}
         try:
-            views = self._registry.refresh().of_kind(FeatureView.kind).values()
+            views = self._registry.refresh().feature_views().values()
             create = [
                 online_view(v, self.project)
                 for v in views
@@ -306,7 +308,7 @@ class FeatureStore:
         """Remove this project's definitions, history and online data (owed drops included)."""
         from potluck.retrieval.plans import online_view
 
-        registered = self._registry.refresh().of_kind(FeatureView.kind).values()
+        registered = self._registry.refresh().feature_views().values()
         views = [online_view(v, self.project) for v in registered if isinstance(v, FeatureView)]
         views += [online_view(d.view, self.project) for d in self._pending.list()]
         if views:
@@ -349,9 +351,27 @@ class FeatureStore:
     def list_all_feature_views(
         self, allow_cache: bool = False, tags: dict[str, str] | None = None
     ) -> list[FeatureView | OnDemandFeatureView]:
-        """Feature views of every kind: regular views, then on-demand views (as Feast lists them)."""
+        """Feature views of every kind: regular views, on-demand views, then label views (as Feast lists them)."""
         views: list[FeatureView | OnDemandFeatureView] = list(self.list_feature_views(allow_cache, tags))
-        return views + self.list_on_demand_feature_views(allow_cache, tags)
+        return [
+            *views,
+            *self.list_on_demand_feature_views(allow_cache, tags),
+            *self.list_label_views(allow_cache, tags),
+        ]
+
+    def list_label_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[LabelView]:
+        """The registered label views, each with its `materialization_intervals`."""
+        from potluck.materialize.watermark import with_intervals
+
+        views = _filtered(self._registry_view(allow_cache).of_kind(LabelView.kind).values(), tags)
+        return with_intervals(views, self._registry_store.materializations()) if views else views
+
+    def get_label_view(self, name: str, allow_registry_cache: bool = False) -> LabelView:
+        """The registered label view called `name`, with its `materialization_intervals`."""
+        from potluck.materialize.watermark import with_intervals
+
+        view = cast(LabelView, self._registry_view(allow_registry_cache).get(LabelView.kind, name))
+        return with_intervals([view], self._registry_store.materializations(name))[0]
 
     def get_feature_view(self, name: str, allow_registry_cache: bool = False) -> FeatureView:
         """The registered view called `name`, with its `materialization_intervals`."""
@@ -645,11 +665,12 @@ class FeatureStore:
     def _views_for(self, names: Sequence[str] | None) -> list[FeatureView]:
         snapshot = self._snapshot()
         if names is None:
-            return [v for v in _filtered(snapshot.of_kind(FeatureView.kind).values(), None) if v.online]
-        return [cast(FeatureView, snapshot.get(FeatureView.kind, n)) for n in names]
+            return [v for v in _filtered(snapshot.feature_views().values(), None) if v.online]
+        return [snapshot.feature_view(n) for n in names]
 
     def _cached_views(self) -> list[FeatureView]:
-        return _filtered(self._snapshot().of_kind(FeatureView.kind).values(), None)
+        """Every feature view, label views included."""
+        return _filtered(self._snapshot().feature_views().values(), None)
 
     def materialization_intervals(self, feature_view: str | None = None) -> list[Any]:
         return self._registry_store.materializations(feature_view)
@@ -669,7 +690,7 @@ class FeatureStore:
         The next incremental run then starts from the remaining watermark (or end - ttl). Online
         rows are kept: a rerun rewrites them newest-wins. Returns how many intervals were forgotten.
         """
-        self._snapshot().get(FeatureView.kind, feature_view)  # an unknown view is an error naming the nearest
+        self._snapshot().feature_view(feature_view)  # an unknown view is an error naming the nearest
         return self._registry_store.forget_materializations(feature_view, to)
 
     def get_push_source(self, name: str) -> PushSource:
@@ -791,7 +812,7 @@ class FeatureStore:
         return write_offline(view, df, repo_path=str(self.repo_path), offline=self._offline)
 
     def _view_to_write(self, name: str, allow_registry_cache: bool) -> FeatureView:
-        return cast(FeatureView, self._registry_view(allow_registry_cache).get(FeatureView.kind, name))
+        return self._registry_view(allow_registry_cache).feature_view(name)
 
     def get_feature_server_endpoint(self) -> str | None:
         """The feature server this store reads and writes through (`online_store: type: remote`), else None."""

@@ -1,4 +1,4 @@
-"""`entities`, `feature-views`, `on-demand-feature-views`, `feature-services`, `data-sources`, `features` and `projects`: list and describe."""
+"""`entities`, `feature-views`, `label-views`, `on-demand-feature-views`, `feature-services`, `data-sources`, `features` and `projects`: list and describe."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import click
 
 from potluck.cli.main import Context, cli, output_option, pass_ctx
 from potluck.cli.output import print_json, print_kv, print_table
-from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView, OnDemandFeatureView
+from potluck.definitions import (
+    DataSource,
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+    LabelView,
+    OnDemandFeatureView,
+)
 
 
 def _tags(obj: Definition) -> str:
@@ -24,6 +32,14 @@ def _entity_row(e: Definition) -> list[Any]:
 def _view_row(v: Definition) -> list[Any]:
     assert isinstance(v, FeatureView)
     return [v.name, ", ".join(v.entity_names), len(v.features), str(v.ttl), v.source.name, v.online, _tags(v)]
+
+
+def _label_view_row(v: Definition) -> list[Any]:
+    assert isinstance(v, LabelView)
+    labels = ", ".join(v.label_names)
+    priorities = ", ".join(v.labeler_priorities)
+    policy = v.conflict_policy.value + (f" ({priorities})" if priorities else "")
+    return [v.name, ", ".join(v.entity_names), labels, v.labeler_field, policy, str(v.ttl), v.source.name, _tags(v)]
 
 
 def _on_demand_row(v: Definition) -> list[Any]:
@@ -51,6 +67,13 @@ GROUPS: list[tuple[str, str, str, list[str], Callable[[Definition], list[Any]]]]
         FeatureView.kind,
         ["name", "entities", "features", "ttl", "source", "online", "tags"],
         _view_row,
+    ),
+    (
+        "label-views",
+        "Label views",
+        LabelView.kind,
+        ["name", "entities", "labels", "labeler", "conflict policy", "ttl", "source", "tags"],
+        _label_view_row,
     ),
     (
         "on-demand-feature-views",

@@ -15,6 +15,9 @@ from potluck.definitions.request_source import RequestSource
 from potluck.definitions.sources import CsvFormat, DataSource, FileSource, ParquetFormat, PushSource
 from potluck.definitions.types import ValueType
 
+# The kinds whose objects are feature views (keyed by entities, read as "view:feature"); one namespace.
+VIEW_KINDS = (FeatureView.kind, LabelView.kind)
+
 DEFINITION_KINDS: dict[str, type[Definition]] = {
     Project.kind: Project,
     Entity.kind: Entity,
@@ -27,6 +30,7 @@ DEFINITION_KINDS: dict[str, type[Definition]] = {
 
 __all__ = [
     "DEFINITION_KINDS",
+    "VIEW_KINDS",
     "ConflictPolicy",
     "CsvFormat",
     "DataSource",

@@ -34,7 +34,7 @@ class ConflictPolicy(Enum):
         if isinstance(value, cls):
             return value
         for policy in cls:
-            if value == policy.value or value == policy.name:
+            if value in (policy.value, policy.name):
                 return policy
         valid = ", ".join(f"ConflictPolicy.{p.name}" for p in cls)
         raise DefinitionError(f"{label}: 'conflict_policy' must be one of {valid}, got {value!r}")

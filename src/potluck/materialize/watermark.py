@@ -13,10 +13,13 @@ import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from potluck.definitions.errors import RetrievalError
 from potluck.definitions.feature_view import FeatureView, MaterializedInterval
 from potluck.registry.sql import MaterializationInterval
+
+V = TypeVar("V", bound=FeatureView)
 
 DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -74,7 +77,7 @@ def view_freshness(
 UNBOUNDED_START = datetime.min.replace(tzinfo=UTC)  # a run that read every row up to its end
 
 
-def with_intervals(views: Sequence[FeatureView], intervals: Iterable[MaterializationInterval]) -> list[FeatureView]:
+def with_intervals(views: Sequence[V], intervals: Iterable[MaterializationInterval]) -> list[V]:
     """Copies of `views`, each with its recorded runs as `materialization_intervals`, oldest first.
 
     A run without a start (the first incremental run of a view without ttl) starts at `UNBOUNDED_START`.

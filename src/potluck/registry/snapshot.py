@@ -12,13 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from potluck.definitions import DEFINITION_KINDS, Definition, FeatureView
+from potluck.definitions import DEFINITION_KINDS, VIEW_KINDS, Definition, FeatureView
 from potluck.definitions.errors import DefinitionError, PotluckError, not_found
 from potluck.definitions.feature_view import CURRENT_VERSION
 
 T = TypeVar("T", bound=Definition)
-# The kinds whose objects are feature views (rows keyed by entities, read by "view:feature"); they share one namespace.
-VIEW_KINDS = ("feature_view", "label_view")
 
 KIND_LABELS = {
     "entity": "Entity",

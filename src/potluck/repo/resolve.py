@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from potluck.definitions import (
+    VIEW_KINDS,
     DataSource,
     Definition,
     Entity,
@@ -76,10 +77,18 @@ def resolve_definitions(
     for obj in objects:
         if isinstance(obj, FeatureView):
             view = _resolve_view(obj, entities, schema_of, _label(obj, where))
+            for kind in VIEW_KINDS:
+                other = views.get(view.name) if kind == view.kind else known(kind).get(view.name)
+                if other is not None and other.kind != view.kind:
+                    raise RepositoryError(
+                        f"{_label(obj, where)} has the name of a {type(other).__name__}; feature views and label "
+                        "views share one namespace, so give them distinct names (or delete the other one first)"
+                    )
             _add_source(view.source, "source", _label(obj, where), sources, resolved)
             views[view.name] = view
             resolved.append(view)
-    all_views: dict[str, Definition] = {**known(FeatureView.kind), **views}
+    all_views: dict[str, Definition] = {name: v for kind in VIEW_KINDS for name, v in known(kind).items()}
+    all_views.update(views)
     on_demand = {**known(OnDemandFeatureView.kind)}
     for obj in objects:
         if isinstance(obj, OnDemandFeatureView):
@@ -197,7 +206,7 @@ def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of:
     spec = view.to_spec()
     spec["features"] = [f.to_spec() for f in features]
     spec["entity_columns"] = [f.to_spec() for f in key_fields]
-    completed = FeatureView.from_spec(spec)
+    completed = type(view).from_spec(spec)
     completed.version = view.version  # which applied definition to make current: not part of the spec
     return completed
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from potluck.definitions import FeatureView, OnDemandFeatureView
+from potluck.definitions import OnDemandFeatureView
 from potluck.definitions.errors import RetrievalError, UnknownFeatureError, suggestion
 from potluck.definitions.field import Field
 from potluck.registry.snapshot import RegistrySnapshot
@@ -95,8 +95,7 @@ def _input_selections(on_demand: Sequence[OnDemandSelection], snapshot: Registry
             fields.extend(f for f in proj.features if f not in fields)
     out = []
     for name, fields in wanted.items():
-        view = snapshot.get(FeatureView.kind, name)
-        assert isinstance(view, FeatureView)
+        view = snapshot.feature_view(name)
         registered = {f.name: f for f in view.features}
         for f in fields:
             if f.name not in registered:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from potluck.definitions import FeatureView
+from potluck.definitions import ConflictPolicy, FeatureView, LabelView
 from potluck.definitions.sources import batch_file_source
-from potluck.offline.protocol import SourceTable, ViewQuery
+from potluck.offline.protocol import LabelRule, SourceTable, ViewQuery
 from potluck.online.protocol import OnlineView
 from potluck.repo.sources import resolve_source_path
 from potluck.retrieval.references import ViewSelection
@@ -34,7 +34,15 @@ def view_query(selection: ViewSelection, repo_path: str) -> ViewQuery:
         features=selection.features,
         output_names=selection.output_names,
         ttl=view.ttl,
+        labels=label_rule(view),
     )
+
+
+def label_rule(view: FeatureView) -> LabelRule | None:
+    """How training data resolves a label view's labelers; None for last write wins (a plain view's join)."""
+    if not isinstance(view, LabelView) or view.conflict_policy is ConflictPolicy.LAST_WRITE_WINS:
+        return None
+    return LabelRule(view.conflict_policy.value, view.labeler_field, view.labeler_priorities)
 
 
 def full_view_query(view: FeatureView, repo_path: str) -> ViewQuery:

@@ -47,7 +47,9 @@ CandidateJoin = Callable[[EntityInput, Sequence[tuple[ViewQuery, SourceInput]]],
 
 def _group(dialect: Dialect, rule: LabelRule, labeler: str) -> Sql:
     if rule.policy == PRIORITY:
-        ranks = [Sql(f"WHEN {labeler} = ") + dialect.param(name) + f" THEN {i}" for i, name in enumerate(rule.priorities)]
+        ranks = [
+            Sql(f"WHEN {labeler} = ") + dialect.param(name) + f" THEN {i}" for i, name in enumerate(rule.priorities)
+        ]
         if not ranks:
             return Sql("0")
         return Sql("CASE ") + join(ranks, " ") + f" ELSE {len(rule.priorities)} END"
@@ -108,7 +110,12 @@ def resolved_labels_sql(
             Field(name=_VOTE_CREATED, dtype=UnixTimestamp),
             Field(name=_VOTE_POSITION, dtype=Int64),
         ),
-        output_names=(*(f"__potluck_lf{j}" for j in range(len(view.features))), _VOTE_TS, _VOTE_CREATED, _VOTE_POSITION),
+        output_names=(
+            *(f"__potluck_lf{j}" for j in range(len(view.features))),
+            _VOTE_TS,
+            _VOTE_CREATED,
+            _VOTE_POSITION,
+        ),
         ttl=view.ttl,
     )
     # The entity rows, each once per group its key has label rows in.
@@ -141,7 +148,7 @@ def resolved_labels_sql(
         timestamp_type=dialect.utc_timestamp_type,
     )
     votes = candidates(inner_entity, [(inner_view, inner_source)])
-    found = Sql(f"(SELECT * FROM (") + votes + f") WHERE {q(_VOTE_POSITION)} IS NOT NULL)"
+    found = Sql("(SELECT * FROM (") + votes + f") WHERE {q(_VOTE_POSITION)} IS NOT NULL)"
     if rule.policy == PRIORITY:
         picked = ", ".join(f"{q(f'__potluck_lf{j}')} AS {q(f'__f{j}')}" for j in range(len(view.features)))
         return (
@@ -193,4 +200,3 @@ def _majority(dialect: Dialect, view: ViewQuery, rule: LabelRule, found: Sql, ro
         + f" FROM {rows} "
         + " ".join(joins)
     )
-

@@ -255,7 +255,8 @@ def point_in_time_sql(
             joins.append((len(view.features), i, Sql(f"LEFT JOIN {q(name)} AS {q(alias)} ON {on}")))
             out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
             inner_cols += [
-                f"{dialect.qualified(alias, f'__f{j}')} AS {q(f'__potluck_v{i}_f{j}')}" for j in range(len(view.features))
+                f"{dialect.qualified(alias, f'__f{j}')} AS {q(f'__potluck_v{i}_f{j}')}"
+                for j in range(len(view.features))
             ]
             continue
         use = strategy or (Strategy.ASOF if dialect.supports_asof else Strategy.LATERAL)
