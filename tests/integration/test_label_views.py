@@ -185,17 +185,22 @@ def test_materialize_and_online_equal_offline_last_write_wins(store: FeatureStor
 def test_cli_lists_and_describes(store: FeatureStore, capsys: pytest.CaptureFixture[str]) -> None:
     root = str(store.repo_path)
     code, out, _ = run_cli(capsys, "-c", root, "label-views", "list")
-    assert code == 0 and "ranked_labels" in out and "labeler_priority" in out
+    assert code == 0
+    assert "ranked_labels" in out
+    assert "labeler_priority" in out
     code, out, _ = run_cli(capsys, "-c", root, "label-views", "describe", "voted_labels", "-o", "json")
     assert code == 0
     assert json.loads(out)["conflict_policy"] == "majority_vote"
     code, out, err = run_cli(capsys, "-c", root, "label-views", "describe", "nope")
-    assert code != 0 and "nope" in (out + err)
+    assert code != 0
+    assert "nope" in (out + err)
     code, out, _ = run_cli(capsys, "-c", root, "registry-dump")
-    assert code == 0 and json.loads(out)["objects"]["label_view"][0]["name"] == "lww_labels"
+    assert code == 0
+    assert json.loads(out)["objects"]["label_view"][0]["name"] == "lww_labels"
 
 
 def test_server_serves_label_views(store: FeatureStore) -> None:
+    store.materialize(T0 - timedelta(days=1), T0 + timedelta(days=1), ["lww_labels"])
     app = create_app(StoreBackend(store), ServerSettings())
     with serve(app) as url, httpx.Client(base_url=url) as http:
         body: dict[str, Any] = {"features": ["lww_labels:is_fraud"], "entities": {"driver_id": [1]}}
@@ -205,4 +210,33 @@ def test_server_serves_label_views(store: FeatureStore) -> None:
         answer = http.post("/get-online-features", json={"feature_service": "model", "entities": {"driver_id": [1]}})
         assert answer.status_code == 200, answer.text
         assert "is_fraud" in answer.json()["metadata"]["feature_names"]
-        assert "label" in http.get("/openapi.json").text.lower()
+        assert "label views" in http.get("/openapi.json").text
+        # An SDK whose online store is this server reads and writes label views through it.
+        remote_root = store.repo_path.parent / "label_views_remote"
+        remote_root.mkdir()
+        (remote_root / "feature_store.yaml").write_text(
+            f"project: labels\nregistry: {store.repo_path / 'data' / 'registry.db'}\n"
+            f"online_store:\n  type: remote\n  path: {url}\n"
+        )
+        remote = FeatureStore(repo_path=remote_root)
+        try:
+            written = {
+                "driver_id": [9],
+                "event_timestamp": [T0 + timedelta(days=2)],
+                "labeler": ["crowd"],
+                "is_fraud": [0],
+                "note": ["remote"],
+            }
+            remote.write_to_online_store("voted_labels", written)
+            got = remote.get_online_features(["voted_labels:note", "lww_labels:is_fraud"], [{"driver_id": 9}, {"driver_id": 1}])
+            assert got.to_dict()["note"] == ["remote", None]
+            assert got.to_dict()["is_fraud"] == [None, 1]
+        finally:
+            remote.close()
+
+
+def test_scopes_cover_label_views(store: FeatureStore) -> None:
+    backend = StoreBackend(store)
+    resources = backend.read_resources(["ranked_labels:is_fraud"], None)
+    assert [(r.kind, r.name, r.tags) for r in resources] == [("feature_view", "ranked_labels", {"team": "risk"})]
+    assert "voted_labels" in [r.name for r in backend.view_resources(None)]

@@ -23,7 +23,7 @@ from potluck.definitions import (
     Project,
     PushSource,
 )
-from potluck.definitions.errors import RepositoryError, suggestion
+from potluck.definitions.errors import DefinitionError, RepositoryError, suggestion
 from potluck.definitions.feature_view import FeatureViewProjection
 from potluck.definitions.types import PotluckType, dtype_from_arrow, dtype_from_value_type, is_compatible
 from potluck.registry.snapshot import RegistrySnapshot
@@ -206,7 +206,12 @@ def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of:
     spec = view.to_spec()
     spec["features"] = [f.to_spec() for f in features]
     spec["entity_columns"] = [f.to_spec() for f in key_fields]
-    completed = type(view).from_spec(spec)
+    try:
+        completed = type(view).from_spec(spec)
+    except DefinitionError as err:  # a rule that holds only once the inferred features are known
+        own = f"{type(view).__name__} '{view.name}': "
+        message = str(err)
+        raise RepositoryError(f"{label}: {message.removeprefix(own)}") from None
     completed.version = view.version  # which applied definition to make current: not part of the spec
     return completed
 

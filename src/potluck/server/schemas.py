@@ -72,7 +72,7 @@ class GetOnlineFeaturesRequest(_Body):
     features: FeatureList | None = Field(
         default=None,
         description=(
-            "Feature references 'view:feature' (feature views and on-demand feature views). "
+            "Feature references 'view:feature' (feature views, label views and on-demand feature views). "
             "Ignored when 'feature_service' is given (as in Feast)."
         ),
         json_schema_extra=_omit_not_null,
@@ -180,7 +180,7 @@ class WriteToOnlineStoreRequest(_Body):
 
 ViewNames = Annotated[
     list[Name] | None,
-    Field(description="Default (absent or null): every view."),
+    Field(description="Feature views and label views by name. Default (absent or null): every view."),
 ]
 Version = Annotated[
     Literal["latest"] | None,

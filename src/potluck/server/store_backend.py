@@ -6,7 +6,7 @@ import functools
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from potluck.definitions import Definition, FeatureView
 from potluck.definitions.errors import BackendUnavailableError, PotluckError
@@ -139,7 +139,7 @@ class StoreBackend:
 
     def _view(self, name: str) -> FeatureView:
         """A view from the cached registry (no per-request registry query)."""
-        return cast(FeatureView, self.store.registry_snapshot().get(FeatureView.kind, name))
+        return self.store.registry_snapshot().feature_view(name)
 
     def _readable(self, name: str) -> Definition:
         """A view features are read from: on-demand views are scoped like any view (kind, name, tags)."""
@@ -151,7 +151,11 @@ class StoreBackend:
         return [_resource(v) for v in self.store.views_fed_by(push_source_name)]
 
     def view_resources(self, views: list[str] | None) -> list[Resource]:
-        chosen = self.store.list_feature_views(allow_cache=True) if views is None else [self._view(n) for n in views]
+        if views is None:  # every view materialization would touch, label views included
+            snapshot = self.store.registry_snapshot()
+            chosen = [v for _, v in sorted(snapshot.feature_views().items())]
+        else:
+            chosen = [self._view(n) for n in views]
         return [_resource(v) for v in chosen]
 
 
