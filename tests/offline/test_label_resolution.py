@@ -68,6 +68,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "availability": draw(st.booleans()),
         "strategy": draw(st.sampled_from([None, Strategy.LATERAL])),
         "prune": draw(st.booleans()),
+        "source_zoned": draw(st.booleans()),  # source times stored zoned (UTC) or naive
     }
 
 
@@ -75,7 +76,7 @@ _TYPES = {"x": Int64, "y": String, "who": String}
 
 
 def _query(root: Path, scenario: dict[str, Any], name: str = "labels") -> ViewQuery:
-    stamp = pa.timestamp("us")
+    stamp = pa.timestamp("us", tz="UTC") if scenario.get("source_zoned") else pa.timestamp("us")
     columns = [("sk", pa.int64()), ("ts", stamp)] + ([("created", stamp)] if scenario["with_created"] else [])
     columns += [("who", pa.string()), ("x", pa.int64()), ("y", pa.string())]
     schema = pa.schema(columns)
@@ -117,7 +118,7 @@ def _expected(scenario: dict[str, Any], name: str = "labels") -> list[dict[str, 
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_policies_match_reference(scenario: dict[str, Any]) -> None:
     ratio = query._PRUNE_RATIO
