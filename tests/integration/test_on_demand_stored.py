@@ -89,7 +89,11 @@ def test_push_then_read_equals_training_data_at_the_push_time(store: FeatureStor
     served = response.to_dict()
     trained = _offline(store, ids, T1)
     assert served["score"] == trained["score"] == [score(0.5, 3), score(None, 4), score(2.0, None)]
-    assert served["combo"] == trained["combo"] == [combo(c, weight_of(i)) for c, i in zip([0.5, None, 2.0], ids, strict=False)]
+    assert (
+        served["combo"]
+        == trained["combo"]
+        == [combo(c, weight_of(i)) for c, i in zip([0.5, None, 2.0], ids, strict=False)]
+    )
     assert response.statuses["score"] == [FieldStatus.PRESENT] * 3
     assert response.event_timestamps["combo"] == [T1] * 3  # the inputs' event time, not the read time
     # an older push loses in both tables; a newer one wins in both
@@ -289,6 +293,16 @@ def test_a_push_without_the_request_field_is_a_422_over_http(request_store: Feat
         reply = httpx.post(f"{url}/push", json=body)
         assert reply.status_code == 422
         assert "'bonus'" in reply.json()["error"]["message"]
+        direct = {
+            "feature_view_name": "stored_bonus",
+            "df": {"driver_id": [7], "event_timestamp": ["2024-06-01T00:00:00Z"], "conv": [1.0]},
+        }
+        reply = httpx.post(f"{url}/write-to-online-store", json=direct)
+        assert reply.status_code == 422
+        assert "'bonus'" in reply.json()["error"]["message"]
+        direct["df"]["bonus"] = [2.0]
+        assert httpx.post(f"{url}/write-to-online-store", json=direct).status_code == 200
+    assert _online(request_store, [7], ["stored_bonus:boosted"]).to_dict()["boosted"] == [3.0]
 
 
 def test_toggling_the_flag_is_a_breaking_change_and_gives_a_fresh_table(tmp_path: Path) -> None:

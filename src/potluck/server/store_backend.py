@@ -151,7 +151,10 @@ class StoreBackend:
         return [_resource(v) for v in self.store.views_fed_by(push_source_name)]
 
     def view_resources(self, views: list[str] | None) -> list[Resource]:
-        chosen = self.store.list_feature_views(allow_cache=True) if views is None else [self._view(n) for n in views]
+        """The views a write or materialize names (on-demand views stored at write time among them)."""
+        chosen = (
+            self.store.list_feature_views(allow_cache=True) if views is None else [self._readable(n) for n in views]
+        )
         return [_resource(v) for v in chosen]
 
 
