@@ -47,9 +47,23 @@ if TYPE_CHECKING:
     from potluck.transforms.code import Udf
 
     OnlinePlan = tuple[ResolvedRequest, list[Udf]]
+    from potluck.streaming.on_demand_writes import StoredView
     from potluck.streaming.push import PushMode
 
 _SDK_RETRIES = 5
+
+
+def _stored(view: Definition | None) -> OnDemandFeatureView | None:
+    """`view` when it is an on-demand view stored at write time."""
+    return view if isinstance(view, OnDemandFeatureView) and view.write_to_online_store else None
+
+
+def _resets_stored(old: OnDemandFeatureView | None, new: OnDemandFeatureView | None) -> bool:
+    """A stored on-demand view gets a new online generation when first stored or reshaped."""
+    if old is None or new is None:
+        return True
+    a, b = old.to_spec(), new.to_spec()
+    return any(a.get(k) != b.get(k) for k in ("features", "entity_columns"))
 
 
 def _resets_online(old: FeatureView | None, new: FeatureView | None) -> bool:
@@ -219,7 +233,9 @@ class FeatureStore:
         from potluck.registry.sql import Change
 
         new_version = plan.base_version + 1
-        changes, drops, resets = [], [], []
+        changes: list[Change] = []
+        drops: list[FeatureView | OnDemandFeatureView] = []
+        resets: list[str] = []
         for d in plan.diffs:
             if d.action == "unchanged":
                 continue
@@ -241,6 +257,16 @@ class FeatureStore:
                     spec[ONLINE_GENERATION] = generation
                 changes.append(Change(d.kind, d.name, d.action, spec, pin=pin))
                 continue
+            if d.kind == OnDemandFeatureView.kind:
+                old_stored, new_stored = _stored(d.old), _stored(d.obj) if spec is not None else None
+                if old_stored is not None or new_stored is not None:
+                    generation = old_stored.online_generation if old_stored is not None else 0
+                    if _resets_stored(old_stored, new_stored):
+                        if old_stored is not None:
+                            drops.append(old_stored)
+                        generation = new_version
+                    if spec is not None and new_stored is not None:
+                        spec[ONLINE_GENERATION] = generation
             changes.append(Change(d.kind, d.name, d.action, spec))
 
         def also(cursor: Any, _version: int) -> None:
@@ -260,7 +286,7 @@ class FeatureStore:
         Never raises for the online store: owed drops stay recorded until it is reachable, and
         their rows are never read meanwhile (they belong to an earlier generation of the view).
         """
-        from potluck.retrieval.plans import online_view
+        from potluck.retrieval.plans import any_online_view
 
         try:
             owed, unreadable = self._pending.read()
@@ -268,7 +294,7 @@ class FeatureStore:
             return [f"online cleanups not checked: {err}. The next apply finishes any that are pending."]
         for i, drop in enumerate(owed):
             try:
-                self._online.teardown([online_view(drop.view, self.project)])
+                self._online.teardown([any_online_view(drop.view, self.project)])
                 self._pending.done(drop)
             except Exception as err:  # the registry is committed: report, keep the record, go on
                 names = ", ".join(sorted({d.view.name for d in owed[i:]}))
@@ -285,16 +311,23 @@ class FeatureStore:
 
         A failure here never fails the apply (the registry is committed): it becomes a warning.
         """
-        from potluck.retrieval.plans import online_view
+        from potluck.retrieval.plans import online_view, stored_view
 
         warnings = self.finish_pending_online()
-        changed = {d.name for d in plan.diffs if d.kind in VIEW_KINDS and d.action in ("created", "updated")}
+        kinds = (*VIEW_KINDS, OnDemandFeatureView.kind)
+        changed = {d.name for d in plan.diffs if d.kind in kinds and d.action in ("created", "updated")}
         try:
-            views = self._registry.refresh().feature_views().values()
+            snapshot = self._registry.refresh()
+            views = snapshot.feature_views().values()
             create = [
                 online_view(v, self.project)
                 for v in views
                 if v.name in changed and isinstance(v, FeatureView) and v.online
+            ]
+            create += [
+                stored_view(v, self.project)
+                for v in snapshot.of_kind(OnDemandFeatureView.kind).values()
+                if v.name in changed and _stored(v) is not None and isinstance(v, OnDemandFeatureView)
             ]
             if create:
                 self._online.create(create)
@@ -306,11 +339,19 @@ class FeatureStore:
 
     def teardown(self) -> None:
         """Remove this project's definitions, history and online data (owed drops included)."""
-        from potluck.retrieval.plans import online_view
+        from potluck.retrieval.plans import any_online_view
 
-        registered = self._registry.refresh().feature_views().values()
-        views = [online_view(v, self.project) for v in registered if isinstance(v, FeatureView)]
-        views += [online_view(d.view, self.project) for d in self._pending.list()]
+        snapshot = self._registry.refresh()
+        registered = [
+            *snapshot.feature_views().values(),
+            *snapshot.of_kind(OnDemandFeatureView.kind).values(),
+        ]
+        views = [
+            any_online_view(v, self.project)
+            for v in registered
+            if isinstance(v, FeatureView) or (_stored(v) is not None and isinstance(v, OnDemandFeatureView))
+        ]
+        views += [any_online_view(d.view, self.project) for d in self._pending.list()]
         if views:
             self._online.teardown(views)
         self._registry_store.teardown()
@@ -525,7 +566,7 @@ class FeatureStore:
         """The read plan of a request (and its on-demand part, if any), compiled once per registry version."""
         from potluck.retrieval.on_demand import resolve_request
         from potluck.retrieval.online import OnlineSelection
-        from potluck.retrieval.plans import online_view
+        from potluck.retrieval.plans import online_view, stored_ttl, stored_view
 
         snapshot = self._snapshot()
         request: object = (
@@ -539,15 +580,33 @@ class FeatureStore:
         cached = self._plan_cache.get(cache_key)
         if cached is not None:
             return cached
-        request = resolve_request(features, snapshot, full_feature_names=full_feature_names)
-        selections = [
+        request = resolve_request(features, snapshot, full_feature_names=full_feature_names, serving=True)
+        views = snapshot.feature_views()
+        regular = [
             OnlineSelection(
                 view=online_view(s.view, self.project),
                 features=tuple(f.name for f in s.features),
                 output_names=s.output_names,
             )
-            for s in [*request.selections, *request.inputs]
+            for s in request.selections
         ]
+        stored = [
+            OnlineSelection(
+                view=stored_view(s.view, self.project, stored_ttl(s.view, views)),
+                features=tuple(f.name for f in s.features),
+                output_names=s.output_names,
+            )
+            for s in request.stored
+        ]
+        inputs = [
+            OnlineSelection(
+                view=online_view(s.view, self.project),
+                features=tuple(f.name for f in s.features),
+                output_names=s.output_names,
+            )
+            for s in request.inputs
+        ]
+        selections = [*regular, *stored, *inputs]
         on_demand = (request, request.udfs(self.repo_path)) if request.on_demand else None
         if len(self._plan_cache) > 1024:
             self._plan_cache.clear()
@@ -622,7 +681,7 @@ class FeatureStore:
             start=start_date,
             end=end_date,
             progress=progress,
-            **self._materialize_parts(batch_rows),
+            **self._materialize_parts(batch_rows, feature_views),
         )
 
     def materialize_incremental(
@@ -646,13 +705,37 @@ class FeatureStore:
             end=end_date,
             incremental_lookback=lookback,
             progress=progress,
-            **self._materialize_parts(batch_rows),
+            **self._materialize_parts(batch_rows, feature_views),
         )
 
-    def _materialize_parts(self, batch_rows: int | None) -> dict[str, Any]:
+    def _materialize_parts(self, batch_rows: int | None, names: Sequence[str] | None) -> dict[str, Any]:
         from potluck.materialize.runner import DEFAULT_BATCH_ROWS
 
+        snapshot = self._snapshot()
+
+        def stored_for(view: FeatureView) -> list[StoredView]:
+            """The stored views that follow `view`; those that need request data are skipped (warned)."""
+            import warnings
+
+            from potluck.definitions.errors import PotluckWarning
+
+            out = []
+            for stored in self._stored_reading(snapshot, [view]):
+                if stored.needs_request:
+                    fields = ", ".join(repr(f.name) for f in stored.view.request_fields)
+                    warnings.warn(
+                        f"materialize of feature view '{view.name}': on-demand feature view '{stored.view.name}' "
+                        f"is not updated, it needs request field(s) {fields} that the offline rows do not have; "
+                        "write its rows with push or write_to_online_store",
+                        PotluckWarning,
+                        stacklevel=4,
+                    )
+                    continue
+                out.append(stored)
+            return out
+
         return {
+            "stored_for": stored_for,
             "batch_rows": batch_rows or self.config.materialization.online_write_batch_size or DEFAULT_BATCH_ROWS,
             "max_clock_skew": timedelta(seconds=self.config.materialization.max_clock_skew_seconds),
             "project": self.project,
@@ -663,10 +746,38 @@ class FeatureStore:
         }
 
     def _views_for(self, names: Sequence[str] | None) -> list[FeatureView]:
+        """The views to materialize; an on-demand view stored at write time stands for its source views."""
+        from potluck.transforms.runner import RequestDataMissingError
+
         snapshot = self._snapshot()
         if names is None:
             return [v for v in _filtered(snapshot.feature_views().values(), None) if v.online]
-        return [snapshot.feature_view(n) for n in names]
+        on_demand = snapshot.of_kind(OnDemandFeatureView.kind)
+        chosen: dict[str, FeatureView] = {}
+        for n in names:
+            odfv = on_demand.get(n)
+            if not isinstance(odfv, OnDemandFeatureView):
+                chosen.setdefault(n, snapshot.feature_view(n))
+                continue
+            if not odfv.write_to_online_store:
+                raise RetrievalError(
+                    f"materialize: on-demand feature view '{n}' is computed at read time "
+                    "(write_to_online_store=False); there is nothing to materialize"
+                )
+            if odfv.request_fields:
+                fields = ", ".join(repr(f.name) for f in odfv.request_fields)
+                raise RequestDataMissingError(
+                    f"materialize: on-demand feature view '{n}' needs request field(s) {fields}, which the offline "
+                    "rows do not have; write its rows with push or write_to_online_store"
+                )
+            if not odfv.source_projections:
+                raise RetrievalError(
+                    f"materialize: on-demand feature view '{n}' reads no feature view; "
+                    "write its rows with write_to_online_store"
+                )
+            for p in odfv.source_projections:
+                chosen.setdefault(p.name, snapshot.feature_view(p.name))
+        return list(chosen.values())
 
     def _cached_views(self) -> list[FeatureView]:
         """Every feature view, label views included."""
@@ -735,8 +846,9 @@ class FeatureStore:
         """Write rows to the views fed by a push source, online, offline, or both; returns the rows pushed.
 
         `df` is a pandas or polars DataFrame, a pyarrow Table or a dict of columns (see the docs for
-        the accepted values). `transform_on_write` is accepted for Feast's signature: there are no
-        write-time transforms to run.
+        the accepted values). On-demand views stored at write time (`write_to_online_store=True`)
+        that read these views get their rows computed from the pushed ones (request fields are
+        columns of `df`). `transform_on_write` is accepted for Feast's signature.
         """
         from potluck.streaming.push import PushMode, push
 
@@ -754,6 +866,7 @@ class FeatureStore:
             repo_path=str(self.repo_path),
             online=self._online if mode is not PushMode.OFFLINE else None,
             offline=self._offline if mode is not PushMode.ONLINE else None,
+            stored=self._stored_reading(self._snapshot(), views) if mode is not PushMode.OFFLINE else (),
         )
 
     async def push_async(
@@ -781,16 +894,66 @@ class FeatureStore:
         transform_on_write: bool = True,
     ) -> int:
         """Write rows (a DataFrame, Arrow table or dict of columns, as `df` or `inputs`) to one view's
-        online rows, newest wins; returns the rows written. Same input rules as `push`."""
-        from potluck.streaming.push import write_online
+        online rows, newest wins; returns the rows written. Same input rules as `push`.
 
-        view = self._view_to_write(feature_view_name, allow_registry_cache)
+        `feature_view_name` may name an on-demand view stored at write time: the rows are then its
+        inputs (join keys, `event_timestamp`, source features, request fields) and its function
+        computes what is stored.
+        """
+        from potluck.streaming.push import write_on_demand, write_online
+
         if df is not None and inputs is not None:
             raise RetrievalError("write_to_online_store: pass the rows as either 'df' or 'inputs', not both")
         rows = df if df is not None else inputs
+        snapshot = self._registry_view(allow_registry_cache)
+        on_demand = snapshot.of_kind(OnDemandFeatureView.kind).get(feature_view_name)
         if rows is None:
             raise RetrievalError("write_to_online_store: no rows given; pass a DataFrame or a dict of columns as 'df'")
-        return write_online(view, rows, project=self.project, online=self._online)
+        if isinstance(on_demand, OnDemandFeatureView):
+            if not on_demand.write_to_online_store:
+                raise RetrievalError(
+                    f"write to on-demand feature view '{feature_view_name}': it is computed at read time "
+                    "(write_to_online_store=False), so it has no stored rows to write"
+                )
+            return write_on_demand(self._stored_view(snapshot, on_demand), rows, online=self._online)
+        view = snapshot.feature_view(feature_view_name)
+        stored = self._stored_reading(snapshot, [view])
+        return write_online(view, rows, project=self.project, online=self._online, stored=stored)
+
+    def _stored_view(self, snapshot: RegistrySnapshot, view: OnDemandFeatureView) -> StoredView:
+        """A stored on-demand view with its function and tables, built once per registry version."""
+        from potluck.retrieval.plans import online_view, stored_ttl, stored_view
+        from potluck.streaming.on_demand_writes import StoredView
+        from potluck.transforms.code import load_udf
+
+        key = (snapshot.version, view.name)
+        found = self._stored_cache.get(key)
+        if found is not None:
+            return found
+        views = snapshot.feature_views()
+        sources = tuple(online_view(views[p.name], self.project) for p in view.source_projections)
+        built = StoredView(
+            view, load_udf(view, self.repo_path), stored_view(view, self.project, stored_ttl(view, views)), sources
+        )
+        if len(self._stored_cache) > 1024:
+            self._stored_cache.clear()
+        self._stored_cache[key] = built
+        return built
+
+    @cached_property
+    def _stored_cache(self) -> dict[tuple[int, str], StoredView]:
+        return {}
+
+    def _stored_reading(self, snapshot: RegistrySnapshot, views: Sequence[FeatureView]) -> list[StoredView]:
+        """The on-demand views stored at write time that read any of `views`."""
+        names = {v.name for v in views}
+        return [
+            self._stored_view(snapshot, v)
+            for v in snapshot.of_kind(OnDemandFeatureView.kind).values()
+            if isinstance(v, OnDemandFeatureView)
+            and v.write_to_online_store
+            and any(p.name in names for p in v.source_projections)
+        ]
 
     def write_to_offline_store(
         self,

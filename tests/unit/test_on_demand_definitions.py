@@ -136,8 +136,9 @@ def test_a_changed_function_body_is_a_change_the_plan_shows(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('schema=OUT, mode="arrow")', 'schema=OUT, mode="arrow", write_to_online_store=True)',
-         "OnDemandFeatureView 'scored_arrow': write_to_online_store=True is not supported yet"),
+        ('sources=[stats[["conv", "city"]], req], schema=OUT, mode="arrow")',
+         'sources=[req], schema=OUT, mode="arrow", write_to_online_store=True)',
+         "OnDemandFeatureView 'scored_arrow': write_to_online_store=True needs the keys of its stored rows"),
         ('stats[["conv", "city"]], req], schema=OUT, mode="arrow"', 'stats[["conv"]], req], schema=OUT, mode="arrow"',
          None),
         ("@on_demand_feature_view(sources=[stats[[\"conv\", \"city\"]], req], schema=OUT, mode=\"pandas\")",

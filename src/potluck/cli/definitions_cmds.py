@@ -46,7 +46,7 @@ def _on_demand_row(v: Definition) -> list[Any]:
     assert isinstance(v, OnDemandFeatureView)
     sources = [p.name_to_use for p in v.source_projections] + [r.name for r in v.request_sources]
     where = f"{v.udf_location.file}:{v.udf_location.qualname}"
-    return [v.name, v.mode, len(v.features), ", ".join(sources), where, _tags(v)]
+    return [v.name, v.mode, len(v.features), ", ".join(sources), where, v.write_to_online_store, _tags(v)]
 
 
 def _service_row(s: Definition) -> list[Any]:
@@ -79,7 +79,7 @@ GROUPS: list[tuple[str, str, str, list[str], Callable[[Definition], list[Any]]]]
         "on-demand-feature-views",
         "On-demand feature views",
         OnDemandFeatureView.kind,
-        ["name", "mode", "features", "sources", "function", "tags"],
+        ["name", "mode", "features", "sources", "function", "stored", "tags"],
         _on_demand_row,
     ),
     (

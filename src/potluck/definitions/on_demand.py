@@ -17,7 +17,7 @@ from typing import Any
 from potluck.definitions.base import Definition, check_name, check_tags, check_text
 from potluck.definitions.entity import Entity
 from potluck.definitions.errors import DefinitionError, suggestion
-from potluck.definitions.feature_view import FeatureView, FeatureViewProjection
+from potluck.definitions.feature_view import ONLINE_GENERATION, FeatureView, FeatureViewProjection
 from potluck.definitions.field import Field
 from potluck.definitions.request_source import RequestSource
 
@@ -87,6 +87,9 @@ def _fields(label: str, what: str, schema: object) -> list[Field]:
 
 class OnDemandFeatureView(Definition):
     kind = "on_demand_feature_view"
+    # Assigned by the registry for views stored at write time (`write_to_online_store=True`): which
+    # online namespace holds their rows. Not part of the definition's content.
+    online_generation: int = 0
 
     def __init__(
         self,
@@ -103,6 +106,7 @@ class OnDemandFeatureView(Definition):
         tags: dict[str, str] | None = None,
         owner: str = "",
         udf_location: UdfLocation | None = None,
+        entity_columns: Sequence[Field] | None = None,
     ) -> None:
         self.name = check_name("OnDemandFeatureView", name)
         label = f"OnDemandFeatureView '{name}'"
@@ -166,10 +170,18 @@ class OnDemandFeatureView(Definition):
         else:
             raise DefinitionError(f"{label}: 'udf' is required: the function that computes its features")
         self.projection = FeatureViewProjection(self.name, list(self.features))
+        # The typed join keys of a view stored at write time, completed at apply from its sources
+        # (or its entities): the keys of its online rows.
+        self.entity_columns = list(entity_columns or [])
 
     @property
     def schema(self) -> list[Field]:
         return list(self.features)
+
+    @property
+    def join_keys(self) -> list[str]:
+        """The join keys of its stored rows (empty unless `write_to_online_store` and applied)."""
+        return [f.name for f in self.entity_columns]
 
     @property
     def entities(self) -> list[str]:
@@ -222,7 +234,7 @@ class OnDemandFeatureView(Definition):
             }
             for p in self.source_projections
         ] + [{"type": "request", "source": r.to_spec()} for r in self.request_sources]
-        return {
+        spec: dict[str, Any] = {
             "name": self.name,
             "entities": list(self.entity_names),
             "sources": sources,
@@ -235,6 +247,9 @@ class OnDemandFeatureView(Definition):
             "tags": self.tags,
             "owner": self.owner,
         }
+        if self.entity_columns:  # only stored views have them; other specs stay as they were
+            spec["entity_columns"] = [f.to_spec() for f in self.entity_columns]
+        return spec
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> OnDemandFeatureView:
@@ -251,7 +266,7 @@ class OnDemandFeatureView(Definition):
                     )
                 )
         udf = spec["udf"]
-        return cls(
+        view = cls(
             name=spec["name"],
             sources=sources,
             schema=[Field.from_spec(f) for f in spec["features"]],
@@ -263,7 +278,15 @@ class OnDemandFeatureView(Definition):
             tags=spec.get("tags"),
             owner=spec.get("owner", ""),
             udf_location=UdfLocation(str(udf["module"]), str(udf["qualname"]), str(udf["source_sha256"])),
+            entity_columns=[Field.from_spec(f) for f in spec.get("entity_columns") or []],
         )
+        generation = spec.get(ONLINE_GENERATION, 0)
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+            raise DefinitionError(
+                f"OnDemandFeatureView '{view.name}': '{ONLINE_GENERATION}' must be a non-negative integer"
+            )
+        view.online_generation = generation
+        return view
 
 
 def on_demand_feature_view(

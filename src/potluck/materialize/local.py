@@ -18,16 +18,19 @@ def materialize_view(
     *,
     batch_rows: int = 50_000,
     on_progress: Callable[[int], None] | None = None,
+    write: Callable[[OnlineView, pa.Table], int] | None = None,
 ) -> int:
     """Write every batch of `rows` to `store` in slices of at most `batch_rows`; returns rows written.
 
     Only one slice is held at a time beyond what the iterator itself holds, so memory does not
     grow with the number of rows. `on_progress` gets the number of rows of each written slice.
+    `write` replaces `store.write` (to write what follows each slice, too).
     """
     import pyarrow as pa
 
     if batch_rows < 1:
         raise ValueError("batch_rows must be at least 1")
+    write_slice = write if write is not None else store.write
     total = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
@@ -38,7 +41,7 @@ def materialize_view(
             return
         table = pa.Table.from_batches(pending)
         pending, pending_rows = [], 0
-        total += store.write(view, table)
+        total += write_slice(view, table)
         if on_progress is not None:
             on_progress(table.num_rows)
 

@@ -19,9 +19,10 @@ from potluck.definitions.errors import RetrievalError
 from potluck.materialize.local import materialize_view
 from potluck.materialize.watermark import DEFAULT_MAX_CLOCK_SKEW, check_end, watermark
 from potluck.offline.protocol import OfflineStore
-from potluck.online.protocol import OnlineStore
+from potluck.online.protocol import OnlineStore, OnlineView
 from potluck.registry.sql import SqlRegistryStore
 from potluck.retrieval.plans import full_view_query, online_view
+from potluck.streaming.on_demand_writes import StoredView, followups
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -72,10 +73,13 @@ def materialize(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: ProgressFactory | None = None,
     max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+    stored_for: Callable[[FeatureView], Sequence[StoredView]] | None = None,
 ) -> list[MaterializationResult]:
     """Materialize each view; with `incremental_lookback` set, each view starts where it left off.
 
     An `end` more than `max_clock_skew` after now is refused before anything is written.
+    `stored_for(view)`: the on-demand views stored at write time whose rows follow the view's
+    (each slice's outputs are written after the slice, and before the interval is recorded).
     """
     end = utc(end)
     check_end(end, datetime.now(UTC), max_clock_skew)
@@ -92,14 +96,31 @@ def materialize(
             raise RetrievalError(f"materialize: start {view_start.isoformat()} is after end {end.isoformat()}")
         began = time.perf_counter()
         target = online_view(view, project)
-        online.create([target])
+        stored = list(stored_for(view)) if stored_for is not None else []
+        online.create([target, *(s.target for s in stored)])
         batches = _Counted(offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows))
         on_progress = progress(view.name) if progress else None
-        rows = materialize_view(batches, online, target, batch_rows=batch_rows, on_progress=on_progress)
+        write = _with_stored(view, online, stored) if stored else None
+        rows = materialize_view(batches, online, target, batch_rows=batch_rows, on_progress=on_progress, write=write)
         registry.record_materialization(view.name, view_start, end)
         seconds = time.perf_counter() - began
         results.append(MaterializationResult(view.name, view_start, end, rows, seconds, rows_read=batches.rows))
     return results
+
+
+def _with_stored(
+    view: FeatureView, online: OnlineStore, stored: Sequence[StoredView]
+) -> Callable[[OnlineView, pa.Table], int]:
+    """A slice writer that writes the stored on-demand rows computed from the slice after it."""
+
+    def write(target: OnlineView, rows: pa.Table) -> int:
+        after = followups(view, rows, stored, online, None)
+        written = online.write(target, rows)
+        for follow in after:
+            follow()
+        return written
+
+    return write
 
 
 class _Counted:

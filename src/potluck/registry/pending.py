@@ -11,10 +11,11 @@ old generation are never read meanwhile: readers look up the current generation'
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from potluck.definitions import FeatureView
+from potluck.definitions import FeatureView, OnDemandFeatureView
 from potluck.definitions.base import canonical_json
 from potluck.definitions.feature_view import ONLINE_GENERATION
 from potluck.registry.dbapi import Cursor, Database
@@ -39,7 +40,7 @@ class PendingDrop:
     """The rows of one old generation of a feature view, still to be removed from the online store."""
 
     id: int
-    view: FeatureView  # as registered then, with that generation
+    view: FeatureView | OnDemandFeatureView  # as registered then, with that generation
 
 
 _Drops = list[PendingDrop]
@@ -53,7 +54,7 @@ class PendingOnlineChanges:
         self.project = project
         self._db = database  # the registry's own database (its connections and timeouts)
 
-    def record(self, cur: Cursor, drops: list[FeatureView], resets: list[str]) -> None:
+    def record(self, cur: Cursor, drops: Sequence[FeatureView | OnDemandFeatureView], resets: list[str]) -> None:
         """Inside the registry commit: owe a drop of each view in `drops`, restart the watermarks of `resets`.
 
         A restarted watermark means the view's recorded materialization intervals are removed:
@@ -103,7 +104,9 @@ class PendingOnlineChanges:
         problems: _Messages = []
         for row_id, name, generation, spec in rows:
             try:
-                drops.append(PendingDrop(int(row_id), FeatureView.from_spec(json.loads(spec))))
+                decoded = json.loads(spec)
+                kind = OnDemandFeatureView if "udf" in decoded else FeatureView  # stored on-demand views have one
+                drops.append(PendingDrop(int(row_id), kind.from_spec(decoded)))
             except Exception as err:  # any decoding failure: name the row, go on
                 problems.append(
                     f"pending online drop of feature view '{name}' generation {generation} "

@@ -2,7 +2,7 @@
 
 Breaking changes (flagged, and refused by apply unless allowed): a feature removed or its type
 changed, a feature view or entity deleted, an entity's join key or type changed, a view's join keys
-changed, a ttl shortened.
+changed, a ttl shortened, an on-demand view's `write_to_online_store` turned on or off.
 """
 
 from __future__ import annotations
@@ -130,6 +130,15 @@ def breaking_reasons(old: Definition, new: Definition | None) -> list[str]:
                 reasons.append(f"feature '{f.name}' removed")
             elif new_types[f.name] != f.dtype:
                 reasons.append(f"feature '{f.name}' changed type {f.dtype.name} -> {new_types[f.name].name}")
+    if isinstance(old, OnDemandFeatureView) and isinstance(new, OnDemandFeatureView):
+        if old.write_to_online_store != new.write_to_online_store:
+            reasons.append(
+                "write_to_online_store turned on (served from a new, empty table until push or materialize writes it)"
+                if new.write_to_online_store
+                else "write_to_online_store turned off (computed at read time: reads need its request fields)"
+            )
+        elif new.write_to_online_store and old.join_keys != new.join_keys:
+            reasons.append(f"join keys changed {old.join_keys} -> {new.join_keys}")
     if isinstance(old, FeatureView) and isinstance(new, FeatureView):
         if old.join_keys != new.join_keys:
             reasons.append(f"join keys changed {old.join_keys} -> {new.join_keys}")

@@ -108,11 +108,6 @@ def _resolve_on_demand(
     odfv: OnDemandFeatureView, views: dict[str, Definition], entities: dict[str, Definition], label: str
 ) -> OnDemandFeatureView:
     """Check an on-demand view's sources exist and complete its source selections with their types."""
-    if odfv.write_to_online_store:
-        raise RepositoryError(
-            f"{label}: write_to_online_store=True is not supported yet; remove it (outputs are then computed "
-            "at read time from the sources and request data)"
-        )
     if odfv.name in views:
         raise RepositoryError(
             f"{label} has the name of a feature view; on-demand and regular feature views need distinct names"
@@ -147,11 +142,63 @@ def _resolve_on_demand(
         }
         for p in projections
     ] + [{"type": "request", "source": r.to_spec()} for r in odfv.request_sources]
+    spec.pop("entity_columns", None)
+    if odfv.write_to_online_store:
+        keys = _stored_keys(odfv, [views[p.name] for p in projections], entities, label)
+        spec["entity_columns"] = [f.to_spec() for f in keys]
     if spec == odfv.to_spec():
         return odfv
     completed = OnDemandFeatureView.from_spec(spec)
     completed.udf = odfv.udf
     return completed
+
+
+def _stored_keys(
+    odfv: OnDemandFeatureView, sources: Sequence[Definition], entities: dict[str, Definition], label: str
+) -> list[Field]:
+    """The typed join keys of a view stored at write time: its source views', which must all agree."""
+    views = [v for v in sources if isinstance(v, FeatureView)]
+    what = "write_to_online_store=True"
+    for view in views:
+        if not view.online:
+            raise RepositoryError(
+                f"{label}: {what} needs its source feature view '{view.name}' online (online=True): its outputs "
+                "are computed from the sources' online rows"
+            )
+    declared: list[Field] = []
+    for name in odfv.entity_names:
+        entity = entities[name]
+        assert isinstance(entity, Entity)
+        if entity.value_type.name in ("UNKNOWN", "NULL"):
+            raise RepositoryError(f"{label}: {what} needs a value_type on its entity '{name}' (the key's type)")
+        declared.append(Field(name=entity.join_key, dtype=dtype_from_value_type(entity.value_type)))
+    if not views:
+        if not declared:
+            raise RepositoryError(
+                f"{label}: {what} needs the keys of its stored rows: give it a feature view source or entities=[...]"
+            )
+        return declared
+    first = views[0]
+    keys = {f.name: f for f in first.entity_columns}
+    for view in views[1:]:
+        other = {f.name: f for f in view.entity_columns}
+        if set(other) != set(keys):
+            raise RepositoryError(
+                f"{label}: {what} needs source feature views with the same join keys, but '{first.name}' has "
+                f"{sorted(keys)} and '{view.name}' has {sorted(other)}; split it into one view per key"
+            )
+        for name, f in other.items():
+            if f.dtype != keys[name].dtype:
+                raise RepositoryError(
+                    f"{label}: join key '{name}' is {keys[name].dtype.name} in '{first.name}' but {f.dtype.name} "
+                    f"in '{view.name}'; give it one type"
+                )
+    if declared and {f.name for f in declared} != set(keys):
+        raise RepositoryError(
+            f"{label}: its entities have join keys {sorted(f.name for f in declared)} but its source feature views "
+            f"have {sorted(keys)}; make them agree or leave out entities"
+        )
+    return [keys[k] for k in first.join_keys]
 
 
 def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of: SchemaOf, label: str) -> FeatureView:

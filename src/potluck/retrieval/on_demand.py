@@ -55,6 +55,8 @@ class ResolvedRequest:
     selections: list[ViewSelection]  # the regular views asked for
     inputs: list[ViewSelection] = field(default_factory=list)  # hidden: on-demand sources
     on_demand: list[OnDemandSelection] = field(default_factory=list)
+    # Serving only: on-demand views stored at write time, read from their own tables like regular views.
+    stored: list[OnDemandSelection] = field(default_factory=list)
 
     def udfs(self, repo_path: str | Path) -> list[Udf]:
         return [load_udf(s.view, repo_path) for s in self.on_demand]
@@ -113,7 +115,11 @@ def resolve_request(
     *,
     full_feature_names: bool,
     versions: VersionsOf | None = None,
+    serving: bool = False,
 ) -> ResolvedRequest:
+    """The views a request reads. On-demand views stored at write time come first among the on-demand
+    ones (in both paths, so columns come out in the same order); with `serving`, they are read from
+    their tables (`stored`) instead of being computed."""
     refs = parse_references(features, snapshot)
     on_demand_names = snapshot.of_kind(OnDemandFeatureView.kind)
     owners: dict[str, str] = {}
@@ -126,7 +132,12 @@ def resolve_request(
     on_demand = _on_demand_selections(
         [r for r in refs if r.view in on_demand_names], snapshot, full_feature_names, owners
     )
-    return ResolvedRequest(selections, _input_selections(on_demand, snapshot), on_demand)
+    stored = [s for s in on_demand if s.view.write_to_online_store]
+    computed = [s for s in on_demand if not s.view.write_to_online_store]
+    if serving:
+        return ResolvedRequest(selections, _input_selections(computed, snapshot), computed, stored)
+    ordered = stored + computed
+    return ResolvedRequest(selections, _input_selections(ordered, snapshot), ordered)
 
 
 def _source_columns(sel: OnDemandSelection, columns: dict[str, Any]) -> dict[tuple[str, str], Any]:
@@ -266,7 +277,7 @@ def with_on_demand(response: Any, request: ResolvedRequest, udfs: Sequence[Udf])
                 view.name, sel.output_names, tuple(f.dtype for f in sel.features), out_values, out_statuses, key_fields
             )
         )
-    visible = response._parts[: len(request.selections)]
+    visible = response._parts[: len(request.selections) + len(request.stored)]
     keys = {key for part in visible for key in part.selection.view.join_keys}
     keys |= {k.name for c in computed for k in c.key_fields}
     entity = {k: v for k, v in response.entity_columns.items() if k in keys}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
-from potluck.definitions import ConflictPolicy, FeatureView, LabelView
+from potluck.definitions import ConflictPolicy, Definition, FeatureView, LabelView, OnDemandFeatureView
 from potluck.definitions.sources import batch_file_source
 from potluck.offline.protocol import LabelRule, SourceTable, ViewQuery
 from potluck.online.protocol import OnlineView
@@ -60,3 +61,31 @@ def online_view(view: FeatureView, project: str) -> OnlineView:
         ttl=view.ttl if view.ttl > timedelta(0) else timedelta(0),
         generation=view.online_generation,
     )
+
+
+def stored_ttl(view: OnDemandFeatureView, views: Mapping[str, Definition]) -> timedelta:
+    """How old a stored on-demand row may be: the smallest non-zero ttl of its source views (zero: no limit)."""
+    ttls = [
+        v.ttl
+        for p in view.source_projections
+        if isinstance(v := views.get(p.name), FeatureView) and v.ttl > timedelta(0)
+    ]
+    return min(ttls, default=timedelta(0))
+
+
+def stored_view(view: OnDemandFeatureView, project: str, ttl: timedelta = timedelta(0)) -> OnlineView:
+    """The online table of an on-demand view stored at write time (`write_to_online_store=True`)."""
+    return OnlineView(
+        project=project,
+        name=view.name,
+        join_keys=tuple(view.join_keys),
+        key_fields=tuple(view.entity_columns),
+        features=tuple(view.features),
+        ttl=ttl,
+        generation=view.online_generation,
+    )
+
+
+def any_online_view(view: FeatureView | OnDemandFeatureView, project: str) -> OnlineView:
+    """The online table of a regular view or of a stored on-demand view (for creating and dropping it)."""
+    return online_view(view, project) if isinstance(view, FeatureView) else stored_view(view, project)

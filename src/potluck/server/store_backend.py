@@ -153,9 +153,9 @@ class StoreBackend:
     def view_resources(self, views: list[str] | None) -> list[Resource]:
         if views is None:  # every view materialization would touch, label views included
             snapshot = self.store.registry_snapshot()
-            chosen = [v for _, v in sorted(snapshot.feature_views().items())]
+            chosen: list[Definition] = [v for _, v in sorted(snapshot.feature_views().items())]
         else:
-            chosen = [self._view(n) for n in views]
+            chosen = [self._readable(n) for n in views]
         return [_resource(v) for v in chosen]
 
 

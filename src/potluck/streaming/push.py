@@ -14,6 +14,7 @@ from potluck.offline.protocol import OfflineStore, SupportsAppend
 from potluck.online.protocol import OnlineStore
 from potluck.repo.sources import source_schema
 from potluck.retrieval.plans import online_view, source_table
+from potluck.streaming.on_demand_writes import Followup, StoredView, direct_rows, followups
 from potluck.streaming.push_values import to_column
 
 if TYPE_CHECKING:
@@ -172,8 +173,12 @@ def push(
     repo_path: str,
     online: OnlineStore | None,
     offline: OfflineStore | None,
+    stored: Sequence[StoredView] = (),
 ) -> int:
-    """Validate `rows` for every view of `source`, then write them; returns the rows pushed."""
+    """Validate `rows` for every view of `source`, then write them; returns the rows pushed.
+
+    `stored`: the on-demand views stored at write time that read these views (their rows follow).
+    """
     table = to_columns(rows)
     if table.num_rows == 0:
         return 0
@@ -182,12 +187,23 @@ def push(
     appended = offline_rows(source, prepared, table, repo_path) if to_offline else None
     if to_offline and not isinstance(offline, SupportsAppend):
         raise RetrievalError(f"push to '{source.name}': the offline store cannot append rows")
+    to_online = mode in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE) and online is not None
+    after: list[Followup] = []
+    if to_online and stored:  # on-demand outputs computed (and so checked) before anything is written
+        assert online is not None
+        for view, data in prepared:
+            if view.online:
+                after.extend(followups(view, data, stored, online, table.columns))
     # Online first: a failed online write leaves nothing behind. Online writes are newest-wins, so
     # when the offline append fails after them, retrying the same push changes nothing online.
-    if mode in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE) and online is not None:
+    # Source rows before on-demand rows: a push killed in between is healed by pushing it again.
+    if to_online:
+        assert online is not None
         for view, data in prepared:
             if view.online:
                 online.write(online_view(view, project), data)
+        for write in after:
+            write()
     if appended is not None:
         assert isinstance(offline, SupportsAppend)
         offline.append(source_table(views[0], repo_path), appended)
@@ -219,18 +235,33 @@ def _source_time_names(view: FeatureView, table: Columns) -> Columns:
     return Columns(columns, table.num_rows)
 
 
-def write_online(view: FeatureView, rows: Any, *, project: str, online: OnlineStore) -> int:
+def write_online(
+    view: FeatureView, rows: Any, *, project: str, online: OnlineStore, stored: Sequence[StoredView] = ()
+) -> int:
     """Write `rows` to the online table of one view, newest wins (the rules of a push); returns the rows written.
 
     The event time is the source's timestamp column or, failing that, `event_timestamp`; the created
-    time its created column or `created`.
+    time its created column or `created`. The rows of `stored` on-demand views that read it follow.
     """
     if not view.online:
         raise RetrievalError(f"write to feature view '{view.name}': the view is not online (online=False)")
     table = _source_time_names(view, to_columns(rows))
     if table.num_rows == 0:
         return 0
-    online.write(online_view(view, project), prepare_rows(view, table))
+    data = prepare_rows(view, table)
+    after = followups(view, data, stored, online, table.columns) if stored else []
+    online.write(online_view(view, project), data)
+    for write in after:
+        write()
+    return int(table.num_rows)
+
+
+def write_on_demand(stored: StoredView, rows: Any, *, online: OnlineStore) -> int:
+    """Write rows to an on-demand view stored at write time: its function runs over the given inputs."""
+    table = to_columns(rows)
+    if table.num_rows == 0:
+        return 0
+    online.write(stored.target, direct_rows(stored, table))
     return int(table.num_rows)
 
 
