@@ -3,7 +3,7 @@
 Runs what tests/feast_compat/test_feast_init_repository.py runs (the same code, from
 tests/feast_compat/template_compare.py): workflow.py on both, the template's own test_workflow.py on
 both, and `feast serve` / `potluck serve` answering the same requests. Prints one line per check:
-object, check, `equal` or `different (Feast wrong)` with the reason, or `FAILED`. Exit code 1 when a
+object, check, `equal`, or `different, rule checked` with the reason (Feast is known to be wrong, or a documented difference, and Potluck was checked against its rule), or `FAILED`. Exit code 1 when a
 check failed.
 
     .venv/bin/python benchmarks/feast_template_compare.py [--feast-venv benchmarks/.venv-feast] [--keep DIR]

@@ -552,7 +552,7 @@ def table(checks: list[Check]) -> str:
     """A plain-text table: object, check, result, and why for every difference."""
     rows = [("object", "check", "result", "why")]
     rows += [
-        (c.object, c.check, {"equal": "equal", "rule": "different (Feast wrong)"}.get(c.status, "FAILED"), c.why)
+        (c.object, c.check, {"equal": "equal", "rule": "different, rule checked"}.get(c.status, "FAILED"), c.why)
         for c in checks
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
