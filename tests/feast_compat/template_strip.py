@@ -1,16 +1,25 @@
-"""Feast's `feast init` repository without what Potluck does not build yet: on-demand and label views.
+"""Feast's `feast init` repository without the kinds of object Potluck does not export (yet).
 
 The definitions file is edited as a syntax tree, so the result does not depend on Feast's comments or
-layout: the on-demand views, request sources and label views (with the sources only they use) are
-removed, their names are dropped from imports and feature-service lists, and nothing else changes.
+layout: objects of a missing kind (with the sources only they use) are removed, their names are dropped
+from imports and feature-service lists, and nothing else changes. A kind is stripped only while
+`potluck` lacks it, so the comparison takes it in by itself as soon as Potluck exports it.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection
 from pathlib import Path
 
-LATER_KINDS = {"on_demand_feature_view", "RequestSource", "LabelView", "ConflictPolicy"}
+import potluck
+
+# Kinds the template uses that Potluck may not export; only those `potluck` lacks are stripped.
+LATER_KINDS = frozenset({"LabelView", "ConflictPolicy"})
+
+
+def missing_kinds() -> frozenset[str]:
+    return frozenset(name for name in LATER_KINDS if not hasattr(potluck, name))
 
 
 def _called(node: ast.expr | None) -> str | None:
@@ -35,17 +44,21 @@ def _targets(stmt: ast.stmt) -> set[str]:
     return set()
 
 
-def _is_later_kind(stmt: ast.stmt) -> bool:
+def _is_kind(stmt: ast.stmt, kinds: Collection[str]) -> bool:
     if isinstance(stmt, ast.FunctionDef):
-        return any(_called(d) in LATER_KINDS or (isinstance(d, ast.Name) and d.id in LATER_KINDS) for d in stmt.decorator_list)
-    return isinstance(stmt, ast.Assign) and _called(stmt.value) in LATER_KINDS
+        return any(_called(d) in kinds or (isinstance(d, ast.Name) and d.id in kinds) for d in stmt.decorator_list)
+    return isinstance(stmt, ast.Assign) and _called(stmt.value) in kinds
 
 
-def strip_later_kinds(source: str) -> str:
+def strip_later_kinds(source: str, kinds: Collection[str] | None = None) -> str:
+    """`source` without the objects of `kinds` (default: the kinds `potluck` does not export)."""
+    kinds = missing_kinds() if kinds is None else kinds
+    if not kinds:
+        return source
     tree = ast.parse(source)
     body = list(tree.body)
-    removed = set().union(*(_targets(s) for s in body if _is_later_kind(s)))
-    body = [s for s in body if not _is_later_kind(s)]
+    removed = set().union(*(_targets(s) for s in body if _is_kind(s, kinds)))
+    body = [s for s in body if not _is_kind(s, kinds)]
     while True:  # a definition whose every user was removed (the label view's push source) goes too
         orphans = []
         for stmt in body:
@@ -62,7 +75,7 @@ def strip_later_kinds(source: str) -> str:
             body.remove(stmt)
     for stmt in body:
         if isinstance(stmt, ast.ImportFrom):
-            stmt.names = [a for a in stmt.names if a.name not in LATER_KINDS]
+            stmt.names = [a for a in stmt.names if a.name not in kinds]
         for node in ast.walk(stmt):
             if isinstance(node, ast.List):
                 node.elts = [e for e in node.elts if not (isinstance(e, ast.Name) and e.id in removed)]
@@ -74,7 +87,11 @@ def to_potluck(source: str) -> str:
     """Only the import prefix changes."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and (node.module == "feast" or node.module.startswith("feast.")):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and (node.module == "feast" or node.module.startswith("feast."))
+        ):
             node.module = "potluck" + node.module[len("feast") :]
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -83,5 +100,26 @@ def to_potluck(source: str) -> str:
     return ast.unparse(tree) + "\n"
 
 
-def strip_file(path: Path) -> None:
-    path.write_text(strip_later_kinds(path.read_text()))
+def _is_subprocess_call(node: ast.Call) -> bool:
+    func = node.func
+    return isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "subprocess"
+
+
+def to_potluck_script(source: str) -> str:
+    """`to_potluck`, and the `feast` command of `subprocess` calls (`["feast", "apply"]`) renamed `potluck`."""
+    tree = ast.parse(to_potluck(source))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and _is_subprocess_call(node)
+            and node.args
+            and isinstance(node.args[0], ast.List)
+        ):
+            command = node.args[0].elts
+            if command and isinstance(command[0], ast.Constant) and command[0].value == "feast":
+                command[0] = ast.Constant("potluck")
+    return ast.unparse(tree) + "\n"
+
+
+def strip_file(path: Path, kinds: Collection[str] | None = None) -> None:
+    path.write_text(strip_later_kinds(path.read_text(), kinds))
