@@ -1,8 +1,8 @@
 """Feast's own `feast init` repository on Potluck, compared with Feast 0.67 on the same data.
 
-Feast generates the repository and its data. Kinds of object `potluck` does not export (today the
-label view) are removed from the definitions (template_strip.py); on-demand views and the request
-source stay. Then, in template_compare.py (shared with benchmarks/feast_template_compare.py):
+Feast generates the repository and its data. All of it runs: on-demand views, the request source and
+the label view (template_strip.py would remove kinds of object `potluck` does not export; none are
+missing today). Then, in template_compare.py (shared with benchmarks/feast_template_compare.py):
 - workflow.py runs on Feast as it is and on Potluck with only its imports changed;
 - the template's own test_workflow.py runs end to end on both (imports, and the `feast` command of its
   `subprocess` calls, renamed) and what it prints is compared;
