@@ -84,9 +84,8 @@ def post(
 
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(channel.retries + 1),
-        wait=tenacity.wait_exponential_jitter(
-            initial=channel.backoff_seconds, max=channel.max_backoff_seconds, jitter=channel.backoff_seconds
-        ),
+        wait=tenacity.wait_exponential(multiplier=channel.backoff_seconds, max=channel.max_backoff_seconds)
+        + tenacity.wait_random(0, channel.backoff_seconds),
         retry=tenacity.retry_if_exception_type(_Retryable),
         reraise=True,
     )

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
 AlertKind = Literal["drift", "stale", "materialization"]
 ALERT_KINDS: tuple[AlertKind, ...] = ("drift", "stale", "materialization")
@@ -31,8 +32,12 @@ class Alert:
 
 
 def dedup_key(project: str, kind: str, view: str, feature: str | None, rule: str) -> str:
-    """`potluck/<project>/<kind>/<view>/<feature or ->/<rule>`; hashed past 255 characters."""
-    key = f"potluck/{project}/{kind}/{view}/{feature or '-'}/{rule}"
+    """`potluck/<project>/<kind>/<view>/<feature>/<rule>`, each part URL-quoted (no feature: empty).
+
+    Past 255 characters, the end is replaced by a hash of the whole key.
+    """
+    parts = [quote(p, safe="") for p in (project, kind, view, feature or "", rule)]
+    key = "potluck/" + "/".join(parts)
     if len(key) <= _MAX_KEY:
         return key
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
