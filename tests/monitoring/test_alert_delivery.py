@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alert_support import receiver
 from hypothesis import given
 from hypothesis import strategies as st
 
+from alert_support import receiver
 from potluck.monitoring.alerts.config import AlertsConfig
 from potluck.monitoring.alerts.model import Alert, Scope, dedup_key
 from potluck.monitoring.alerts.notify import deliver
@@ -78,7 +78,8 @@ def test_webhook_payload_exact_then_only_changes(state: MonitorState) -> None:
 
         # the same alerts again: nothing new to say
         again = deliver(config, PROJECT, [PSI, STALE], ALL_SCOPE, state)
-        assert again.ok and again.channels[0].fired == 0
+        assert again.ok
+        assert again.channels[0].fired == 0
         assert len(rx.requests) == 1
 
         # staleness cleared, a new drift rule fires
@@ -100,7 +101,9 @@ def test_webhook_payload_exact_then_only_changes(state: MonitorState) -> None:
 def test_slack_message_format(state: MonitorState) -> None:
     tricky = Alert(PROJECT, "drift", "users", "a<b>&c", "psi", "PSI <high> & rising", {})
     with receiver() as rx:
-        config = _config({"type": "slack", "url": rx.url + "/services/T0/B0/secret"}, dashboard_url="http://grafana.local/d/x")
+        config = _config(
+            {"type": "slack", "url": rx.url + "/services/T0/B0/secret"}, dashboard_url="http://grafana.local/d/x"
+        )
         assert deliver(config, PROJECT, [PSI, tricky], ALL_SCOPE, state).ok
         assert rx.requests[0].body == {
             "text": "Potluck shop: 2 alerts firing",
@@ -124,7 +127,10 @@ def test_slack_message_format(state: MonitorState) -> None:
                 {"type": "header", "text": {"type": "plain_text", "text": "Potluck shop: 2 resolved"}},
                 {
                     "type": "section",
-                    "text": {"type": "mrkdwn", "text": "*Resolved*\n• `users:a&lt;b&gt;&amp;c` drift/psi\n• `users:age` drift/psi"},
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": "*Resolved*\n• `users:a&lt;b&gt;&amp;c` drift/psi\n• `users:age` drift/psi",
+                    },
                 },
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": "<http://grafana.local/d/x|Dashboard>"}]},
             ],
@@ -143,7 +149,9 @@ def test_slack_many_alerts_stay_within_limits(state: MonitorState) -> None:
 
 def test_pagerduty_trigger_and_resolve_events(state: MonitorState) -> None:
     with receiver(202, 202) as rx:
-        config = _config({"type": "pagerduty", "routing_key": "R0UT1NG", "url": rx.url + "/v2/enqueue", "severity": "warning"})
+        config = _config(
+            {"type": "pagerduty", "routing_key": "R0UT1NG", "url": rx.url + "/v2/enqueue", "severity": "warning"}
+        )
         assert deliver(config, PROJECT, [PSI, STALE], ALL_SCOPE, state).ok
         assert [r.body for r in rx.requests] == [
             {
@@ -180,7 +188,8 @@ def test_pagerduty_trigger_and_resolve_events(state: MonitorState) -> None:
         # only the drift view was checked this time: the staleness alert stays open
         drift_only = Scope(frozenset({"drift"}), frozenset({"users"}))
         report = deliver(config, PROJECT, [], drift_only, state)
-        assert report.ok and report.channels[0].resolved == 1
+        assert report.ok
+        assert report.channels[0].resolved == 1
         assert rx.requests[2].body == {
             "routing_key": "R0UT1NG",
             "event_action": "resolve",
@@ -194,7 +203,9 @@ def test_retries_server_errors_then_succeeds(state: MonitorState) -> None:
     with receiver(500, 503) as rx:
         report = deliver(_config({"type": "webhook", "url": rx.url}), PROJECT, [PSI], ALL_SCOPE, state)
         (channel,) = report.channels
-        assert channel.ok and channel.attempts == 3 and channel.fired == 1
+        assert channel.ok
+        assert channel.attempts == 3
+        assert channel.fired == 1
         assert len(rx.requests) == 3
         assert rx.requests[0].body == rx.requests[2].body
 
@@ -224,13 +235,16 @@ def test_failing_receiver_reported_and_retried_next_run(state: MonitorState) -> 
         # the next run sends it again, and this time it gets through
         rx.wait_for(3)
         retry = deliver(config, PROJECT, [PSI], ALL_SCOPE, state)
-        assert retry.ok and retry.channels[0].fired == 1
+        assert retry.ok
+        assert retry.channels[0].fired == 1
         assert [a.key for a in state.firing("ops-hook")] == [PSI.key]
 
 
 def test_client_error_is_not_retried(state: MonitorState) -> None:
     with receiver(400) as rx:
-        report = deliver(_config({"type": "pagerduty", "routing_key": "bad", "url": rx.url}), PROJECT, [PSI], ALL_SCOPE, state)
+        report = deliver(
+            _config({"type": "pagerduty", "routing_key": "bad", "url": rx.url}), PROJECT, [PSI], ALL_SCOPE, state
+        )
         assert not report.ok
         assert report.channels[0].attempts == 1
         assert report.channels[0].errors == ['HTTP 400 ({"status":"error","message":"scripted failure"})']
@@ -245,9 +259,11 @@ def test_dead_channel_does_not_stop_the_others(state: MonitorState) -> None:
             config = _config({"type": "webhook", "url": dead, "name": "dead"}, {"type": "slack", "url": rx.url})
             report = deliver(config, PROJECT, [PSI], ALL_SCOPE, state)
     by_name = {c.channel: c for c in report.channels}
-    assert not by_name["dead"].ok and by_name["dead"].attempts == 3
+    assert not by_name["dead"].ok
+    assert by_name["dead"].attempts == 3
     assert all("cannot reach http://127.0.0.1:" in e for e in by_name["dead"].errors)
-    assert by_name["slack#1"].ok and by_name["slack#1"].fired == 1
+    assert by_name["slack#1"].ok
+    assert by_name["slack#1"].fired == 1
     assert len(rx.requests) == 1
 
 
@@ -261,20 +277,29 @@ def test_channel_kinds_filter(state: MonitorState) -> None:
 def test_config_errors_name_the_field() -> None:
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="channels.0.pagerduty.routing_key"):
+    with pytest.raises(ValidationError, match=r"channels\.0\.pagerduty\.routing_key"):
         AlertsConfig.model_validate([{"type": "pagerduty", "routing_key": "  "}])
     with pytest.raises(ValidationError, match="two channels are named 'x'"):
-        AlertsConfig.model_validate([{"type": "slack", "url": "http://a", "name": "x"}, {"type": "webhook", "url": "http://b", "name": "x"}])
-    with pytest.raises(ValidationError, match="channels.0"):
+        AlertsConfig.model_validate(
+            [{"type": "slack", "url": "http://a", "name": "x"}, {"type": "webhook", "url": "http://b", "name": "x"}]
+        )
+    with pytest.raises(ValidationError, match=r"channels\.0"):
         AlertsConfig.model_validate([{"type": "email", "url": "http://a"}])
 
 
 names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=300)
 
 
-@given(st.tuples(names, names, st.one_of(st.none(), names), names), st.tuples(names, names, st.one_of(st.none(), names), names))
-def test_dedup_keys_are_short_and_distinct(a: tuple[str, str, str | None, str], b: tuple[str, str, str | None, str]) -> None:
+@given(
+    st.tuples(names, names, st.one_of(st.none(), names), names),
+    st.tuples(names, names, st.one_of(st.none(), names), names),
+)
+def test_dedup_keys_are_short_and_distinct(
+    a: tuple[str, str, str | None, str], b: tuple[str, str, str | None, str]
+) -> None:
     key_a = dedup_key("p", a[0], a[1], a[2], a[3])
     key_b = dedup_key("p", b[0], b[1], b[2], b[3])
     assert len(key_a) <= 255
-    assert (key_a == key_b) == (a == b or (a[2] in (None, "") and b[2] in (None, "") and (a[0], a[1], a[3]) == (b[0], b[1], b[3])))
+    assert (key_a == key_b) == (
+        a == b or (a[2] in (None, "") and b[2] in (None, "") and (a[0], a[1], a[3]) == (b[0], b[1], b[3]))
+    )

@@ -3,6 +3,8 @@
 - `potluck_alert_state`: per channel, the alerts whose firing message reached it. The next run
   sends only what changed: alerts that start firing, and resolves for those that stopped. A failed
   delivery records nothing, so the next run tries again.
+- `potluck_drift_results`: per feature, its metrics and verdict in the latest `monitor run` that
+  checked its view; the feature server exports them as gauges.
 - `potluck_materialization_failures`: per view, its last failed materialization run, removed by the
   next successful one; the feature server exports it for the materialization-failure alert rule.
 """
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from potluck.monitoring.alerts.model import Alert, AlertKind
+from potluck.monitoring.gauges import DriftGauge
 from potluck.registry.dbapi import Database, Timeouts
 
 _MAX_ERROR_CHARS = 2000
@@ -37,6 +40,17 @@ def schema() -> list[str]:
             failed_at VARCHAR(40) NOT NULL,
             error TEXT NOT NULL,
             PRIMARY KEY (project, feature_view))""",
+        """CREATE TABLE IF NOT EXISTS potluck_drift_results (
+            project VARCHAR(255) NOT NULL,
+            feature_view VARCHAR(255) NOT NULL,
+            feature VARCHAR(255) NOT NULL,
+            drift INTEGER NOT NULL,
+            psi DOUBLE PRECISION,
+            ks_statistic DOUBLE PRECISION,
+            ks_p_value DOUBLE PRECISION,
+            js_distance DOUBLE PRECISION,
+            checked_at VARCHAR(40) NOT NULL,
+            PRIMARY KEY (project, feature_view, feature))""",
     ]
 
 
@@ -118,3 +132,46 @@ class MonitorState:
             )
             rows = cur.fetchall()
         return [MaterializationFailure(v, datetime.fromisoformat(at), e) for v, at, e in rows]
+
+    # ------------------------------------------------------------ drift results
+
+    def record_drift(self, views: list[str], results: list[DriftGauge], checked_at: datetime) -> None:
+        """The latest results of `views`: replaces whatever an earlier run recorded for them."""
+        at = checked_at.astimezone(UTC).isoformat()
+        with self.db.transaction(write=True) as cur:
+            for view in views:
+                cur.execute(
+                    "DELETE FROM potluck_drift_results WHERE project = ? AND feature_view = ?", (self.project, view)
+                )
+            for r in results:
+                cur.execute(
+                    "INSERT INTO potluck_drift_results (project, feature_view, feature, drift, psi, ks_statistic, "
+                    "ks_p_value, js_distance, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        self.project,
+                        r.view,
+                        r.feature,
+                        int(r.drift),
+                        r.psi,
+                        r.ks_statistic,
+                        r.ks_p_value,
+                        r.js_distance,
+                        at,
+                    ),
+                )
+
+    def drift_results(self) -> tuple[list[DriftGauge], dict[str, datetime]]:
+        """The latest results per feature, and when each view was last checked."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT feature_view, feature, drift, psi, ks_statistic, ks_p_value, js_distance, checked_at "
+                "FROM potluck_drift_results WHERE project = ? ORDER BY feature_view, feature",
+                (self.project,),
+            )
+            rows = cur.fetchall()
+        gauges = [DriftGauge(v, f, bool(d), psi, ks, p, js) for v, f, d, psi, ks, p, js, _ in rows]
+        checked: dict[str, datetime] = {}
+        for row in rows:
+            at = datetime.fromisoformat(row[7])
+            checked[row[0]] = max(at, checked.get(row[0], at))
+        return gauges, checked
