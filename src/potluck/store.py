@@ -31,6 +31,7 @@ from potluck.repo.config import RepoConfig, load_config
 if TYPE_CHECKING:
     from potluck.materialize.runner import MaterializationResult, ProgressFactory
     from potluck.materialize.watermark import ViewFreshness
+    from potluck.monitoring.state import MonitorState
     from potluck.offline.protocol import OfflineStore, RetrievalJob
     from potluck.online.protocol import OnlineStore
     from potluck.registry.cache import CachedRegistry
@@ -640,7 +641,22 @@ class FeatureStore:
             "offline": self._offline,
             "online": self._online,
             "registry": self._registry_store,
+            "on_outcome": self._materialization_watch,
         }
+
+    @cached_property
+    def _monitor_state(self) -> MonitorState:
+        from potluck.monitoring.snapshot import monitor_state
+
+        return monitor_state(self)
+
+    @cached_property
+    def _materialization_watch(self) -> Callable[[str, BaseException | None], None]:
+        """Records each view's materialization outcome and alerts failures (`monitoring.alerts`)."""
+        from potluck.monitoring.materialization import MaterializationWatch
+
+        alerts = getattr(getattr(self.config, "monitoring", None), "alerts", None)
+        return MaterializationWatch(self._monitor_state, self.project, alerts)
 
     def _views_for(self, names: Sequence[str] | None) -> list[FeatureView]:
         snapshot = self._snapshot()
@@ -806,6 +822,8 @@ class FeatureStore:
             self._registry_store.dispose()
         if "_pending" in self.__dict__:
             self._pending.close()
+        if "_monitor_state" in self.__dict__:
+            self._monitor_state.close()
         for part in ("_online", "_offline"):
             if part in self.__dict__:
                 self.__dict__[part].close()
