@@ -57,9 +57,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             wait_healthy(http, server)
-            with receiver() as hook, alertmanager(tmp / "am", hook.url + "/alerts") as am:
-                with prometheus(tmp / "prom", [f"127.0.0.1:{port}"], [rules], am) as prom:
-                    yield {"http": http, "prom": prom, "hook": hook, "store": store}
+            with (
+                receiver() as hook,
+                alertmanager(tmp / "am", hook.url + "/alerts") as am,
+                prometheus(tmp / "prom", [f"127.0.0.1:{port}"], [rules], am) as prom,
+            ):
+                yield {"http": http, "prom": prom, "hook": hook, "store": store}
     finally:
         server.terminate()
         server.wait(30)
