@@ -654,9 +654,9 @@ class FeatureStore:
     def _materialization_watch(self) -> Callable[[str, BaseException | None], None]:
         """Records each view's materialization outcome and alerts failures (`monitoring.alerts`)."""
         from potluck.monitoring.materialization import MaterializationWatch
+        from potluck.monitoring.snapshot import alerts_config
 
-        alerts = getattr(getattr(self.config, "monitoring", None), "alerts", None)
-        return MaterializationWatch(self._monitor_state, self.project, alerts)
+        return MaterializationWatch(self._monitor_state, self.project, alerts_config(self))
 
     def _views_for(self, names: Sequence[str] | None) -> list[FeatureView]:
         snapshot = self._snapshot()

@@ -21,7 +21,7 @@ PROJECT = "shop"
 PSI = Alert(PROJECT, "drift", "users", "age", "psi", "users:age PSI 0.41 > 0.2", {"psi": 0.41, "threshold": 0.2})
 MEAN = Alert(PROJECT, "drift", "users", "spend", "mean_change", "users:spend mean +45%", {"mean_change": 0.45})
 STALE = Alert(PROJECT, "stale", "orders", None, "max_staleness", "orders is stale", {"staleness_seconds": 90000.0})
-ALL_SCOPE = Scope(frozenset({"drift", "stale", "materialization"}), frozenset({"users", "orders"}))
+ALL_SCOPE = Scope(frozenset((k, v) for k in ("drift", "stale", "materialization") for v in ("users", "orders")))
 FAST = {"timeout_seconds": 0.5, "retries": 2, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05}
 
 
@@ -186,7 +186,7 @@ def test_pagerduty_trigger_and_resolve_events(state: MonitorState) -> None:
             },
         ]
         # only the drift view was checked this time: the staleness alert stays open
-        drift_only = Scope(frozenset({"drift"}), frozenset({"users"}))
+        drift_only = Scope.of("drift", ["users"])
         report = deliver(config, PROJECT, [], drift_only, state)
         assert report.ok
         assert report.channels[0].resolved == 1

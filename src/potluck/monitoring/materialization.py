@@ -53,7 +53,7 @@ class MaterializationWatch:
         from potluck.monitoring.alerts.notify import deliver
 
         current = [] if error is None else [failure_alert(self.project, view, error)]
-        scope = Scope(frozenset({"materialization"}), frozenset({view}))
+        scope = Scope.of("materialization", [view])
         try:
             report = deliver(self.alerts, self.project, current, scope, self.state)
         except Exception as err:

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from potluck.monitoring.alerts.config import AlertsConfig
 from potluck.monitoring.freshness import FreshnessConfig, limit_of
 from potluck.monitoring.gauges import MonitorSnapshot
 from potluck.monitoring.state import MonitorState
 
 if TYPE_CHECKING:
     from potluck.store import FeatureStore
+
+
+def alerts_config(store: FeatureStore) -> AlertsConfig | None:
+    monitoring = getattr(store.config, "monitoring", None)
+    config = getattr(monitoring, "alerts", None)
+    return config if isinstance(config, AlertsConfig) else None
 
 
 def freshness_config(store: FeatureStore) -> FreshnessConfig:

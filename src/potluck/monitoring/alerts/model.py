@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
@@ -46,10 +46,17 @@ def dedup_key(project: str, kind: str, view: str, feature: str | None, rule: str
 
 @dataclass(frozen=True)
 class Scope:
-    """What one run checked: a previously firing alert inside it that no longer fires is resolved."""
+    """What one run checked, as (kind, view) pairs: a previously firing alert inside it that no
+    longer fires is resolved; alerts outside it are left as they are."""
 
-    kinds: frozenset[AlertKind]
-    views: frozenset[str]
+    checked: frozenset[tuple[str, str]] = frozenset()
+
+    @classmethod
+    def of(cls, kind: AlertKind, views: Iterable[str]) -> Scope:
+        return cls(frozenset((kind, v) for v in views))
+
+    def __or__(self, other: Scope) -> Scope:
+        return Scope(self.checked | other.checked)
 
     def covers(self, kind: str, view: str) -> bool:
-        return kind in self.kinds and view in self.views
+        return (kind, view) in self.checked
