@@ -25,9 +25,13 @@ class RuleOptions:
     monitor_run_every: timedelta = timedelta(hours=1)  # the scheduled `monitor run`: missing for 2x this fires
 
 
-def _duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    return f"{seconds // 60}m" if seconds % 60 == 0 and seconds else f"{seconds}s"
+def prom_duration(value: timedelta) -> str:
+    """A duration in Prometheus' notation (whole seconds, at least 1s)."""
+    seconds = max(1, round(value.total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _stale_expr(options: RuleOptions) -> str:
@@ -117,7 +121,7 @@ def rules(options: RuleOptions | None = None) -> dict[str, Any]:
         },
     ]
     if o.pending > timedelta(0):  # `for` right after `expr`, as rules are usually written
-        alerts = [{"alert": a["alert"], "expr": a["expr"], "for": _duration(o.pending), **a} for a in alerts]
+        alerts = [{"alert": a["alert"], "expr": a["expr"], "for": prom_duration(o.pending), **a} for a in alerts]
     return {"groups": [{"name": "potluck", "rules": alerts}]}
 
 
