@@ -313,6 +313,7 @@ class FeatureStore:
         if views:
             self._online.teardown(views)
         self._registry_store.teardown()
+        self._monitor_state.teardown()
         self._pending.clear()
         self._registry.invalidate()
 

@@ -71,6 +71,12 @@ class MonitorState:
     def close(self) -> None:
         self.db.close()
 
+    def teardown(self) -> None:
+        """Forget everything of this project (alert state, drift results, failures)."""
+        with self.db.transaction(write=True) as cur:
+            for table in ("potluck_alert_state", "potluck_drift_results", "potluck_materialization_failures"):
+                cur.execute(f"DELETE FROM {table} WHERE project = ?", (self.project,))
+
     # ------------------------------------------------------------ alerts
 
     def firing(self, channel: str) -> list[Alert]:
