@@ -91,9 +91,7 @@ def thresholds_from_tags(view: str, tags: Mapping[str, str]) -> Thresholds:
         try:
             given[name] = float(text)
         except ValueError:
-            raise ConfigError(
-                f"feature view '{view}': tag '{key}' must be a number or 'none', got '{value}'"
-            ) from None
+            raise ConfigError(f"feature view '{view}': tag '{key}' must be a number or 'none', got '{value}'") from None
     try:
         return Thresholds.model_validate(given)
     except ValidationError as err:

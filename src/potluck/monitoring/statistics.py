@@ -29,7 +29,21 @@ from potluck.offline.sql import DUCKDB, Sql
 
 _HASH = "__potluck_hash"
 _NUMERIC = frozenset(
-    "TINYINT SMALLINT INTEGER BIGINT HUGEINT UTINYINT USMALLINT UINTEGER UBIGINT UHUGEINT FLOAT DOUBLE REAL".split()
+    [
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "UHUGEINT",
+        "FLOAT",
+        "DOUBLE",
+        "REAL",
+    ]
 )
 _OVERSAMPLE = 3  # rows kept by the hash cut-off, as a multiple of sample_size
 
