@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from potluck.definitions.errors import ConfigError
+from potluck.monitoring.alerts.config import AlertsConfig
+from potluck.monitoring.freshness import FreshnessConfig
 
 TAG_PREFIX = "monitoring."
 
@@ -59,6 +61,8 @@ class MonitoringConfig(_Strict):
     sample_size: int = Field(default=10_000, ge=100, le=1_000_000)  # rows kept per feature for KS
     seed: int = Field(default=0, ge=0)
     top_k: int = Field(default=100, ge=1, le=10_000)  # categories kept per categorical feature
+    alerts: AlertsConfig = AlertsConfig()  # where alerts go (docs/monitoring.md, "Alerts")
+    freshness: FreshnessConfig = FreshnessConfig()  # staleness limits (docs/monitoring.md, "Freshness")
 
     def thresholds_for(self, view: str, feature: str, tags: Mapping[str, str] | None = None) -> Thresholds:
         """The thresholds of one feature of one view (see the module docstring for the order)."""

@@ -37,7 +37,7 @@ def failure_alert(project: str, view: str, error: BaseException) -> Alert:
 class MaterializationWatch:
     """`watch(view, error)` after each view's run; `error` None means it succeeded."""
 
-    def __init__(self, state: MonitorState, project: str, alerts: AlertsConfig | None) -> None:
+    def __init__(self, state: MonitorState, project: str, alerts: AlertsConfig) -> None:
         self.state = state
         self.project = project
         self.alerts = alerts
@@ -48,7 +48,7 @@ class MaterializationWatch:
             self.state.record_materialization([view], message)
         except Exception as err:
             log.warning("could not record the materialization outcome of %s: %s", view, err)
-        if self.alerts is None or not self.alerts.channels:
+        if not self.alerts.channels:
             return
         from potluck.monitoring.alerts.notify import deliver
 

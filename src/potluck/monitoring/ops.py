@@ -34,6 +34,9 @@ _METRICS = (
     "max_ratio",
 )
 
+# the metric shown beside a rule's name, where it is not the rule's own name
+_RULE_METRIC = {"ks": "ks_statistic", "chi2": "chi2_p_value"}
+
 
 def drift_alerts(project: str, features: Iterable[Mapping[str, Any]]) -> list[Alert]:
     """One alert per rule fired per feature (the dedup key is view, feature and rule)."""
@@ -42,7 +45,7 @@ def drift_alerts(project: str, features: Iterable[Mapping[str, Any]]) -> list[Al
         details = {k: row.get(k) for k in _METRICS if row.get(k) is not None}
         view, feature = str(row["view"]), str(row["feature"])
         for rule in row.get("rules_fired") or []:
-            value = details.get(rule)
+            value = details.get(_RULE_METRIC.get(rule, rule))
             shown = f" = {value:.4g}" if isinstance(value, int | float) else ""
             summary = f"{view}:{feature} drifted: {rule}{shown}"
             out.append(Alert(project, "drift", view, feature, str(rule), summary, {"kind": row.get("kind"), **details}))
@@ -97,7 +100,7 @@ def after_checks(
         state.record_drift(list(drift_views), gauges, now)
     alerts = alerts_config(store)
     delivery = DeliveryReport()
-    if send_alerts and alerts is not None and alerts.channels:
+    if send_alerts and alerts.channels:
         current = drift_alerts(project, features) + stale_alerts(project, staleness)
         scope = Scope.of("drift", drift_views) | Scope.of("stale", [s.view for s in staleness])
         delivery = deliver(alerts, project, current, scope, state)

@@ -18,16 +18,12 @@ if TYPE_CHECKING:
     from potluck.store import FeatureStore
 
 
-def alerts_config(store: FeatureStore) -> AlertsConfig | None:
-    monitoring = getattr(store.config, "monitoring", None)
-    config = getattr(monitoring, "alerts", None)
-    return config if isinstance(config, AlertsConfig) else None
+def alerts_config(store: FeatureStore) -> AlertsConfig:
+    return store.config.monitoring.alerts
 
 
 def freshness_config(store: FeatureStore) -> FreshnessConfig:
-    monitoring = getattr(store.config, "monitoring", None)
-    config = getattr(monitoring, "freshness", None)
-    return config if isinstance(config, FreshnessConfig) else FreshnessConfig()
+    return store.config.monitoring.freshness
 
 
 def monitor_state(store: FeatureStore) -> MonitorState:
