@@ -31,6 +31,9 @@ from potluck.repo.config import RepoConfig, load_config
 if TYPE_CHECKING:
     from potluck.materialize.runner import MaterializationResult, ProgressFactory
     from potluck.materialize.watermark import ViewFreshness
+    from potluck.monitoring.drift import DriftReport
+    from potluck.monitoring.profile import Profile
+    from potluck.monitoring.service import Monitoring
     from potluck.monitoring.state import MonitorState
     from potluck.offline.protocol import OfflineStore, RetrievalJob
     from potluck.online.protocol import OnlineStore
@@ -688,6 +691,66 @@ class FeatureStore:
         """
         self._snapshot().get(FeatureView.kind, feature_view)  # an unknown view is an error naming the nearest
         return self._registry_store.forget_materializations(feature_view, to)
+
+    # -- monitoring -----------------------------------------------------------------------------
+    def _monitoring(self) -> Monitoring:
+        from potluck.monitoring.service import Monitoring
+
+        return Monitoring(
+            self.config.monitoring, self._offline, self._snapshot(), str(self.repo_path), self._registry_store.baselines
+        )
+
+    def compute_statistics(
+        self,
+        view_or_service: Any,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        baseline: Profile | str | None = None,
+        features: Sequence[str] | None = None,
+    ) -> Profile:
+        """Statistics of features, computed in the offline engine (docs/monitoring.md).
+
+        `view_or_service`: a feature view or service (or its name), whose batch source rows with
+        `start <= event time <= end` are profiled; or a training dataset or logged rows: a retrieval
+        job, a Parquet file or folder, a pandas DataFrame or Arrow table. With `baseline` (a profile or
+        a baseline's name), histograms use its bins and its categories are always counted.
+        """
+        return self._monitoring().compute_statistics(view_or_service, start, end, baseline=baseline, features=features)
+
+    def set_baseline(self, name: str, profile: Profile) -> int:
+        """Save `profile` as the next version of baseline `name` in the registry database; returns the version."""
+        return self._monitoring().set_baseline(name, profile)
+
+    def get_baseline(self, name: str, version: int | None = None) -> Profile:
+        """Baseline `name` (its newest version unless `version` is given)."""
+        return self._monitoring().get_baseline(name, version)
+
+    def list_baselines(self) -> list[dict[str, Any]]:
+        """The newest version of each baseline: name, version, created_at, author, source."""
+        from potluck.monitoring.profile import Profile
+
+        out = []
+        for b in self._registry_store.baselines.latest():
+            profile = Profile.from_json(b.profile)
+            out.append(
+                {
+                    "name": b.name,
+                    "version": b.version,
+                    "created_at": b.created_at,
+                    "author": b.author,
+                    "source": profile.source,
+                    "start": profile.start,
+                    "end": profile.end,
+                    "features": len(profile.features),
+                }
+            )
+        return out
+
+    def check_drift(self, baseline: Profile | str, current: Profile) -> DriftReport:
+        """Drift of `current` against `baseline` (a profile or a baseline's name), per feature and overall,
+        under the thresholds of the `monitoring:` section and the views' tags."""
+        return self._monitoring().check_drift(baseline, current)
 
     def get_push_source(self, name: str) -> PushSource:
         """The push source called `name`; an unknown name suggests the nearest push sources."""

@@ -61,6 +61,11 @@ class Column:
     name: str
     view: str | None
     sql_type: str
+    column: str | None = None  # the column holding it, when not `name` (`view__feature` in training data)
+
+    @property
+    def ref(self) -> str:
+        return DUCKDB.quote(self.column or self.name)
 
     @property
     def kind(self) -> Kind:
@@ -98,7 +103,7 @@ class _Plan:
 
 
 def _value_sql(column: Column) -> str:
-    ref = DUCKDB.quote(column.name)
+    ref = column.ref
     kind = column.kind
     if kind == "timestamp":
         return f"epoch({ref})"
@@ -115,7 +120,7 @@ def _bin_sql(value: str, edges: Sequence[float]) -> str:
 
 def _aggregates(plan: _Plan, settings: Settings, cutoff: int | None, histograms_only: bool) -> list[str]:
     c = plan.column
-    ref, a, v = DUCKDB.quote(c.name), plan.alias, plan.value
+    ref, a, v = c.ref, plan.alias, plan.value
     hist = []
     if plan.edges is not None:
         hist = [f"histogram({_bin_sql(v, plan.edges)}) FILTER (WHERE {v} IS NOT NULL) AS {a}_hist"]
@@ -206,7 +211,7 @@ def profile_rows(
 
 
 def _hashed(relation: Sql, columns: Sequence[Column], position: str | None, seed: int) -> Sql:
-    keys = position if position is not None else ", ".join(DUCKDB.quote(c.name) for c in columns) or "1"
+    keys = position if position is not None else ", ".join(c.ref for c in columns) or "1"
     return f"(SELECT *, hash({keys}, {int(seed)}) AS {_HASH} FROM " + relation + ")"
 
 

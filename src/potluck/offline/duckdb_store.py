@@ -166,6 +166,10 @@ class DuckDBRetrievalJob:
         target = str(path)
         self._cursor.execute("COPY (" + self._query.text + ") TO ? (FORMAT parquet)", [*self._query.params, target])
 
+    def relation(self) -> tuple[duckdb.DuckDBPyConnection, Sql]:
+        """The job's cursor and query, for running more SQL over its result (monitoring statistics)."""
+        return self._cursor, self._query
+
     def to_sql(self) -> str:
         """The query text, its parameters listed in a trailing comment (for reading, not running)."""
         params = ", ".join(repr(p) for p in self._query.params)
@@ -347,6 +351,10 @@ class DuckDBOfflineStore:
                     yield batch.slice(offset, batch_rows)
         finally:
             cursor.close()
+
+    def engine_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on the store's database (its memory limit and spill folder); the caller closes it."""
+        return self._cursor()
 
     def source_scan(self, view: ViewQuery, start: datetime | None, end: datetime | None) -> SourceScan:
         """The view's source rows with `start <= event_ts <= end` (either bound optional), its features

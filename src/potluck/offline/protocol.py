@@ -100,3 +100,7 @@ class SupportsSourceScan(Protocol):
     """Capability: a view's source rows as a relation the monitoring statistics run over in the engine."""
 
     def source_scan(self, view: ViewQuery, start: datetime | None, end: datetime | None) -> SourceScan: ...
+
+    def engine_cursor(self) -> Any:
+        """A new cursor of the engine, for statistics over other relations (datasets); the caller closes it."""
+        ...
