@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from potluck.materialize.watermark import ViewFreshness
     from potluck.monitoring.drift import DriftReport
     from potluck.monitoring.profile import Profile
-    from potluck.monitoring.service import Monitoring
+    from potluck.monitoring.report import MonitorRunReport
+    from potluck.monitoring.service import Monitoring, RunPart
     from potluck.monitoring.state import MonitorState
     from potluck.offline.protocol import OfflineStore, RetrievalJob
     from potluck.online.protocol import OnlineStore
@@ -751,6 +752,20 @@ class FeatureStore:
         """Drift of `current` against `baseline` (a profile or a baseline's name), per feature and overall,
         under the thresholds of the `monitoring:` section and the views' tags."""
         return self._monitoring().check_drift(baseline, current)
+
+    def run_monitoring(
+        self,
+        baselines: Sequence[str] | None = None,
+        views: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> tuple[MonitorRunReport, list[RunPart]]:
+        """Check each baseline (all by default) against its views' rows in [start, end] and record the result."""
+        return self._monitoring().run(baselines, views, start, end)
+
+    def last_monitoring_runs(self) -> list[RunPart]:
+        """The newest recorded run of each baseline (its drift recomputed from the recorded profiles)."""
+        return self._monitoring().last_runs()
 
     def get_push_source(self, name: str) -> PushSource:
         """The push source called `name`; an unknown name suggests the nearest push sources."""

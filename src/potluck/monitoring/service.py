@@ -166,6 +166,18 @@ class Monitoring:
         features = [f.result() for p in parts for f in p.report.features]
         return run_report(features), parts
 
+    def last_runs(self) -> list[RunPart]:
+        """The newest recorded run of each baseline, its drift recomputed from the stored profiles."""
+        parts = []
+        for run in self.baselines.last_runs():
+            base = Profile.from_json(self.baselines.get(run.baseline, run.baseline_version).profile)
+            base = _restricted(base, None, run.baseline, strict=False)
+            current = Profile.from_json(run.profile)
+            parts.append(
+                RunPart(run.baseline, run.baseline_version, base, current, self.check_drift(base, current), run.ran_at)
+            )
+        return parts
+
     def _current(self, base: Profile, start: datetime, end: datetime) -> Profile:
         by_view: dict[str, list[str]] = {}
         for f in base.features:
@@ -193,6 +205,7 @@ class RunPart:
     profile: Profile
     current: Profile
     report: DriftReport
+    ran_at: datetime | None = None
 
 
 def _profile(
@@ -230,11 +243,11 @@ def _only(queries: list[Any], features: Sequence[str], source: str) -> list[Any]
     return out
 
 
-def _restricted(base: Profile, views: Sequence[str] | None, name: str) -> Profile:
+def _restricted(base: Profile, views: Sequence[str] | None, name: str, *, strict: bool = True) -> Profile:
     """The baseline's features of `views` (a baseline of a dataset without view names takes the one view given)."""
     if not views:
         missing = [f.name for f in base.features if not f.view]
-        if missing:
+        if missing and strict:
             raise RetrievalError(
                 f"baseline '{name}' has features without a view ({', '.join(missing[:5])}); pass --view to say which"
             )
