@@ -40,28 +40,27 @@ clicks = view("clicks", {"potluck.max_staleness": "none"})
 """
 
 
-def write_rows(path: Path, *, seed: int, rows: int = 2000, shift: float = 0.0, days: int = 20) -> None:
+def make_rows(*, seed: int, count: int = 2000, shift: float = 0.0, days: int = 20, offset_days: int = 0) -> pa.Table:
+    """`count` rows with event times in the `days` days that end `offset_days` ago; `age` moved by `shift`."""
     rng = np.random.default_rng(seed)
-    start = NOW - timedelta(days=days)
-    seconds = rng.integers(0, days * 86400, rows)
-    pq.write_table(
-        pa.table(
-            {
-                "user_id": pa.array(rng.integers(1, 200, rows), pa.int64()),
-                "event_timestamp": pa.array(
-                    [start + timedelta(seconds=int(s)) for s in seconds], pa.timestamp("us", tz="UTC")
-                ),
-                "age": pa.array(rng.normal(40 + shift, 10, rows)),
-                "spend": pa.array(rng.gamma(2.0, 50.0, rows)),
-                "city": pa.array(rng.choice(["paris", "lyon", "nice"], rows)),
-                "visits": pa.array(rng.integers(0, 30, rows), pa.int64()),
-            }
-        ),
-        path,
+    start = NOW - timedelta(days=days + offset_days)
+    seconds = rng.integers(0, days * 86400, count)
+    return pa.table(
+        {
+            "user_id": pa.array(rng.integers(1, 200, count), pa.int64()),
+            "event_timestamp": pa.array(
+                [start + timedelta(seconds=int(s)) for s in seconds], pa.timestamp("us", tz="UTC")
+            ),
+            "age": pa.array(rng.normal(40 + shift, 10, count)),
+            "spend": pa.array(rng.gamma(2.0, 50.0, count)),
+            "city": pa.array(rng.choice(["paris", "lyon", "nice"], count)),
+            "visits": pa.array(rng.integers(0, 30, count), pa.int64()),
+        }
     )
 
 
-def build_repo(root: Path, extra_yaml: str = "") -> Path:
+def build_repo(root: Path, extra_yaml: str = "", *, drift_age: float = 0.0) -> Path:
+    """With `drift_age`, the users view's `age` moves by that much in the last 10 days (20 to 10 days ago: not)."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:10]
     (root / "feature_store.yaml").write_text(
@@ -70,5 +69,10 @@ def build_repo(root: Path, extra_yaml: str = "") -> Path:
     )
     (root / "features.py").write_text(FEATURES_PY)
     for i, name in enumerate(("users", "orders", "clicks")):
-        write_rows(root / "data" / f"{name}.parquet", seed=i)
+        table = make_rows(seed=i)
+        if name == "users" and drift_age:
+            table = pa.concat_tables(
+                [make_rows(seed=i, days=10, offset_days=10), make_rows(seed=i + 10, days=10, shift=drift_age)]
+            )
+        pq.write_table(table, root / "data" / f"{name}.parquet")
     return root

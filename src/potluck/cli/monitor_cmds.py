@@ -1,6 +1,7 @@
 """`potluck monitor`: baselines, drift checks for cron, and the last results.
 
-Exit codes of `monitor run`: 0 when nothing drifted, 1 on drift, 2 on an error.
+Exit codes of `monitor run`: 0 when nothing drifted and no view is stale, 1 on drift or staleness,
+2 on an error (an alert that could not be delivered included).
 """
 
 from __future__ import annotations
@@ -100,22 +101,82 @@ def baseline(
 @click.option("--view", "views", multiple=True, help="Only these views; repeatable.")
 @click.option("--start", help="Current rows from this event time (default: end minus the baseline's window).")
 @click.option("--end", help="Current rows up to this event time (default: now).")
+@click.option("--max-staleness", help="Views without a limit of their own are stale past this (e.g. 24h).")
+@click.option("--textfile", type=click.Path(dir_okay=False), help="Also write the results for node-exporter (.prom).")
+@click.option("--no-alerts", is_flag=True, help="Do not send alerts to the monitoring.alerts channels.")
 @output_option
 @pass_ctx
 def run(
-    ctx: Context, baselines: tuple[str, ...], views: tuple[str, ...], start: str | None, end: str | None, output: str
+    ctx: Context,
+    baselines: tuple[str, ...],
+    views: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    max_staleness: str | None,
+    textfile: str | None,
+    no_alerts: bool,
+    output: str,
 ) -> None:
-    """Check current data against baselines; exit 1 on drift, 2 on errors."""
+    """Check drift against baselines and each view's staleness; exit 1 on drift or staleness, 2 on errors."""
+    from potluck.cli.data_cmds import parse_duration
+    from potluck.monitoring.ops import after_checks
+
     with _errors_exit_2(ctx):
-        report, parts = ctx.store.run_monitoring(list(baselines) or None, list(views) or None, _time(start), _time(end))
+        limit = parse_duration(max_staleness) if max_staleness else None
+        store = ctx.store
+        if baselines or store.list_baselines():
+            report, parts = store.run_monitoring(list(baselines) or None, list(views) or None, _time(start), _time(end))
+        else:  # nothing to compare with yet: staleness only
+            report, parts = {"drift": False, "stale": [], "features": []}, []
+            click.echo("No baseline saved: drift not checked (save one with potluck monitor baseline).", err=True)
+        checked = sorted(
+            {f["view"] for f in report["features"]} | {f.view for p in parts for f in p.profile.features if f.view}
+        )
+        ops = after_checks(
+            store,
+            features=report["features"],
+            drift_views=checked,
+            freshness_views=list(views) or None,
+            max_staleness=limit,
+            textfile=textfile,
+            send_alerts=not no_alerts,
+        )
+    extended: dict[str, Any] = {**report, **ops.to_json()}
     if output == "json":
-        print_json(report)
+        print_json(extended)
     else:
         for part in parts:
             _print_drift(f"Drift of {part.current.source} against baseline {part.baseline} v{part.version}", part)
+        _print_staleness(ops.staleness)
+        for channel in ops.delivery.channels:
+            console_print(("[green]" if channel.ok else "[red]") + escape_markup(channel.describe()) + "[/]")
         console_print("[red]drift detected[/red]" if report["drift"] else "[green]no drift[/green]")
-    if report["drift"] or report["stale"]:
-        sys.exit(EXIT_DRIFT)
+    code = ops.exit_code(bool(report["drift"]))
+    if code:
+        sys.exit(code)
+
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _print_staleness(staleness: Sequence[Any]) -> None:
+    from potluck.cli.data_cmds import format_age
+
+    rows = [
+        (
+            s.view,
+            s.status.upper(),
+            s.materialized_until or "",
+            format_age(s.age),
+            format_age(s.max_staleness) if s.max_staleness is not None else "",
+            s.limit_from or "",
+        )
+        for s in staleness
+    ]
+    print_table("Freshness", ["view", "status", "materialized until", "staleness", "limit", "limit from"], rows)
 
 
 @monitor.command("show")
