@@ -21,7 +21,8 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers each request with the next scripted reply (then `default`): a status code, or 'hang'."""
+    """Answers each request with the next scripted reply (then `default`): a status code, 'hang'
+    (no answer), or 'huge' (a 500 with a 20 MB body)."""
 
     url: str = ""
     script: list[int | str] = field(default_factory=list)
@@ -66,6 +67,16 @@ def receiver(*script: int | str, default: int = 200, hang_seconds: float = 3.0) 
             reply = state.next_reply()
             if reply == "hang":
                 stop.wait(state.hang_seconds)  # longer than the client's timeout
+                return
+            if reply == "huge":
+                self.send_response(500)
+                self.send_header("Content-Length", str(20 * 2**20))
+                self.end_headers()
+                try:
+                    for _ in range(20):
+                        self.wfile.write(b"x" * 2**20)
+                except OSError:  # the client stopped reading
+                    pass
                 return
             status = int(reply)
             payload = b'{"status":"error","message":"scripted failure"}' if status >= 400 else b'{"status":"success"}'

@@ -32,6 +32,18 @@ def state(tmp_path: Path) -> MonitorState:
     s.close()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_state(request: pytest.FixtureRequest, tmp_path: Path) -> MonitorState:
+    url = (
+        f"sqlite:///{tmp_path / 'registry.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_database")
+    )
+    s = MonitorState(url, PROJECT)
+    yield s  # type: ignore[misc]
+    s.close()
+
+
 def _config(*channels: dict[str, Any], **extra: Any) -> AlertsConfig:
     return AlertsConfig.model_validate({"channels": [{**FAST, **c} for c in channels], **extra})
 
@@ -240,6 +252,31 @@ def test_failing_receiver_reported_and_retried_next_run(state: MonitorState) -> 
         assert [a.key for a in state.firing("ops-hook")] == [PSI.key]
 
 
+def test_huge_error_answer_is_cut(state: MonitorState) -> None:
+    with receiver("huge", "huge") as rx:
+        config = _config({"type": "webhook", "url": rx.url, "retries": 1})
+        (channel,) = deliver(config, PROJECT, [PSI], ALL_SCOPE, state).channels
+        assert not channel.ok
+        assert channel.errors == ["HTTP 500 (" + "x" * 200 + "...)"] * 2
+
+
+def test_concurrent_runs_agree_on_the_state(any_state: MonitorState) -> None:
+    state = any_state
+    from concurrent.futures import ThreadPoolExecutor
+
+    with receiver() as rx:
+        config = _config({"type": "webhook", "url": rx.url})
+        with ThreadPoolExecutor(4) as pool:
+            reports = list(pool.map(lambda _: deliver(config, PROJECT, [PSI, STALE], ALL_SCOPE, state), range(8)))
+        assert all(r.ok for r in reports)
+        # runs that overlap may each send the same change (receivers dedup by key); none is lost
+        assert 1 <= len(rx.requests) <= 8
+        assert sorted(a.key for a in state.firing("webhook#0")) == sorted([PSI.key, STALE.key])
+        deliver(config, PROJECT, [], ALL_SCOPE, state)
+        assert rx.requests[-1].body["resolved"]
+        assert state.firing("webhook#0") == []
+
+
 def test_client_error_is_not_retried(state: MonitorState) -> None:
     with receiver(400) as rx:
         report = deliver(
@@ -303,3 +340,27 @@ def test_dedup_keys_are_short_and_distinct(
     assert (key_a == key_b) == (
         a == b or (a[2] in (None, "") and b[2] in (None, "") and (a[0], a[1], a[3]) == (b[0], b[1], b[3]))
     )
+
+
+def test_state_round_trip(any_state: MonitorState) -> None:
+    from datetime import UTC
+
+    from potluck.monitoring.gauges import DriftGauge
+
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [DriftGauge("users", "age", True, 0.5, 0.3, 1e-12, 0.2), DriftGauge("users", "city", False, 0.01)]
+    any_state.record_drift(["users"], rows, at)
+    any_state.record_drift(["users", "orders"], rows, at)  # replaces, never duplicates
+    assert any_state.drift_results() == (rows, {"users": at})
+    any_state.record_materialization(["orders"], "RetrievalError: boom")
+    any_state.record_materialization(["orders"], "RetrievalError: boom again")
+    (failure,) = any_state.materialization_failures()
+    assert (failure.feature_view, failure.error) == ("orders", "RetrievalError: boom again")
+    any_state.record(ALERT_CHANNEL, [PSI], [])
+    any_state.teardown()
+    assert any_state.drift_results() == ([], {})
+    assert any_state.materialization_failures() == []
+    assert any_state.firing(ALERT_CHANNEL) == []
+
+
+ALERT_CHANNEL = "hook"

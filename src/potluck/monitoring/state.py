@@ -99,15 +99,12 @@ class MonitorState:
                     "DELETE FROM potluck_alert_state WHERE project = ? AND channel = ? AND alert_key = ?",
                     (self.project, channel, alert.key),
                 )
-            for alert in fired:
-                cur.execute(
-                    "DELETE FROM potluck_alert_state WHERE project = ? AND channel = ? AND alert_key = ?",
-                    (self.project, channel, alert.key),
-                )
+            for alert in fired:  # an upsert: runs that overlap may record the same alert
                 cur.execute(
                     "INSERT INTO potluck_alert_state "
                     "(project, channel, alert_key, kind, feature_view, feature, rule, fired_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (project, channel, alert_key) DO UPDATE SET fired_at = excluded.fired_at",
                     (self.project, channel, alert.key, alert.kind, alert.view, alert.feature, alert.rule, now),
                 )
 
@@ -118,14 +115,16 @@ class MonitorState:
         now = datetime.now(UTC).isoformat()
         with self.db.transaction(write=True) as cur:
             for view in views:
-                cur.execute(
-                    "DELETE FROM potluck_materialization_failures WHERE project = ? AND feature_view = ?",
-                    (self.project, view),
-                )
-                if error is not None:
+                if error is None:
+                    cur.execute(
+                        "DELETE FROM potluck_materialization_failures WHERE project = ? AND feature_view = ?",
+                        (self.project, view),
+                    )
+                else:
                     cur.execute(
                         "INSERT INTO potluck_materialization_failures (project, feature_view, failed_at, error) "
-                        "VALUES (?, ?, ?, ?)",
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (project, feature_view) "
+                        "DO UPDATE SET failed_at = excluded.failed_at, error = excluded.error",
                         (self.project, view, now, error[:_MAX_ERROR_CHARS]),
                     )
 

@@ -7,6 +7,8 @@ not help). The outcome lists every attempt's error, so a report can say what hap
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from potluck.monitoring.alerts.config import PagerDutyChannel, SlackChannel, WebhookChannel
 
 _BODY_SNIPPET = 200
+_MAX_READ = 4096  # of an answer's body: only its start is ever shown
 
 
 class _Retryable(Exception):
@@ -42,9 +45,19 @@ def safe_target(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
 
 
-def _snippet(response: httpx.Response) -> str:
-    text = " ".join(response.text.split())
+def _snippet(raw: bytes) -> str:
+    text = " ".join(raw.decode("utf-8", errors="replace").split())
     return text if len(text) <= _BODY_SNIPPET else text[:_BODY_SNIPPET] + "..."
+
+
+def _head(response: httpx.Response, deadline: float) -> bytes:
+    """At most the first few KB of the answer, and no longer than the attempt's deadline."""
+    raw = b""
+    for chunk in response.iter_bytes():
+        raw += chunk
+        if len(raw) >= _MAX_READ or time.monotonic() > deadline:
+            break
+    return raw[:_MAX_READ]
 
 
 def post(
@@ -64,21 +77,26 @@ def post(
     headers.update(getattr(channel, "headers", {}))
     url = str(channel.url)
 
+    payload = json.dumps(body, ensure_ascii=False).encode()
+
     def attempt() -> None:
         outcome.attempts += 1
+        deadline = time.monotonic() + channel.timeout_seconds
         try:
-            response = client.post(url, json=body, headers=headers, timeout=channel.timeout_seconds)
+            with client.stream("POST", url, content=payload, headers=headers, timeout=channel.timeout_seconds) as r:
+                status = r.status_code
+                raw = b"" if 200 <= status < 300 else _head(r, deadline)
         except httpx.TimeoutException:
             outcome.errors.append(f"timed out after {channel.timeout_seconds:g}s")
             raise _Retryable
         except httpx.TransportError as err:
             outcome.errors.append(f"{type(err).__name__}: cannot reach {safe_target(url)}")
             raise _Retryable
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return
-        error = f"HTTP {response.status_code}" + (f" ({_snippet(response)})" if response.text.strip() else "")
-        outcome.errors.append(error)
-        if response.status_code >= 500 or response.status_code == 429:
+        shown = _snippet(raw)
+        outcome.errors.append(f"HTTP {status}" + (f" ({shown})" if shown else ""))
+        if status >= 500 or status == 429:
             raise _Retryable
         raise _Refused
 
