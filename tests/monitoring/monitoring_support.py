@@ -66,7 +66,9 @@ def week(rng: np.random.Generator, start: datetime, shifted: bool) -> pa.Table:
     return pa.table(
         {
             "user_id": pa.array(rng.integers(1, 5000, n), pa.int64()),
-            "event_timestamp": pa.array([start + timedelta(seconds=int(s)) for s in seconds], pa.timestamp("us", tz="UTC")),
+            "event_timestamp": pa.array(
+                [start + timedelta(seconds=int(s)) for s in seconds], pa.timestamp("us", tz="UTC")
+            ),
             "stable": rng.normal(10, 2, n),
             "stable_int": pa.array(rng.poisson(3, n), pa.int64()),
             "mean_shift": rng.normal(14 if shifted else 10, 2, n),

@@ -25,7 +25,12 @@ def _profile(table: pa.Table, sample_size: int = 10_000, baseline: Profile | Non
         relation = Sql('"t"')
         columns = [Column(n, "v", t) for n, t in describe(con, relation).items()]
         return profile_rows(
-            con, relation, columns, source="t", settings=Settings(sample_size=sample_size), row_count=table.num_rows,
+            con,
+            relation,
+            columns,
+            source="t",
+            settings=Settings(sample_size=sample_size),
+            row_count=table.num_rows,
             baseline=baseline,
         )
     finally:
@@ -47,7 +52,8 @@ def test_numeric_statistics_equal_numpy() -> None:
     p = _profile(pa.table({"x": pa.array(x, mask=mask)}), sample_size=10_000)
     f = p.feature("x")
     kept = x[~mask]
-    assert f.count == n and f.nulls == int(mask.sum())
+    assert f.count == n
+    assert f.nulls == int(mask.sum())
     assert f.null_rate == pytest.approx(mask.mean())
     assert f.mean == pytest.approx(kept.mean(), rel=1e-12)
     assert f.stddev == pytest.approx(kept.std(ddof=1), rel=1e-9)
@@ -55,7 +61,15 @@ def test_numeric_statistics_equal_numpy() -> None:
     assert f.approx_distinct == pytest.approx(len(np.unique(kept)), rel=0.05)  # HyperLogLog
     assert len(f.sample or []) == 10_000
     # the documented bound: rank error <= 4 * sqrt(q (1 - q) / S) + 1 / S for a sample of S values
-    for name, q in (("p1", 0.01), ("p5", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95), ("p99", 0.99)):
+    for name, q in (
+        ("p1", 0.01),
+        ("p5", 0.05),
+        ("p25", 0.25),
+        ("p50", 0.5),
+        ("p75", 0.75),
+        ("p95", 0.95),
+        ("p99", 0.99),
+    ):
         bound = 4 * math.sqrt(q * (1 - q) / 10_000) + 1e-4
         assert _rank_error(kept, f.quantiles[name], q) <= bound, name
     # its own histogram (a new baseline) counts every non-null value on its decile bins, exactly
@@ -122,7 +136,9 @@ def test_current_profile_uses_the_baselines_bins_and_categories() -> None:
     x = cur.feature("x")
     edges = np.array(base.feature("x").bin_edges)
     assert x.bin_edges == base.feature("x").bin_edges
-    assert x.histogram == np.bincount(np.searchsorted(edges, current_x, side="right"), minlength=len(edges) + 1).tolist()
+    assert (
+        x.histogram == np.bincount(np.searchsorted(edges, current_x, side="right"), minlength=len(edges) + 1).tolist()
+    )
     # "a" is outside the current top 1 but the baseline has it: its count is kept
     assert dict(cur.feature("c").top or []) == {"z": 29_990, "a": 10}
 
@@ -138,7 +154,9 @@ def test_sample_is_seeded_and_stable(tmp_path: Path) -> None:
 
 def test_profile_json_round_trip() -> None:
     rng = np.random.default_rng(5)
-    p = _profile(pa.table({"x": rng.normal(0, 1, 1000), "c": rng.choice(["a", "b"], 1000), "f": rng.random(1000) < 0.5}))
+    p = _profile(
+        pa.table({"x": rng.normal(0, 1, 1000), "c": rng.choice(["a", "b"], 1000), "f": rng.random(1000) < 0.5})
+    )
     again = Profile.from_json(p.to_json())
     assert again.to_dict() == p.to_dict()
     assert p.to_arrow().num_rows == 3
@@ -164,7 +182,8 @@ def test_moments_equal_numpy_on_any_values(values: list[float | None]) -> None:
     kept = np.array([v for v in values if v is not None])
     assert f.nulls == len(values) - len(kept)
     if len(kept) == 0:
-        assert f.mean is None and f.sample == []
+        assert f.mean is None
+        assert f.sample == []
         return
     assert f.mean == pytest.approx(kept.mean(), rel=1e-9, abs=1e-6)
     assert (f.min, f.max) == (kept.min(), kept.max())
