@@ -59,7 +59,7 @@ def week(rng: np.random.Generator, start: datetime, shifted: bool) -> pa.Table:
     outliers = rng.normal(10, 1, n)
     if shifted:
         outliers[rng.random(n) < 0.005] = 100.0
-    channel = rng.choice(["web", "app", "pos"], n, p=[0.5, 0.3, 0.2])
+    channel = rng.choice(["web", "app", "pos"], n, p=[0.5, 0.3, 0.2]).astype(object)
     if shifted:
         channel[rng.random(n) < 0.2] = "voice"
     lengths = rng.poisson(3, n)

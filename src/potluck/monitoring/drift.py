@@ -42,8 +42,8 @@ def shares(counts: Sequence[int | float]) -> list[float]:
 
 def psi(expected: Sequence[int | float], actual: Sequence[int | float]) -> float:
     """sum over bins of (a - e) * ln(a / e), shares of each side, an empty bin counting as EMPTY_BIN."""
-    e = [max(s, EMPTY_BIN) for s in shares(expected)]
-    a = [max(s, EMPTY_BIN) for s in shares(actual)]
+    e = [s or EMPTY_BIN for s in shares(expected)]
+    a = [s or EMPTY_BIN for s in shares(actual)]
     return float(sum((ai - ei) * math.log(ai / ei) for ei, ai in zip(e, a, strict=True)))
 
 
