@@ -205,3 +205,35 @@ def test_every_rule_has_severity_and_summary() -> None:
         assert rule["labels"]["severity"] in {"critical", "warning"}
         assert rule["annotations"]["summary"]
         assert rule["for"] == "10m"
+
+
+def test_cli_writes_rules_and_dashboard(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    from potluck.monitoring.grafana import dashboard
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "potluck.cli", "monitor", *args], capture_output=True, text=True, check=False
+        )
+
+    rules_file = tmp_path / "rules.yml"
+    done = cli("prometheus-rules", "-o", str(rules_file), "--for", "2m", "--rate-window", "1m", "--latency-p99", "200ms",
+               "--error-ratio", "0.05", "--max-staleness", "6h")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = RuleOptions(
+        pending=timedelta(minutes=2), rate_window="1m", error_ratio=0.05, latency_p99_seconds=0.2,
+        max_staleness=timedelta(hours=6),
+    )  # fmt: skip
+    assert yaml.safe_load(rules_file.read_text()) == rules(expected)
+    assert _promtool("check", "rules", str(rules_file)).returncode == 0
+    board = cli("grafana-dashboard")
+    assert board.returncode == 0
+    assert json.loads(board.stdout) == dashboard()
+    bad = cli("prometheus-rules", "--latency-p99", "fast")
+    assert bad.returncode == 2
+    assert "'fast' is not a duration" in bad.stderr
+    missing = cli("grafana-dashboard", "-o", str(tmp_path / "nope" / "d.json"))
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
