@@ -141,10 +141,7 @@ def _aggregates(plan: _Plan, settings: Settings, cutoff: int | None, histograms_
             f"approx_count_distinct({v if kind == 'array' else ref}) AS {a}_distinct",
             *hist,
         ]
-        if cutoff is not None:  # rows under the hash cut-off, cut to the smallest hashes by the outer query
-            keep = f"{_HASH} < {cutoff}::UBIGINT AND {v} IS NOT NULL"
-            out.append(f"list({{'h': {_HASH}, 'v': {v}}}) FILTER (WHERE {keep}) AS {a}_kept_rows")
-        else:
+        if cutoff is None:  # otherwise the rows under the cut-off are collected once for every feature
             out.append(f"arg_min({v}, {_HASH}, {settings.sample_size}) FILTER (WHERE {v} IS NOT NULL) AS {a}_sample")
     elif kind == "boolean":
         out += [f"count_if({ref}) AS {a}_true"]
@@ -153,13 +150,23 @@ def _aggregates(plan: _Plan, settings: Settings, cutoff: int | None, histograms_
     return out
 
 
+_SAMPLED = ("numeric", "timestamp", "array")
+
+
+def _sampled_rows(plans: Sequence[_Plan], cutoff: int) -> str:
+    """One list of the rows under the hash cut-off, with every sampled feature's value (one FILTER
+    for all features: DuckDB slices the whole input once per filtered aggregate)."""
+    fields = ", ".join(f"'{p.alias}': {p.value}" for p in plans if p.column.kind in _SAMPLED)
+    return f"list({{'h': {_HASH}, {fields}}}) FILTER (WHERE {_HASH} < {cutoff}::UBIGINT) AS __sampled"
+
+
 def _outer(plan: _Plan, settings: Settings, params: list[Any], cutoff: int | None) -> list[str]:
     """Columns of the outer query: samples cut to size, categorical frequency maps cut to the top values."""
     a = plan.alias
     kind = plan.column.kind
-    if kind in ("numeric", "timestamp", "array") and cutoff is not None:
-        ordered = f"list_slice(list_sort({a}_kept_rows), 1, {settings.sample_size})"
-        return [f"list_transform({ordered}, lambda r: r.v) AS {a}_sample"]
+    if kind in _SAMPLED and cutoff is not None:
+        ordered = f"list_sort(list_transform(list_filter(__sampled, lambda r: r.{a} IS NOT NULL), lambda r: {{'h': r.h, 'v': r.{a}}}))"
+        return [f"list_transform(list_slice({ordered}, 1, {settings.sample_size}), lambda r: r.v) AS {a}_sample"]
     if kind != "categorical":
         return []
     entries = f"map_entries({a}_freq)"
@@ -234,8 +241,12 @@ def _run(
     inner = ["count(*) AS __rows"]
     for p in plans:
         inner += _aggregates(p, settings, cutoff, histograms_only)
+    if cutoff is not None and not histograms_only and any(p.column.kind in _SAMPLED for p in plans):
+        inner.append(_sampled_rows(plans, cutoff))
+    else:
+        cutoff = None
     params: list[Any] = []
-    outer = ["*"]
+    outer = ["* EXCLUDE (__sampled)" if cutoff is not None else "*"]
     if not histograms_only:
         for p in plans:
             outer += _outer(p, settings, params, cutoff)
