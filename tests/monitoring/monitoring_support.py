@@ -16,7 +16,7 @@ ROWS = 20_000  # per week
 FEATURES_PY = """\
 from datetime import timedelta
 
-from potluck import Entity, FeatureView, Field, FileSource, ValueType
+from potluck import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from potluck.types import Array, Bool, Float64, Int64, String
 
 user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.INT64)
@@ -40,6 +40,7 @@ txn = FeatureView(
     source=source,
     tags={"monitoring.js_distance": "none"},
 )
+service = FeatureService(name="txn_service", features=[txn[["stable", "mean_shift", "city"]]])
 """
 
 # feature -> the rules expected to fire on the current week at the default thresholds

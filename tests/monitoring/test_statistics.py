@@ -134,6 +134,8 @@ def test_current_profile_uses_the_baselines_bins_and_categories() -> None:
     columns = [Column(n, "v", t) for n, t in describe(con, relation).items()]
     cur = profile_rows(con, relation, columns, source="t", settings=settings_, baseline=base)
     x = cur.feature("x")
+    assert x.mean == pytest.approx(current_x.mean(), rel=1e-12)  # sums around the baseline's mean
+    assert x.stddev == pytest.approx(current_x.std(ddof=1), rel=1e-9)
     edges = np.array(base.feature("x").bin_edges)
     assert x.bin_edges == base.feature("x").bin_edges
     assert (
@@ -150,6 +152,23 @@ def test_sample_is_seeded_and_stable(tmp_path: Path) -> None:
     a, b = _profile(table, 1000), _profile(table, 1000)
     assert a.feature("x").sample == b.feature("x").sample
     assert len(a.feature("x").sample or []) == 1000
+
+
+def test_sample_is_the_same_with_or_without_the_cut_off() -> None:
+    """Collecting rows under the hash cut-off and keeping the smallest hashes select the same values."""
+    rng = np.random.default_rng(6)
+    table = pa.table({"x": pa.array(rng.normal(0, 1, 60_000), mask=rng.random(60_000) < 0.1)})
+    con = duckdb.connect()
+    try:
+        con.register("t", table)
+        relation, columns = Sql('"t"'), [Column("x", None, "DOUBLE")]
+        settings_ = Settings(sample_size=2000)
+        cut = profile_rows(con, relation, columns, source="t", settings=settings_, row_count=60_000)
+        whole = profile_rows(con, relation, columns, source="t", settings=settings_, row_count=None)
+    finally:
+        con.close()
+    assert cut.feature("x").sample == whole.feature("x").sample
+    assert len(cut.feature("x").sample or []) == 2000
 
 
 def test_profile_json_round_trip() -> None:

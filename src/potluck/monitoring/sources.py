@@ -69,8 +69,8 @@ def dataset_scan(
             files = _parquet_files(Path(data))
             relation = Sql("read_parquet(?, file_row_number = true, union_by_name = true)", (files,))
             position, source = "file_index, file_row_number", name or f"dataset:{data}"
-            row = cursor.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", [files]).fetchone()
-            rows = int(row[0]) if row and row[0] is not None else None
+            found = cursor.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", [files]).fetchall()
+            rows = int(found[0][0]) if found and found[0][0] is not None else None
         else:
             table = _arrow(data)
             keep.append(table)

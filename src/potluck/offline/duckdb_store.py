@@ -378,8 +378,8 @@ class DuckDBOfflineStore:
             relation = Sql(text, tuple(params))
             count = source.row_count if not where else None
             if count is None:  # reads the timestamp column only
-                row = cursor.execute(f"SELECT count(*) FROM {relation.text}", list(relation.params)).fetchone()
-                count = int(row[0]) if row else 0
+                rows = cursor.execute(f"SELECT count(*) FROM {relation.text}", list(relation.params)).fetchall()
+                count = int(rows[0][0]) if rows else 0
         except BaseException:
             cursor.close()
             raise

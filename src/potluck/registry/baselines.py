@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from potluck.definitions.errors import NotFoundError, suggestion
+from potluck.definitions.errors import NotFoundError, RegistryConflictError, suggestion
 from potluck.registry.dbapi import Database
 
 BASELINES = "potluck_monitoring_baselines"
@@ -69,11 +69,16 @@ class BaselineStore:
     def save(self, name: str, profile: str) -> int:
         """Store `profile` as the next version of baseline `name`; returns that version (1, 2, ...).
 
-        Two savers racing for one version: the primary key refuses the second, which retries.
+        Savers of one name are serialized (SQLite: the write lock every write transaction takes first;
+        PostgreSQL: a transaction-scoped advisory lock on the name), and the primary key refuses a
+        duplicate version should they ever race anyway, which is then retried.
         """
         for _ in range(5):
             try:
                 with self._db.transaction(write=True) as cur:
+                    if self._db.dialect == "postgres":
+                        key = f"potluck_baseline:{self.project}:{name}"
+                        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
                     cur.execute(
                         f"SELECT max(version) FROM {BASELINES} WHERE project = ? AND name = ?", (self.project, name)
                     )
@@ -87,7 +92,7 @@ class BaselineStore:
                 return version
             except self._db.driver.IntegrityError:
                 continue
-        raise RuntimeError(f"baseline '{name}': could not save a new version (too many concurrent savers)")
+        raise RegistryConflictError(f"baseline '{name}': could not save a new version (concurrent savers); try again")
 
     def get(self, name: str, version: int | None = None) -> StoredBaseline:
         sql = f"SELECT name, version, profile, created_at, author FROM {BASELINES} WHERE project = ? AND name = ?"
