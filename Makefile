@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint typecheck unit clean
+.PHONY: setup test-tools demo test lint typecheck unit clean
 
 $(BIN)/potluck: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,10 @@ $(BIN)/potluck: pyproject.toml
 	touch $(BIN)/potluck
 
 setup: $(BIN)/potluck
+
+# Prometheus, promtool and Alertmanager for the monitoring tests (Debian packages; installed when missing)
+test-tools:
+	bash scripts/test-tools.sh
 
 demo: setup
 	bash scripts/quickstart.sh
@@ -23,7 +27,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+unit: setup test-tools
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -33,6 +33,11 @@ from potluck.repo.config import RepoConfig, load_config
 if TYPE_CHECKING:
     from potluck.materialize.runner import MaterializationResult, ProgressFactory
     from potluck.materialize.watermark import ViewFreshness
+    from potluck.monitoring.drift import DriftReport
+    from potluck.monitoring.profile import Profile
+    from potluck.monitoring.report import MonitorRunReport
+    from potluck.monitoring.service import Monitoring, RunPart
+    from potluck.monitoring.state import MonitorState
     from potluck.offline.protocol import OfflineStore, RetrievalJob
     from potluck.online.protocol import OnlineStore
     from potluck.registry.cache import CachedRegistry
@@ -355,6 +360,7 @@ class FeatureStore:
         if views:
             self._online.teardown(views)
         self._registry_store.teardown()
+        self._monitor_state.teardown()
         self._pending.clear()
         self._registry.invalidate()
 
@@ -743,7 +749,22 @@ class FeatureStore:
             "offline": self._offline,
             "online": self._online,
             "registry": self._registry_store,
+            "on_outcome": self._materialization_watch,
         }
+
+    @cached_property
+    def _monitor_state(self) -> MonitorState:
+        from potluck.monitoring.snapshot import monitor_state
+
+        return monitor_state(self)
+
+    @cached_property
+    def _materialization_watch(self) -> Callable[[str, BaseException | None], None]:
+        """Records each view's materialization outcome and alerts failures (`monitoring.alerts`)."""
+        from potluck.monitoring.materialization import MaterializationWatch
+        from potluck.monitoring.snapshot import alerts_config
+
+        return MaterializationWatch(self._monitor_state, self.project, alerts_config(self))
 
     def _views_for(self, names: Sequence[str] | None) -> list[FeatureView]:
         """The views to materialize; an on-demand view stored at write time stands for its source views."""
@@ -803,6 +824,80 @@ class FeatureStore:
         """
         self._snapshot().feature_view(feature_view)  # an unknown view is an error naming the nearest
         return self._registry_store.forget_materializations(feature_view, to)
+
+    # -- monitoring -----------------------------------------------------------------------------
+    def _monitoring(self) -> Monitoring:
+        from potluck.monitoring.service import Monitoring
+
+        return Monitoring(
+            self.config.monitoring, self._offline, self._snapshot(), str(self.repo_path), self._registry_store.baselines
+        )
+
+    def compute_statistics(
+        self,
+        view_or_service: Any,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        baseline: Profile | str | None = None,
+        features: Sequence[str] | None = None,
+    ) -> Profile:
+        """Statistics of features, computed in the offline engine (docs/monitoring.md).
+
+        `view_or_service`: a feature view or service (or its name), whose batch source rows with
+        `start <= event time <= end` are profiled; or a training dataset or logged rows: a retrieval
+        job, a Parquet file or folder, a pandas DataFrame or Arrow table. With `baseline` (a profile or
+        a baseline's name), histograms use its bins and its categories are always counted.
+        """
+        return self._monitoring().compute_statistics(view_or_service, start, end, baseline=baseline, features=features)
+
+    def set_baseline(self, name: str, profile: Profile) -> int:
+        """Save `profile` as the next version of baseline `name` in the registry database; returns the version."""
+        return self._monitoring().set_baseline(name, profile)
+
+    def get_baseline(self, name: str, version: int | None = None) -> Profile:
+        """Baseline `name` (its newest version unless `version` is given)."""
+        return self._monitoring().get_baseline(name, version)
+
+    def list_baselines(self) -> list[dict[str, Any]]:
+        """The newest version of each baseline: name, version, created_at, author, source."""
+        from potluck.monitoring.profile import Profile
+
+        out = []
+        for b in self._registry_store.baselines.latest():
+            profile = Profile.from_json(b.profile)
+            out.append(
+                {
+                    "name": b.name,
+                    "version": b.version,
+                    "created_at": b.created_at,
+                    "author": b.author,
+                    "source": profile.source,
+                    "start": profile.start,
+                    "end": profile.end,
+                    "features": len(profile.features),
+                }
+            )
+        return out
+
+    def check_drift(self, baseline: Profile | str, current: Profile) -> DriftReport:
+        """Drift of `current` against `baseline` (a profile or a baseline's name), per feature and overall,
+        under the thresholds of the `monitoring:` section and the views' tags."""
+        return self._monitoring().check_drift(baseline, current)
+
+    def run_monitoring(
+        self,
+        baselines: Sequence[str] | None = None,
+        views: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> tuple[MonitorRunReport, list[RunPart]]:
+        """Check each baseline (all by default) against its views' rows in [start, end] and record the result."""
+        return self._monitoring().run(baselines, views, start, end)
+
+    def last_monitoring_runs(self) -> list[RunPart]:
+        """The newest recorded run of each baseline (its drift recomputed from the recorded profiles)."""
+        return self._monitoring().last_runs()
 
     def get_push_source(self, name: str) -> PushSource:
         """The push source called `name`; an unknown name suggests the nearest push sources."""
@@ -990,6 +1085,8 @@ class FeatureStore:
             self._registry_store.dispose()
         if "_pending" in self.__dict__:
             self._pending.close()
+        if "_monitor_state" in self.__dict__:
+            self._monitor_state.close()
         for part in ("_online", "_offline"):
             if part in self.__dict__:
                 self.__dict__[part].close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,15 +14,14 @@ import click
 from potluck.cli.main import Context, cli, output_option, pass_ctx
 from potluck.cli.output import console_print, print_json, print_table
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
 
 def parse_duration(text: str) -> timedelta:
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise click.BadParameter(f"'{text}' is not a duration such as 30m, 24h or 7d")
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    from potluck.definitions.durations import parse_duration as parse
+
+    try:
+        return parse(text)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 def parse_time(text: str) -> datetime:

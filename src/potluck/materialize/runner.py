@@ -74,12 +74,15 @@ def materialize(
     progress: ProgressFactory | None = None,
     max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
     stored_for: Callable[[FeatureView], Sequence[StoredView]] | None = None,
+    on_outcome: Callable[[str, BaseException | None], None] | None = None,
 ) -> list[MaterializationResult]:
     """Materialize each view; with `incremental_lookback` set, each view starts where it left off.
 
     An `end` more than `max_clock_skew` after now is refused before anything is written.
     `stored_for(view)`: the on-demand views stored at write time whose rows follow the view's
     (each slice's outputs are written after the slice, and before the interval is recorded).
+    `on_outcome(view, error)` is told of each view's success (None) or failure; a failure still
+    ends the run with its error.
     """
     end = utc(end)
     check_end(end, datetime.now(UTC), max_clock_skew)
@@ -87,25 +90,50 @@ def materialize(
     for view in views:
         if not view.online:
             continue
-        view_start = (
-            incremental_start(view, registry, end, incremental_lookback)
-            if incremental_lookback is not None
-            else (utc(start) if start is not None else None)
-        )
-        if view_start is not None and view_start > end:
-            raise RetrievalError(f"materialize: start {view_start.isoformat()} is after end {end.isoformat()}")
-        began = time.perf_counter()
-        target = online_view(view, project)
-        stored = list(stored_for(view)) if stored_for is not None else []
-        online.create([target, *(s.target for s in stored)])
-        batches = _Counted(offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows))
-        on_progress = progress(view.name) if progress else None
-        write = _with_stored(view, online, stored) if stored else None
-        rows = materialize_view(batches, online, target, batch_rows=batch_rows, on_progress=on_progress, write=write)
-        registry.record_materialization(view.name, view_start, end)
-        seconds = time.perf_counter() - began
-        results.append(MaterializationResult(view.name, view_start, end, rows, seconds, rows_read=batches.rows))
+        try:
+            results.append(_one(view, project, repo_path, offline, online, registry, start, end,
+                                incremental_lookback, batch_rows, progress, stored_for))  # fmt: skip
+        except Exception as err:
+            if on_outcome is not None:
+                on_outcome(view.name, err)
+            raise
+        if on_outcome is not None:
+            on_outcome(view.name, None)
     return results
+
+
+def _one(
+    view: FeatureView,
+    project: str,
+    repo_path: str,
+    offline: OfflineStore,
+    online: OnlineStore,
+    registry: SqlRegistryStore,
+    start: datetime | None,
+    end: datetime,
+    incremental_lookback: timedelta | None,
+    batch_rows: int,
+    progress: ProgressFactory | None,
+    stored_for: Callable[[FeatureView], Sequence[StoredView]] | None,
+) -> MaterializationResult:
+    view_start = (
+        incremental_start(view, registry, end, incremental_lookback)
+        if incremental_lookback is not None
+        else (utc(start) if start is not None else None)
+    )
+    if view_start is not None and view_start > end:
+        raise RetrievalError(f"materialize: start {view_start.isoformat()} is after end {end.isoformat()}")
+    began = time.perf_counter()
+    target = online_view(view, project)
+    stored = list(stored_for(view)) if stored_for is not None else []
+    online.create([target, *(s.target for s in stored)])
+    batches = _Counted(offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows))
+    on_progress = progress(view.name) if progress else None
+    write = _with_stored(view, online, stored) if stored else None
+    rows = materialize_view(batches, online, target, batch_rows=batch_rows, on_progress=on_progress, write=write)
+    registry.record_materialization(view.name, view_start, end)
+    seconds = time.perf_counter() - began
+    return MaterializationResult(view.name, view_start, end, rows, seconds, rows_read=batches.rows)
 
 
 def _with_stored(

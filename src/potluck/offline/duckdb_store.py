@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import RetrievalError
 from potluck.offline import duckdb_sources
-from potluck.offline.protocol import SourceTable, ViewQuery
+from potluck.offline.protocol import SourceScan, SourceTable, ViewQuery
 from potluck.offline.sql import (
     DUCKDB,
     EntityInput,
@@ -165,6 +165,10 @@ class DuckDBRetrievalJob:
         """Write the result to a Parquet file, streamed by DuckDB without passing through Python."""
         target = str(path)
         self._cursor.execute("COPY (" + self._query.text + ") TO ? (FORMAT parquet)", [*self._query.params, target])
+
+    def relation(self) -> tuple[duckdb.DuckDBPyConnection, Sql]:
+        """The job's cursor and query, for running more SQL over its result (monitoring statistics)."""
+        return self._cursor, self._query
 
     def to_sql(self) -> str:
         """The query text, its parameters listed in a trailing comment (for reading, not running)."""
@@ -348,6 +352,39 @@ class DuckDBOfflineStore:
         finally:
             cursor.close()
 
+    def engine_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on the store's database (its memory limit and spill folder); the caller closes it."""
+        return self._cursor()
+
+    def source_scan(self, view: ViewQuery, start: datetime | None, end: datetime | None) -> SourceScan:
+        """The view's source rows with `start <= event_ts <= end` (either bound optional), its features
+        under their own names, on a new cursor (the caller closes it)."""
+        cursor = self._cursor()
+        try:
+            source = self._source_input(cursor, view, None)
+            ts = DUCKDB.quote(view.source.timestamp_column)
+            if not source.timestamp_is_utc_naive:
+                ts = DUCKDB.to_utc(ts, source.timestamp_type)
+            columns = ", ".join(
+                f"{DUCKDB.quote(view.source.columns.get(f.name, f.name))} AS {DUCKDB.quote(f.name)}"
+                for f in view.features
+            )
+            text = f"(SELECT {columns}, {source.ordinal} AS __potluck_position FROM {source.relation.text}"
+            params = list(source.relation.params)
+            bounds = [(">=", start), ("<=", end)]
+            where = [f"{ts} {op} ?" for op, bound in bounds if bound is not None]
+            params += [_naive_utc(bound) for _, bound in bounds if bound is not None]
+            text += (" WHERE " + " AND ".join(where) if where else "") + ")"
+            relation = Sql(text, tuple(params))
+            count = source.row_count if not where else None
+            if count is None:  # reads the timestamp column only
+                rows = cursor.execute(f"SELECT count(*) FROM {relation.text}", list(relation.params)).fetchall()
+                count = int(rows[0][0]) if rows else 0
+        except BaseException:
+            cursor.close()
+            raise
+        return SourceScan(cursor=cursor, relation=relation, position="__potluck_position", row_count=count)
+
     def source_schema(self, source: SourceTable) -> pa.Schema:
         """The Arrow schema of a source as DuckDB reads it (Parquet metadata or a CSV sniff)."""
         files = duckdb_sources.source_files(source)
@@ -475,9 +512,9 @@ __all__ = ["DuckDBOfflineStore", "DuckDBRetrievalJob"]
 
 
 if TYPE_CHECKING:
-    from potluck.offline.protocol import OfflineStore, RetrievalJob, SupportsAppend
+    from potluck.offline.protocol import OfflineStore, RetrievalJob, SupportsAppend, SupportsSourceScan
 
     def _conforms(
         store: DuckDBOfflineStore, job: DuckDBRetrievalJob
-    ) -> tuple[OfflineStore, SupportsAppend, RetrievalJob]:
-        return store, store, job
+    ) -> tuple[OfflineStore, SupportsAppend, SupportsSourceScan, RetrievalJob]:
+        return store, store, store, job

@@ -91,3 +91,29 @@ class SupportsAppend(Protocol):
     """Capability: appending rows to a source (push to the offline store)."""
 
     def append(self, source: SourceTable, table: pa.Table) -> None: ...
+
+
+@dataclass
+class SourceScan:
+    """A view's source rows in a time range as a SQL relation on an engine cursor, for statistics.
+
+    The relation's columns are the view's features under their own names; `position` is a SQL
+    expression unique per row (stable across runs), `row_count` the number of rows when known
+    without reading them. The caller closes `cursor`.
+    """
+
+    cursor: Any
+    relation: Any  # potluck.offline.sql.Sql
+    position: str | None
+    row_count: int | None
+
+
+@runtime_checkable
+class SupportsSourceScan(Protocol):
+    """Capability: a view's source rows as a relation the monitoring statistics run over in the engine."""
+
+    def source_scan(self, view: ViewQuery, start: datetime | None, end: datetime | None) -> SourceScan: ...
+
+    def engine_cursor(self) -> Any:
+        """A new cursor of the engine, for statistics over other relations (datasets); the caller closes it."""
+        ...

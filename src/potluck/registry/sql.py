@@ -21,6 +21,7 @@ from potluck.definitions.base import canonical_json
 from potluck.definitions.errors import RegistryConflictError
 from potluck.definitions.feature_view import CURRENT_VERSION
 from potluck.definitions.versions import version_tag
+from potluck.registry.baselines import BaselineStore, baselines_ddl
 from potluck.registry.dbapi import Cursor, Database, Timeouts, dialect_of
 from potluck.registry.pending import pending_online_ddl
 from potluck.registry.snapshot import RegistrySnapshot
@@ -104,6 +105,7 @@ def schema(dialect: str) -> list[str]:
         "CREATE INDEX IF NOT EXISTS ix_potluck_mat_view ON potluck_materializations (project, feature_view)",
         pending_online_ddl(dialect),
         versions_ddl(),
+        *baselines_ddl(dialect),
     ]
 
 
@@ -320,6 +322,12 @@ class SqlRegistryStore:
             ):
                 cur.execute(f"DELETE FROM {table} WHERE project = ?", (self.project,))
             cur.execute("UPDATE potluck_registry_meta SET updated_at = ? WHERE project = ?", (_now(), self.project))
+        self.baselines.teardown()
+
+    @property
+    def baselines(self) -> BaselineStore:
+        """Monitoring baselines and run results of this project (kept beside the definitions)."""
+        return BaselineStore(self._db, self.project, self.identity)
 
     @property
     def database(self) -> Database:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from potluck.definitions.errors import ConfigError, ConfigKeyWarning, suggestion
+from potluck.monitoring.config import MonitoringConfig
 from potluck.online.remote import RemoteOnlineStoreConfig
 from potluck.repo.feast_keys import feast_keys_of, translate
 from potluck.server.settings import ServerSettings
@@ -142,6 +143,7 @@ class RepoConfig(_Strict):
     # Feast's `auth.type` as given (None: not given); `oidc` settings move to feature_server.oidc
     auth: Literal["no_auth", "oidc"] | None = None
     feature_server: ServerSettings | None = None
+    monitoring: MonitoringConfig = MonitoringConfig()
     repo_path: Path = Path(".")
 
     @field_validator("project")

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio.to_thread
 import orjson
@@ -26,7 +26,7 @@ from potluck.server.auth.audit import AuditLog
 from potluck.server.auth.authenticator import Authenticator, has_credentials
 from potluck.server.auth.keys import ApiKeyStore
 from potluck.server.auth.policy import ANONYMOUS, MATERIALIZE, READ, WRITE, Principal
-from potluck.server.backend import Resource, ServingBackend
+from potluck.server.backend import MonitoringBackend, Resource, ServingBackend
 from potluck.server.browser import BrowserRules, media_refusal
 from potluck.server.errors import ApiError, error_response, translate, unavailable, validation_details
 from potluck.server.feature_log import FeatureLogger
@@ -43,6 +43,9 @@ from potluck.server.schemas import (
 )
 from potluck.server.serialize import EPOCH, dumps, online_body
 from potluck.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from potluck.monitoring.gauges import MonitorSnapshot
 
 log = logging.getLogger("potluck.server")
 M = TypeVar("M", bound=BaseModel)
@@ -115,11 +118,16 @@ class FeatureServer:
         self.audit = audit
         self.offload = offload
         self.feature_log = feature_log
-        self.metrics = ServerMetrics(self._freshness, feature_log.stats)
+        monitoring = self._monitoring if isinstance(backend, MonitoringBackend) else None
+        self.metrics = ServerMetrics(self._freshness, feature_log.stats, monitoring)
 
     def _freshness(self) -> dict[str, float | None]:
         # Called while /metrics renders (in a worker thread): a frozen registry costs at most the timeout.
         return self.offload.wait("registry", "the registry", self.backend.freshness)
+
+    def _monitoring(self) -> MonitorSnapshot:
+        backend = cast(MonitoringBackend, self.backend)
+        return self.offload.wait("registry", "the registry", backend.monitoring)
 
     async def _blocking_auth(self, fn: Callable[..., R], *args: Any) -> R:
         return await self.offload.run("auth", "the credential check", fn, *args)

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from potluck.monitoring.gauges import MonitorSnapshot
     from potluck.server.feature_log.spec import LogSpec
 
 Status = Literal["PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE", "NULL_VALUE"]
@@ -106,4 +107,13 @@ class ServingBackend(Protocol):
 
         Called on the event loop for every read of a feature service: it must be cheap (cached).
         """
+        ...
+
+
+@runtime_checkable
+class MonitoringBackend(Protocol):
+    """A backend that can say what monitoring found (drift, staleness limits, failed materializations)."""
+
+    def monitoring(self) -> MonitorSnapshot:
+        """Read at each scrape of /metrics, in a worker thread; may block up to the registry's timeouts."""
         ...

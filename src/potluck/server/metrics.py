@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from potluck.monitoring.gauges import MonitorSnapshot
     from potluck.server.feature_log import LogStats
 
 log = logging.getLogger("potluck.server")
@@ -38,6 +39,23 @@ class _FreshnessCollector(Collector):
             if seconds is not None:
                 gauge.add_metric([view], float(seconds))
         yield gauge
+
+
+class _MonitoringCollector(Collector):
+    """Drift, staleness limits and failed materializations, read from the registry at scrape time."""
+
+    def __init__(self, snapshot: Callable[[], MonitorSnapshot]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from potluck.monitoring.gauges import families
+
+        try:
+            snapshot = self._snapshot()
+        except Exception as err:  # a scrape must not fail because the registry is down
+            log.warning("monitoring results unavailable for /metrics: %s", type(err).__name__)
+            return
+        yield from families(snapshot, with_freshness=False)
 
 
 class _FeatureLogCollector(Collector):
@@ -69,7 +87,10 @@ class _FeatureLogCollector(Collector):
 
 class ServerMetrics:
     def __init__(
-        self, freshness: Callable[[], dict[str, float | None]], feature_log: Callable[[], LogStats] | None = None
+        self,
+        freshness: Callable[[], dict[str, float | None]],
+        feature_log: Callable[[], LogStats] | None = None,
+        monitoring: Callable[[], MonitorSnapshot] | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -107,6 +128,8 @@ class ServerMetrics:
         self.registry.register(_FreshnessCollector(freshness))
         if feature_log is not None:
             self.registry.register(_FeatureLogCollector(feature_log))
+        if monitoring is not None:
+            self.registry.register(_MonitoringCollector(monitoring))
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._status_children: dict[tuple[str, str], Any] = {}
 

@@ -6,7 +6,7 @@ import functools
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from potluck.definitions import Definition, FeatureView
 from potluck.definitions.errors import BackendUnavailableError, PotluckError
@@ -16,6 +16,10 @@ from potluck.server.coalesce import CoalescedReads
 from potluck.server.feature_log.spec import LogSpec
 from potluck.server.offload import Offload
 from potluck.store import FeatureStore
+
+if TYPE_CHECKING:
+    from potluck.monitoring.gauges import MonitorSnapshot
+    from potluck.monitoring.state import MonitorState
 
 log = logging.getLogger("potluck.server")
 
@@ -39,6 +43,7 @@ class StoreBackend:
         # Reads over the network (PostgreSQL) keep a pool, so one slow query does not hold up the others.
         self._reads = CoalescedReads(self.offload.timeout) if store.config.online_store.type == "sqlite" else None
         self._log_specs: dict[tuple[int, str], LogSpec | None] = {}
+        self._monitor_state: MonitorState | None = None
         try:
             store.registry_snapshot()
         except Exception as err:  # the registry is down: /ready says so; requests answer 503
@@ -128,6 +133,13 @@ class StoreBackend:
 
     def freshness(self) -> dict[str, float | None]:
         return {f.feature_view: f.age.total_seconds() if f.age is not None else None for f in self.store.freshness()}
+
+    def monitoring(self) -> MonitorSnapshot:
+        from potluck.monitoring.snapshot import monitor_state, server_snapshot
+
+        if self._monitor_state is None:
+            self._monitor_state = monitor_state(self.store)
+        return server_snapshot(self.store, self._monitor_state)
 
     def read_resources(self, features: list[str] | None, feature_service: str | None) -> list[Resource]:
         if feature_service is not None:

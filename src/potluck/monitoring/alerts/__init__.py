@@ -1,0 +1,1 @@
+"""Alert delivery: channels, payloads, retries and what each channel was last told."""
