@@ -526,7 +526,7 @@ class FeatureStore:
                 features=tuple(f.name for f in s.features),
                 output_names=s.output_names,
             )
-            for s in [*request.selections, *request.inputs]
+            for s in [*request.selections, *request.online_inputs[0]]
         ]
         on_demand = (request, request.udfs(self.repo_path)) if request.on_demand else None
         if len(self._plan_cache) > 1024:
