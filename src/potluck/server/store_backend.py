@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from datetime import datetime
@@ -60,11 +61,13 @@ class StoreBackend:
         if self._async_reads:
             response = await self.store.get_online_features_async(request, entities, full_feature_names)
         else:
-            read = functools.partial(self.store.get_online_features, request, entities, full_feature_names)
+            read = functools.partial(self.store.read_online_features, request, entities, full_feature_names)
             if self._reads is not None:
-                response = await self._reads.run(read)
+                pending = await self._reads.run(read)
             else:
-                response = await self.offload.run("online", "the online store", read)
+                pending = await self.offload.run("online", "the online store", read)
+            # On-demand functions (user code) never run on the read thread, which other requests share.
+            response = await asyncio.to_thread(pending.finish) if pending.has_functions else pending.response
         keys = list(response.entity_columns)
         outputs = response.output_names
         values = response.values

@@ -62,27 +62,57 @@ def typed_array(dtype: PotluckType, values: Any, what: str) -> pa.Array:
         raise TransformError(f"{what} does not fit its declared type {dtype.name} ({err})") from None
 
 
+@dataclass(frozen=True)
+class InputLayout:
+    """The input columns of a view in `build_inputs`' order: (name, source key or None, declared type).
+
+    A source column's key is (source view as referenced, feature); a request field's is None.
+    `python` is False when some input type only converts through Arrow.
+    """
+
+    columns: tuple[tuple[str, tuple[str, str] | None, PotluckType, Check | None], ...]
+    python: bool
+
+
+def input_layout(view: OnDemandFeatureView) -> InputLayout:
+    types = {(p.name_to_use, f.name): f.dtype for p in view.source_projections for f in p.features}
+    columns: dict[str, tuple[str, tuple[str, str] | None, PotluckType, Check | None]] = {}
+    for source, feature, name in input_names(view):
+        dtype = types[(source, feature)]
+        columns.setdefault(name, (name, (source, feature), dtype, py_check(dtype)))
+    for f in view.request_fields:
+        columns[f.name] = (f.name, None, f.dtype, py_check(f.dtype))
+    return InputLayout(tuple(columns.values()), all(c[3] is not None for c in columns.values()))
+
+
 def build_inputs(
     view: OnDemandFeatureView,
     sources: Mapping[tuple[str, str], Any],
     request: Mapping[str, Any],
     num_rows: int,
+    layout: InputLayout | None = None,
 ) -> pa.Table:
-    """The input table: `sources` maps (source view, feature) to its column, `request` field names to theirs."""
+    """The input table: `sources` maps (source view, feature) to its column, `request` field names to theirs.
+
+    A source feature under both its names is one array; a bare name shared by two sources holds
+    the first source's value.
+    """
     import pyarrow as pa
 
-    types = {(p.name_to_use, f.name): f for p in view.source_projections for f in p.features}
-    columns: dict[str, pa.Array] = {}
-    for source, feature, name in input_names(view):
-        if name in columns:
-            continue  # a bare feature name shared by two sources: the first source's value
-        field = types[(source, feature)]
-        columns[name] = typed_array(field.dtype, sources[(source, feature)], f"feature '{source}:{feature}'")
-    for f in view.request_fields:
-        columns[f.name] = typed_array(f.dtype, request[f.name], f"request field '{f.name}' of view '{view.name}'")
-    if not columns:
+    converted: dict[tuple[str, str], pa.Array] = {}
+    names, arrays = [], []
+    for name, key, dtype, _ in (layout or input_layout(view)).columns:
+        if key is None:
+            array = typed_array(dtype, request[name], f"request field '{name}' of view '{view.name}'")
+        else:
+            array = converted.get(key)
+            if array is None:
+                array = converted[key] = typed_array(dtype, sources[key], f"feature '{key[0]}:{key[1]}'")
+        names.append(name)
+        arrays.append(array)
+    if not arrays:
         return pa.table({"__row": pa.nulls(num_rows)}).drop_columns(["__row"])
-    return pa.table(columns)
+    return pa.Table.from_arrays(arrays, names=names)
 
 
 def _call(view: OnDemandFeatureView, udf: Udf, inputs: pa.Table) -> Any:
@@ -197,29 +227,6 @@ def _output(view: OnDemandFeatureView, f: Field, columns: dict[str, Any]) -> Any
     return columns[f.name]
 
 
-@dataclass(frozen=True)
-class InputLayout:
-    """The input columns of a view in `build_inputs`' order: (name, source key or None, declared type).
-
-    A source column's key is (source view as referenced, feature); a request field's is None.
-    `python` is False when some input type only converts through Arrow.
-    """
-
-    columns: tuple[tuple[str, tuple[str, str] | None, PotluckType, Check | None], ...]
-    python: bool
-
-
-def input_layout(view: OnDemandFeatureView) -> InputLayout:
-    types = {(p.name_to_use, f.name): f.dtype for p in view.source_projections for f in p.features}
-    columns: dict[str, tuple[str, tuple[str, str] | None, PotluckType, Check | None]] = {}
-    for source, feature, name in input_names(view):
-        dtype = types[(source, feature)]
-        columns.setdefault(name, (name, (source, feature), dtype, py_check(dtype)))
-    for f in view.request_fields:
-        columns[f.name] = (f.name, None, f.dtype, py_check(f.dtype))
-    return InputLayout(tuple(columns.values()), all(c[3] is not None for c in columns.values()))
-
-
 def run_transform_values(
     view: OnDemandFeatureView,
     udf: Udf,
@@ -242,7 +249,7 @@ def run_transform_values(
             result = _columns(view, _call_python(view, udf, columns, num_rows))
             checked = {f.name: _python_output(view, f, _output(view, f, result), num_rows) for f in view.features}
             return [checked[f.name] for f in features]
-    table = build_inputs(view, sources, request, num_rows)
+    table = build_inputs(view, sources, request, num_rows, layout)
     return [a.to_pylist() for a in run_transform(view, udf, table, features)]
 
 
