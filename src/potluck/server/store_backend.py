@@ -178,9 +178,13 @@ def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
     for source in request.inputs:
         for key_field in source.view.entity_columns:
             keys.setdefault(key_field.name, key_field.dtype)
+    request_fields: dict[str, Any] = {}
     for computed in request.on_demand:  # logged after the regular views, as they are served
         features.extend((name, f.dtype) for name, f in zip(computed.output_names, computed.features, strict=True))
-        widths.append(len(computed.features))
+        widths.extend([1] * len(computed.features))  # each output has its own status
+        for f in computed.view.request_fields:
+            if f.name not in keys:
+                request_fields.setdefault(f.name, f.dtype)
     destination = config.destination
     path = Path(destination.path)
     return LogSpec(
@@ -191,4 +195,5 @@ def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
         keys=tuple(keys.items()),
         features=tuple(features),
         view_widths=tuple(widths),
+        request_fields=tuple(request_fields.items()),
     )
