@@ -450,7 +450,8 @@ def test_services_with_on_demand_views_log_their_outputs_and_request_data(tmp_pa
                 "scored_arrow__score": (score, "NOT_FOUND" if not found else "PRESENT" if score is not None else "NULL_VALUE"),
             }  # fmt: skip
             for name, (value, status) in by_hand.items():
-                assert served[name]["values"][j] == value and served[name]["statuses"][j] == status, (name, j)
+                assert served[name]["values"][j] == value, (name, j)
+                assert served[name]["statuses"][j] == status, (name, j)
                 row[name] = value
                 row[f"{name}__status"] = codes[status]
             expected.append(row)
