@@ -274,7 +274,7 @@ def test_the_async_path_runs_functions_off_the_event_loop(tmp_path: Path) -> Non
     store.close()
 
 
-GATED = '''
+GATED = """
 
 import threading
 
@@ -287,7 +287,7 @@ def gated(inputs: dict) -> dict:
     ENTERED.set()
     GATE.wait(60)
     return {"gated": list(inputs["conv"])}
-'''
+"""
 
 
 def test_a_blocked_function_does_not_hold_up_other_reads_on_sqlite(tmp_path: Path) -> None:
