@@ -208,7 +208,7 @@ def compare_dumps(runs: list[dict[str, Any]]) -> None:
                 m: sum(not _same(a, b) for a, b in zip(mine[m], theirs[m], strict=False))
                 + abs(len(mine[m]) - len(theirs[m]))
                 for m in theirs
-                if m in mine
+                if m in mine and m != "plain"
             }
 
 
@@ -352,6 +352,8 @@ def print_added(title: str, runs: list[dict[str, Any]]) -> None:
     for run in runs:
         if not run.get("ok"):
             print(f"  {run['tool']}/{run['backend']} failed: {run.get('error')}")
+        if run.get("function_alone_us"):
+            print(f"  {run['tool']}/{run['backend']} the function alone, 1 row, us: {run['function_alone_us']}")
         if run.get("checks"):
             print(f"  {run['tool']}/{run['backend']} output checks: {run['checks']}")
         if run.get("vs_potluck"):

@@ -125,6 +125,38 @@ def online(store: Any, lib: str, args: argparse.Namespace, phases: Phases, resul
                     samples[variant].append(took)
         latency[str(size)] = {v: percentiles(s) for v, s in samples.items()}
     result["latency"] = latency
+    result["function_alone_us"] = function_alone(args.mode_list)
+
+
+def function_alone(modes: list[str], calls: int = 5000) -> dict[str, float]:
+    """Median microseconds of each mode's function called directly on one row of its input shape."""
+    import time
+
+    import pandas as pd
+    import pyarrow as pa
+
+    features = sys.modules["features"]
+    row = {"amount": 12.5, "amount_avg_30d": 3.0, "merchant_avg_ticket": 4.0}
+    row |= {"user_stats__amount_avg_30d": 3.0, "merchant_stats__merchant_avg_ticket": 4.0}
+    shapes = {
+        "python": {k: [v] for k, v in row.items()},
+        "singleton": row,
+        "pandas": pd.DataFrame({k: [v] for k, v in row.items()}),
+        "arrow": pa.table({k: [v] for k, v in row.items()}),
+    }
+    out = {}
+    for mode in modes:
+        view = getattr(features, f"odfv_{mode}")
+        fn = view.udf
+        arg = shapes[mode]
+        samples = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            fn(arg)
+            samples.append(time.perf_counter() - t0)
+        samples.sort()
+        out[mode] = round(samples[len(samples) // 2] * 1e6, 2)
+    return out
 
 
 def historical(store: Any, lib: str, args: argparse.Namespace, phases: Phases, result: dict[str, Any]) -> None:
