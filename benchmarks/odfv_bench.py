@@ -49,7 +49,7 @@ from _harness import (
 )
 from generate import ONLINE_REFS, ensure_dataset, write_repo
 from run import DATA, fresh, historical_spec, online_entities, save, store_spec, window
-from server_bench import running_server, server_command
+from server_bench import running_server, server_command, wait_workers
 
 POTLUCK_MODES = ["python", "singleton", "pandas", "arrow"]
 FEAST_MODES = ["python", "singleton", "pandas"]
@@ -147,12 +147,26 @@ def added(plain: dict[str, float], odfv: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def added_rows(latency: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, Any]]:
+def added_rows(
+    latency: dict[str, dict[str, dict[str, float]]], cpu: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Per entity count and mode, the added wall time, and the added CPU: `cpu` maps entity count to
+    variant to CPU us per request (over HTTP), else the variants' CPU percentiles (in process)."""
     rows = []
     for size, variants in latency.items():
         for mode, lat in variants.items():
-            if mode != "plain":
-                rows.append({"entities": int(size), "mode": mode, **added(variants["plain"], lat)})
+            if mode == "plain":
+                continue
+            row = {"entities": int(size), "mode": mode, **added(variants["plain"], lat)}
+            spent = (cpu or {}).get(size, {})
+            if spent and mode in spent:
+                plain = spent["plain"]
+                odfv = spent[mode]
+                if isinstance(plain, dict):  # percentiles in ms
+                    plain, odfv = plain["p50_ms"] * 1e3, odfv["p50_ms"] * 1e3
+                row["plain_cpu_us"], row["odfv_cpu_us"] = round(plain, 1), round(odfv, 1)
+                row["added_cpu_us"] = round(odfv - plain, 1)
+            rows.append(row)
     return rows
 
 
@@ -187,7 +201,7 @@ def bench_online(args: argparse.Namespace, work: Path, redis_url: str) -> list[d
             run = child(argv, env, tdir, "online", args.timeout)
             run.update(tool=tool, backend=backend, dump=str(tdir / "dump.json"))
             if run.get("ok"):
-                run["added"] = added_rows(run["latency"])
+                run["added"] = added_rows(run["latency"], run.get("cpu_latency"))
             out.append(run)
     compare_dumps(out)
     return out
@@ -237,28 +251,55 @@ def http_bodies(
     return out
 
 
-def time_http(port: int, bodies: dict[str, list[bytes]], warmup: int) -> dict[str, dict[str, float]]:
-    """Every variant's body i in turns over one keep-alive connection; per-variant latency figures."""
+def server_cpu_ns(pids: list[int]) -> int:
+    """CPU time of every thread of the server's processes, in nanoseconds (schedstat: no tick rounding)."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+    return total
+
+
+def time_http(
+    port: int, bodies: dict[str, list[bytes]], warmup: int, pids: list[int], block: int = 50
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Every variant's bodies in turns, `block` requests at a time, over one keep-alive connection:
+    per-variant latency figures, and the server's CPU microseconds per request of each variant."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/json"}
     samples: dict[str, list[float]] = {v: [] for v in bodies}
+    cpu_ns = dict.fromkeys(bodies, 0)
+    counted = dict.fromkeys(bodies, 0)
     count = len(next(iter(bodies.values())))
     clock = time.perf_counter
     try:
-        for i in range(count):
+        for start in range(0, count, block):
             for variant, items in bodies.items():
-                t0 = clock()
-                conn.request("POST", "/get-online-features", items[i], headers)
-                resp = conn.getresponse()
-                payload = resp.read()
-                took = clock() - t0
-                if resp.status != 200:
-                    raise RuntimeError(f"{variant}: HTTP {resp.status}: {payload[:300]!r}")
-                if i >= warmup:
-                    samples[variant].append(took)
+                c0 = server_cpu_ns(pids)
+                for i in range(start, min(start + block, count)):
+                    t0 = clock()
+                    conn.request("POST", "/get-online-features", items[i], headers)
+                    resp = conn.getresponse()
+                    payload = resp.read()
+                    took = clock() - t0
+                    if resp.status != 200:
+                        raise RuntimeError(f"{variant}: HTTP {resp.status}: {payload[:300]!r}")
+                    if i >= warmup:
+                        samples[variant].append(took)
+                if start >= warmup:
+                    cpu_ns[variant] += server_cpu_ns(pids) - c0
+                    counted[variant] += min(start + block, count) - start
     finally:
         conn.close()
-    return {v: percentiles(s) for v, s in samples.items()}
+    cpu = {v: round(cpu_ns[v] / counted[v] / 1e3, 1) for v in bodies if counted[v]}
+    return {v: percentiles(s) for v, s in samples.items()}, cpu
 
 
 def bench_http(args: argparse.Namespace, work: Path, redis_url: str) -> list[dict[str, Any]]:
@@ -281,13 +322,14 @@ def bench_http(args: argparse.Namespace, work: Path, redis_url: str) -> list[dic
             cmd = server_command(tool, repo, port, 1, 1_000_000)
             result["command"] = shlex.join(cmd)
             try:
-                with running_server(tool, cmd, port, tdir / "server.log", 120):
-                    latency = {}
+                with running_server(tool, cmd, port, tdir / "server.log", 120) as proc:
+                    pids = wait_workers(proc, 1)
+                    latency, cpu = {}, {}
                     for size, calls in ((1, args.http_calls_1), (100, args.http_calls_100)):
                         if calls > 0:
                             bodies = http_bodies(pairs, modes_of(tool), size, calls + args.warmup, True)
-                            latency[str(size)] = time_http(port, bodies, args.warmup)
-                result.update(ok=True, latency=latency, added=added_rows(latency))
+                            latency[str(size)], cpu[str(size)] = time_http(port, bodies, args.warmup, pids)
+                result.update(ok=True, latency=latency, server_cpu_us=cpu, added=added_rows(latency, cpu))
             except Exception as err:  # one tool failing must not lose the other's figures
                 result["error"] = f"{type(err).__name__}: {err}"[:1500]
                 print(f"  FAILED: {result['error']}", flush=True)
@@ -345,9 +387,10 @@ def print_added(title: str, runs: list[dict[str, Any]]) -> None:
             rows.append([
                 run["tool"], run["backend"], a["entities"], a["mode"], a["plain_p50_us"], a["odfv_p50_us"],
                 a["added_p50_us"], a["plain_p99_us"], a["odfv_p99_us"], a["added_p99_us"], a["ratio_p50"],
+                a.get("plain_cpu_us"), a.get("odfv_cpu_us"), a.get("added_cpu_us"),
             ])  # fmt: skip
     headers = ["tool", "backend", "entities", "mode", "plain p50 us", "odfv p50 us", "+p50 us",
-               "plain p99 us", "odfv p99 us", "+p99 us", "x p50"]  # fmt: skip
+               "plain p99 us", "odfv p99 us", "+p99 us", "x p50", "plain CPU us", "odfv CPU us", "+CPU us"]  # fmt: skip
     print(f"\n{title}\n{table(headers, rows)}")
     for run in runs:
         if not run.get("ok"):

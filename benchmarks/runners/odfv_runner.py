@@ -109,22 +109,27 @@ def online(store: Any, lib: str, args: argparse.Namespace, phases: Phases, resul
         checks[m] = check_outputs(plain_dump, answer, amounts[:dump_n])
     result["checks"] = checks
     Path(args.dump).write_text(json.dumps(dump, default=str))
-    clock = time.perf_counter
+    clock, cpu = time.perf_counter, time.process_time
     latency: dict[str, Any] = {}
+    cpu_latency: dict[str, Any] = {}
     for size, calls in ((1, args.calls_1), (100, args.calls_100)):
         if calls <= 0:
             continue
         samples: dict[str, list[float]] = {v: [] for v in variants}
+        cpu_samples: dict[str, list[float]] = {v: [] for v in variants}
         for i in range(calls + args.warmup):
             lo = (i * size) % max(1, len(pairs) - size)
             for variant in variants:  # in turns, on the same entity rows
-                t0 = clock()
+                c0, t0 = cpu(), clock()
                 read(variant, lo, size)
-                took = clock() - t0
+                took, used = clock() - t0, cpu() - c0
                 if i >= args.warmup:
                     samples[variant].append(took)
+                    cpu_samples[variant].append(used)
         latency[str(size)] = {v: percentiles(s) for v, s in samples.items()}
+        cpu_latency[str(size)] = {v: percentiles(s) for v, s in cpu_samples.items()}
     result["latency"] = latency
+    result["cpu_latency"] = cpu_latency  # this process's CPU time per call: what other processes do not change
     result["function_alone_us"] = function_alone(args.mode_list)
 
 
