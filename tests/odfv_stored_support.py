@@ -49,6 +49,13 @@ def stored_combo(df: pd.DataFrame) -> pd.DataFrame:
     if (df["conv"] == -1.0).any():
         raise ValueError("conv of -1")
     return pd.DataFrame({"combo": df["conv"].fillna(0.0) * 10 + df["weight"].fillna(0.0)})
+
+
+@on_demand_feature_view(
+    sources=[stats[["conv"]], extra], schema=[Field(name="summed", dtype=Float64)], mode="python",
+)
+def read_time_sum(inputs: dict) -> dict:
+    return {"summed": [None if c is None or w is None else c + w for c, w in zip(inputs["conv"], inputs["weight"])]}
 """
 
 REQUEST_VIEW = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -610,7 +611,7 @@ class FeatureStore:
                 features=tuple(f.name for f in s.features),
                 output_names=s.output_names,
             )
-            for s in request.inputs
+            for s in request.online_inputs[0]
         ]
         selections = [*regular, *stored, *inputs]
         on_demand = (request, request.udfs(self.repo_path)) if request.on_demand else None
@@ -636,11 +637,19 @@ class FeatureStore:
         `include_feature_view_version_metadata` is accepted for Feast's signature; the response
         carries no version metadata.
         """
+        return self.read_online_features(features, entity_rows, full_feature_names).finish()
+
+    def read_online_features(
+        self, features: FeatureRequest, entity_rows: Any, full_feature_names: bool = False
+    ) -> OnlineRead:
+        """The online store's part of `get_online_features`; `finish()` runs the on-demand functions.
+
+        A server reads on one thread and runs the functions (user code, of unknown cost) on another.
+        """
         from potluck.retrieval.online import get_online_features
 
         selections, on_demand = self._online_selections(features, full_feature_names)
-        response = get_online_features(self._online, selections, entity_rows)
-        return response if on_demand is None else _with_on_demand(response, on_demand)
+        return OnlineRead(get_online_features(self._online, selections, entity_rows), on_demand)
 
     async def get_online_features_async(
         self,
@@ -1093,6 +1102,21 @@ class FeatureStore:
 
     def __repr__(self) -> str:
         return f"FeatureStore(project={self.project!r}, repo_path={str(self.repo_path)!r})"
+
+
+@dataclass(frozen=True)
+class OnlineRead:
+    """An online read whose on-demand outputs (if any) are still to be computed."""
+
+    response: OnlineResponse
+    on_demand: OnlinePlan | None
+
+    @property
+    def has_functions(self) -> bool:
+        return self.on_demand is not None
+
+    def finish(self) -> OnlineResponse:
+        return self.response if self.on_demand is None else _with_on_demand(self.response, self.on_demand)
 
 
 def _with_on_demand(response: OnlineResponse, on_demand: OnlinePlan) -> OnlineResponse:

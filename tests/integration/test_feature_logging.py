@@ -377,11 +377,87 @@ def test_a_request_whose_values_do_not_convert_is_left_out_alone(tmp_path: Path)
     bad = good[0].replace(b'"values":[1,2]', b'"values":["x","y"]', 1)
     assert bad != good[0]
     records = [
-        (spec, "good-0", time.time(), 2, good[0]),
-        (spec, "bad", time.time(), 2, bad),
-        (spec, "good-1", time.time(), 2, good[1]),
+        (spec, "good-0", time.time(), 2, good[0], None),
+        (spec, "bad", time.time(), 2, bad, None),
+        (spec, "good-1", time.time(), 2, good[1], None),
     ]
     assert write_records(spec, records) == 2
     table = read_logs(root / "logs")
     assert sorted(table.column("__request_id").to_pylist()) == ["good-0", "good-0", "good-1", "good-1"]
     assert sorted(table.column("driver_id").to_pylist()) == [1, 2, 5, 6]
+
+
+ODFV_SERVICE = """
+from potluck.feature_logging import LoggingConfig
+from potluck.infra.offline_stores.file_source import FileLoggingDestination
+
+logged = FeatureService(
+    name="logged",
+    features=[stats[["trips"]], scored_python, scored_arrow[["score"]]],
+    logging_config=LoggingConfig(destination=FileLoggingDestination(path="logs"), sample_rate=1.0),
+)
+"""
+
+
+def test_services_with_on_demand_views_log_their_outputs_and_request_data(tmp_path: Path) -> None:
+    """Each output is logged with its own value and status; the request fields the views read are
+    logged by name (Feast's log schema), next to the join keys."""
+    from odfv_support import BASE_ROWS, build
+    from odfv_support import FEATURES as ODFV_FEATURES
+
+    root = build(tmp_path / "repo", ODFV_FEATURES + ODFV_SERVICE)
+    store = FeatureStore(repo_path=root)
+    store.apply()
+    store.materialize(datetime(2023, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
+    stats = {d: (conv, trips, city) for d, conv, trips, city in BASE_ROWS}
+    # (driver, bonus): a null bonus with found inputs is a null score (NULL_VALUE) but a present label
+    requests = [[(1, 0.25), (2, 1.0)], [(3, None), (99, 2.0)], [(1, None)], [(2, 0.5), (3, 1.5), (1, 4.0)]]
+    logger = FeatureLogger(queue_rows=1000, flush_rows=10**9, flush_interval=3600)
+    answers = {}
+    with logging_server(root, logger) as http:
+        for i, rows in enumerate(requests):
+            body = {
+                "feature_service": "logged",
+                "entities": {"driver_id": [d for d, _ in rows], "bonus": [b for _, b in rows]},
+                "full_feature_names": True,
+            }
+            response = http.post("/get-online-features", json=body, headers={"X-Request-ID": f"r{i}"})
+            assert response.status_code == 200, response.text
+            answers[f"r{i}"] = response.json()
+    table = read_logs(root / "logs")
+    outputs = ["stats__trips", "scored_python__score", "scored_python__label", "scored_arrow__score"]
+    names = table.column_names
+    assert names[:2] == ["driver_id", "bonus"]
+    assert table.schema.field("bonus").type == pa.float64()
+    for name in outputs:
+        assert [f"{name}", f"{name}__timestamp", f"{name}__status"] == names[names.index(name) : names.index(name) + 3]
+    codes = {"PRESENT": 1, "NULL_VALUE": 2, "NOT_FOUND": 3}
+    logged = sorted(table.to_pylist(), key=lambda r: (r["__request_id"], r["driver_id"]))
+    expected = []
+    for i, rows in enumerate(requests):
+        answer = answers[f"r{i}"]
+        served = dict(zip(answer["metadata"]["feature_names"], answer["results"], strict=True))
+        for j, (driver, bonus) in enumerate(rows):
+            found = driver in stats
+            conv, trips, city = stats.get(driver, (None, None, None))
+            score = None if conv is None or bonus is None else conv * 2 + bonus
+            row: dict[str, Any] = {"__request_id": f"r{i}", "driver_id": driver, "bonus": bonus}
+            by_hand = {
+                "stats__trips": (trips, "PRESENT" if found else "NOT_FOUND"),
+                "scored_python__score": (score, "NOT_FOUND" if not found else "PRESENT" if score is not None else "NULL_VALUE"),
+                "scored_python__label": (city, "NOT_FOUND" if not found else "PRESENT" if city is not None else "NULL_VALUE"),
+                "scored_arrow__score": (score, "NOT_FOUND" if not found else "PRESENT" if score is not None else "NULL_VALUE"),
+            }  # fmt: skip
+            for name, (value, status) in by_hand.items():
+                assert served[name]["values"][j] == value, (name, j)
+                assert served[name]["statuses"][j] == status, (name, j)
+                row[name] = value
+                row[f"{name}__status"] = codes[status]
+            expected.append(row)
+    expected.sort(key=lambda r: (r["__request_id"], r["driver_id"]))
+    assert [{k: r[k] for k in expected[0]} for r in logged] == expected
+    # Computed outputs are served at epoch zero (Feast's convention), and logged so; not found: no time.
+    for r in logged:
+        for name in outputs[1:]:
+            zero = datetime(1970, 1, 1, tzinfo=UTC)
+            assert r[f"{name}__timestamp"] == (None if r[f"{name}__status"] == 3 else zero)

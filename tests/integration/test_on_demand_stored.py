@@ -104,6 +104,23 @@ def test_push_then_read_equals_training_data_at_the_push_time(store: FeatureStor
     assert (got["conv"], got["score"], got["combo"]) == ([9.0], [score(9.0, 9)], [combo(9.0, weight_of(ids[0]))])
 
 
+def test_one_request_mixes_regular_stored_and_read_time_views(store: FeatureStore) -> None:
+    ids = _ids_for(2)
+    store.push("stats_push", rows(ids, [T1] * 2, [0.5, None], [3, 4]), to="online_and_offline")
+    refs = ["extra:weight", "stored_score:score", "read_time_sum:summed", "stats:conv", "stored_combo:combo"]
+    response = _online(store, ids, refs)
+    served = response.to_dict()
+    trained = _offline(store, ids, T1, refs)
+    weights = [weight_of(i) for i in ids]
+    assert served["weight"] == trained["weight"] == weights
+    assert served["conv"] == trained["conv"] == [0.5, None]
+    assert served["score"] == trained["score"] == [score(0.5, 3), score(None, 4)]
+    assert served["combo"] == trained["combo"] == [combo(0.5, weights[0]), combo(None, weights[1])]
+    assert served["summed"] == trained["summed"] == [0.5 + weights[0], None]
+    assert served["driver_id"] == ids
+    assert response.statuses["summed"] == [FieldStatus.PRESENT, FieldStatus.NULL_VALUE]
+
+
 def test_a_key_never_written_is_not_found_and_reads_need_no_request_data(store: FeatureStore) -> None:
     response = _online(store, [next(_ids) + 1])  # not a multiple of 7: no extra row either
     assert response.to_dict()["score"] == [None]

@@ -272,3 +272,54 @@ def test_the_async_path_runs_functions_off_the_event_loop(tmp_path: Path) -> Non
     response = asyncio.run(store.get_online_features_async(["scored_python:score"], rows))
     assert response.to_dict()["score"] == store.get_online_features(["scored_python:score"], rows).to_dict()["score"]
     store.close()
+
+
+GATED = """
+
+import threading
+
+GATE = threading.Event()
+ENTERED = threading.Event()
+
+
+@on_demand_feature_view(sources=[stats[["conv"]]], schema=[Field(name="gated", dtype=Float64)], mode="python")
+def gated(inputs: dict) -> dict:
+    ENTERED.set()
+    GATE.wait(60)
+    return {"gated": list(inputs["conv"])}
+"""
+
+
+def test_a_blocked_function_does_not_hold_up_other_reads_on_sqlite(tmp_path: Path) -> None:
+    """SQLite reads of concurrent requests share one thread; on-demand functions must not run on it."""
+    root = build(tmp_path, FEATURES + GATED)
+    store = FeatureStore(repo_path=root)
+    store.apply()
+    store.materialize(START, END)
+    backend = StoreBackend(store)
+    udfs = store._online_selections(["gated:gated"], False)[1]
+    assert udfs is not None
+    namespace = udfs[1][0].__globals__  # the repository file's module, as the server imported it
+    gate, entered = namespace["GATE"], namespace["ENTERED"]
+    entities = {"driver_id": [1]}
+
+    async def main() -> tuple[Any, bool, Any]:
+        blocked = asyncio.create_task(backend.get_online_features(["gated:gated"], None, entities, False))
+        assert await asyncio.to_thread(entered.wait, 60)  # the function now holds its thread
+        safety = asyncio.get_running_loop().call_later(30, gate.set)  # a failing run ends instead of hanging
+        try:
+            plain = await backend.get_online_features(["stats:conv"], None, entities, False)
+        finally:
+            still_blocked = not gate.is_set() and not blocked.done()
+            gate.set()
+            safety.cancel()
+        return plain, still_blocked, await blocked
+
+    try:
+        plain, still_blocked, gated = asyncio.run(main())
+    finally:
+        gate.set()
+        store.close()
+    assert still_blocked, "the plain read waited for the blocked on-demand function"
+    assert dict(zip(plain.feature_names, plain.values, strict=True))["conv"] == [0.5]
+    assert dict(zip(gated.feature_names, gated.values, strict=True))["gated"] == [0.5]

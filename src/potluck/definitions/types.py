@@ -8,6 +8,7 @@ Scalars (`Int64`, `String`, `Map`, `Json`, `Uuid`, `Decimal`, ...), `Array(T)`, 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -68,6 +69,7 @@ class ValueType(enum.Enum):
     ZONED_TIMESTAMP = 48
 
 
+@functools.cache
 def _arrow_of(name: str) -> pa.DataType:
     import pyarrow as pa
 

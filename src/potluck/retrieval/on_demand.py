@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from potluck.definitions import OnDemandFeatureView
 from potluck.definitions.errors import RetrievalError, UnknownFeatureError, suggestion
 from potluck.definitions.field import Field
+from potluck.definitions.types import PotluckType, is_basic
+from potluck.online import typed_values
 from potluck.registry.snapshot import RegistrySnapshot
+from potluck.retrieval.online import ComputedPart, FieldStatus, OnlineResponse
 from potluck.retrieval.references import (
     FeatureRequest,
     Reference,
@@ -27,7 +31,14 @@ from potluck.retrieval.references import (
     resolve_references,
 )
 from potluck.transforms.code import Udf, load_udf
-from potluck.transforms.runner import build_inputs, check_request_fields, run_transform
+from potluck.transforms.runner import (
+    InputLayout,
+    build_inputs,
+    check_request_fields,
+    input_layout,
+    run_transform,
+    run_transform_values,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -57,6 +68,29 @@ class ResolvedRequest:
     on_demand: list[OnDemandSelection] = field(default_factory=list)
     # Serving only: on-demand views stored at write time, read from their own tables like regular views.
     stored: list[OnDemandSelection] = field(default_factory=list)
+
+    @cached_property
+    def online_inputs(self) -> tuple[list[ViewSelection], dict[str, str]]:
+        """The hidden selections serving reads, and the hidden columns a regular selection already
+        serves (same view, same feature), mapped to that output: a view is not read twice."""
+        served: dict[tuple[int, str], str] = {}
+        for sel in self.selections:
+            for f, name in zip(sel.features, sel.output_names, strict=True):
+                served.setdefault((id(sel.view), f.name), name)
+        to_read: list[ViewSelection] = []
+        reused: dict[str, str] = {}
+        for sel in self.inputs:
+            found = [served.get((id(sel.view), f.name)) for f in sel.features]
+            if None in found:
+                to_read.append(sel)
+            else:
+                reused.update(zip(sel.output_names, cast("list[str]", found), strict=True))
+        return to_read, reused
+
+    @cached_property
+    def serving(self) -> _Serving:
+        """What serving reads from a response, per on-demand selection (worked out once per plan)."""
+        return serving(self)
 
     def udfs(self, repo_path: str | Path) -> list[Udf]:
         return [load_udf(s.view, repo_path) for s in self.on_demand]
@@ -217,68 +251,112 @@ class OnDemandRetrievalJob:
 
 
 # -- serving -------------------------------------------------------------------------------------
-def _worst(statuses: Sequence[Sequence[Any]], num_rows: int) -> list[Any]:
-    """Per row, the worst status among the source views read for it (NOT_FOUND, then OUTSIDE_MAX_AGE)."""
-    from potluck.retrieval.online import FieldStatus
+@dataclass(frozen=True)
+class _ServingPlan:
+    """What serving one on-demand selection reads from a response, worked out once per request plan."""
 
-    rank = {FieldStatus.PRESENT: 0, FieldStatus.OUTSIDE_MAX_AGE: 1, FieldStatus.NOT_FOUND: 2}
-    out = [FieldStatus.PRESENT] * num_rows
+    selection: OnDemandSelection
+    # ((source as referenced, feature), column of the response that holds it, its type if not basic)
+    inputs: tuple[tuple[tuple[str, str], str, PotluckType | None], ...]
+    request_fields: tuple[str, ...]
+    status_columns: tuple[str, ...]  # one column per source view: its row's status
+    key_fields: tuple[Field, ...]
+    dtypes: tuple[PotluckType, ...]  # of the outputs
+    layout: InputLayout
+
+
+@dataclass(frozen=True)
+class _Serving:
+    plans: list[_ServingPlan]
+    visible: tuple[str, ...]  # the regular selections' outputs, in order
+    keys: frozenset[str]  # the join keys echoed back
+
+
+def serving(request: ResolvedRequest) -> _Serving:
+    _, reused = request.online_inputs
+    hidden = {name: f.dtype for i in request.inputs for f, name in zip(i.features, i.output_names, strict=True)}
+    plans = []
+    keys = {k for s in request.selections for k in s.view.join_keys}
+    keys.update(k for s in request.stored for k in s.view.join_keys)
+    for sel in request.on_demand:
+        view = sel.view
+        sources = {p.name for p in view.source_projections}
+        columns = {
+            (p.name_to_use, f.name): input_column(p.name, f.name) for p in view.source_projections for f in p.features
+        }
+        firsts = [input_column(p.name, p.features[0].name) for p in view.source_projections if p.features]
+        key_fields = tuple(k for i in request.inputs if i.view.name in sources for k in i.view.entity_columns)
+        keys.update(k.name for k in key_fields)
+        plans.append(
+            _ServingPlan(
+                sel,
+                tuple(
+                    (key, reused.get(c, c), None if is_basic(hidden[c]) else hidden[c]) for key, c in columns.items()
+                ),
+                tuple(f.name for f in view.request_fields),
+                tuple(reused.get(c, c) for c in firsts),
+                key_fields,
+                tuple(f.dtype for f in sel.features),
+                input_layout(view),
+            )
+        )
+    visible = tuple(name for s in request.selections for name in s.output_names)
+    visible += tuple(name for s in request.stored for name in s.output_names)
+    return _Serving(plans, visible, frozenset(keys))
+
+
+_RANK = {FieldStatus.PRESENT: 0, FieldStatus.OUTSIDE_MAX_AGE: 1, FieldStatus.NOT_FOUND: 2}
+
+
+def _worst(statuses: Sequence[list[FieldStatus]], num_rows: int) -> list[FieldStatus]:
+    """Per row, the worst status among the source views read for it (NOT_FOUND, then OUTSIDE_MAX_AGE)."""
+    present = FieldStatus.PRESENT
+    out = [present] * num_rows
+    rank = _RANK
     for column in statuses:
+        if column.count(present) == num_rows:
+            continue
         for i, status in enumerate(column):
             if rank[status] > rank[out[i]]:
                 out[i] = status
     return out
 
 
-def with_on_demand(response: Any, request: ResolvedRequest, udfs: Sequence[Udf]) -> Any:
+def with_on_demand(response: OnlineResponse, request: ResolvedRequest, udfs: Sequence[Udf]) -> OnlineResponse:
     """`response` (an OnlineResponse read for `request`'s selections, then its inputs) with the hidden
     input columns replaced by the on-demand outputs."""
-    from potluck.definitions.types import is_basic
-    from potluck.online import typed_values
-    from potluck.retrieval.online import ComputedPart, FieldStatus, OnlineResponse
-
     num_rows = response.num_rows
     values = response.values
-    statuses = response.statuses
-    dtypes = response.dtypes
     given = response.request_columns
+    present, null_value = FieldStatus.PRESENT, FieldStatus.NULL_VALUE
+    plan_of = request.serving
     computed = []
-    for sel, udf in zip(request.on_demand, udfs, strict=True):
+    for plan, udf in zip(plan_of.plans, udfs, strict=True):
+        sel = plan.selection
         view = sel.view
-        check_request_fields(view, list(given), "the entity rows")
-        inputs = {}
-        for proj in view.source_projections:
-            for f in proj.features:
-                name = input_column(proj.name, f.name)
-                column = values[name]
-                dtype = dtypes[name]
-                inputs[(proj.name_to_use, f.name)] = (
-                    column if is_basic(dtype) else typed_values.column_to_arrow(dtype, column)
-                )
-        request_data = {f.name: given[f.name] for f in view.request_fields}
-        table = build_inputs(view, inputs, request_data, num_rows)
-        arrays = run_transform(view, udf, table, sel.features)
-        used = [statuses[input_column(p.name, p.features[0].name)] for p in view.source_projections if p.features]
-        worst = _worst(used, num_rows)
-        out_values = [a.to_pylist() for a in arrays]
+        if not all(name in given for name in plan.request_fields):
+            check_request_fields(view, list(given), "the entity rows")
+        inputs = {
+            key: values[name] if dtype is None else typed_values.column_to_arrow(dtype, values[name])
+            for key, name, dtype in plan.inputs
+        }
+        request_data = {name: given[name] for name in plan.request_fields}
+        out_values = run_transform_values(view, udf, inputs, request_data, num_rows, sel.features, plan.layout)
+        worst = _worst([response.statuses_of(c) for c in plan.status_columns], num_rows)
         out_statuses = [
             [
-                FieldStatus.PRESENT
-                if v is not None
-                else (w if w is not FieldStatus.PRESENT else FieldStatus.NULL_VALUE)
+                present if v is not None else (w if w is not present else null_value)
                 for v, w in zip(column, worst, strict=True)
             ]
             for column in out_values
         ]
-        sources = {p.name for p in view.source_projections}
-        key_fields = tuple(k for i in request.inputs if i.view.name in sources for k in i.view.entity_columns)
         computed.append(
-            ComputedPart(
-                view.name, sel.output_names, tuple(f.dtype for f in sel.features), out_values, out_statuses, key_fields
-            )
+            ComputedPart(view.name, sel.output_names, plan.dtypes, out_values, out_statuses, plan.key_fields)
         )
-    visible = response._parts[: len(request.selections) + len(request.stored)]
-    keys = {key for part in visible for key in part.selection.view.join_keys}
-    keys |= {k.name for c in computed for k in c.key_fields}
+    keys = plan_of.keys
     entity = {k: v for k, v in response.entity_columns.items() if k in keys}
-    return OnlineResponse(entity, num_rows, visible, _computed=computed, request_columns=given)
+    served = {name: values[name] for name in plan_of.visible}
+    for c in computed:
+        served.update(zip(c.output_names, c.values, strict=True))
+    visible = response._parts[: len(request.selections) + len(request.stored)]
+    return OnlineResponse(entity, num_rows, visible, served, _computed=computed, request_columns=given)

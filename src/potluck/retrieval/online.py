@@ -167,6 +167,13 @@ class OnlineResponse:
             out.update(zip(c.output_names, c.statuses, strict=True))
         return out
 
+    def statuses_of(self, name: str) -> list[FieldStatus]:
+        """The statuses of one regular view's output, without building the other columns'."""
+        for part in self._parts:
+            if name in part.selection.output_names:
+                return _per_row(part, part.status)
+        raise KeyError(name)
+
     @cached_property
     def event_timestamps(self) -> dict[str, list[datetime | None]]:
         """output name -> event time of the row read (None when not found), UTC."""

@@ -222,15 +222,15 @@ class FeatureServer:
             metrics.observe_names(result.feature_names, result.statuses, skip=len(req.entities))
         body = online_body(result, req.include_feature_view_version_metadata)
         if req.feature_service is not None and self.settings.feature_log_enabled:
-            self._log_features(req.feature_service, rows, body, scope)
+            self._log_features(req.feature_service, rows, body, req.entities, scope)
         return body
 
-    def _log_features(self, service: str, rows: int, body: bytes, scope: Scope) -> None:
+    def _log_features(self, service: str, rows: int, body: bytes, entities: dict[str, list[Any]], scope: Scope) -> None:
         """Hand a sample of an answered read (its JSON body) to the feature log; never fails a request."""
         try:
             spec = self.backend.feature_logging(service)
             if spec is not None:
-                self.feature_log.offer(spec, _request_id(scope), rows, body)
+                self.feature_log.offer(spec, _request_id(scope), rows, body, entities)
         except Exception as err:
             log.warning("feature service '%s': request not logged: %s: %s", service, type(err).__name__, err)
 

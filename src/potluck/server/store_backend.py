@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from datetime import datetime
@@ -65,11 +66,13 @@ class StoreBackend:
         if self._async_reads:
             response = await self.store.get_online_features_async(request, entities, full_feature_names)
         else:
-            read = functools.partial(self.store.get_online_features, request, entities, full_feature_names)
+            read = functools.partial(self.store.read_online_features, request, entities, full_feature_names)
             if self._reads is not None:
-                response = await self._reads.run(read)
+                pending = await self._reads.run(read)
             else:
-                response = await self.offload.run("online", "the online store", read)
+                pending = await self.offload.run("online", "the online store", read)
+            # On-demand functions (user code) never run on the read thread, which other requests share.
+            response = await asyncio.to_thread(pending.finish) if pending.has_functions else pending.response
         keys = list(response.entity_columns)
         outputs = response.output_names
         values = response.values
@@ -191,9 +194,13 @@ def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
     for source in request.inputs:
         for key_field in source.view.entity_columns:
             keys.setdefault(key_field.name, key_field.dtype)
+    request_fields: dict[str, Any] = {}
     for computed in request.on_demand:  # logged after the regular views, as they are served
         features.extend((name, f.dtype) for name, f in zip(computed.output_names, computed.features, strict=True))
-        widths.append(len(computed.features))
+        widths.extend([1] * len(computed.features))  # each output has its own status
+        for f in computed.view.request_fields:
+            if f.name not in keys:
+                request_fields.setdefault(f.name, f.dtype)
     destination = config.destination
     path = Path(destination.path)
     return LogSpec(
@@ -204,4 +211,5 @@ def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
         keys=tuple(keys.items()),
         features=tuple(features),
         view_widths=tuple(widths),
+        request_fields=tuple(request_fields.items()),
     )

@@ -8,6 +8,7 @@ the view's mode and returns the declared outputs, checked and cast to their decl
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import RetrievalError, TransformError
@@ -15,6 +16,7 @@ from potluck.definitions.field import Field
 from potluck.definitions.on_demand import OnDemandFeatureView
 from potluck.definitions.types import PotluckType, is_compatible
 from potluck.transforms.code import Udf
+from potluck.transforms.pyvalues import Check, py_check, py_column
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -60,41 +62,84 @@ def typed_array(dtype: PotluckType, values: Any, what: str) -> pa.Array:
         raise TransformError(f"{what} does not fit its declared type {dtype.name} ({err})") from None
 
 
+@dataclass(frozen=True)
+class InputLayout:
+    """The input columns of a view in `build_inputs`' order: (name, source key or None, declared type).
+
+    A source column's key is (source view as referenced, feature); a request field's is None.
+    `python` is False when some input type only converts through Arrow.
+    """
+
+    columns: tuple[tuple[str, tuple[str, str] | None, PotluckType, Check | None], ...]
+    python: bool
+
+
+def input_layout(view: OnDemandFeatureView) -> InputLayout:
+    types = {(p.name_to_use, f.name): f.dtype for p in view.source_projections for f in p.features}
+    columns: dict[str, tuple[str, tuple[str, str] | None, PotluckType, Check | None]] = {}
+    for source, feature, name in input_names(view):
+        dtype = types[(source, feature)]
+        columns.setdefault(name, (name, (source, feature), dtype, py_check(dtype)))
+    for f in view.request_fields:
+        columns[f.name] = (f.name, None, f.dtype, py_check(f.dtype))
+    return InputLayout(tuple(columns.values()), all(c[3] is not None for c in columns.values()))
+
+
 def build_inputs(
     view: OnDemandFeatureView,
     sources: Mapping[tuple[str, str], Any],
     request: Mapping[str, Any],
     num_rows: int,
+    layout: InputLayout | None = None,
 ) -> pa.Table:
-    """The input table: `sources` maps (source view, feature) to its column, `request` field names to theirs."""
+    """The input table: `sources` maps (source view, feature) to its column, `request` field names to theirs.
+
+    A source feature under both its names is one array; a bare name shared by two sources holds
+    the first source's value.
+    """
     import pyarrow as pa
 
-    types = {(p.name_to_use, f.name): f for p in view.source_projections for f in p.features}
-    columns: dict[str, pa.Array] = {}
-    for source, feature, name in input_names(view):
-        if name in columns:
-            continue  # a bare feature name shared by two sources: the first source's value
-        field = types[(source, feature)]
-        columns[name] = typed_array(field.dtype, sources[(source, feature)], f"feature '{source}:{feature}'")
-    for f in view.request_fields:
-        columns[f.name] = typed_array(f.dtype, request[f.name], f"request field '{f.name}' of view '{view.name}'")
-    if not columns:
+    converted: dict[tuple[str, str], pa.Array] = {}
+    names, arrays = [], []
+    for name, key, dtype, _ in (layout or input_layout(view)).columns:
+        if key is None:
+            array = typed_array(dtype, request[name], f"request field '{name}' of view '{view.name}'")
+        else:
+            array = converted.get(key)
+            if array is None:
+                array = converted[key] = typed_array(dtype, sources[key], f"feature '{key[0]}:{key[1]}'")
+        names.append(name)
+        arrays.append(array)
+    if not arrays:
         return pa.table({"__row": pa.nulls(num_rows)}).drop_columns(["__row"])
-    return pa.table(columns)
+    return pa.Table.from_arrays(arrays, names=names)
 
 
 def _call(view: OnDemandFeatureView, udf: Udf, inputs: pa.Table) -> Any:
+    if view.mode == "arrow":
+        return _invoke(view, udf, inputs)
+    if view.mode == "pandas":
+        return _invoke(view, udf, inputs.to_pandas())
+    return _call_python(view, udf, inputs.to_pydict(), inputs.num_rows)
+
+
+def _call_python(view: OnDemandFeatureView, udf: Udf, columns: dict[str, list[Any]], num_rows: int) -> Any:
+    """A python-mode function on `columns` (name -> list): once, or once per row when singleton."""
+    if not view.singleton:
+        return _invoke(view, udf, columns)
+    names = list(columns)
+    if names:
+        rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    else:  # no input columns: one empty dict per row
+        rows = [{} for _ in range(num_rows)]
+    return _invoke(view, udf, rows)
+
+
+def _invoke(view: OnDemandFeatureView, udf: Udf, arg: Any) -> Any:
     try:
-        if view.mode == "arrow":
-            return udf(inputs)
-        if view.mode == "pandas":
-            return udf(inputs.to_pandas())
         if view.singleton:
-            rows = inputs.to_pylist()
-            if not rows and inputs.num_rows:  # no input columns: one empty dict per row
-                rows = [{} for _ in range(inputs.num_rows)]
-            return [udf(row) for row in rows]
-        return udf(inputs.to_pydict())
+            return [udf(row) for row in arg]
+        return udf(arg)
     except Exception as err:
         raise TransformError(
             f"on-demand feature view '{view.name}': its function raised {type(err).__name__}: {err}"
@@ -131,10 +176,18 @@ def _columns(view: OnDemandFeatureView, result: Any) -> dict[str, Any]:
     return dict(result)
 
 
+def _output_label(view: OnDemandFeatureView, field: Field) -> str:
+    return f"on-demand feature view '{view.name}': output column '{field.name}'"
+
+
+def _wrong_length(what: str, got: int, num_rows: int) -> TransformError:
+    return TransformError(f"{what} has {got} values for {num_rows} input rows; return one value per row")
+
+
 def _to_arrow(view: OnDemandFeatureView, field: Field, column: Any, num_rows: int) -> pa.Array:
     import pyarrow as pa
 
-    what = f"on-demand feature view '{view.name}': output column '{field.name}'"
+    what = _output_label(view, field)
     if not isinstance(column, (pa.Array, pa.ChunkedArray)):
         if view.mode == "pandas":
             try:
@@ -147,7 +200,7 @@ def _to_arrow(view: OnDemandFeatureView, field: Field, column: Any, num_rows: in
             raise TransformError(f"{what} must be a list of values, got {type(column).__name__}")
     array = typed_array(field.dtype, column, what)
     if len(array) != num_rows:
-        raise TransformError(f"{what} has {len(array)} values for {num_rows} input rows; return one value per row")
+        raise _wrong_length(what, len(array), num_rows)
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     return array
@@ -160,13 +213,64 @@ def run_transform(view: OnDemandFeatureView, udf: Udf, inputs: pa.Table, feature
     """
     num_rows = inputs.num_rows
     columns = _columns(view, _call(view, udf, inputs))
-    checked = {}
-    for f in view.features:
-        if f.name not in columns:
-            shown = ", ".join(repr(c) for c in columns) or "no columns"
-            raise TransformError(
-                f"on-demand feature view '{view.name}': output column '{f.name}' ({f.dtype.name}) is missing "
-                f"from what its function returned ({shown})"
-            )
-        checked[f.name] = _to_arrow(view, f, columns[f.name], num_rows)
+    checked = {f.name: _to_arrow(view, f, _output(view, f, columns), num_rows) for f in view.features}
     return [checked[f.name] for f in features]
+
+
+def _output(view: OnDemandFeatureView, f: Field, columns: dict[str, Any]) -> Any:
+    if f.name not in columns:
+        shown = ", ".join(repr(c) for c in columns) or "no columns"
+        raise TransformError(
+            f"on-demand feature view '{view.name}': output column '{f.name}' ({f.dtype.name}) is missing "
+            f"from what its function returned ({shown})"
+        )
+    return columns[f.name]
+
+
+def run_transform_values(
+    view: OnDemandFeatureView,
+    udf: Udf,
+    sources: Mapping[tuple[str, str], Any],
+    request: Mapping[str, Any],
+    num_rows: int,
+    features: Sequence[Field],
+    layout: InputLayout | None = None,
+) -> list[list[Any]]:
+    """As `run_transform` from `build_inputs`' arguments, each output a list of Python values.
+
+    A python-mode view whose inputs are plain Python values of their declared types skips Arrow
+    (`pyvalues`): the function sees, and its outputs are checked to, what the Arrow path gives.
+    `layout` is `input_layout(view)`, for callers that keep it.
+    """
+    layout = layout or input_layout(view)
+    if view.mode == "python" and layout.python:
+        columns = _python_inputs(layout, sources, request)
+        if columns is not None:
+            result = _columns(view, _call_python(view, udf, columns, num_rows))
+            checked = {f.name: _python_output(view, f, _output(view, f, result), num_rows) for f in view.features}
+            return [checked[f.name] for f in features]
+    table = build_inputs(view, sources, request, num_rows, layout)
+    return [a.to_pylist() for a in run_transform(view, udf, table, features)]
+
+
+def _python_inputs(
+    layout: InputLayout, sources: Mapping[tuple[str, str], Any], request: Mapping[str, Any]
+) -> dict[str, list[Any]] | None:
+    """The input columns as `to_pydict()` of `build_inputs`' table would give them, or None."""
+    columns: dict[str, list[Any]] = {}
+    for name, key, dtype, check in layout.columns:
+        column = py_column(dtype, request[name] if key is None else sources[key], check)
+        if column is None:
+            return None
+        columns[name] = column
+    return columns
+
+
+def _python_output(view: OnDemandFeatureView, field: Field, column: Any, num_rows: int) -> list[Any]:
+    values = py_column(field.dtype, column)
+    if values is None:  # another type or class of value: the Arrow path converts or rejects it
+        converted: list[Any] = _to_arrow(view, field, column, num_rows).to_pylist()
+        return converted
+    if len(values) != num_rows:
+        raise _wrong_length(_output_label(view, field), len(values), num_rows)
+    return values

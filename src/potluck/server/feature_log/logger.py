@@ -14,9 +14,9 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from potluck.server.feature_log.spec import LogSpec
 from potluck.server.feature_log.writer import LogRecord, rows_of
@@ -75,9 +75,17 @@ class FeatureLogger:
         self._last_error_log: dict[str, float] = {}
 
     # -- the request path ---------------------------------------------------------------------
-    def offer(self, spec: LogSpec, request_id: str | None, rows: int, body: bytes) -> bool:
-        """Queue a sample of one answered request (`rows` entity rows, its JSON `body`); True when
-        it was queued. Never blocks, never raises."""
+    def offer(
+        self,
+        spec: LogSpec,
+        request_id: str | None,
+        rows: int,
+        body: bytes,
+        entities: Mapping[str, list[Any]] | None = None,
+    ) -> bool:
+        """Queue a sample of one answered request (`rows` entity rows, its JSON `body`, the request's
+        `entities`, of which the spec's request fields are kept); True when it was queued. Never
+        blocks, never raises."""
         rate = spec.sample_rate
         if rate < 1.0 and self._random() >= rate:
             return False
@@ -86,7 +94,8 @@ class FeatureLogger:
                 self._dropped[spec.service] += rows
                 return False
             self._pending += rows
-            self._queue.append((spec, request_id, time.time(), rows, body))
+            request = {n: entities[n] for n, _ in spec.request_fields if n in entities} if entities else None
+            self._queue.append((spec, request_id, time.time(), rows, body, request))
             wake = self._pending >= self._flush_rows
             start = self._thread is None
             if start:

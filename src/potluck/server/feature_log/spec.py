@@ -25,7 +25,10 @@ class LogSpec:
     `{view}__{feature}` in the order the online answer lists its features; each with its Potluck
     type (anything with `to_arrow()`: the server's process never needs pyarrow for the log).
     `view_widths` counts the features of each view, in that order: the features of one view come
-    from one stored row, so they share one status and one event time per entity row.
+    from one stored row, so they share one status and one event time per entity row (an on-demand
+    view's outputs each count as a view of one: each has its own status). `request_fields` are
+    the request data the service's on-demand views read (taken from the request's entities), as
+    Feast logs them.
     """
 
     service: str
@@ -35,6 +38,7 @@ class LogSpec:
     keys: tuple[tuple[str, Any], ...]
     features: tuple[tuple[str, Any], ...]
     view_widths: tuple[int, ...]
+    request_fields: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if sum(self.view_widths) != len(self.features):
@@ -45,7 +49,7 @@ class LogSpec:
         import pyarrow as pa
 
         timestamp = pa.timestamp("us", tz="UTC")
-        fields = [pa.field(name, dtype.to_arrow()) for name, dtype in self.keys]
+        fields = [pa.field(name, dtype.to_arrow()) for name, dtype in (*self.keys, *self.request_fields)]
         for name, dtype in self.features:
             fields += [
                 pa.field(name, dtype.to_arrow()),

@@ -11,7 +11,7 @@ import base64
 import math
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,11 @@ from potluck.server.feature_log.spec import (
 )
 
 # One sampled request as the request path hands it over: (spec, request id or None, log time in
-# seconds since the epoch, entity rows, the JSON body of the answer). The body already exists and
-# holds every value, status and event time served (and the join keys, echoed first): nothing is
-# copied or converted for the log while the request is answered.
-LogRecord = tuple[LogSpec, str | None, float, int, bytes]
+# seconds since the epoch, entity rows, the JSON body of the answer, the request's columns of the
+# spec's request fields or None). The body already exists and holds every value, status and event
+# time served (and the join keys, echoed first): nothing is copied or converted for the log while
+# the request is answered.
+LogRecord = tuple[LogSpec, str | None, float, int, bytes, Mapping[str, list[Any]] | None]
 
 _NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _US_PER_DAY = 86_400_000_000
@@ -76,6 +77,7 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
     import pyarrow.compute as pc
 
     keys: dict[str, list[Any]] = {name: [] for name, _ in spec.keys}
+    given: dict[str, list[Any]] = {name: [] for name, _ in spec.request_fields}
     width = len(spec.features)
     # the first feature of each view: its statuses and event times stand for the whole view's
     leads = [sum(spec.view_widths[:v]) for v in range(len(spec.view_widths))]
@@ -85,7 +87,7 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
     log_us: list[int] = []
     request_ids: list[str] = []
     codes = STATUS_CODES
-    for _, request_id, logged_at, rows, body in records:
+    for _, request_id, logged_at, rows, body, request in records:
         answer = orjson.loads(body)
         names = answer["metadata"]["feature_names"]
         columns = answer["results"]
@@ -96,6 +98,9 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
         for name, column in keys.items():
             at = echoed.get(name)
             column.extend(columns[at]["values"] if at is not None else [None] * rows)
+        for name, column in given.items():
+            sent = request.get(name) if request is not None else None
+            column.extend(sent if sent is not None and len(sent) == rows else [None] * rows)
         for i in range(width):
             values[i].extend(columns[offset + i]["values"])
         for v, lead in enumerate(leads):
@@ -107,6 +112,7 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
     ts_type = pa.timestamp("us", tz="UTC")
     schema = spec.schema
     arrays: list[Any] = [_array(keys[name], schema.field(name).type) for name, _ in spec.keys]
+    arrays += [_array(given[name], schema.field(name).type) for name, _ in spec.request_fields]
     i = 0
     for v, view_width in enumerate(spec.view_widths):
         view_statuses = pa.array(statuses[v], type=pa.int32())
