@@ -97,7 +97,7 @@ def test_metrics_equal_scipy_on_the_profiles(store: FeatureStore, baseline: str)
             e, a = np.array(b.histogram, float), np.array(c.histogram, float)
             assert d.psi == pytest.approx(_psi_reference(e, a))
             assert d.js_distance == pytest.approx(_js_reference(e, a), abs=1e-7)
-            assert d.mean_change == pytest.approx(abs(c.mean - b.mean) / abs(b.mean))
+            assert d.mean_change == pytest.approx(abs(c.mean - b.mean) / max(abs(b.mean), b.stddev))
             assert d.max_ratio == pytest.approx(c.max / b.max)
         assert d.null_rate_change == pytest.approx(c.null_rate - b.null_rate)
     channel = next(d for d in report.features if d.feature == "channel")
@@ -151,3 +151,38 @@ def test_equal_width_option_flags_the_mean_shift(store: FeatureStore, baseline: 
         by = {f.feature: f for f in report.features}
         assert "psi" in by["mean_shift"].rules_fired
         assert by["stable"].rules_fired == []
+
+
+def _table_profile(values: np.ndarray, baseline: object = None) -> object:
+    import duckdb
+    import pyarrow as pa
+
+    from potluck.monitoring.statistics import Column, Settings, profile_rows
+    from potluck.offline.sql import Sql
+
+    con = duckdb.connect()
+    try:
+        con.register("t", pa.table({"x": values}))
+        return profile_rows(
+            con,
+            Sql('"t"'),
+            [Column("x", "v", "DOUBLE")],
+            source="t",
+            settings=Settings(),
+            row_count=len(values),
+            baseline=baseline,  # type: ignore[arg-type]
+        )
+    finally:
+        con.close()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(0.5, 5.0), st.floats(-100, 100))
+def test_a_shift_of_half_a_stddev_or_more_is_flagged_and_none_is_not(seed: int, shift: float, center: float) -> None:
+    rng = np.random.default_rng(seed)
+    scale = 1 + abs(center) / 10
+    base = _table_profile(rng.normal(center, scale, 20_000))
+    same = check_drift(base, _table_profile(rng.normal(center, scale, 20_000), base))  # type: ignore[arg-type]
+    moved = check_drift(base, _table_profile(rng.normal(center + shift * scale, scale, 20_000), base))  # type: ignore[arg-type]
+    assert same.features[0].rules_fired == []
+    assert {"psi", "ks"} & set(moved.features[0].rules_fired)

@@ -67,6 +67,18 @@ def chi2_p_value(expected: Sequence[int], actual: Sequence[int]) -> float | None
     return float(_scipy().stats.chi2_contingency(table, correction=False).pvalue)
 
 
+def mean_change(base_mean: float, mean: float, base_stddev: float | None) -> float | None:
+    """|mean - baseline mean| / max(|baseline mean|, baseline stddev).
+
+    The seed's relative change when the baseline mean is at least its spread; for a feature centred
+    near zero the spread is the scale instead (relative to a mean near 0, noise alone is a huge change).
+    """
+    scale = max(abs(base_mean), base_stddev or 0.0)
+    if scale == 0:
+        return 0.0 if mean == base_mean else None
+    return abs(mean - base_mean) / scale
+
+
 def histogram_on(edges: Sequence[float], values: Sequence[float]) -> list[int]:
     """Counts of `values` per bin of the interior `edges` (bins (-inf, e1), [e1, e2), ..., [ek, inf))."""
     import bisect
@@ -190,10 +202,7 @@ def feature_drift(
 
 def _numeric(d: FeatureDrift, base: FeatureProfile, cur: FeatureProfile, psi_bins: PsiBins, bins: int) -> None:
     if base.mean is not None and cur.mean is not None:
-        if base.mean != 0:
-            d.mean_change = abs(cur.mean - base.mean) / abs(base.mean)
-        elif cur.mean == 0:
-            d.mean_change = 0.0
+        d.mean_change = mean_change(base.mean, cur.mean, base.stddev)
     if base.max is not None and cur.max is not None and base.max > 0:
         d.max_ratio = cur.max / base.max
     if base.sample and cur.sample:
