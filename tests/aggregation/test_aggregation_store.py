@@ -138,7 +138,9 @@ def test_registry_kinds_and_listings(
     store.close()
     monkeypatch.chdir(root)
     code, out, _ = run_cli(capsys, "stream-feature-views", "list")
-    assert code == 0 and "tx_stream" in out and "sum(amount) 1:00:00/0:05:00" in out
+    assert code == 0
+    assert "tx_stream" in out
+    assert "sum(amount) 1:00:00/0:05:00" in out
     code, out, _ = run_cli(capsys, "stream-feature-views", "describe", "tx_stream", "--output", "json")
     assert code == 0
     spec = json.loads(out)
@@ -150,11 +152,15 @@ def test_registry_kinds_and_listings(
         "time_window_seconds": 604800.0,
     }
     code, out, _ = run_cli(capsys, "feature-views", "list")
-    assert code == 0 and "tx_batch" in out and "batch" in out and "tx_stream" not in out
+    assert code == 0
+    assert "tx_batch" in out
+    assert "batch" in out
+    assert "tx_stream" not in out
     code, out, _ = run_cli(capsys, "registry", "dump")
     assert [o["name"] for o in json.loads(out)["objects"]["stream_feature_view"]] == ["tx_stream"]
     code, out, _ = run_cli(capsys, "features", "list")
-    assert "max_items_2h" in out and "stddev_amount_604800s" in out
+    assert "max_items_2h" in out
+    assert "stddev_amount_604800s" in out
 
 
 def test_training_data_mixes_every_kind_of_view(repo: tuple[Path, list[dict[str, Any]]]) -> None:
