@@ -34,13 +34,13 @@ FUNCTIONS = ["count", "sum", "mean"]
 SETTINGS = {"threads": 2, "memory_limit": "4GB"}
 
 
-def generate(folder: Path, n_events: int, n_entity: int, seed: int = 7) -> None:
+def generate(folder: Path, n_events: int, n_entity: int, seed: int = 7, events_per_user: int = 100) -> None:
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
-    n_users = max(n_events // 100, 1)
+    n_users = max(n_events // events_per_user, 1)
     base = int(np.datetime64("2024-01-01T00:00:00", "us").astype(np.int64))
     month = 30 * 86_400 * 1_000_000
     ts_type = pa.timestamp("us", tz="UTC")

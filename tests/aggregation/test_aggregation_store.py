@@ -291,7 +291,11 @@ def test_a_push_source_without_rows_yet_gives_nulls(tmp_path: Path) -> None:
     entity = pa.table(
         {"user_id": pa.array([1, 2], pa.int64()), "event_timestamp": pa.array([T0, T0], pa.timestamp("us", tz="UTC"))}
     )
-    got = store.get_historical_features(entity, ["tx_stream:count_items_604800s", "tx_stream:last_items"]).to_arrow().to_pydict()
+    got = (
+        store.get_historical_features(entity, ["tx_stream:count_items_604800s", "tx_stream:last_items"])
+        .to_arrow()
+        .to_pydict()
+    )
     assert got["count_items_604800s"] == [None, None]
     assert got["last_items"] == [None, None]
     store.close()

@@ -142,7 +142,7 @@ def _query(sc: dict[str, Any], path: Path) -> ViewQuery:
     )
 
 
-def _check(store: DuckDBOfflineStore, sc: dict[str, Any]) -> None:
+def _check(store: DuckDBOfflineStore, sc: dict[str, Any], plan: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events"
         _write(path, sc["events"], sc["split"])
@@ -153,7 +153,9 @@ def _check(store: DuckDBOfflineStore, sc: dict[str, Any]) -> None:
             }
         )
         view = _query(sc, path)
-        got = store.get_historical_features(entity, [view], availability_time=sc["availability"]).to_arrow()
+        got = store.get_historical_features(
+            entity, [view], availability_time=sc["availability"], aggregation_plan=plan
+        ).to_arrow()
     assert got.num_rows == len(sc["entity"])
     # The rule works on times since the Unix epoch (hops need not divide T0); arrival order offline
     # is the physical order: file by file, row by row (the events' order).
@@ -189,13 +191,14 @@ def _check(store: DuckDBOfflineStore, sc: dict[str, Any]) -> None:
             assert ok, (fn, i, r, actual, want)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(sc=scenarios())
-def test_matches_the_reference(store: DuckDBOfflineStore, sc: dict[str, Any]) -> None:
-    _check(store, sc)
+@settings(max_examples=90, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(sc=scenarios(), plan=st.sampled_from(["window", "join", None]))
+def test_matches_the_reference(store: DuckDBOfflineStore, sc: dict[str, Any], plan: str | None) -> None:
+    _check(store, sc, plan)
 
 
-def test_the_sawtooth_at_fixed_points(store: DuckDBOfflineStore) -> None:
+@pytest.mark.parametrize("plan", ["window", "join"])
+def test_the_sawtooth_at_fixed_points(store: DuckDBOfflineStore, plan: str) -> None:
     h = 3_600_000_000
     events = [
         {"key": 1, "ts": t, "created": None, "x": 1, "y": None, "s": None, "arrival": i}
@@ -212,7 +215,7 @@ def test_the_sawtooth_at_fixed_points(store: DuckDBOfflineStore) -> None:
         "split": 2,
         "availability": False,
     }
-    _check(store, sc)
+    _check(store, sc, plan)
 
 
 @pytest.mark.parametrize("window", [timedelta(hours=2), None])
@@ -235,3 +238,16 @@ def test_availability_time_per_entity_row(store: DuckDBOfflineStore, window: tim
         "availability": True,
     }
     _check(store, sc)
+
+
+def test_the_plan_follows_the_estimated_cost() -> None:
+    from potluck.offline.sql.windows import choose_join
+
+    view = _query(
+        {"column": "x", "functions": ["count"], "window": timedelta(days=7), "h_us": 3_600_000_000}, Path("/x")
+    )
+    month = micros(timedelta(days=30))
+    assert choose_join(view, 1_000_000, 10_000_000, 100_000, month)  # ~23 events per window: join
+    assert not choose_join(view, 1_000_000, 10_000_000, 1_000, month)  # ~2,300: windows
+    lifetime = _query({"column": "x", "functions": ["count"], "window": None, "h_us": None}, Path("/x"))
+    assert not choose_join(lifetime, 1_000_000, 10_000_000, 10_000, month)

@@ -192,6 +192,7 @@ def point_in_time_sql(
     semi_join: bool = True,
     asof_dedup: bool = True,
     by_position: bool = True,
+    joined_aggregations: frozenset[int] = frozenset(),
 ) -> Sql:
     """The query returning the entity columns followed by every view's features, in input order.
 
@@ -200,7 +201,8 @@ def point_in_time_sql(
     each `(keys, event_ts)` group's winner by position in two scans of a source whose ordinal is
     stable (else, and when False, one window over the source). Views are joined narrowest first
     (fewest features), so the wide payloads go through the fewest as-of sorts; the output
-    columns keep the requested order.
+    columns keep the requested order. Aggregation views (`ViewQuery.aggregations`) are computed by
+    `windows`: by window frames, or by a join for the view indexes in `joined_aggregations`.
     """
     q = dialect.quote
     e = "e"
@@ -226,7 +228,16 @@ def point_in_time_sql(
     joins: list[tuple[int, int, Sql]] = []  # (feature count, view index, join clause)
     for i, (view, source) in enumerate(views):
         if view.aggregations:
-            clause = _aggregation_join(dialect, entity, view, source, i, ctes, availability_time=availability_time)
+            clause = _aggregation_join(
+                dialect,
+                entity,
+                view,
+                source,
+                i,
+                ctes,
+                availability_time=availability_time,
+                joined=i in joined_aggregations,
+            )
             joins.append((len(view.features), i, clause))
             inner_cols += [
                 f"{dialect.qualified(f'v{i}', f'__a{j}')} AS {q(f'__potluck_v{i}_f{j}')}"
@@ -378,6 +389,7 @@ def _aggregation_join(
     ctes: list[Sql],
     *,
     availability_time: bool,
+    joined: bool,
 ) -> Sql:
     """Add an aggregation view's CTEs (see `windows`) and return the join that brings its values."""
     from potluck.offline.sql import windows
@@ -391,7 +403,7 @@ def _aggregation_join(
     events = source_cte(dialect, inputs, source, lower=lower, upper=entity.max_timestamp, created_upper=created_upper)
     first = source_cte(dialect, inputs, source, lower=None, upper=entity.max_timestamp, created_upper=created_upper)
     added, out = windows.aggregation_ctes(
-        dialect, view, index, events, first, _ENTITY, _TS, ROW, availability_time=availability_time
+        dialect, view, index, events, first, _ENTITY, _TS, ROW, availability_time=availability_time, joined=joined
     )
     ctes.extend(added)
     q = dialect.quote

@@ -12,10 +12,12 @@ peers). Probes carry nulls, which every function skips. Windows sharing keys and
 sort. A key with no event at or before t ("never seen") gets nulls for every function, `count`
 included; a key seen but with an empty window gets `count` 0 and nulls elsewhere.
 
-In availability-time mode an event also needs `created_ts <= t` (a null created time counts as
-available): two independent conditions, which no single frame expresses. There each view is one
-join of entity rows to the events of the same key inside the widest window, grouped per entity
-row, with one filter per window: exact, with a cost that grows with entity rows x events per window.
+The join plan: each view is one join of entity rows to the events of the same key inside the
+widest window (W + h), grouped per entity row, with one filter per window. Its cost grows with
+entity rows x events per window, so it wins when windows hold few events per key (the engine
+chooses by `choose_join`, from the source's size and key count). It is also the plan of
+availability-time mode, where an event also needs `created_ts <= t` (a null created time counts
+as available): two independent conditions, which no single frame expresses.
 """
 
 from __future__ import annotations
@@ -62,6 +64,27 @@ def earliest_event(view: ViewQuery) -> int | None:
     return max(spans, default=0)
 
 
+# Measured on DuckDB (2 threads): the join costs about 0.22 s per million (entity row, event) pairs,
+# the windows about 1.6 s per million rows (events + entity rows); the join is chosen while its pairs
+# stay under this many per row of the window plan (break-even is near 6; kept lower for safety).
+JOIN_PAIRS_PER_ROW = 4.0
+
+
+def choose_join(view: ViewQuery, entity_rows: int, events: int, keys: int, span_us: int) -> bool:
+    """Whether the join plan is cheaper: its estimated (entity row, event) pairs against events + entity rows.
+
+    Pairs per entity row: the events of a key (`events / keys`) times the share of the source's time
+    span the widest window covers (a lifetime window: half of them, on average).
+    """
+    if keys <= 0 or events <= 0:
+        return True
+    per_key = events / keys
+    widest = earliest_event(view)
+    share = 0.5 if widest is None else min(1.0, widest / max(span_us, 1))
+    pairs = entity_rows * per_key * share
+    return pairs <= JOIN_PAIRS_PER_ROW * (events + entity_rows)
+
+
 def inputs_view(view: ViewQuery) -> ViewQuery:
     """The view as the source projection reads it: its distinct input columns as features."""
     fields = view.source_fields
@@ -79,6 +102,7 @@ def aggregation_ctes(
     row: str,
     *,
     availability_time: bool,
+    joined: bool = False,
 ) -> tuple[list[Sql], str]:
     """CTEs giving, per entity row (`__row`), the view's aggregates `__a<j>` (null for a key never seen).
 
@@ -101,8 +125,8 @@ def aggregation_ctes(
         + f") AS {q('__potluck_f')} GROUP BY {', '.join(keys)})"
     )
     last_key = dialect.composite([q("__t"), q("__c"), q("__o")])
-    if availability_time:
-        body = _joined(dialect, view, index, ev, entity_cte, entity_ts, row, slot)
+    if availability_time or joined:
+        body = _joined(dialect, view, index, ev, entity_cte, entity_ts, row, slot, availability_time)
     else:
         body = _windowed(dialect, view, ev, entity_cte, entity_ts, row, slot, last_key, un, agg)
     ctes.extend(body)
@@ -193,6 +217,7 @@ def _joined(
     entity_ts: str,
     row: str,
     slot: dict[str, int],
+    availability_time: bool,
 ) -> list[Sql]:
     q = dialect.quote
     e, s = "__potluck_e", "__potluck_s"
@@ -202,7 +227,8 @@ def _joined(
         f"{dialect.qualified(s, f'__k{i}')} = {dialect.qualified(e, k)}" for i, k in enumerate(view.join_keys)
     ]
     on.append(f"{dialect.qualified(s, '__t')} <= {dialect.qualified(e, entity_ts)}")
-    on.append(f"{dialect.qualified(s, '__c')} <= {dialect.qualified(e, entity_ts)}")
+    if availability_time:
+        on.append(f"{dialect.qualified(s, '__c')} <= {dialect.qualified(e, entity_ts)}")
     widest = earliest_event(view)
     if widest is not None:
         # Every window's lower bound is at or after t - (W + h): a range the join can use.
