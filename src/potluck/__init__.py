@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions import (
+    Aggregation,
+    BatchFeatureView,
     ConflictPolicy,
     Entity,
     FeatureService,
     FeatureView,
     Field,
     FileSource,
+    KafkaSource,
     LabelView,
     OnDemandFeatureView,
     Project,
     PushSource,
     RequestSource,
+    StreamFeatureView,
     ValueType,
 )
 from potluck.definitions.errors import PotluckError
@@ -23,6 +27,7 @@ from potluck.definitions.errors import PotluckError
 # Loaded here, as a submodule, before the name is bound to the decorator: a later
 # `import potluck.on_demand_feature_view` (Feast's import path) then leaves the decorator in place.
 from potluck.on_demand_feature_view import on_demand_feature_view
+from potluck.stream_feature_view import stream_feature_view
 
 __version__ = "0.1.0"
 
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
     from potluck.streaming.push import PushMode
 
 __all__ = [
+    "Aggregation",
+    "BatchFeatureView",
     "Client",
     "ConflictPolicy",
     "Entity",
@@ -42,6 +49,7 @@ __all__ = [
     "Field",
     "FileSource",
     "LabelView",
+    "KafkaSource",
     "OnDemandFeatureView",
     "PotluckError",
     "Project",
@@ -49,9 +57,11 @@ __all__ = [
     "PushSource",
     "RequestSource",
     "RepoConfig",
+    "StreamFeatureView",
     "ValueType",
     "__version__",
     "on_demand_feature_view",
+    "stream_feature_view",
 ]
 
 

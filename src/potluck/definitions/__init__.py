@@ -3,6 +3,8 @@
 Pure values with no I/O; nothing here imports another part of Potluck.
 """
 
+from potluck.definitions.aggregation import Aggregation
+from potluck.definitions.aggregation_views import BatchFeatureView, StreamFeatureView, stream_feature_view
 from potluck.definitions.base import Definition
 from potluck.definitions.entity import Entity
 from potluck.definitions.feature_service import FeatureService
@@ -13,10 +15,11 @@ from potluck.definitions.on_demand import OnDemandFeatureView, on_demand_feature
 from potluck.definitions.project import Project
 from potluck.definitions.request_source import RequestSource
 from potluck.definitions.sources import CsvFormat, DataSource, FileSource, ParquetFormat, PushSource
+from potluck.definitions.stream_sources import AvroFormat, JsonFormat, KafkaSource
 from potluck.definitions.types import ValueType
 
 # The kinds whose objects are feature views (keyed by entities, read as "view:feature"); one namespace.
-VIEW_KINDS = (FeatureView.kind, LabelView.kind)
+VIEW_KINDS = (FeatureView.kind, StreamFeatureView.kind, LabelView.kind)
 
 DEFINITION_KINDS: dict[str, type[Definition]] = {
     Project.kind: Project,
@@ -26,12 +29,16 @@ DEFINITION_KINDS: dict[str, type[Definition]] = {
     LabelView.kind: LabelView,
     FeatureService.kind: FeatureService,
     OnDemandFeatureView.kind: OnDemandFeatureView,
+    StreamFeatureView.kind: StreamFeatureView,
 }
 
 __all__ = [
     "DEFINITION_KINDS",
     "VIEW_KINDS",
     "ConflictPolicy",
+    "Aggregation",
+    "AvroFormat",
+    "BatchFeatureView",
     "CsvFormat",
     "DataSource",
     "Definition",
@@ -42,11 +49,15 @@ __all__ = [
     "Field",
     "FileSource",
     "LabelView",
+    "JsonFormat",
+    "KafkaSource",
     "OnDemandFeatureView",
     "ParquetFormat",
     "Project",
     "PushSource",
     "RequestSource",
+    "StreamFeatureView",
     "ValueType",
     "on_demand_feature_view",
+    "stream_feature_view",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 from potluck.definitions.base import check_column, check_name
 from potluck.definitions.entity import Entity
 from potluck.definitions.errors import DefinitionError, suggestion
-from potluck.definitions.feature_view import FeatureView, view_arguments
+from potluck.definitions.feature_view import FeatureView
 from potluck.definitions.field import Field
 from potluck.definitions.sources import DataSource
 from potluck.definitions.types import String
@@ -130,15 +130,19 @@ class LabelView(FeatureView):
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> LabelView:
+        arguments = cls.common_spec_arguments(spec)
+        for unstored in ("offline", "enable_validation"):  # not label view arguments
+            arguments.pop(unstored)
         view = cls(
-            **view_arguments(spec),
+            name=spec["name"],
+            schema=[Field.from_spec(f) for f in [*spec.get("entity_columns", []), *spec["features"]]],
+            **arguments,
             labeler_field=spec.get("labeler_field", "labeler"),
             conflict_policy=spec.get("conflict_policy", ConflictPolicy.LAST_WRITE_WINS.value),
             reference_feature_view=spec.get("reference_feature_view") or None,
             labeler_priorities=spec.get("labeler_priorities") or None,
         )
-        view.assign_registry_fields(spec)
-        return view
+        return cls.restore_registry_fields(view, spec)
 
 
 def _priorities(label: str, given: Sequence[str] | None, policy: ConflictPolicy) -> tuple[str, ...]:

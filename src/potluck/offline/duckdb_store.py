@@ -35,6 +35,7 @@ from potluck.offline.sql import (
     Strategy,
     latest_rows_grouped_sql,
     point_in_time_sql,
+    windows,
 )
 from potluck.offline.sql.query import ROW
 from potluck.offline.validation import (
@@ -219,10 +220,12 @@ class DuckDBOfflineStore:
         *,
         availability_time: bool = False,
         strategy: Strategy | None = None,
+        aggregation_plan: str | None = None,
     ) -> DuckDBRetrievalJob:
         """Training data: every entity row with each view's features as of its timestamp.
 
-        `strategy` forces the join strategy (tests use it to cross-check the two); leave it unset.
+        `strategy` forces the join strategy, `aggregation_plan` ("window" or "join") the plan of
+        aggregation views (tests use them to cross-check the plans); leave them unset.
         """
         cursor = self._cursor()
         keep_alive: list[Any] = []
@@ -230,13 +233,47 @@ class DuckDBOfflineStore:
             entity = self._prepare_entity(cursor, entity_df, keep_alive)
             check_output_names(entity.columns, views)
             inputs = [(view, self._source_input(cursor, view, entity)) for view in views]
+            joined = frozenset(
+                i
+                for i, (view, source) in enumerate(inputs)
+                if view.aggregations
+                and not availability_time  # always joined
+                and (
+                    aggregation_plan == "join"
+                    or (aggregation_plan is None and self._join_is_cheaper(cursor, view, source, entity))
+                )
+            )
             query = point_in_time_sql(
-                DUCKDB, entity.input, inputs, availability_time=availability_time, strategy=strategy
+                DUCKDB,
+                entity.input,
+                inputs,
+                availability_time=availability_time,
+                strategy=strategy,
+                joined_aggregations=joined,
             )
         except BaseException:
             cursor.close()
             raise
         return DuckDBRetrievalJob(cursor, query, keep_alive)
+
+    def _join_is_cheaper(
+        self, cursor: duckdb.DuckDBPyConnection, view: ViewQuery, source: SourceInput, entity: _Entity
+    ) -> bool:
+        """The aggregation plan by estimated cost, from the source's rows, distinct keys and time span."""
+        q = DUCKDB.quote
+        keys = [q(view.source.columns.get(k, k)) for k in view.join_keys]
+        key = keys[0] if len(keys) == 1 else f"struct_pack({', '.join(keys)})"
+        ts = q(view.source.timestamp_column)
+        rows = cursor.execute(
+            f"SELECT count({ts}), approx_count_distinct({key}), epoch_us(max({ts})) - epoch_us(min({ts})) "
+            f"FROM {source.relation.text}",
+            list(source.relation.params),
+        ).fetchall()
+        row = rows[0] if rows else None
+        if row is None or not row[0]:
+            return True
+        entity_rows = entity.input.row_count or 1
+        return windows.choose_join(view, entity_rows, int(row[0]), int(row[1] or 1), int(row[2] or 0))
 
     def _prepare_entity(self, cursor: duckdb.DuckDBPyConnection, entity_df: Any, keep_alive: list[Any]) -> _Entity:
         name = f"__potluck_entity_{next(_counter)}"

@@ -25,6 +25,7 @@ KIND_LABELS = {
     "label_view": "Label view",
     "feature_service": "Feature service",
     "on_demand_feature_view": "On-demand feature view",
+    "stream_feature_view": "Stream feature view",
 }
 
 
@@ -117,7 +118,7 @@ class RegistrySnapshot:
         return [obj for kind in DEFINITION_KINDS for obj in self.of_kind(kind).values()]
 
     def feature_views(self) -> dict[str, FeatureView]:
-        """Every feature view by name, label views included."""
+        """Every feature view by name: regular and batch, stream and label views."""
         out: dict[str, FeatureView] = {}
         for kind in VIEW_KINDS:
             for name, obj in self.of_kind(kind).items():
@@ -126,7 +127,7 @@ class RegistrySnapshot:
         return out
 
     def feature_view(self, name: str) -> FeatureView:
-        """The feature view (or label view) called `name`; an unknown name suggests the nearest."""
+        """The feature view (of any of those kinds) called `name`; an unknown name suggests the nearest."""
         found = self.feature_views()
         if name in found:
             return found[name]

@@ -193,6 +193,7 @@ def point_in_time_sql(
     asof_dedup: bool = True,
     by_position: bool = True,
     ordered: bool = True,
+    joined_aggregations: frozenset[int] = frozenset(),
 ) -> Sql:
     """The query returning the entity columns followed by every view's features, in input order.
 
@@ -204,7 +205,8 @@ def point_in_time_sql(
     each `(keys, event_ts)` group's winner by position in two scans of a source whose ordinal is
     stable (else, and when False, one window over the source). Views are joined narrowest first
     (fewest features), so the wide payloads go through the fewest as-of sorts; the output
-    columns keep the requested order.
+    columns keep the requested order. Aggregation views (`ViewQuery.aggregations`) are computed by
+    `windows`: by window frames, or by a join for the view indexes in `joined_aggregations`.
     """
     q = dialect.quote
     e = "e"
@@ -258,6 +260,24 @@ def point_in_time_sql(
                 f"{dialect.qualified(alias, f'__f{j}')} AS {q(f'__potluck_v{i}_f{j}')}"
                 for j in range(len(view.features))
             ]
+            continue
+        if view.aggregations:
+            clause = _aggregation_join(
+                dialect,
+                entity,
+                view,
+                source,
+                i,
+                ctes,
+                availability_time=availability_time,
+                joined=i in joined_aggregations,
+            )
+            joins.append((len(view.features), i, clause))
+            inner_cols += [
+                f"{dialect.qualified(f'v{i}', f'__a{j}')} AS {q(f'__potluck_v{i}_f{j}')}"
+                for j in range(len(view.features))
+            ]
+            out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
             continue
         use = strategy or (Strategy.ASOF if dialect.supports_asof else Strategy.LATERAL)
         if availability_time:
@@ -391,6 +411,39 @@ def point_in_time_sql(
         + join([clause for _, _, clause in sorted(joins, key=lambda j: (j[0], j[1]))], " ")
         + f") AS {q('__potluck_joined')}"
         + (f" ORDER BY {q(ROW)}" if ordered else "")
+    )
+
+
+def _aggregation_join(
+    dialect: Dialect,
+    entity: EntityInput,
+    view: ViewQuery,
+    source: SourceInput,
+    index: int,
+    ctes: list[Sql],
+    *,
+    availability_time: bool,
+    joined: bool,
+) -> Sql:
+    """Add an aggregation view's CTEs (see `windows`) and return the join that brings its values."""
+    from potluck.offline.sql import windows
+
+    inputs = windows.inputs_view(view)
+    span = windows.earliest_event(view)
+    lower = None
+    if span is not None and entity.min_timestamp is not None:
+        lower = entity.min_timestamp - timedelta(microseconds=span)
+    created_upper = entity.max_timestamp if availability_time else None
+    events = source_cte(dialect, inputs, source, lower=lower, upper=entity.max_timestamp, created_upper=created_upper)
+    first = source_cte(dialect, inputs, source, lower=None, upper=entity.max_timestamp, created_upper=created_upper)
+    added, out = windows.aggregation_ctes(
+        dialect, view, index, events, first, _ENTITY, _TS, ROW, availability_time=availability_time, joined=joined
+    )
+    ctes.extend(added)
+    q = dialect.quote
+    alias = f"v{index}"
+    return Sql(
+        f"LEFT JOIN {q(out)} AS {q(alias)} ON {dialect.qualified(alias, '__row')} = {dialect.qualified('e', ROW)}"
     )
 
 
