@@ -8,7 +8,7 @@ holds (partial aggregates per hop, idempotency marks) is `potluck.aggregation.ti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
@@ -18,6 +18,7 @@ from potluck.definitions.field import Field
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from potluck.aggregation.online_tiles import TileSpec
     from potluck.online.keys import KeyEncoder
     from potluck.online.values import RowCodec
 
@@ -33,6 +34,8 @@ class OnlineView:
     features: tuple[Field, ...]
     ttl: timedelta  # zero means no expiry
     generation: int = 0  # the registry version that (re)defined the view's online shape; 0: before generations
+    # Windowed aggregations: `features` are their outputs, served from tile records, not rows.
+    tiles: TileSpec | None = field(default=None, compare=False)
 
     # Derived helpers, computed once per view object (cached_property bypasses the frozen check).
     @cached_property
