@@ -471,7 +471,10 @@ class RedisOnlineStore:
         with self._errors():
             pipe = self.client.pipeline(transaction=False)
             for w in writes:
-                pipe.eval(TILE_CAS_LUA, 1, self.tile_key(view, w.key), w.expected, w.blob, max(0, int(ttl_seconds)))
+                # EVAL by command: a cluster pipeline routes it by its one key (it has no eval method).
+                pipe.execute_command(
+                    "EVAL", TILE_CAS_LUA, 1, self.tile_key(view, w.key), w.expected, w.blob, max(0, int(ttl_seconds))
+                )
             return [bool(r) for r in pipe.execute()]
 
     def close(self) -> None:
