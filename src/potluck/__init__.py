@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions import (
+    Aggregation,
+    BatchFeatureView,
     Entity,
     FeatureService,
     FeatureView,
     Field,
     FileSource,
+    KafkaSource,
     OnDemandFeatureView,
     Project,
     PushSource,
     RequestSource,
+    StreamFeatureView,
     ValueType,
 )
 from potluck.definitions.errors import PotluckError
@@ -21,6 +25,7 @@ from potluck.definitions.errors import PotluckError
 # Loaded here, as a submodule, before the name is bound to the decorator: a later
 # `import potluck.on_demand_feature_view` (Feast's import path) then leaves the decorator in place.
 from potluck.on_demand_feature_view import on_demand_feature_view
+from potluck.stream_feature_view import stream_feature_view
 
 __version__ = "0.1.0"
 
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
     from potluck.streaming.push import PushMode
 
 __all__ = [
+    "Aggregation",
+    "BatchFeatureView",
     "Client",
     "Entity",
     "FeatureService",
@@ -38,6 +45,7 @@ __all__ = [
     "FeatureView",
     "Field",
     "FileSource",
+    "KafkaSource",
     "OnDemandFeatureView",
     "PotluckError",
     "Project",
@@ -45,9 +53,11 @@ __all__ = [
     "PushSource",
     "RequestSource",
     "RepoConfig",
+    "StreamFeatureView",
     "ValueType",
     "__version__",
     "on_demand_feature_view",
+    "stream_feature_view",
 ]
 
 

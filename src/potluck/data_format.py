@@ -1,8 +1,9 @@
-"""File formats at the import path Feast repositories use (`feast.data_format`).
+"""File and stream formats at the import path Feast repositories use (`feast.data_format`).
 
-Only the formats Potluck reads are here (Parquet, and CSV of its own); stream formats are not.
+File formats: Parquet, and CSV of Potluck's own. Stream formats (for `KafkaSource`): JSON and Avro.
 """
 
 from potluck.definitions.sources import CsvFormat, ParquetFormat
+from potluck.definitions.stream_sources import AvroFormat, JsonFormat, StreamFormat
 
-__all__ = ["CsvFormat", "ParquetFormat"]
+__all__ = ["AvroFormat", "CsvFormat", "JsonFormat", "ParquetFormat", "StreamFormat"]

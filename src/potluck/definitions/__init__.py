@@ -3,6 +3,8 @@
 Pure values with no I/O; nothing here imports another part of Potluck.
 """
 
+from potluck.definitions.aggregation import Aggregation
+from potluck.definitions.aggregation_views import BatchFeatureView, StreamFeatureView, stream_feature_view
 from potluck.definitions.base import Definition
 from potluck.definitions.entity import Entity
 from potluck.definitions.feature_service import FeatureService
@@ -12,6 +14,7 @@ from potluck.definitions.on_demand import OnDemandFeatureView, on_demand_feature
 from potluck.definitions.project import Project
 from potluck.definitions.request_source import RequestSource
 from potluck.definitions.sources import CsvFormat, DataSource, FileSource, ParquetFormat, PushSource
+from potluck.definitions.stream_sources import AvroFormat, JsonFormat, KafkaSource
 from potluck.definitions.types import ValueType
 
 DEFINITION_KINDS: dict[str, type[Definition]] = {
@@ -21,10 +24,14 @@ DEFINITION_KINDS: dict[str, type[Definition]] = {
     FeatureView.kind: FeatureView,
     FeatureService.kind: FeatureService,
     OnDemandFeatureView.kind: OnDemandFeatureView,
+    StreamFeatureView.kind: StreamFeatureView,
 }
 
 __all__ = [
     "DEFINITION_KINDS",
+    "Aggregation",
+    "AvroFormat",
+    "BatchFeatureView",
     "CsvFormat",
     "DataSource",
     "Definition",
@@ -34,11 +41,15 @@ __all__ = [
     "FeatureViewProjection",
     "Field",
     "FileSource",
+    "JsonFormat",
+    "KafkaSource",
     "OnDemandFeatureView",
     "ParquetFormat",
     "Project",
     "PushSource",
     "RequestSource",
+    "StreamFeatureView",
     "ValueType",
     "on_demand_feature_view",
+    "stream_feature_view",
 ]

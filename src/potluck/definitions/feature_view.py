@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
+from potluck.definitions.aggregation import Aggregation
 from potluck.definitions.base import Definition, check_name, check_tags, check_text
 from potluck.definitions.entity import Entity
 from potluck.definitions.errors import DefinitionError, suggestion
@@ -50,6 +51,9 @@ class FeatureViewProjection:
         return f"FeatureViewProjection({self.name!r}, {[f.name for f in self.features]!r})"
 
 
+FeatureViewT = TypeVar("FeatureViewT", bound="FeatureView")
+
+
 class FeatureView(Definition):
     kind = "feature_view"
     # Assigned by the registry, not declared: which online namespace holds the view's rows.
@@ -60,6 +64,17 @@ class FeatureView(Definition):
     # Assigned by the registry too: the number of the applied definition this object is (v0, v1, ...);
     # None for a view not applied yet. Not part of the definition's content either.
     current_version_number: int | None = None
+    # Windowed aggregations (stream and batch views); a plain view has none. When there are some,
+    # `features` are their outputs and `input_fields` the source columns they read.
+    aggregations: tuple[Aggregation, ...] = ()
+    # The stored `view_type` of subclasses kept under the same registry kind ("batch").
+    view_type: ClassVar[str] = ""
+    _view_types: ClassVar[dict[str, type[FeatureView]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.view_type:
+            FeatureView._view_types[cls.view_type] = cls
 
     def __init__(
         self,
@@ -78,8 +93,8 @@ class FeatureView(Definition):
         version: str = "latest",
         enable_validation: bool = False,
     ) -> None:
-        self.name = check_name("FeatureView", name)
-        label = f"FeatureView '{name}'"
+        self.name = check_name(type(self).__name__, name)
+        label = f"{type(self).__name__} '{name}'"
         pinned = parse_version(version, label)
         # `version` says which applied definition `apply` makes current (not part of the content)
         self.version = LATEST if pinned is None else version_tag(pinned)
@@ -123,6 +138,7 @@ class FeatureView(Definition):
             seen.add(f.name)
         self.entity_columns = [f for f in fields if f.name in keys]
         self.features = [f for f in fields if f.name not in keys]
+        self.input_fields = list(self.features)
         reserved = {source.timestamp_field, source.created_timestamp_column} - {""}
         for f in self.features:
             if f.name in reserved:
@@ -146,6 +162,11 @@ class FeatureView(Definition):
     @property
     def schema(self) -> list[Field]:
         return [*self.entity_columns, *self.features]
+
+    @property
+    def event_timestamp_field(self) -> str:
+        """The column holding each row's event time."""
+        return self.source.timestamp_field
 
     @property
     def batch_source(self) -> DataSource:
@@ -196,28 +217,42 @@ class FeatureView(Definition):
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> FeatureView:
+        view_type = spec.get("view_type", "")
+        if cls is FeatureView and view_type:
+            if view_type not in FeatureView._view_types:
+                raise DefinitionError(f"FeatureView '{spec.get('name')}': unknown view_type {view_type!r}")
+            return FeatureView._view_types[view_type].from_spec(spec)
         fields = [Field.from_spec(f) for f in [*spec.get("entity_columns", []), *spec["features"]]]
-        view = cls(
-            name=spec["name"],
-            source=DataSource.from_spec(spec["source"]),
-            schema=fields,
-            entities=spec["entities"],
-            join_keys=spec["join_keys"],
-            ttl=timedelta(seconds=spec.get("ttl_seconds", 0)),
-            online=spec.get("online", True),
-            offline=spec.get("offline", False),
-            description=spec.get("description", ""),
-            tags=spec.get("tags"),
-            owner=spec.get("owner", ""),
-            enable_validation=spec.get("enable_validation", False),
-        )
+        view = cls(name=spec["name"], schema=fields, **cls.common_spec_arguments(spec))
+        return cls.restore_registry_fields(view, spec)
+
+    @staticmethod
+    def common_spec_arguments(spec: Mapping[str, Any]) -> dict[str, Any]:
+        """The constructor arguments every kind of feature view stores the same way."""
+        return {
+            "source": DataSource.from_spec(spec["source"]),
+            "entities": spec["entities"],
+            "join_keys": spec["join_keys"],
+            "ttl": timedelta(seconds=spec.get("ttl_seconds", 0)),
+            "online": spec.get("online", True),
+            "offline": spec.get("offline", False),
+            "description": spec.get("description", ""),
+            "tags": spec.get("tags"),
+            "owner": spec.get("owner", ""),
+            "enable_validation": spec.get("enable_validation", False),
+        }
+
+    @staticmethod
+    def restore_registry_fields(view: FeatureViewT, spec: Mapping[str, Any]) -> FeatureViewT:
+        """Set what the registry assigns (online generation, version number) from a stored spec."""
+        label = f"{type(view).__name__} '{view.name}'"
         generation = spec.get(ONLINE_GENERATION, 0)
         if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
-            raise DefinitionError(f"FeatureView '{view.name}': '{ONLINE_GENERATION}' must be a non-negative integer")
+            raise DefinitionError(f"{label}: '{ONLINE_GENERATION}' must be a non-negative integer")
         view.online_generation = generation
         current = spec.get(CURRENT_VERSION)
         if current is not None and (not isinstance(current, int) or isinstance(current, bool) or current < 0):
-            raise DefinitionError(f"FeatureView '{view.name}': '{CURRENT_VERSION}' must be a non-negative integer")
+            raise DefinitionError(f"{label}: '{CURRENT_VERSION}' must be a non-negative integer")
         view.current_version_number = current
         return view
 

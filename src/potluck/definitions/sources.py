@@ -45,6 +45,10 @@ class DataSource(Definition):
             return FileSource._from_spec(spec)
         if kind == PushSource.source_type:
             return PushSource._from_spec(spec)
+        if kind == "kafka":
+            from potluck.definitions.stream_sources import KafkaSource
+
+            return KafkaSource._from_spec(spec)
         if kind == "request":
             from potluck.definitions.request_source import RequestSource
 
@@ -204,6 +208,9 @@ def batch_file_source(source: DataSource) -> FileSource:
     """The file a source's historical rows live in."""
     if isinstance(source, FileSource):
         return source
-    if isinstance(source, PushSource):
-        return source.batch_source
-    raise DefinitionError(f"data source '{source.name}' has no batch file")
+    batch = getattr(source, "batch_source", None)  # PushSource, KafkaSource
+    if isinstance(batch, FileSource):
+        return batch
+    raise DefinitionError(
+        f"data source '{source.name}' has no batch file; give it batch_source=FileSource(...) to read it offline"
+    )
