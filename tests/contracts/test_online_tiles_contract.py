@@ -16,6 +16,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_online_store_contract import (
+    PG_DSN,
+    _pg_user,
+    _redis_leftovers,
+    _unreachable,
+    build_store,
+    redis_cluster,  # noqa: F401  (the session fixture)
+)
 
 from potluck.aggregation.online_tiles import Event, TileAggregation, TileSpec, read_values
 from potluck.aggregation.rule import default_hop, in_window
@@ -23,9 +31,6 @@ from potluck.definitions.field import Field
 from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest, SupportsTiles, TileWrite
 from potluck.streaming.tile_feed import backfill, update_tiles
 from potluck.types import Float64, Int64
-
-from test_online_store_contract import PG_DSN, _pg_user, _redis_leftovers, _unreachable, build_store
-from test_online_store_contract import redis_cluster  # noqa: F401  (the session fixture)
 
 SECOND = 1_000_000
 NOW = 1_717_000_000 * SECOND + 123_456  # a fixed read time, not on a hop boundary
@@ -36,7 +41,6 @@ TILE_BACKENDS = [
     pytest.param("postgres", marks=pytest.mark.postgres),
 ]
 FUNCTIONS = ("count", "sum", "mean", "min", "max", "stddev", "variance", "last")
-
 
 
 @pytest.fixture(params=TILE_BACKENDS)
@@ -60,7 +64,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
         user = _pg_user()
         if user is None:
             _unreachable("PostgreSQL at 127.0.0.1:5432 (db test) is not reachable")
-        spec = {"host": "127.0.0.1", "database": "test", "user": user, "db_schema": unique, "min_conn": 0, "max_conn": 4}
+        spec = {
+            "host": "127.0.0.1",
+            "database": "test",
+            "user": user,
+            "db_schema": unique,
+            "min_conn": 0,
+            "max_conn": 4,
+        }
     yield kind, spec
     if kind in ("redis", "redis_cluster"):
         _redis_leftovers(kind, spec)
@@ -82,9 +93,7 @@ def tiles(backend: tuple[str, dict[str, Any]]) -> Iterator[OnlineStore]:
 
 def _view(name: str = "txn", spec: TileSpec | None = None) -> OnlineView:
     features = tuple(Field(name=a.output, dtype=Float64) for a in spec.aggregations) if spec else ()
-    return OnlineView(
-        "proj", name, ("user",), (Field(name="user", dtype=Int64),), features, timedelta(0), tiles=spec
-    )
+    return OnlineView("proj", name, ("user",), (Field(name="user", dtype=Int64),), features, timedelta(0), tiles=spec)
 
 
 def _spec(windows: list[timedelta | None], hops: list[timedelta | None] | None = None) -> TileSpec:
@@ -190,7 +199,9 @@ def scenario(draw: st.DrawFn) -> tuple[list[timedelta | None], list[list[tuple[i
     spans = [w for w in windows if w is not None]
     reach = int((max(spans, default=timedelta(days=2)) * 1.5).total_seconds())
     stamp = st.integers(min_value=NOW - reach * SECOND, max_value=NOW)
-    value = st.one_of(st.none(), st.integers(-1000, 1000), st.floats(-1e3, 1e3, allow_nan=False).map(lambda v: round(v, 3)))
+    value = st.one_of(
+        st.none(), st.integers(-1000, 1000), st.floats(-1e3, 1e3, allow_nan=False).map(lambda v: round(v, 3))
+    )
     event = st.tuples(st.integers(0, 4), stamp, value)
     events = draw(st.lists(event, min_size=1, max_size=60))
     # Ties: some events share a timestamp on purpose.
@@ -229,7 +240,9 @@ def test_late_events_are_dropped_and_counted(tiles: OnlineStore) -> None:
     spec = _spec([timedelta(hours=1)])
     view = _view("late", spec)
     old = NOW - 3 * 3600 * SECOND
-    stats = update_tiles(tiles, view, spec, [_key(view, 1)] * 2, [Event(old, None, (1.0,)), Event(NOW, None, (2.0,))], now=NOW)
+    stats = update_tiles(
+        tiles, view, spec, [_key(view, 1)] * 2, [Event(old, None, (1.0,)), Event(NOW, None, (2.0,))], now=NOW
+    )
     assert (stats.applied, stats.late) == (1, 1)
     _check(tiles, view, {1: [(NOW, 2, 2.0)]}, NOW)
     # A key whose only event was dropped is still seen: count 0, other functions null.

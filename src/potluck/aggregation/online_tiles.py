@@ -48,9 +48,7 @@ class TileAggregation:
     output: str
 
     @staticmethod
-    def of(
-        column: str, function: str, window: timedelta | None, hop: timedelta | None, output: str
-    ) -> TileAggregation:
+    def of(column: str, function: str, window: timedelta | None, hop: timedelta | None, output: str) -> TileAggregation:
         return TileAggregation(
             column,
             canonical_function(function),
@@ -282,9 +280,7 @@ def apply_events(
     return encode(record)
 
 
-def rebuild(
-    spec: TileSpec, blob: bytes | None, events: Sequence[Event], *, marks: dict[int, int], now: int
-) -> bytes:
+def rebuild(spec: TileSpec, blob: bytes | None, events: Sequence[Event], *, marks: dict[int, int], now: int) -> bytes:
     """The record with every tile before each hop's watermark rebuilt from `events` (the batch
     source's events of the entity up to the watermark); tiles from the watermark on are kept."""
     record = decode(blob)

@@ -127,9 +127,8 @@ def pushed_fields(view: FeatureView) -> list[Any]:
     aggregations = getattr(view, "aggregations", None)
     if not aggregations:
         return list(view.features)
-    schema = {f.name: f for f in [*getattr(view, "schema", ()), *view.features]}
-    columns = dict.fromkeys(a.column for a in aggregations)
-    return [schema[c] for c in columns if c in schema]
+    inputs = {f.name: f for f in view.input_fields}
+    return [inputs[c] for c in dict.fromkeys(a.column for a in aggregations) if c in inputs]
 
 
 def prepare_rows(view: FeatureView, table: Columns | pa.Table) -> pa.Table:

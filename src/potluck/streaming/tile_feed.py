@@ -199,9 +199,7 @@ def events_from_table(view: OnlineView, spec: TileSpec, table: pa.Table) -> tupl
     keys = [encode(list(vals)) for vals in zip(*key_columns, strict=True)]
     ts = pc.cast(table.column("event_timestamp"), pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
     if "created_timestamp" in table.column_names:
-        created = (
-            pc.cast(table.column("created_timestamp"), pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
-        )
+        created = pc.cast(table.column("created_timestamp"), pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
     else:
         created = [None] * table.num_rows
     values = []
