@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from potluck.definitions import (
+    BatchFeatureView,
     DataSource,
     Definition,
     Entity,
@@ -17,6 +18,7 @@ from potluck.definitions import (
     OnDemandFeatureView,
     Project,
     PushSource,
+    StreamFeatureView,
 )
 from potluck.definitions.errors import (
     BreakingChangeError,
@@ -349,9 +351,25 @@ class FeatureStore:
     def list_all_feature_views(
         self, allow_cache: bool = False, tags: dict[str, str] | None = None
     ) -> list[FeatureView | OnDemandFeatureView]:
-        """Feature views of every kind: regular views, then on-demand views (as Feast lists them)."""
+        """Feature views of every kind: regular and batch views, stream views, then on-demand views (as Feast)."""
         views: list[FeatureView | OnDemandFeatureView] = list(self.list_feature_views(allow_cache, tags))
+        views += self.list_stream_feature_views(allow_cache, tags)
         return views + self.list_on_demand_feature_views(allow_cache, tags)
+
+    def list_stream_feature_views(
+        self, allow_cache: bool = False, tags: dict[str, str] | None = None
+    ) -> list[StreamFeatureView]:
+        return _filtered(self._registry_view(allow_cache).of_kind(StreamFeatureView.kind).values(), tags)
+
+    def get_stream_feature_view(self, name: str, allow_registry_cache: bool = False) -> StreamFeatureView:
+        return cast(StreamFeatureView, self._registry_view(allow_registry_cache).get(StreamFeatureView.kind, name))
+
+    def list_batch_feature_views(
+        self, allow_cache: bool = False, tags: dict[str, str] | None = None
+    ) -> list[BatchFeatureView]:
+        """The feature views declared as `BatchFeatureView` (listed among `list_feature_views` too)."""
+        views = self._registry_view(allow_cache).of_kind(FeatureView.kind).values()
+        return _filtered([v for v in views if isinstance(v, BatchFeatureView)], tags)
 
     def get_feature_view(self, name: str, allow_registry_cache: bool = False) -> FeatureView:
         """The registered view called `name`, with its `materialization_intervals`."""

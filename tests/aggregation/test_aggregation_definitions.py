@@ -44,7 +44,12 @@ def _aggs() -> list[Aggregation]:
 
 def _stream(**kw: object) -> StreamFeatureView:
     args: dict[str, object] = {
-        "name": "tx_stats", "entities": [USER], "source": PUSH, "schema": SCHEMA, "aggregations": _aggs(), "timestamp_field": "ts"
+        "name": "tx_stats",
+        "entities": [USER],
+        "source": PUSH,
+        "schema": SCHEMA,
+        "aggregations": _aggs(),
+        "timestamp_field": "ts",
     }
     args.update(kw)
     return StreamFeatureView(**args)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""`entities`, `feature-views`, `on-demand-feature-views`, `feature-services`, `data-sources`, `features` and `projects`: list and describe."""
+"""`entities`, `feature-views`, `stream-feature-views`, `on-demand-feature-views`, `feature-services`,
+`data-sources`, `features` and `projects`: list and describe."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import click
 
 from potluck.cli.main import Context, cli, output_option, pass_ctx
 from potluck.cli.output import print_json, print_kv, print_table
-from potluck.definitions import DataSource, Definition, Entity, FeatureService, FeatureView, OnDemandFeatureView
+from potluck.definitions import (
+    BatchFeatureView,
+    DataSource,
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+    StreamFeatureView,
+)
 
 
 def _tags(obj: Definition) -> str:
@@ -21,9 +31,36 @@ def _entity_row(e: Definition) -> list[Any]:
     return [e.name, e.join_key, e.value_type.name, e.description, _tags(e)]
 
 
+def _view_type(v: FeatureView) -> str:
+    if isinstance(v, BatchFeatureView):
+        return "batch"
+    return "stream" if isinstance(v, StreamFeatureView) else "plain"
+
+
 def _view_row(v: Definition) -> list[Any]:
     assert isinstance(v, FeatureView)
-    return [v.name, ", ".join(v.entity_names), len(v.features), str(v.ttl), v.source.name, v.online, _tags(v)]
+    return [
+        v.name,
+        _view_type(v),
+        ", ".join(v.entity_names),
+        len(v.features),
+        str(v.ttl),
+        v.source.name,
+        v.online,
+        _tags(v),
+    ]
+
+
+def _windows(v: FeatureView) -> str:
+    """The view's aggregations, e.g. `sum(amount) 1:00:00/0:05:00`."""
+    return "; ".join(
+        f"{a.function}({a.column}) {a.time_window or 'lifetime'}{f'/{a.hop}' if a.hop else ''}" for a in v.aggregations
+    )
+
+
+def _stream_row(v: Definition) -> list[Any]:
+    assert isinstance(v, StreamFeatureView)
+    return [v.name, ", ".join(v.entity_names), v.source.name, v.source.source_type, _windows(v), v.online, _tags(v)]
 
 
 def _on_demand_row(v: Definition) -> list[Any]:
@@ -49,8 +86,15 @@ GROUPS: list[tuple[str, str, str, list[str], Callable[[Definition], list[Any]]]]
         "feature-views",
         "Feature views",
         FeatureView.kind,
-        ["name", "entities", "features", "ttl", "source", "online", "tags"],
+        ["name", "type", "entities", "features", "ttl", "source", "online", "tags"],
         _view_row,
+    ),
+    (
+        "stream-feature-views",
+        "Stream feature views",
+        StreamFeatureView.kind,
+        ["name", "entities", "source", "source type", "aggregations", "online", "tags"],
+        _stream_row,
     ),
     (
         "on-demand-feature-views",
@@ -202,7 +246,7 @@ def features() -> None:
 
 
 def _feature_records(ctx: Context) -> list[dict[str, Any]]:
-    views = sorted(ctx.store.registry_snapshot().of_kind(FeatureView.kind).values(), key=lambda v: v.name)
+    views = sorted(ctx.store.registry_snapshot().views().values(), key=lambda v: v.name)
     return [
         {
             "feature_name": f.name,

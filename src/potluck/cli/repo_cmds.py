@@ -17,6 +17,7 @@ _KIND_LABEL = {
     "entity": "Entity",
     "data_source": "DataSource",
     "feature_view": "FeatureView",
+    "stream_feature_view": "StreamFeatureView",
     "on_demand_feature_view": "OnDemandFeatureView",
     "feature_service": "FeatureService",
 }
@@ -264,6 +265,7 @@ def registry_history(ctx: Context, limit: int, output: str) -> None:
 _DELETABLE = (  # the order names are looked up in
     ("entity", "Entity"),
     ("feature_view", "FeatureView"),
+    ("stream_feature_view", "StreamFeatureView"),
     ("on_demand_feature_view", "OnDemandFeatureView"),
     ("feature_service", "FeatureService"),
     ("data_source", "DataSource"),
@@ -308,14 +310,14 @@ def _users_of(snapshot: Any, kind: str, name: str) -> list[str]:
     """The registered objects that refer to the object `kind`/`name`."""
     from potluck.definitions import FeatureService, FeatureView, OnDemandFeatureView
 
-    views = [v for v in snapshot.of_kind(FeatureView.kind).values() if isinstance(v, FeatureView)]
+    views = [v for v in snapshot.views().values() if isinstance(v, FeatureView)]
     services = [s for s in snapshot.of_kind(FeatureService.kind).values() if isinstance(s, FeatureService)]
     on_demand = [v for v in snapshot.of_kind(OnDemandFeatureView.kind).values() if isinstance(v, OnDemandFeatureView)]
     if kind == "entity":
         return [f"feature view '{v.name}'" for v in views if name in v.entity_names]
-    if kind in ("feature_view", "on_demand_feature_view"):
+    if kind in ("feature_view", "stream_feature_view", "on_demand_feature_view"):
         users = [f"feature service '{s.name}'" for s in services if name in s.feature_view_names]
-        if kind == "feature_view":
+        if kind != "on_demand_feature_view":
             users += [
                 f"on-demand feature view '{v.name}'"
                 for v in on_demand

@@ -96,7 +96,7 @@ def empty_scan(view: ViewQuery, key_types: dict[str, str]) -> tuple[Sql, str]:
     typed: dict[str, str] = {}
     for key in view.join_keys:
         typed.setdefault(table.columns.get(key, key), key_types.get(key, "BIGINT"))
-    for feature in view.features:
+    for feature in view.source_fields:
         typed.setdefault(table.columns.get(feature.name, feature.name), DUCKDB.type_name(feature.dtype))
     for column in (table.timestamp_column, table.created_timestamp_column):
         if column:

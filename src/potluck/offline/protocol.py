@@ -30,8 +30,22 @@ class SourceTable:
 
 
 @dataclass(frozen=True)
+class WindowedFeature:
+    """How one feature of an aggregation view is computed: a function of an input column over a window."""
+
+    input: Field  # the column aggregated (its source column is `SourceTable.columns[input.name]`)
+    function: str  # canonical: one of potluck.aggregation.rule.FUNCTIONS
+    window_us: int | None  # None: a lifetime window
+    hop_us: int | None
+
+
+@dataclass(frozen=True)
 class ViewQuery:
-    """One feature view's part of a retrieval: which features, joined on which keys, how fresh."""
+    """One feature view's part of a retrieval: which features, joined on which keys, how fresh.
+
+    With `aggregations` (one per feature), each feature is a windowed aggregate of the source's
+    events at the entity row's time instead of the point-in-time row's value; `ttl` is unused.
+    """
 
     view_name: str
     source: SourceTable
@@ -39,6 +53,17 @@ class ViewQuery:
     features: tuple[Field, ...]
     output_names: tuple[str, ...]  # one per feature: `feature` or `view__feature`
     ttl: timedelta  # zero means unbounded
+    aggregations: tuple[WindowedFeature, ...] = ()
+
+    @property
+    def source_fields(self) -> tuple[Field, ...]:
+        """The fields read from the source: the features, or for aggregations their distinct inputs."""
+        if not self.aggregations:
+            return self.features
+        out: dict[str, Field] = {}
+        for a in self.aggregations:
+            out.setdefault(a.input.name, a.input)
+        return tuple(out.values())
 
 
 class RetrievalJob(Protocol):

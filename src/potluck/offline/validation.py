@@ -101,7 +101,8 @@ def check_source_columns(view: ViewQuery, source_columns: Mapping[str, str], loc
     if table.created_timestamp_column:
         needed.append((table.created_timestamp_column, "created timestamp column"))
     needed += [(table.columns.get(k, k), f"join key '{k}'") for k in view.join_keys]
-    needed += [(table.columns.get(f.name, f.name), f"feature '{f.name}'") for f in view.features]
+    role = "aggregated column" if view.aggregations else "feature"
+    needed += [(table.columns.get(f.name, f.name), f"{role} '{f.name}'") for f in view.source_fields]
     for column, role in needed:
         if column not in source_columns:
             raise RetrievalError(

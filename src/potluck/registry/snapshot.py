@@ -24,7 +24,10 @@ KIND_LABELS = {
     "feature_view": "Feature view",
     "feature_service": "Feature service",
     "on_demand_feature_view": "On-demand feature view",
+    "stream_feature_view": "Stream feature view",
 }
+# The kinds whose objects are `FeatureView`s (batch views are stored as feature views).
+VIEW_KINDS = ("feature_view", "stream_feature_view")
 
 
 def registered_spec(obj: Definition) -> dict[str, Any]:
@@ -111,6 +114,23 @@ class RegistrySnapshot:
                 raise DefinitionError(self.broken_message(kind, name))
             raise not_found(KIND_LABELS.get(kind, kind), name, found, key=kind)
         return found[name]
+
+    def views(self) -> dict[str, Definition]:
+        """Feature views of every stored kind (regular and batch, then stream), by name."""
+        merged: dict[str, Definition] = {}
+        for kind in VIEW_KINDS:
+            merged.update(self.of_kind(kind))
+        return merged
+
+    def get_view(self, name: str) -> FeatureView:
+        """The feature view (regular, batch or stream) called `name`; unknown names suggest the nearest."""
+        for kind in VIEW_KINDS:
+            found = self.of_kind(kind).get(name)
+            if isinstance(found, FeatureView):
+                return found
+            if (kind, name) in self.broken:
+                raise DefinitionError(self.broken_message(kind, name))
+        raise not_found(KIND_LABELS["feature_view"], name, self.views(), key="feature_view")
 
     def all(self) -> list[Definition]:
         return [obj for kind in DEFINITION_KINDS for obj in self.of_kind(kind).values()]

@@ -189,6 +189,7 @@ def compute_plan(
         "entity": 0,
         "data_source": 1,
         "feature_view": 2,
+        "stream_feature_view": 2,
         "on_demand_feature_view": 3,
         "feature_service": 4,
     }

@@ -21,11 +21,13 @@ from potluck.definitions import (
     OnDemandFeatureView,
     Project,
     PushSource,
+    StreamFeatureView,
 )
 from potluck.definitions.errors import RepositoryError, suggestion
 from potluck.definitions.feature_view import FeatureViewProjection
+from potluck.definitions.stream_sources import KafkaSource
 from potluck.definitions.types import PotluckType, dtype_from_arrow, dtype_from_value_type, is_compatible
-from potluck.registry.snapshot import RegistrySnapshot
+from potluck.registry.snapshot import VIEW_KINDS, RegistrySnapshot
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -75,11 +77,24 @@ def resolve_definitions(
     views: dict[str, FeatureView] = {}
     for obj in objects:
         if isinstance(obj, FeatureView):
-            view = _resolve_view(obj, entities, schema_of, _label(obj, where))
-            _add_source(view.source, "source", _label(obj, where), sources, resolved)
+            label = _label(obj, where)
+            if obj.name in views and views[obj.name].kind != obj.kind:
+                raise RepositoryError(f"{label}: a {views[obj.name].kind} has the same name; views need distinct names")
+            view = _resolve_view(obj, entities, schema_of, label)
+            _add_source(view.source, "source", label, sources, resolved)
             views[view.name] = view
             resolved.append(view)
-    all_views: dict[str, Definition] = {**known(FeatureView.kind), **views}
+    all_views: dict[str, Definition] = {}
+    for kind in VIEW_KINDS:
+        all_views.update(known(kind))
+    for name, view in views.items():
+        for kind in VIEW_KINDS:  # a view that changed kind replaces the old one under its new kind
+            if kind != view.kind and existing is not None and name in existing.of_kind(kind):
+                raise RepositoryError(
+                    f"{_label(view, where)}: the registry holds a {kind} named '{name}'; delete it first "
+                    f"(potluck delete {name} --kind {kind}) or rename the view"
+                )
+    all_views.update(views)
     on_demand = {**known(OnDemandFeatureView.kind)}
     for obj in objects:
         if isinstance(obj, OnDemandFeatureView):
@@ -154,12 +169,13 @@ def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of:
             )
     source = view.source
     schema = schema_of(source)
+    table = _batch_table(source)
     columns: dict[str, pa.DataType] = {}
     if schema is not None:
         columns = {f.name: f.type for f in schema}
-        where = getattr(source, "path", source.name)
-        needed = [source.timestamp_field, source.created_timestamp_column] + [
-            source.column_for(k) for k in view.join_keys
+        where = getattr(table, "path", source.name)
+        needed = [view.event_timestamp_field, table.timestamp_field, table.created_timestamp_column] + [
+            table.column_for(k) for k in view.join_keys
         ]
         for column in [c for c in needed if c]:
             if column not in columns:
@@ -167,8 +183,8 @@ def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of:
                     f"{label}: column '{column}' is missing from source '{source.name}' ({where}). "
                     f"{suggestion(column, columns)}"
                 )
-        for f in view.features:
-            col = source.column_for(f.name)
+        for f in view.input_fields:
+            col = table.column_for(f.name)
             if col not in columns:
                 raise RepositoryError(
                     f"{label}: field '{f.name}' is not a column of source '{source.name}' ({where}). "
@@ -179,7 +195,7 @@ def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of:
                     f"{label}: field '{f.name}' is declared {f.dtype.name} but column '{col}' of source "
                     f"'{source.name}' holds {columns[col]}; fix the Field dtype or the data"
                 )
-    elif not isinstance(source, PushSource):
+    elif not isinstance(source, (PushSource, KafkaSource)):
         raise RepositoryError(f"{label}: source '{source.name}' has no data at {getattr(source, 'path', '?')}")
     features = list(view.features)
     if not features:
@@ -190,16 +206,24 @@ def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of:
     for key, entity_name in zip(view.join_keys, view.entity_names, strict=True):
         declared = next((f for f in view.entity_columns if f.name == key), None)
         if declared is None:
-            declared = Field(name=key, dtype=_key_type(key, entity_name, entities, source, columns, label))
+            declared = Field(name=key, dtype=_key_type(key, entity_name, entities, table, columns, label))
         key_fields.append(declared)
     if features == view.features and key_fields == view.entity_columns:
         return view
     spec = view.to_spec()
     spec["features"] = [f.to_spec() for f in features]
     spec["entity_columns"] = [f.to_spec() for f in key_fields]
-    completed = FeatureView.from_spec(spec)
+    completed = type(view).from_spec(spec)
+    if isinstance(completed, StreamFeatureView) and isinstance(view, StreamFeatureView):
+        completed.udf = view.udf
     completed.version = view.version  # which applied definition to make current: not part of the spec
     return completed
+
+
+def _batch_table(source: DataSource) -> DataSource:
+    """The source whose files training data reads: a stream source's batch source, else the source."""
+    batch = getattr(source, "batch_source", None)
+    return batch if isinstance(batch, DataSource) else source
 
 
 def _key_type(

@@ -95,7 +95,7 @@ def _input_selections(on_demand: Sequence[OnDemandSelection], snapshot: Registry
             fields.extend(f for f in proj.features if f not in fields)
     out = []
     for name, fields in wanted.items():
-        view = snapshot.get(FeatureView.kind, name)
+        view = snapshot.get_view(name)
         assert isinstance(view, FeatureView)
         registered = {f.name: f for f in view.features}
         for f in fields:

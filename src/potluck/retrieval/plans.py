@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from potluck.aggregation.rule import micros
 from potluck.definitions import FeatureView
+from potluck.definitions.field import Field
 from potluck.definitions.sources import batch_file_source
-from potluck.offline.protocol import SourceTable, ViewQuery
+from potluck.offline.protocol import SourceTable, ViewQuery, WindowedFeature
 from potluck.online.protocol import OnlineView
 from potluck.repo.sources import resolve_source_path
 from potluck.retrieval.references import ViewSelection
@@ -18,15 +20,43 @@ if TYPE_CHECKING:
 
 def source_table(view: FeatureView, repo_path: str) -> SourceTable:
     source = batch_file_source(view.source)
-    names = [*view.join_keys, *view.feature_names]
+    if view.aggregations:
+        # Aggregations read the events' own time (a stream view's `timestamp_field`), and the
+        # batch file's column names.
+        names = [*view.join_keys, *(f.name for f in view.input_fields)]
+        timestamp, column_for = view.event_timestamp_field, source.column_for
+    else:
+        names = [*view.join_keys, *view.feature_names]
+        timestamp, column_for = source.timestamp_field, view.source.column_for
     return SourceTable(
         name=source.name,
         path=resolve_source_path(source.path, repo_path),
         file_format=source.file_format,
-        timestamp_column=source.timestamp_field,
+        timestamp_column=timestamp,
         created_timestamp_column=source.created_timestamp_column,
-        columns={name: view.source.column_for(name) for name in names},
+        columns={name: column_for(name) for name in names},
     )
+
+
+def windowed_features(view: FeatureView, features: tuple[Field, ...]) -> tuple[WindowedFeature, ...]:
+    """How each selected output of an aggregation view is computed (empty for a plain view)."""
+    if not view.aggregations:
+        return ()
+    inputs = {f.name: f for f in view.input_fields}
+    by_output = {a.output_name: a for a in view.aggregations}
+    out = []
+    for f in features:
+        agg = by_output[f.name]
+        window, hop = agg.time_window, agg.hop
+        out.append(
+            WindowedFeature(
+                input=inputs[agg.column],
+                function=agg.canonical_function,
+                window_us=None if window is None else micros(window),
+                hop_us=None if hop is None else micros(hop),
+            )
+        )
+    return tuple(out)
 
 
 def view_query(selection: ViewSelection, repo_path: str) -> ViewQuery:
@@ -38,6 +68,7 @@ def view_query(selection: ViewSelection, repo_path: str) -> ViewQuery:
         features=selection.features,
         output_names=selection.output_names,
         ttl=view.ttl,
+        aggregations=windowed_features(view, selection.features),
     )
 
 

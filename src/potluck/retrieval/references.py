@@ -76,9 +76,7 @@ def parse_references(features: FeatureRequest, snapshot: RegistrySnapshot) -> li
         for view_name, selected, alias in service.selections:
             names = selected
             if not names:
-                view = snapshot.of_kind(FeatureView.kind).get(view_name) or snapshot.of_kind(
-                    "on_demand_feature_view"
-                ).get(view_name)
+                view = snapshot.views().get(view_name) or snapshot.of_kind("on_demand_feature_view").get(view_name)
                 names = list(getattr(view, "feature_names", []))
             out.extend(Reference(view_name, name, alias) for name in names)
         return out
@@ -159,7 +157,7 @@ def resolve_references(
     owners: dict[str, str] | None = None,
 ) -> list[ViewSelection]:
     """As `resolve_features`, for parsed references; `owners` collects output name -> view key."""
-    views = snapshot.of_kind(FeatureView.kind)
+    views = snapshot.views()
     grouped: dict[str, tuple[FeatureView, list[Field], str]] = {}
     for ref in refs:
         view_name, feature_name, alias = ref.view, ref.feature, ref.alias

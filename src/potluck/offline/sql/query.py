@@ -225,6 +225,15 @@ def point_in_time_sql(
             out.append(q(c))
     joins: list[tuple[int, int, Sql]] = []  # (feature count, view index, join clause)
     for i, (view, source) in enumerate(views):
+        if view.aggregations:
+            clause = _aggregation_join(dialect, entity, view, source, i, ctes, availability_time=availability_time)
+            joins.append((len(view.features), i, clause))
+            inner_cols += [
+                f"{dialect.qualified(f'v{i}', f'__a{j}')} AS {q(f'__potluck_v{i}_f{j}')}"
+                for j in range(len(view.features))
+            ]
+            out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
+            continue
         use = strategy or (Strategy.ASOF if dialect.supports_asof else Strategy.LATERAL)
         if availability_time:
             use = Strategy.LATERAL
@@ -357,6 +366,38 @@ def point_in_time_sql(
         + f" FROM {q(_ENTITY)} AS {q(e)} "
         + join([clause for _, _, clause in sorted(joins, key=lambda j: (j[0], j[1]))], " ")
         + f") AS {q('__potluck_joined')} ORDER BY {q(ROW)}"
+    )
+
+
+def _aggregation_join(
+    dialect: Dialect,
+    entity: EntityInput,
+    view: ViewQuery,
+    source: SourceInput,
+    index: int,
+    ctes: list[Sql],
+    *,
+    availability_time: bool,
+) -> Sql:
+    """Add an aggregation view's CTEs (see `windows`) and return the join that brings its values."""
+    from potluck.offline.sql import windows
+
+    inputs = windows.inputs_view(view)
+    span = windows.earliest_event(view)
+    lower = None
+    if span is not None and entity.min_timestamp is not None:
+        lower = entity.min_timestamp - timedelta(microseconds=span)
+    created_upper = entity.max_timestamp if availability_time else None
+    events = source_cte(dialect, inputs, source, lower=lower, upper=entity.max_timestamp, created_upper=created_upper)
+    first = source_cte(dialect, inputs, source, lower=None, upper=entity.max_timestamp, created_upper=created_upper)
+    added, out = windows.aggregation_ctes(
+        dialect, view, index, events, first, _ENTITY, _TS, ROW, availability_time=availability_time
+    )
+    ctes.extend(added)
+    q = dialect.quote
+    alias = f"v{index}"
+    return Sql(
+        f"LEFT JOIN {q(out)} AS {q(alias)} ON {dialect.qualified(alias, '__row')} = {dialect.qualified('e', ROW)}"
     )
 
 
