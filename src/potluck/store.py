@@ -667,7 +667,10 @@ class FeatureStore:
         return [cast(FeatureView, snapshot.get(FeatureView.kind, n)) for n in names]
 
     def _cached_views(self) -> list[FeatureView]:
-        return _filtered(self._snapshot().of_kind(FeatureView.kind).values(), None)
+        """Feature views of the cached registry, stream views included (push sources feed both)."""
+        snapshot = self._snapshot()
+        views = [*snapshot.of_kind(FeatureView.kind).values(), *snapshot.of_kind(StreamFeatureView.kind).values()]
+        return _filtered(views, None)
 
     def materialization_intervals(self, feature_view: str | None = None) -> list[Any]:
         return self._registry_store.materializations(feature_view)

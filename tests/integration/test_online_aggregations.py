@@ -71,9 +71,6 @@ def _definitions(root: Path) -> dict[str, object]:
     return scope
 
 
-@pytest.mark.xfail(
-    reason="the registry hands stream views back without their aggregations (resolve of stream views)", strict=True
-)
 def test_push_path_feeds_tiles_once_per_key_and_reads_mix(tmp_path: Path) -> None:
     """The push path with the declared views (as the registry must hand them over)."""
     from potluck.online.sqlite import SqliteOnlineStore
@@ -106,9 +103,6 @@ def test_push_path_feeds_tiles_once_per_key_and_reads_mix(tmp_path: Path) -> Non
     online.close()
 
 
-@pytest.mark.xfail(
-    reason="the registry hands stream views back without their aggregations (resolve of stream views)", strict=True
-)
 def test_push_feeds_tiles_and_reads_mix_with_plain_views(store: FeatureStore) -> None:
     now = datetime.now(UTC)
     assert store.push("rides", _rows(now), idempotency_key="batch-1") == 3
@@ -127,17 +121,17 @@ def test_push_feeds_tiles_and_reads_mix_with_plain_views(store: FeatureStore) ->
     store.close()
 
 
-@pytest.mark.xfail(
-    reason="the registry hands stream views back without their aggregations (resolve of stream views)", strict=True
-)
 def test_http_push_with_idempotency_key(store: FeatureStore) -> None:
-    from starlette.testclient import TestClient
+    import httpx
 
-    from potluck.server.factory import create_app
+    from potluck.server import ServerSettings, create_app
+    from potluck.server.store_backend import StoreBackend
+    from tests_support import serve
 
     now = datetime.now(UTC)
     rows = {k: [v.isoformat() if isinstance(v, datetime) else v for v in col] for k, col in _rows(now).items()}
-    with TestClient(create_app(store)) as client:
+    app = create_app(StoreBackend(store), ServerSettings(auth="off"))
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         for _ in range(2):
             body = {"push_source_name": "rides", "df": rows, "idempotency_key": "k1"}
             assert client.post("/push", json=body).status_code == 200
@@ -148,3 +142,7 @@ def test_http_push_with_idempotency_key(store: FeatureStore) -> None:
         assert values["sum_fare_86400s"] == 15.0
         bad = client.post("/push", json={"push_source_name": "rides", "df": rows, "idempotency_key": ""})
         assert bad.status_code == 422
+        schema = client.get("/openapi.json").json()
+        push_body = schema["components"]["schemas"]["PushRequest"]["properties"]
+        assert "idempotency_key" in push_body
+    store.close()
