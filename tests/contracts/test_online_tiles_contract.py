@@ -330,8 +330,8 @@ def test_expiry_bounds_the_tiles(tiles: OnlineStore, tmp_path: Path) -> None:
         t = NOW + i * 300 * SECOND
         update_tiles(tiles, view, spec, [key], [Event(t, None, (1.0,))], now=t)
     record = tiles.read_tiles([ReadRequest(view, [key])])[0][0]  # type: ignore[attr-defined]
-    import orjson
+    from potluck.aggregation.tile_record import decode
 
-    stored = orjson.loads(record.blob)["g"][str(300 * SECOND)]
+    stored = decode(record.blob).tiles[300 * SECOND]
     assert len(stored) <= 3  # the longest window (2 hops) plus the head, no more
     assert spec.ttl_seconds > 0

@@ -1,13 +1,15 @@
 """Online tiles of windowed aggregations: what a tile record holds, how updates merge into it and
 how a read at time t finalizes it (docs/semantics.md, "Online tiles").
 
-One record per (view, entity key), replaced by compare-and-set (`SupportsTiles`), holds:
+One record per (view, entity key), replaced by compare-and-set (`SupportsTiles`), holds
+(`potluck.aggregation.tile_record`):
 
 - per hop h of the view, tiles k (covering `(k * h, (k + 1) * h]`, `rule.tile_index`), each a
-  partial aggregate per aggregated column: count, sum, mean and M2 (Welford, merged by Chan's
-  formula), min, max and the last value with its order key (event time, created time, arrival);
+  partial aggregate per aggregated column (`potluck.aggregation.partials`, the one home of the
+  merge and finalize maths);
 - a lifetime base per column, into which tiles older than the longest window are folded when a
   lifetime aggregation needs them;
+- events that were in the future when written, kept apart until they are due;
 - the idempotency marks (source positions) already applied, each with its write time;
 - the time of the last write.
 
@@ -17,7 +19,6 @@ pushes only count after it) is one more record under a reserved key.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,16 +26,18 @@ from typing import Any
 
 import orjson
 
-from potluck.aggregation.rule import canonical_function, micros, tile_index, window_tiles
+from potluck.aggregation.partials import EMPTY, LastKey, Partial, merge
+from potluck.aggregation.partials import decode as decode_partial
+from potluck.aggregation.partials import encode as encode_partial
+from potluck.aggregation.rule import canonical_function, in_window, micros, tile_index, window_tiles
+from potluck.aggregation.tile_record import Slot, TileRecord
+from potluck.aggregation.tile_record import decode as decode_record
+from potluck.aggregation.tile_record import encode as encode_record
 
 # The record of the view's backfill watermark: a key no entity encoding produces (they never start with 0x00 0xff).
 WATERMARK_KEY = b"\x00\xffwatermark"
 # The hop of the tiles that feed lifetime aggregations when the view has no windowed one.
 LIFETIME_HOP = 3_600_000_000
-
-# A partial: [count, sum, mean, m2, min, max, last_order, last_value]; last_order is
-# [event_us, created_us or None, arrival_us, arrival_index].
-Partial = list[Any]
 
 
 @dataclass(frozen=True)
@@ -124,78 +127,45 @@ class Event:
 
 @dataclass
 class UpdateStats:
-    applied: int = 0  # events merged into tiles
+    applied: int = 0  # events merged into tiles (or kept as future events)
     late: int = 0  # events older than the longest window plus one hop: dropped
     behind_watermark: int = 0  # events at or before the backfill watermark: the batch source has them
     replayed: int = 0  # entity updates skipped because their position was already applied
+    future_dropped: int = 0  # future events beyond MAX_PENDING per key: dropped
 
 
-# ---------------------------------------------------------------- partials
+# ---------------------------------------------------------------- partials in slots
+
+# Each event of one write gets its own arrival, later than any earlier write's: the write time
+# (microseconds) shifted left, plus the event's position in the write.
+ARRIVAL_SHIFT = 10
+# Future events kept per key; more are dropped and counted.
+MAX_PENDING = 1_000
 
 
-def _order(p: Partial) -> tuple[Any, ...]:
-    o = p[6]
-    return (o[0], -(2**63) if o[1] is None else o[1], o[2], o[3])
+def arrival_of(now: int, index: int) -> int:
+    return (now << ARRIVAL_SHIFT) + min(index, (1 << ARRIVAL_SHIFT) - 1)
 
 
-def new_partial(value: Any, order: list[Any]) -> Partial:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return [1, value, float(value), 0.0, value, value, order, value]
-    return [1, None, None, None, value, value, order, value]
+def _fold(slot: Slot, column: str, p: Partial) -> None:
+    """Merge `p` (newer events) into the slot's partial of `column`."""
+    if p.count == 0:
+        return
+    old = slot.get(column)
+    slot[column] = encode_partial(p if old is None else merge(p, decode_partial(old)))
 
 
-def merge(a: Partial | None, b: Partial | None) -> Partial | None:
-    """The partial of the union of two disjoint event sets."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    n = a[0] + b[0]
-    if a[1] is None or b[1] is None:
-        total, mean, m2 = None, None, None
-    else:
-        total = a[1] + b[1]
-        delta = b[2] - a[2]
-        mean = a[2] + delta * b[0] / n
-        m2 = a[3] + b[3] + delta * delta * a[0] * b[0] / n
-    last = b if _order(b) >= _order(a) else a
-    return [n, total, mean, m2, min(a[4], b[4]), max(a[5], b[5]), last[6], last[7]]
-
-
-def finalize(function: str, p: Partial | None) -> Any:
-    """The value of `function` over a partial (None: no non-null value in the window)."""
-    if function == "count":
-        return 0 if p is None else p[0]
-    if p is None:
-        return None
-    if function == "sum":
-        return p[1]
-    if function == "mean":
-        return p[2]
-    if function == "min":
-        return p[4]
-    if function == "max":
-        return p[5]
-    if function == "last":
-        return p[7]
-    if p[0] < 2 or p[3] is None:
-        return None
-    variance = max(p[3], 0.0) / (p[0] - 1)
-    return variance if function == "variance" else math.sqrt(variance)
+def _merged(slots: Iterable[Slot | None], column: str) -> Partial:
+    out = EMPTY
+    for slot in slots:
+        if slot is not None:
+            blob = slot.get(column)
+            if blob is not None:
+                out = merge(out, decode_partial(blob))
+    return out
 
 
 # ---------------------------------------------------------------- records
-
-
-def decode(blob: bytes | None) -> dict[str, Any]:
-    if blob is None:
-        return {"w": 0, "m": {}, "g": {}, "b": {}}
-    record: dict[str, Any] = orjson.loads(blob)
-    return record
-
-
-def encode(record: dict[str, Any]) -> bytes:
-    return orjson.dumps(record)
 
 
 def watermarks(blob: bytes | None) -> dict[int, int]:
@@ -203,24 +173,66 @@ def watermarks(blob: bytes | None) -> dict[int, int]:
     return {} if blob is None else {int(h): int(v) for h, v in orjson.loads(blob).items()}
 
 
-def _expire(spec: TileSpec, record: dict[str, Any], now: int) -> None:
+def _expire(spec: TileSpec, record: TileRecord, now: int) -> None:
     """Drop tiles no read at or after `now` needs; lifetime columns fold them into the base first."""
-    base = record["b"]
-    for hop_text, tiles in record["g"].items():
-        hop = int(hop_text)
+    for hop, tiles in record.tiles.items():
         if hop not in spec.groups:
             continue
         first = spec.keep_from(hop, now)
-        for k_text in [k for k in tiles if int(k) < first]:
-            old = tiles.pop(k_text)
+        for k in sorted(k for k in tiles if k < first):
+            old = tiles.pop(k)
             if hop == spec.lifetime_hop:
                 for col in spec.lifetime_columns:
-                    base[col] = merge(base.get(col), old.get(col))
+                    blob = old.get(col)
+                    if blob is not None:
+                        _fold(record.base, col, decode_partial(blob))
+    for hop in [h for h in record.tiles if h not in spec.groups]:
+        del record.tiles[hop]  # a hop the view no longer has
     retention = spec.retention_us
-    marks = record["m"]
     horizon = now - (retention if retention is not None else 7 * 86_400_000_000)
-    for mark in [m for m, at in marks.items() if at < horizon]:
-        del marks[mark]
+    for mark in [m for m, at in record.marks.items() if at < horizon]:
+        del record.marks[mark]
+
+
+def _partials(spec: TileSpec, ev: Event, arrival: int) -> Slot:
+    """One single-event partial per column with a non-null value."""
+    key = LastKey(ev.ts, ev.created, arrival)
+    return {
+        col: encode_partial(Partial.of(value, key))
+        for col, value in zip(spec.columns, ev.values, strict=True)
+        if value is not None
+    }
+
+
+def _place(
+    spec: TileSpec, record: TileRecord, ts: int, slot: Slot, marks: dict[int, int], now: int, stats: UpdateStats
+) -> None:
+    """Merge one event (its single-event partials) into the tiles or base of every hop."""
+    behind = late = False
+    kept = 0  # hops whose tiles (or the lifetime base) took the event
+    for hop, cols in spec.groups.items():
+        if ts <= marks.get(hop, -(2**63)):
+            behind = True
+            continue
+        k = tile_index(ts, hop)
+        expired = k < spec.keep_from(hop, now)
+        kept += not expired or hop == spec.lifetime_hop
+        for col in cols:
+            blob = slot.get(col)
+            lifetime = hop == spec.lifetime_hop and col in spec.lifetime_columns
+            if expired and not lifetime:
+                late = True
+                continue
+            if blob is None:
+                continue
+            target = record.base if expired else record.tiles.setdefault(hop, {}).setdefault(k, {})
+            _fold(target, col, decode_partial(blob))
+    if behind:
+        stats.behind_watermark += 1
+    elif late and not kept:
+        stats.late += 1
+    else:
+        stats.applied += 1
 
 
 def apply_events(
@@ -234,96 +246,77 @@ def apply_events(
     arrival: int,
     stats: UpdateStats,
 ) -> bytes | None:
-    """The record after merging `events` of one entity; None when `position` was already applied."""
-    record = decode(blob)
-    if position is not None and position in record["m"]:
+    """The record after merging `events` of one entity; None when `position` was already applied.
+
+    Events after `now` are kept apart (pending) until a later write finds them due; `arrival`
+    is the write time that orders ties (`arrival_of`).
+    """
+    record = decode_record(blob)
+    if position is not None and position in record.marks:
         stats.replayed += 1
         return None
     _expire(spec, record, now)
-    columns = spec.columns
-    index = {c: i for i, c in enumerate(columns)}
-    base = record["b"]
+    due = [(ts, s) for ts, s in record.pending if ts <= now]
+    record.pending = [(ts, s) for ts, s in record.pending if ts > now]
+    ignored = UpdateStats()  # pending events were counted when they were written
+    for ts, s in due:
+        _place(spec, record, ts, s, marks, now, ignored)
     for i, ev in enumerate(events):
-        order = [ev.ts, ev.created, arrival, i]
-        behind = late = False
-        kept = 0  # hops whose tiles (or the lifetime base) took the event
-        for hop, cols in spec.groups.items():
-            if ev.ts <= marks.get(hop, -(2**63)):
-                behind = True
-                continue
-            k = tile_index(ev.ts, hop)
-            expired = k < spec.keep_from(hop, now)
-            tiles = record["g"].setdefault(str(hop), {})
-            kept += not expired or hop == spec.lifetime_hop
-            for col in cols:
-                lifetime = hop == spec.lifetime_hop and col in spec.lifetime_columns
-                if expired and not lifetime:
-                    late = True
-                    continue
-                value = ev.values[index[col]]
-                if value is None:
-                    continue
-                if expired:
-                    base[col] = merge(base.get(col), new_partial(value, order))
-                else:
-                    tile = tiles.setdefault(str(k), {})
-                    tile[col] = merge(tile.get(col), new_partial(value, order))
-        if behind:
-            stats.behind_watermark += 1
-        elif late and not kept:
-            stats.late += 1
-        else:
+        slot = _partials(spec, ev, arrival_of(arrival, i))
+        if ev.ts <= now:
+            _place(spec, record, ev.ts, slot, marks, now, stats)
+        elif len(record.pending) < MAX_PENDING:
+            record.pending.append((ev.ts, slot))
             stats.applied += 1
+        else:
+            stats.future_dropped += 1
     if position is not None:
-        record["m"][position] = now
-    record["w"] = now
-    return encode(record)
+        record.marks[position] = now
+    record.written = max(record.written, now)
+    return encode_record(record)
 
 
 def rebuild(spec: TileSpec, blob: bytes | None, events: Sequence[Event], *, marks: dict[int, int], now: int) -> bytes:
     """The record with every tile before each hop's watermark rebuilt from `events` (the batch
     source's events of the entity up to the watermark); tiles from the watermark on are kept."""
-    record = decode(blob)
-    fresh = decode(None)
+    record = decode_record(blob)
     stats = UpdateStats()
     # Built as pushes into an empty record (no watermark), then spliced in below each watermark.
-    built = decode(apply_events(spec, None, events, now=now, position=None, marks={}, arrival=0, stats=stats))
+    built = decode_record(apply_events(spec, None, events, now=now, position=None, marks={}, arrival=0, stats=stats))
+    fresh = TileRecord(written=max(record.written, now), marks=record.marks, base=built.base, pending=record.pending)
     for hop in spec.groups:
         first_kept = marks.get(hop, -(2**63)) // hop  # tiles k >= this start after the watermark
-        old = record["g"].get(str(hop), {})
-        new = {k: v for k, v in built["g"].get(str(hop), {}).items() if int(k) < first_kept}
-        new.update({k: v for k, v in old.items() if int(k) >= first_kept})
-        fresh["g"][str(hop)] = new
-    fresh["b"] = built["b"]
-    fresh["m"] = record["m"]
-    fresh["w"] = now
+        new = {k: v for k, v in built.tiles.get(hop, {}).items() if k < first_kept}
+        new.update({k: v for k, v in record.tiles.get(hop, {}).items() if k >= first_kept})
+        fresh.tiles[hop] = new
     _expire(spec, fresh, now)
-    return encode(fresh)
+    return encode_record(fresh)
 
 
 def read_values(spec: TileSpec, blob: bytes, t: int) -> list[Any]:
     """The value of every aggregation of the spec at time t (aggregation order)."""
-    record = decode(blob)
-    groups = record["g"]
+    record = decode_record(blob)
+    pending = [(ts, s) for ts, s in record.pending if ts <= t]
+    merged: dict[tuple[str, int | None, int | None], Partial] = {}  # functions of one window share a merge
     out: list[Any] = []
     for a in spec.aggregations:
-        if a.window is None or a.hop is None:
-            hop = spec.lifetime_hop
-            assert hop is not None
-            tiles = groups.get(str(hop), {})
-            head = tile_index(t, hop)
-            p = record["b"].get(a.column)
-            for k_text, tile in tiles.items():
-                if int(k_text) <= head:
-                    p = merge(p, tile.get(a.column))
-        else:
-            tiles = groups.get(str(a.hop), {})
-            p = None
-            for k in window_tiles(t, a.window, a.hop):
-                tile = tiles.get(str(k))
-                if tile is not None:
-                    p = merge(p, tile.get(a.column))
-        out.append(finalize(a.function, p))
+        window = (a.column, a.window, a.hop)
+        p = merged.get(window)
+        if p is None:
+            if a.window is None or a.hop is None:
+                hop = spec.lifetime_hop
+                assert hop is not None
+                head = tile_index(t, hop)
+                tiles = record.tiles.get(hop, {})
+                p = _merged([record.base, *(s for k, s in tiles.items() if k <= head)], a.column)
+                p = merge(p, _merged((s for _, s in pending), a.column))
+            else:
+                tiles = record.tiles.get(a.hop, {})
+                p = _merged((tiles.get(k) for k in window_tiles(t, a.window, a.hop)), a.column)
+                due = (s for ts, s in pending if in_window(ts, t, a.window, a.hop))
+                p = merge(p, _merged(due, a.column))
+            merged[window] = p
+        out.append(p.finalize(a.function))
     return out
 
 
@@ -332,7 +325,7 @@ def seen(spec: TileSpec, blob: bytes, t: int) -> bool:
     retention = spec.retention_us
     if retention is None:
         return True
-    return bool(decode(blob)["w"] + retention + max(spec.groups) >= t)
+    return decode_record(blob).written + retention + max(spec.groups) >= t
 
 
 def group_events(keys: Iterable[bytes], events: Iterable[Event]) -> dict[bytes, list[Event]]:

@@ -40,6 +40,7 @@ class TileCounters:
     late: int = 0
     behind_watermark: int = 0
     replayed: int = 0
+    future_dropped: int = 0
 
 
 COUNTERS = TileCounters()
@@ -52,6 +53,7 @@ def _count(stats: UpdateStats) -> None:
         COUNTERS.late += stats.late
         COUNTERS.behind_watermark += stats.behind_watermark
         COUNTERS.replayed += stats.replayed
+        COUNTERS.future_dropped += stats.future_dropped
 
 
 def tiles_of(store: OnlineStore, view: OnlineView) -> SupportsTiles:
@@ -133,6 +135,7 @@ def _cas_loop(
                 stats.late += st.late
                 stats.behind_watermark += st.behind_watermark
                 stats.replayed += st.replayed
+                stats.future_dropped += st.future_dropped
         keys = [k for k in keys if k in failed]
     raise BackendUnavailableError(
         f"feature view '{view.name}': tile records kept changing under {MAX_ROUNDS} rounds of writes; try again"
@@ -205,12 +208,10 @@ def events_from_table(view: OnlineView, spec: TileSpec, table: pa.Table) -> tupl
     values = []
     for col in spec.columns:
         column = table.column(col)
-        if pa.types.is_timestamp(column.type):
-            column = pc.cast(column, pa.timestamp("us", tz="UTC")).cast(pa.int64())
-        elif pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        if pa.types.is_timestamp(column.type):  # min, max and last of a time column are times
+            column = pc.cast(column, pa.timestamp("us", tz="UTC"))
+        elif pa.types.is_large_binary(column.type):
             column = pc.cast(column, pa.binary())
-            values.append([None if v is None else v.hex() for v in column.to_pylist()])
-            continue
         values.append(column.to_pylist())
     rows = list(zip(*values, strict=True)) if values else [()] * table.num_rows
     return keys, [Event(t, c, tuple(v)) for t, c, v in zip(ts, created, rows, strict=True)]
