@@ -661,10 +661,11 @@ class FeatureStore:
         }
 
     def _views_for(self, names: Sequence[str] | None) -> list[FeatureView]:
-        snapshot = self._snapshot()
         if names is None:
-            return [v for v in _filtered(snapshot.of_kind(FeatureView.kind).values(), None) if v.online]
-        return [cast(FeatureView, snapshot.get(FeatureView.kind, n)) for n in names]
+            return [v for v in self._cached_views() if v.online]
+        snapshot = self._snapshot()
+        streams = snapshot.of_kind(StreamFeatureView.kind)
+        return [cast(FeatureView, streams[n] if n in streams else snapshot.get(FeatureView.kind, n)) for n in names]
 
     def _cached_views(self) -> list[FeatureView]:
         """Feature views of the cached registry, stream views included (push sources feed both)."""

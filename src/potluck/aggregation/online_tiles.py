@@ -277,15 +277,18 @@ def apply_events(
 
 
 def rebuild(spec: TileSpec, blob: bytes | None, events: Sequence[Event], *, marks: dict[int, int], now: int) -> bytes:
-    """The record with every tile before each hop's watermark rebuilt from `events` (the batch
-    source's events of the entity up to the watermark); tiles from the watermark on are kept."""
+    """The record with every tile up to the one holding each hop's watermark rebuilt from `events`
+    (the batch source's events of the entity up to the watermark); later tiles are kept. A
+    watermark on a hop boundary (`set_watermarks` without `exact`) ends a tile, so no tile mixes
+    batch and pushed events."""
     record = decode_record(blob)
     stats = UpdateStats()
     # Built as pushes into an empty record (no watermark), then spliced in below each watermark.
     built = decode_record(apply_events(spec, None, events, now=now, position=None, marks={}, arrival=0, stats=stats))
     fresh = TileRecord(written=max(record.written, now), marks=record.marks, base=built.base, pending=record.pending)
     for hop in spec.groups:
-        first_kept = marks.get(hop, -(2**63)) // hop  # tiles k >= this start after the watermark
+        mark = marks.get(hop)
+        first_kept = -(2**63) if mark is None else tile_index(mark, hop) + 1  # tiles after the watermark's
         new = {k: v for k, v in built.tiles.get(hop, {}).items() if k < first_kept}
         new.update({k: v for k, v in record.tiles.get(hop, {}).items() if k >= first_kept})
         fresh.tiles[hop] = new

@@ -93,8 +93,25 @@ def materialize(
         began = time.perf_counter()
         target = online_view(view, project)
         online.create([target])
-        batches = _Counted(offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows))
         on_progress = progress(view.name) if progress else None
+        if target.tiles is not None:  # an aggregation view: its tiles rebuilt from the events up to end
+            from potluck.materialize.tiles import backfill_view
+
+            read = backfill_view(
+                view,
+                target,
+                repo_path=repo_path,
+                offline=offline,
+                online=online,
+                end=end,
+                batch_rows=batch_rows,
+                on_progress=on_progress,
+            )
+            registry.record_materialization(view.name, view_start, end)
+            seconds = time.perf_counter() - began
+            results.append(MaterializationResult(view.name, view_start, end, read, seconds, rows_read=read))
+            continue
+        batches = _Counted(offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows))
         rows = materialize_view(batches, online, target, batch_rows=batch_rows, on_progress=on_progress)
         registry.record_materialization(view.name, view_start, end)
         seconds = time.perf_counter() - began

@@ -103,3 +103,14 @@ class SupportsAppend(Protocol):
     """Capability: appending rows to a source (push to the offline store)."""
 
     def append(self, source: SourceTable, table: pa.Table) -> None: ...
+
+
+@runtime_checkable
+class SupportsEventScan(Protocol):
+    """Capability: reading a view's raw events in a time range (backfill of online tiles)."""
+
+    def events(
+        self, view: ViewQuery, start: datetime | None, end: datetime, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Events with start <= event_ts <= end, ordered by join keys then physical position."""
+        ...

@@ -142,13 +142,16 @@ def _cas_loop(
     )
 
 
-def set_watermarks(store: OnlineStore, view: OnlineView, spec: TileSpec, end: int) -> dict[int, int]:
-    """Raise the view's backfill watermark to `end`, aligned down to each hop; returns the marks in force."""
+def set_watermarks(
+    store: OnlineStore, view: OnlineView, spec: TileSpec, end: int, *, exact: bool = False
+) -> dict[int, int]:
+    """Raise the view's backfill watermark to `end` (aligned down to each hop unless `exact`); returns
+    the marks in force. Marks only rise."""
     tiles = tiles_of(store, view)
     for _ in range(MAX_ROUNDS):
         found = tiles.read_tiles([ReadRequest(view, [WATERMARK_KEY])])[0][0]
         marks = watermarks(None if found is None else found.blob)
-        new = {h: max(marks.get(h, -(2**63)), (end // h) * h) for h in spec.groups}
+        new = {h: max(marks.get(h, -(2**63)), end if exact else (end // h) * h) for h in spec.groups}
         if new == marks:
             return marks
         blob = orjson.dumps({str(h): v for h, v in new.items()})
@@ -164,26 +167,34 @@ def backfill(
     keys: Sequence[bytes],
     events: Sequence[Event],
     *,
-    end: int,
+    end: int | None = None,
+    marks: dict[int, int] | None = None,
     now: int | None = None,
 ) -> int:
-    """Rebuild the tiles before the watermark of every entity in `keys` from its batch events
-    (all of them, up to `end`); returns the entities written. Running it again gives the same tiles."""
+    """Rebuild the tiles up to the watermark of every entity in `keys` from its batch events (all of
+    them, up to the watermark); returns the entities written. Running it again gives the same tiles.
+
+    The watermark is `marks` when given (`set_watermarks`), else raised to `end` (hop-aligned) first.
+    """
     tiles = tiles_of(store, view)
     now = now_micros() if now is None else now
-    marks = set_watermarks(store, view, spec, end)
+    if marks is None:
+        if end is None:
+            raise ValueError("backfill needs `end` or `marks`")
+        marks = set_watermarks(store, view, spec, end)
     by_key: dict[bytes, list[Event]] = {}
     for key, ev in zip(keys, events, strict=True):
         by_key.setdefault(key, []).append(ev)
     ordered = list(by_key)
     stats = UpdateStats()
+    in_force = marks
     for start in range(0, len(ordered), ENTITIES_PER_ROUND):
         _cas_loop(
             tiles,
             view,
             spec,
             ordered[start : start + ENTITIES_PER_ROUND],
-            lambda blob, key, _marks, _st: rebuild(spec, blob, by_key[key], marks=marks, now=now),
+            lambda blob, key, _marks, _st: rebuild(spec, blob, by_key[key], marks=in_force, now=now),
             stats,
         )
     return len(ordered)
