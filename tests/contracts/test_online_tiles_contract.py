@@ -335,3 +335,97 @@ def test_expiry_bounds_the_tiles(tiles: OnlineStore, tmp_path: Path) -> None:
     stored = decode(record.blob).tiles[300 * SECOND]
     assert len(stored) <= 3  # the longest window (2 hops) plus the head, no more
     assert spec.ttl_seconds > 0
+
+
+# ---------------------------------------------------------------- online == reference == offline
+
+
+def _offline_values(
+    tmp: Path, spec: TileSpec, events: list[dict[str, Any]], users: list[int], t: int
+) -> dict[str, list[Any]]:
+    """Training data at t for `users`, over the same events written to a Parquet batch source."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from potluck.aggregation.rule import output_type
+    from potluck.offline.duckdb_store import DuckDBOfflineStore
+    from potluck.offline.protocol import SourceTable, ViewQuery, WindowedFeature
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    stamp = pa.timestamp("us", tz="UTC")
+    path = tmp / f"events-{uuid.uuid4().hex[:8]}.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "user": pa.array([e["key"] for e in events], pa.int64()),
+                "ts": pa.array([epoch + timedelta(microseconds=e["ts"]) for e in events], stamp),
+                "x": pa.array([e["value"] for e in events], pa.float64()),
+            }
+        ),
+        path,
+    )
+    source = SourceTable("ev", str(path), "parquet", "ts", "", {"user": "user", "x": "x"})
+    query = ViewQuery(
+        view_name="agg",
+        source=source,
+        join_keys=("user",),
+        features=tuple(
+            Field(name=a.output, dtype=Int64 if output_type(a.function, "Float64") == "Int64" else Float64)
+            for a in spec.aggregations
+        ),
+        output_names=tuple(a.output for a in spec.aggregations),
+        ttl=timedelta(0),
+        aggregations=tuple(
+            WindowedFeature(Field(name="x", dtype=Float64), a.function, a.window, a.hop) for a in spec.aggregations
+        ),
+    )
+    entity = pa.table(
+        {
+            "user": pa.array(users, pa.int64()),
+            "event_timestamp": pa.array([epoch + timedelta(microseconds=t)] * len(users), stamp),
+        }
+    )
+    with DuckDBOfflineStore() as offline:
+        table = offline.get_historical_features(entity, [query]).to_arrow()
+    rows = {u: i for i, u in enumerate(table.column("user").to_pylist())}
+    return {a.output: [table.column(a.output).to_pylist()[rows[u]] for u in users] for a in spec.aggregations}
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=scenario(), future=st.lists(st.integers(1, 3 * 3600), min_size=1, max_size=3))
+def test_online_equals_the_reference_and_training_data(
+    tiles: OnlineStore, tmp_path: Path, case: Any, future: list[int]
+) -> None:
+    """Random events pushed in batches (plus some stamped after NOW): online at NOW equals the
+    brute-force reference of potluck's aggregation tests and the training data at NOW, every function."""
+    from aggregation_reference import close, expected
+
+    windows, batches = case
+    # Always a lifetime window too, and a key with events before and after NOW.
+    view = _view("o" + uuid.uuid4().hex[:8], _spec([*windows, None] if None not in windows else windows))
+    spec = view.tiles
+    assert spec is not None
+    batches = [*batches, [(0, NOW - SECOND, 1.0), *((0, NOW + s * SECOND, float(s)) for s in future)]]
+    events: list[dict[str, Any]] = []
+    for batch in batches:
+        if not batch:
+            continue
+        keys = [_key(view, u) for u, _, _ in batch]
+        update_tiles(tiles, view, spec, keys, [Event(ts, None, (v,)) for _, ts, v in batch], now=NOW)
+        events += [
+            {"key": u, "ts": ts, "created": None, "value": None if v is None else float(v), "arrival": len(events) + i}
+            for i, (u, ts, v) in enumerate(batch)
+        ]
+    users = sorted({e["key"] for e in events if e["ts"] <= NOW})
+    records = tiles.read_tiles([ReadRequest(view, [_key(view, u) for u in users])])[0]  # type: ignore[attr-defined]
+    offline = _offline_values(tmp_path, spec, events, users, NOW)
+    for i, (user, record) in enumerate(zip(users, records, strict=True)):
+        assert record is not None
+        online = read_values(spec, record.blob, NOW)
+        for agg, got in zip(spec.aggregations, online, strict=True):
+            want = expected(events, user, NOW, agg.function, agg.window, agg.hop)
+            assert close(got, want), ("online", user, agg, got, want)
+            assert close(offline[agg.output][i], want), ("offline", user, agg, offline[agg.output][i], want)
+    tiles.teardown([view])
