@@ -240,10 +240,14 @@ def test_late_events_are_dropped_and_counted(tiles: OnlineStore) -> None:
     spec = _spec([timedelta(hours=1)])
     view = _view("late", spec)
     old = NOW - 3 * 3600 * SECOND
+    from potluck.streaming.tile_feed import COUNTERS
+
+    before = COUNTERS.late
     stats = update_tiles(
         tiles, view, spec, [_key(view, 1)] * 2, [Event(old, None, (1.0,)), Event(NOW, None, (2.0,))], now=NOW
     )
     assert (stats.applied, stats.late) == (1, 1)
+    assert COUNTERS.late == before + 1  # the process total /metrics exports
     _check(tiles, view, {1: [(NOW, 2, 2.0)]}, NOW)
     # A key whose only event was dropped is still seen: count 0, other functions null.
     update_tiles(tiles, view, spec, [_key(view, 2)], [Event(old, None, (5.0,))], now=NOW)

@@ -142,6 +142,16 @@ def test_http_push_with_idempotency_key(store: FeatureStore) -> None:
         assert values["sum_fare_86400s"] == 15.0
         bad = client.post("/push", json={"push_source_name": "rides", "df": rows, "idempotency_key": ""})
         assert bad.status_code == 422
+        # 30 days old: out of the hour and day windows, kept by the lifetime max (never dropped).
+        old = {**rows, "event_timestamp": [(now - timedelta(days=30)).isoformat()] * 3}
+        assert client.post("/push", json={"push_source_name": "rides", "df": old}).status_code == 200
+        counters = {
+            line.split('"')[1]: float(line.split()[-1])
+            for line in client.get("/metrics").text.splitlines()
+            if line.startswith("potluck_tile_events_total{")
+        }
+        assert set(counters) == {"applied", "late", "behind_watermark", "future_dropped"}
+        assert counters["applied"] >= 6
         schema = client.get("/openapi.json").json()
         push_body = schema["components"]["schemas"]["PushRequest"]["properties"]
         assert "idempotency_key" in push_body
