@@ -156,3 +156,43 @@ def test_http_push_with_idempotency_key(store: FeatureStore) -> None:
         push_body = schema["components"]["schemas"]["PushRequest"]["properties"]
         assert "idempotency_key" in push_body
     store.close()
+
+
+def test_min_max_last_of_a_time_column_are_times(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from potluck.aggregation.online_tiles import TileAggregation, TileSpec, read_values
+    from potluck.definitions.field import Field
+    from potluck.online.protocol import OnlineView, ReadRequest
+    from potluck.online.sqlite import SqliteOnlineStore
+    from potluck.repo.config import SqliteOnlineStoreConfig
+    from potluck.streaming.tile_feed import events_from_table, update_tiles
+    from potluck.types import Int64, UnixTimestamp
+
+    spec = TileSpec(
+        tuple(TileAggregation.of("seen", f, timedelta(days=1), timedelta(hours=1), f) for f in ("min", "max", "last"))
+    )
+    features = tuple(Field(name=f, dtype=UnixTimestamp) for f in ("min", "max", "last"))
+    view = OnlineView(
+        "p", "times", ("rider_id",), (Field(name="rider_id", dtype=Int64),), features, timedelta(0), tiles=spec
+    )
+    online = SqliteOnlineStore(SqliteOnlineStoreConfig(), path=tmp_path / "online.db")
+    online.create([view])
+    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    seen = [now - timedelta(hours=3), now - timedelta(days=9), now - timedelta(hours=1)]
+    table = pa.table(
+        {
+            "rider_id": [1, 1, 1],
+            "event_timestamp": pa.array(
+                [now - timedelta(minutes=m) for m in (30, 20, 10)], pa.timestamp("us", tz="UTC")
+            ),
+            "seen": pa.array([s.replace(tzinfo=None) for s in seen], pa.timestamp("ms")),  # naive: UTC
+        }
+    )
+    keys, events = events_from_table(view, spec, table)
+    now_us = int(now.timestamp() * 1_000_000)
+    update_tiles(online, view, spec, keys, events, now=now_us)
+    record = online.read_tiles([ReadRequest(view, keys[:1])])[0][0]
+    assert record is not None
+    assert read_values(spec, record.blob, now_us) == [seen[1], seen[2], seen[2]]
+    online.close()
