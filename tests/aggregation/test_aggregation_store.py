@@ -253,3 +253,45 @@ def test_bad_definitions_fail_at_apply_naming_the_view(repo: tuple[Path, list[di
         with pytest.raises(PotluckError, match=message):
             store.plan()
         store.close()
+
+
+def test_plan_flags_a_removed_aggregation_as_breaking(repo: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
+    root, _ = repo
+    copy = tmp_path / "changed"
+    copy.mkdir()
+    (copy / "data").symlink_to(root / "data")
+    (copy / "feature_store.yaml").write_text("project: agg\nregistry: registry_copy.db\n")
+    (copy / "features.py").write_text(FEATURES)
+    store = FeatureStore(repo_path=copy)
+    store.apply()
+    (copy / "features.py").write_text(
+        FEATURES.replace('Aggregation(column="items", function="last"),', "").replace(
+            "hours=2), name=", "hours=4), name="
+        )
+    )
+    plan = store.plan()
+    diffs = {d.name: d for d in plan.diffs if d.action == "updated"}
+    assert set(diffs) == {"tx_stream", "tx_batch"}
+    assert diffs["tx_stream"].breaking == ("feature 'last_items' removed",)
+    assert diffs["tx_stream"].kind == "stream_feature_view"
+    assert any(c.path.startswith("aggregations") for c in diffs["tx_batch"].changes)
+    store.close()
+
+
+def test_a_push_source_without_rows_yet_gives_nulls(tmp_path: Path) -> None:
+    (tmp_path / "data" / "tx").mkdir(parents=True)
+    (tmp_path / "feature_store.yaml").write_text("project: agg\nregistry: data/registry.db\n")
+    # No rows to read the key's type from: the schema declares it.
+    features = FEATURES.split("tx_batch = ", maxsplit=1)[0].replace(
+        "INPUTS = [", 'INPUTS = [Field(name="user_id", dtype=Int64), '
+    )
+    (tmp_path / "features.py").write_text(features)
+    store = FeatureStore(repo_path=tmp_path)
+    store.apply()
+    entity = pa.table(
+        {"user_id": pa.array([1, 2], pa.int64()), "event_timestamp": pa.array([T0, T0], pa.timestamp("us", tz="UTC"))}
+    )
+    got = store.get_historical_features(entity, ["tx_stream:count_items_604800s", "tx_stream:last_items"]).to_arrow().to_pydict()
+    assert got["count_items_604800s"] == [None, None]
+    assert got["last_items"] == [None, None]
+    store.close()

@@ -155,10 +155,20 @@ def _check(store: DuckDBOfflineStore, sc: dict[str, Any]) -> None:
         view = _query(sc, path)
         got = store.get_historical_features(entity, [view], availability_time=sc["availability"]).to_arrow()
     assert got.num_rows == len(sc["entity"])
-    # Arrival order offline is the physical order: file by file, row by row (the events' order).
-    events = [{**e, "value": e[sc["column"]]} for e in sc["events"]]
+    # The rule works on times since the Unix epoch (hops need not divide T0); arrival order offline
+    # is the physical order: file by file, row by row (the events' order).
+    events = [
+        {
+            **e,
+            "ts": e["ts"] + T0_US,
+            "created": None if e["created"] is None else e["created"] + T0_US,
+            "value": e[sc["column"]],
+        }
+        for e in sc["events"]
+    ]
     window = None if sc["window"] is None else micros(sc["window"])
-    for i, r in enumerate(sc["entity"]):
+    for i, entity_row in enumerate(sc["entity"]):
+        r = {**entity_row, "t": entity_row["t"] + T0_US}
         for fn, name in zip(sc["functions"], view.output_names, strict=True):
             actual = got.column(name)[i].as_py()
             seen = r["key"] is not None and any(

@@ -37,7 +37,9 @@ def _targets(stmt: ast.stmt) -> set[str]:
 
 def _is_later_kind(stmt: ast.stmt) -> bool:
     if isinstance(stmt, ast.FunctionDef):
-        return any(_called(d) in LATER_KINDS or (isinstance(d, ast.Name) and d.id in LATER_KINDS) for d in stmt.decorator_list)
+        return any(
+            _called(d) in LATER_KINDS or (isinstance(d, ast.Name) and d.id in LATER_KINDS) for d in stmt.decorator_list
+        )
     return isinstance(stmt, ast.Assign) and _called(stmt.value) in LATER_KINDS
 
 
@@ -74,7 +76,11 @@ def to_potluck(source: str) -> str:
     """Only the import prefix changes."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and (node.module == "feast" or node.module.startswith("feast.")):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and (node.module == "feast" or node.module.startswith("feast."))
+        ):
             node.module = "potluck" + node.module[len("feast") :]
         if isinstance(node, ast.Import):
             for alias in node.names:

@@ -53,10 +53,15 @@ def main(repo, out):
     drivers = sorted(int(d) for d in stats["driver_id"].unique())
     times = [first - timedelta(hours=1), first, first + timedelta(hours=30, minutes=5), last, last + timedelta(days=2)]
     entity_df = pd.DataFrame(
-        [{"driver_id": d, "event_timestamp": t, "label": i} for i, (d, t) in enumerate((d, t) for d in drivers for t in times)]
+        [
+            {"driver_id": d, "event_timestamp": t, "label": i}
+            for i, (d, t) in enumerate((d, t) for d in drivers for t in times)
+        ]
     )
-    features = [f"driver_hourly_stats:{name}" for name in
-                ("conv_rate", "acc_rate", "avg_daily_trips", "driver_metadata", "driver_config", "driver_profile")]
+    features = [
+        f"driver_hourly_stats:{name}"
+        for name in ("conv_rate", "acc_rate", "avg_daily_trips", "driver_metadata", "driver_config", "driver_profile")
+    ]
     result = {}
     result["historical"] = frame(store.get_historical_features(entity_df=entity_df, features=features).to_df())
 
@@ -72,20 +77,24 @@ def main(repo, out):
             store.get_online_features(features=store.get_feature_service(service), entity_rows=rows).to_dict()
         )
 
-    pushed = pd.DataFrame.from_dict({
-        "driver_id": [drivers[0]],
-        "event_timestamp": [end],
-        "created": [end],
-        "conv_rate": [1.0],
-        "acc_rate": [1.0],
-        "avg_daily_trips": [1000],
-        "driver_metadata": [{"vehicle_type": "truck", "rating": "5.0"}],
-        "driver_config": [json.dumps({"max_distance_km": 500, "preferred_zones": ["north"]})],
-        "driver_profile": [{"name": "driver_updated", "age": "30"}],
-    })
+    pushed = pd.DataFrame.from_dict(
+        {
+            "driver_id": [drivers[0]],
+            "event_timestamp": [end],
+            "created": [end],
+            "conv_rate": [1.0],
+            "acc_rate": [1.0],
+            "avg_daily_trips": [1000],
+            "driver_metadata": [{"vehicle_type": "truck", "rating": "5.0"}],
+            "driver_config": [json.dumps({"max_distance_km": 500, "preferred_zones": ["north"]})],
+            "driver_profile": [{"name": "driver_updated", "age": "30"}],
+        }
+    )
     store.push("driver_stats_push_source", pushed, to=PushMode.ONLINE_AND_OFFLINE)
     result["online_after_push"] = plain(
-        store.get_online_features(features=store.get_feature_service("driver_activity_v3"), entity_rows=rows[:2]).to_dict()
+        store.get_online_features(
+            features=store.get_feature_service("driver_activity_v3"), entity_rows=rows[:2]
+        ).to_dict()
     )
     after = pd.DataFrame({"driver_id": [drivers[0]], "event_timestamp": [end + timedelta(minutes=1)]})
     result["historical_after_push"] = frame(

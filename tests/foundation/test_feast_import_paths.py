@@ -44,6 +44,18 @@ LINES: list[tuple[str, dict[str, object]]] = [
         {"PushMode": potluck.PushMode, "PushSource": potluck.PushSource},
     ),
     ("from feast.data_format import ParquetFormat", {}),
+    (
+        "from feast import Aggregation, BatchFeatureView, KafkaSource, StreamFeatureView",
+        {n: getattr(potluck, n) for n in ("Aggregation", "BatchFeatureView", "KafkaSource", "StreamFeatureView")},
+    ),
+    ("from feast.aggregation import Aggregation", {"Aggregation": potluck.Aggregation}),
+    (
+        "from feast.stream_feature_view import StreamFeatureView, stream_feature_view",
+        {"StreamFeatureView": potluck.StreamFeatureView, "stream_feature_view": potluck.stream_feature_view},
+    ),
+    ("from feast.batch_feature_view import BatchFeatureView", {"BatchFeatureView": potluck.BatchFeatureView}),
+    ("from feast.data_source import KafkaSource", {"KafkaSource": potluck.KafkaSource}),
+    ("from feast.data_format import AvroFormat, JsonFormat", {}),
     ("from feast.infra.offline_stores.file_source import FileSource", {"FileSource": potluck.FileSource}),
     ("from feast.repo_config import RepoConfig", {"RepoConfig": potluck.RepoConfig}),
     ("from feast.project import Project", {"Project": potluck.Project}),

@@ -277,7 +277,6 @@ def start_serve(root: Path, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-
 def server_yaml(root: Path, **settings: object) -> None:
     lines = "".join(f"  {k}: {v}\n" for k, v in settings.items())
     with (root / "feature_store.yaml").open("a") as out:

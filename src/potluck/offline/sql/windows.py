@@ -147,23 +147,27 @@ def _windowed(
     us = q("__us")
     frames = sorted({(a.window_us, a.hop_us) for a in view.aggregations if a.window_us is not None})
     offsets = {frame: f"__off{m}" for m, frame in enumerate(frames)}
-    event_cols = [*keys, f"epoch_us({q('__t')}) AS {us}", *values, f"{last_key} AS {q('__lk')}"]
+    # The sort key of `last` rides through the window only when some aggregation needs it.
+    wants_last = any(a.function == "last" for a in view.aggregations)
+    event_cols = [*keys, f"epoch_us({q('__t')}) AS {us}", *values]
+    if wants_last:
+        event_cols.append(f"{last_key} AS {q('__lk')}")
     event_cols.append(f"CAST(NULL AS BIGINT) AS {q('__row')}")
     probe_ts = f"epoch_us({q(entity_ts)})"
     probe_cols = [f"{q(k)} AS {q(f'__k{i}')}" for i, k in enumerate(view.join_keys)]
-    probe_cols += [f"{probe_ts} AS {us}", *(f"NULL AS {v}" for v in values), f"NULL AS {q('__lk')}"]
+    probe_cols += [f"{probe_ts} AS {us}", *(f"NULL AS {v}" for v in values)]
+    if wants_last:
+        probe_cols.append(f"NULL AS {q('__lk')}")
     probe_cols.append(f"{q(row)} AS {q('__row')}")
     not_null = " AND ".join([f"{q(entity_ts)} IS NOT NULL", *(f"{q(k)} IS NOT NULL" for k in view.join_keys)])
+    extra = [
+        f"CASE WHEN {q('__row')} IS NULL THEN 0 ELSE {_offset(us, w, h)} END AS {q(name)}"
+        for (w, h), name in offsets.items()
+        if w is not None and h is not None
+    ]
     union = Sql(
-        f"{q(un)} AS (SELECT *, "
-        + ", ".join(
-            f"CASE WHEN {q('__row')} IS NULL THEN 0 ELSE {_offset(us, w, h)} END AS {q(name)}"
-            for (w, h), name in offsets.items()
-            if w is not None and h is not None
-        )
-        + (", " if offsets else "")
-        + f"1 AS {q('__one')} FROM (SELECT {', '.join(event_cols)} FROM {q(ev)} UNION ALL "
-        f"SELECT {', '.join(probe_cols)} FROM {q(entity_cte)} WHERE {not_null}) AS {q('__potluck_union')})"
+        f"{q(un)} AS (SELECT {', '.join(['*', *extra])} FROM (SELECT {', '.join(event_cols)} FROM {q(ev)} "
+        f"UNION ALL SELECT {', '.join(probe_cols)} FROM {q(entity_cte)} WHERE {not_null}) AS {q('__potluck_union')})"
     )
     order = f"PARTITION BY {', '.join(keys)} ORDER BY {us}"
     cols = [q("__row")]
