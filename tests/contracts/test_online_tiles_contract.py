@@ -336,7 +336,7 @@ def test_expiry_bounds_the_tiles(tiles: OnlineStore, tmp_path: Path) -> None:
     record = tiles.read_tiles([ReadRequest(view, [key])])[0][0]  # type: ignore[attr-defined]
     from potluck.aggregation.tile_record import decode
 
-    stored = decode(record.blob).tiles[300 * SECOND]
+    stored = decode(record.blob).expanded()[300 * SECOND]
     assert len(stored) <= 3  # the longest window (2 hops) plus the head, no more
     assert spec.ttl_seconds > 0
 

@@ -26,13 +26,13 @@ from typing import Any
 
 import orjson
 
-from potluck.aggregation.partials import EMPTY, LastKey, Partial, merge
-from potluck.aggregation.partials import decode as decode_partial
-from potluck.aggregation.partials import encode as encode_partial
+from potluck.aggregation.partials import LastKey, Partial, merge, merge_all
 from potluck.aggregation.rule import canonical_function, in_window, micros, tile_index, window_tiles
-from potluck.aggregation.tile_record import Slot, TileRecord
+from potluck.aggregation.tile_columns import Merged, merge_window
+from potluck.aggregation.tile_record import Block, RecordView, Slot, TileRecord, written_at
 from potluck.aggregation.tile_record import decode as decode_record
 from potluck.aggregation.tile_record import encode as encode_record
+from potluck.aggregation.tile_record import view as view_record
 
 # The record of the view's backfill watermark: a key no entity encoding produces (they never start with 0x00 0xff).
 WATERMARK_KEY = b"\x00\xffwatermark"
@@ -152,17 +152,7 @@ def _fold(slot: Slot, column: str, p: Partial) -> None:
     if p.count == 0:
         return
     old = slot.get(column)
-    slot[column] = encode_partial(p if old is None else merge(p, decode_partial(old)))
-
-
-def _merged(slots: Iterable[Slot | None], column: str) -> Partial:
-    out = EMPTY
-    for slot in slots:
-        if slot is not None:
-            blob = slot.get(column)
-            if blob is not None:
-                out = merge(out, decode_partial(blob))
-    return out
+    slot[column] = p if old is None else merge(p, old)
 
 
 # ---------------------------------------------------------------- records
@@ -175,17 +165,15 @@ def watermarks(blob: bytes | None) -> dict[int, int]:
 
 def _expire(spec: TileSpec, record: TileRecord, now: int) -> None:
     """Drop tiles no read at or after `now` needs; lifetime columns fold them into the base first."""
-    for hop, tiles in record.tiles.items():
+    for hop, cols in record.tiles.items():
         if hop not in spec.groups:
             continue
         first = spec.keep_from(hop, now)
-        for k in sorted(k for k in tiles if k < first):
-            old = tiles.pop(k)
-            if hop == spec.lifetime_hop:
-                for col in spec.lifetime_columns:
-                    blob = old.get(col)
-                    if blob is not None:
-                        _fold(record.base, col, decode_partial(blob))
+        for col, block in cols.items():
+            dropped = block.drop_before(first)
+            if hop == spec.lifetime_hop and col in spec.lifetime_columns:
+                for p in dropped:
+                    _fold(record.base, col, p)
     for hop in [h for h in record.tiles if h not in spec.groups]:
         del record.tiles[hop]  # a hop the view no longer has
     retention = spec.retention_us
@@ -198,16 +186,22 @@ def _partials(spec: TileSpec, ev: Event, arrival: int) -> Slot:
     """One single-event partial per column with a non-null value."""
     key = LastKey(ev.ts, ev.created, arrival)
     return {
-        col: encode_partial(Partial.of(value, key))
-        for col, value in zip(spec.columns, ev.values, strict=True)
-        if value is not None
+        col: Partial.of(value, key) for col, value in zip(spec.columns, ev.values, strict=True) if value is not None
     }
 
 
 def _place(
-    spec: TileSpec, record: TileRecord, ts: int, slot: Slot, marks: dict[int, int], now: int, stats: UpdateStats
+    spec: TileSpec,
+    record: TileRecord,
+    ts: int,
+    slot: Slot,
+    marks: dict[int, int],
+    now: int,
+    stats: UpdateStats,
+    batch: dict[tuple[int, str, int], Partial],
 ) -> None:
-    """Merge one event (its single-event partials) into the tiles or base of every hop."""
+    """Merge one event (its single-event partials) into `batch` (hop, column, tile -> partial of this
+    write's events) or the lifetime base of every hop."""
     behind = late = False
     kept = 0  # hops whose tiles (or the lifetime base) took the event
     for hop, cols in spec.groups.items():
@@ -218,21 +212,32 @@ def _place(
         expired = k < spec.keep_from(hop, now)
         kept += not expired or hop == spec.lifetime_hop
         for col in cols:
-            blob = slot.get(col)
+            p = slot.get(col)
             lifetime = hop == spec.lifetime_hop and col in spec.lifetime_columns
             if expired and not lifetime:
                 late = True
                 continue
-            if blob is None:
+            if p is None:
                 continue
-            target = record.base if expired else record.tiles.setdefault(hop, {}).setdefault(k, {})
-            _fold(target, col, decode_partial(blob))
+            if expired:
+                _fold(record.base, col, p)
+            else:
+                old = batch.get((hop, col, k))
+                batch[(hop, col, k)] = p if old is None else merge(p, old)
     if behind:
         stats.behind_watermark += 1
     elif late and not kept:
         stats.late += 1
     else:
         stats.applied += 1
+
+
+def _store(record: TileRecord, batch: dict[tuple[int, str, int], Partial]) -> None:
+    """Fold one write's tile partials into the record's blocks, one merge per touched tile."""
+    for (hop, col, k), p in batch.items():
+        block = record.block(hop, col)
+        old = block.get(k)
+        block.put(k, p if old is None else merge(p, old))
 
 
 def apply_events(
@@ -259,17 +264,19 @@ def apply_events(
     due = [(ts, s) for ts, s in record.pending if ts <= now]
     record.pending = [(ts, s) for ts, s in record.pending if ts > now]
     ignored = UpdateStats()  # pending events were counted when they were written
+    batch: dict[tuple[int, str, int], Partial] = {}
     for ts, s in due:
-        _place(spec, record, ts, s, marks, now, ignored)
+        _place(spec, record, ts, s, marks, now, ignored, batch)
     for i, ev in enumerate(events):
         slot = _partials(spec, ev, arrival_of(arrival, i))
         if ev.ts <= now:
-            _place(spec, record, ev.ts, slot, marks, now, stats)
+            _place(spec, record, ev.ts, slot, marks, now, stats, batch)
         elif len(record.pending) < MAX_PENDING:
             record.pending.append((ev.ts, slot))
             stats.applied += 1
         else:
             stats.future_dropped += 1
+    _store(record, batch)
     if position is not None:
         record.marks[position] = now
     record.written = max(record.written, now)
@@ -286,41 +293,60 @@ def rebuild(spec: TileSpec, blob: bytes | None, events: Sequence[Event], *, mark
     # Built as pushes into an empty record (no watermark), then spliced in below each watermark.
     built = decode_record(apply_events(spec, None, events, now=now, position=None, marks={}, arrival=0, stats=stats))
     fresh = TileRecord(written=max(record.written, now), marks=record.marks, base=built.base, pending=record.pending)
-    for hop in spec.groups:
+    for hop, cols in spec.groups.items():
         mark = marks.get(hop)
         first_kept = -(2**63) if mark is None else tile_index(mark, hop) + 1  # tiles after the watermark's
-        new = {k: v for k, v in built.tiles.get(hop, {}).items() if k < first_kept}
-        new.update({k: v for k, v in record.tiles.get(hop, {}).items() if k >= first_kept})
-        fresh.tiles[hop] = new
+        fresh.tiles[hop] = {}
+        for col in cols:
+            new = {k: p for k, p in _tiles(built, hop, col).items() if k < first_kept}
+            new.update({k: p for k, p in _tiles(record, hop, col).items() if k >= first_kept})
+            fresh.tiles[hop][col] = Block.of(new)
     _expire(spec, fresh, now)
     return encode_record(fresh)
 
 
+def _tiles(record: TileRecord, hop: int, column: str) -> dict[int, Partial]:
+    block = record.tiles.get(hop, {}).get(column)
+    return {} if block is None else block.partials()
+
+
 def read_values(spec: TileSpec, blob: bytes, t: int) -> list[Any]:
     """The value of every aggregation of the spec at time t (aggregation order)."""
-    record = decode_record(blob)
-    pending = [(ts, s) for ts, s in record.pending if ts <= t]
-    merged: dict[tuple[str, int | None, int | None], Partial] = {}  # functions of one window share a merge
-    out: list[Any] = []
+    return read_many(spec, [blob], t)[0]
+
+
+def read_many(spec: TileSpec, blobs: Sequence[bytes], t: int) -> list[list[Any]]:
+    """The values of every aggregation of the spec at time t for each record (aggregation order);
+    each window is merged for all records at once (`potluck.aggregation.tile_columns`)."""
+    parts = [view_record(b) for b in blobs]
+    columns: list[list[Any]] = []
+    merged: dict[tuple[str, int | None, int | None], Merged] = {}  # functions of one window share a merge
     for a in spec.aggregations:
         window = (a.column, a.window, a.hop)
-        p = merged.get(window)
-        if p is None:
-            if a.window is None or a.hop is None:
-                hop = spec.lifetime_hop
-                assert hop is not None
-                head = tile_index(t, hop)
-                tiles = record.tiles.get(hop, {})
-                p = _merged([record.base, *(s for k, s in tiles.items() if k <= head)], a.column)
-                p = merge(p, _merged((s for _, s in pending), a.column))
-            else:
-                tiles = record.tiles.get(a.hop, {})
-                p = _merged((tiles.get(k) for k in window_tiles(t, a.window, a.hop)), a.column)
-                due = (s for ts, s in pending if in_window(ts, t, a.window, a.hop))
-                p = merge(p, _merged(due, a.column))
-            merged[window] = p
-        out.append(p.finalize(a.function))
-    return out
+        m = merged.get(window)
+        if m is None:
+            m = merged[window] = _merge_window(spec, parts, a, t)
+        columns.append(m.finalize(a.function))
+    return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in blobs]
+
+
+def _merge_window(spec: TileSpec, parts: list[RecordView], a: TileAggregation, t: int) -> Merged:
+    if a.window is None or a.hop is None:
+        hop = spec.lifetime_hop
+        assert hop is not None
+        first, last = -(2**63), tile_index(t, hop)
+    else:
+        hop = a.hop
+        tiles = window_tiles(t, a.window, a.hop)
+        first, last = tiles.start, tiles.stop - 1
+    m = merge_window([p.tiles.get(hop, {}).get(a.column) for p in parts], first, last)
+    for i, p in enumerate(parts):
+        extra = [s[a.column] for ts, s in p.pending if a.column in s and in_window(ts, t, a.window, a.hop)]
+        if a.window is None and a.column in p.base:
+            extra.append(p.base[a.column])
+        if extra:
+            m.put(i, merge_all([m.partial(i), *extra]))
+    return m
 
 
 def seen(spec: TileSpec, blob: bytes, t: int) -> bool:
@@ -328,7 +354,7 @@ def seen(spec: TileSpec, blob: bytes, t: int) -> bool:
     retention = spec.retention_us
     if retention is None:
         return True
-    return decode_record(blob).written + retention + max(spec.groups) >= t
+    return written_at(blob) + retention + max(spec.groups) >= t
 
 
 def group_events(keys: Iterable[bytes], events: Iterable[Event]) -> dict[bytes, list[Event]]:

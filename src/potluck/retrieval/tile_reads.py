@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from potluck.aggregation.online_tiles import read_values, seen
+from potluck.aggregation.online_tiles import read_many, seen
 from potluck.online.protocol import OnlineStore, ReadRequest, ReadResult, TileRecord
 
 
@@ -20,15 +20,13 @@ def _split(requests: Sequence[ReadRequest]) -> tuple[list[int], list[int]]:
 def _finalize(req: ReadRequest, records: list[TileRecord | None], now_us: int) -> ReadResult:
     spec = req.view.tiles
     assert spec is not None
-    rows: list[list[Any] | None] = []
-    stamps: list[int | None] = []
-    for record in records:
-        if record is None or not seen(spec, record.blob, now_us):
-            rows.append(None)
-            stamps.append(None)
-        else:
-            rows.append(read_values(spec, record.blob, now_us))
-            stamps.append(now_us)  # the values are as of the read time
+    live = [i for i, r in enumerate(records) if r is not None and seen(spec, r.blob, now_us)]
+    rows: list[list[Any] | None] = [None] * len(records)
+    stamps: list[int | None] = [None] * len(records)
+    values = read_many(spec, [records[i].blob for i in live], now_us)  # type: ignore[union-attr]
+    for i, row in zip(live, values, strict=True):
+        rows[i] = row
+        stamps[i] = now_us  # the values are as of the read time
     return ReadResult(rows, stamps)
 
 
