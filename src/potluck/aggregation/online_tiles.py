@@ -28,7 +28,7 @@ import orjson
 
 from potluck.aggregation.partials import LastKey, Partial, merge, merge_all
 from potluck.aggregation.rule import canonical_function, in_window, micros, tile_index, window_tiles
-from potluck.aggregation.tile_columns import Merged, merge_window
+from potluck.aggregation.tile_columns import KeyTiles, Merged
 from potluck.aggregation.tile_record import Block, RecordView, Slot, TileRecord, written_at
 from potluck.aggregation.tile_record import decode as decode_record
 from potluck.aggregation.tile_record import encode as encode_record
@@ -321,16 +321,19 @@ def read_many(spec: TileSpec, blobs: Sequence[bytes], t: int) -> list[list[Any]]
     parts = [view_record(b) for b in blobs]
     columns: list[list[Any]] = []
     merged: dict[tuple[str, int | None, int | None], Merged] = {}  # functions of one window share a merge
+    joined: dict[tuple[int, str], KeyTiles] = {}  # windows of one hop share the joined blocks
     for a in spec.aggregations:
         window = (a.column, a.window, a.hop)
         m = merged.get(window)
         if m is None:
-            m = merged[window] = _merge_window(spec, parts, a, t)
+            m = merged[window] = _merge_window(spec, parts, a, t, joined)
         columns.append(m.finalize(a.function))
     return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in blobs]
 
 
-def _merge_window(spec: TileSpec, parts: list[RecordView], a: TileAggregation, t: int) -> Merged:
+def _merge_window(
+    spec: TileSpec, parts: list[RecordView], a: TileAggregation, t: int, joined: dict[tuple[int, str], KeyTiles]
+) -> Merged:
     if a.window is None or a.hop is None:
         hop = spec.lifetime_hop
         assert hop is not None
@@ -339,10 +342,16 @@ def _merge_window(spec: TileSpec, parts: list[RecordView], a: TileAggregation, t
         hop = a.hop
         tiles = window_tiles(t, a.window, a.hop)
         first, last = tiles.start, tiles.stop - 1
-    m = merge_window([p.tiles.get(hop, {}).get(a.column) for p in parts], first, last)
+    tiles_of = joined.get((hop, a.column))
+    if tiles_of is None:
+        tiles_of = joined[(hop, a.column)] = KeyTiles([p.tiles.get(hop, {}).get(a.column) for p in parts])
+    m = tiles_of.merge(first, last)
+    lifetime = a.window is None
     for i, p in enumerate(parts):
+        if not p.pending and not (lifetime and p.base):
+            continue
         extra = [s[a.column] for ts, s in p.pending if a.column in s and in_window(ts, t, a.window, a.hop)]
-        if a.window is None and a.column in p.base:
+        if lifetime and a.column in p.base:
             extra.append(p.base[a.column])
         if extra:
             m.put(i, merge_all([m.partial(i), *extra]))

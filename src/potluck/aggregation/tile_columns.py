@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from potluck.aggregation.partials import EMPTY, LastKey, Partial, finalize_columns, merge
-from potluck.aggregation.tile_record import ROW_FLOAT, ROW_INT
 
 # Tile blocks of one (hop, column), one per key: numeric rows, generic partials by tile, or none.
 BlockOf = np.ndarray | dict[int, Partial] | None
@@ -36,7 +35,7 @@ class Merged:
     min: list[Any]
     max: list[Any]
     last: list[Any]
-    key: list[LastKey | None]
+    key: list[tuple[Any, ...] | LastKey | None]  # a numeric row (its last-event fields) or the key
 
     @staticmethod
     def empty(n: int) -> Merged:
@@ -45,8 +44,11 @@ class Merged:
     def partial(self, i: int) -> Partial:
         if not self.count[i]:
             return EMPTY
+        key = self.key[i]
+        if isinstance(key, tuple):
+            key = LastKey(key[8], None if key[10] == 1 else key[9], key[11])
         return Partial(
-            self.count[i], self.total[i], self.mean[i], self.m2[i], self.min[i], self.max[i], self.last[i], self.key[i]
+            self.count[i], self.total[i], self.mean[i], self.m2[i], self.min[i], self.max[i], self.last[i], key
         )
 
     def put(self, i: int, p: Partial) -> None:
@@ -59,51 +61,119 @@ class Merged:
 
 def merge_window(blocks: Sequence[BlockOf], first: int, last: int) -> Merged:
     """The partial of tiles `first..last` (inclusive) of each key's block."""
-    out = Merged.empty(len(blocks))
-    for dtype in (ROW_FLOAT, ROW_INT):
-        which = [i for i, b in enumerate(blocks) if isinstance(b, np.ndarray) and b.dtype == dtype]
-        if which:
-            _reduce(out, which, [blocks[i] for i in which], first, last)  # type: ignore[misc]
-    for i, b in enumerate(blocks):
-        if isinstance(b, dict):
+    return KeyTiles(blocks).merge(first, last)
+
+
+class KeyTiles:
+    """The blocks of one (hop, column) for many keys, joined once for every window read from them."""
+
+    def __init__(self, blocks: Sequence[BlockOf]) -> None:
+        self.n = len(blocks)
+        self.generic = [(i, b) for i, b in enumerate(blocks) if isinstance(b, dict)]
+        by_dtype: dict[np.dtype[Any], list[int]] = {}
+        for i, b in enumerate(blocks):
+            if isinstance(b, np.ndarray) and len(b):
+                by_dtype.setdefault(b.dtype, []).append(i)
+        self.groups = [_Joined(which, [blocks[i] for i in which]) for which in by_dtype.values()]  # type: ignore[misc]
+
+    def merge(self, first: int, last: int) -> Merged:
+        out = Merged.empty(self.n)
+        for i, b in self.generic:
             p = EMPTY
             for k in sorted(b):
                 if first <= k <= last:
                     p = merge(p, b[k])
             out.put(i, p)
-    return out
+        for group in self.groups:
+            group.reduce(out, first, last)
+        return out
 
 
-def _reduce(out: Merged, which: list[int], blocks: list[np.ndarray], first: int, last: int) -> None:
-    rows = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-    k = rows["k"]
-    inside = (k >= first) & (k <= last)
-    seg = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])[inside]
-    g = rows[inside]
-    if not len(g):
-        return
-    sizes = np.bincount(seg, minlength=len(blocks))
-    present = np.flatnonzero(sizes)
-    ends = np.cumsum(sizes)[present]
-    starts = ends - sizes[present]
-    count = g["count"]
-    n = np.add.reduceat(count, starts)
-    totals = g["total"]
-    if totals.dtype.kind == "i" and float(np.abs(totals.astype(np.float64)).max()) * float(sizes.max()) >= _SAFE:
-        total: list[Any] = [sum(totals[s:e].tolist()) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
-    else:
-        total = np.add.reduceat(totals, starts).tolist()
-    means = g["mean"]
-    mean = np.add.reduceat(count * means, starts) / n
-    deviation = means - np.repeat(mean, sizes[present])
-    m2 = np.add.reduceat(g["m2"], starts) + np.add.reduceat(count * deviation * deviation, starts)
-    lo = np.minimum.reduceat(g["min"], starts).tolist()
-    hi = np.maximum.reduceat(g["max"], starts).tolist()
-    tail = g[ends - 1].tolist()  # each key's latest tile holds its last event
-    for i, c, t, mu, v, a, b, row in zip(
-        present.tolist(), n.tolist(), total, mean.tolist(), m2.tolist(), lo, hi, tail, strict=True
-    ):
-        at = which[i]
-        out.count[at], out.total[at], out.mean[at], out.m2[at], out.min[at], out.max[at] = c, t, mu, v, a, b
-        out.last[at] = row[7]
-        out.key[at] = LastKey(row[8], None if row[10] == 1 else row[9], row[11])
+_SPAN = 1 << 40  # the tile indices of one key within this span share one sorted search
+
+
+class _Joined:
+    """Numeric blocks of one layout, joined (keys in order, each key's rows sorted by tile)."""
+
+    def __init__(self, which: list[int], blocks: list[np.ndarray]) -> None:
+        self.which = which
+        # Joined as bytes: concatenating structured arrays promotes their dtypes field by field, slowly.
+        self.rows = (
+            blocks[0] if len(blocks) == 1 else np.frombuffer(b"".join([b.data for b in blocks]), blocks[0].dtype)
+        )
+        self.lens = np.array([len(b) for b in blocks], dtype=np.int64)
+        self.offsets = np.cumsum(self.lens) - self.lens
+        k = self.rows["k"]
+        self.low, self.high = int(k.min()), int(k.max())
+        self.composite: np.ndarray | None = None
+        if len(blocks) > 1 and self.high - self.low < _SPAN:
+            seg = np.repeat(np.arange(len(blocks), dtype=np.int64), self.lens)
+            self.composite = seg * _SPAN + (k - self.low)
+        self.total_bound = 0.0
+        totals = self.rows["total"]
+        if totals.dtype.kind == "i":
+            self.total_bound = float(np.abs(totals.astype(np.float64)).max()) * float(self.lens.max())
+
+    def bounds(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each key's rows of tiles `first..last`, as `[start, end)` into the joined rows."""
+        k = self.rows["k"]
+        first, last = max(first, self.low), min(last, self.high)
+        if first > last:
+            return self.offsets, self.offsets
+        if len(self.lens) == 1:
+            return np.searchsorted(k, [first]), np.searchsorted(k, [last], side="right")
+        if self.composite is not None:
+            keys = np.arange(len(self.lens), dtype=np.int64) * _SPAN
+            starts = np.searchsorted(self.composite, keys + (first - self.low), side="left")
+            return starts, np.searchsorted(self.composite, keys + (last - self.low), side="right")
+        bounds = [  # indices too far apart to pack: one search per key
+            (o + int(np.searchsorted(k[o : o + n], first)), o + int(np.searchsorted(k[o : o + n], last, side="right")))
+            for o, n in zip(self.offsets.tolist(), self.lens.tolist(), strict=True)
+        ]
+        return np.array([b[0] for b in bounds], dtype=np.int64), np.array([b[1] for b in bounds], dtype=np.int64)
+
+    def reduce(self, out: Merged, first: int, last: int) -> None:
+        rows = self.rows
+        starts, ends = self.bounds(first, last)
+        present = np.flatnonzero(ends > starts)
+        if not len(present):
+            return
+        starts, ends = starts[present], ends[present]
+        count = rows["count"]
+        n = _sums(np.add, count, starts, ends)
+        totals = rows["total"]
+        if self.total_bound >= _SAFE:  # int64 sums that could overflow: added as Python ints
+            total: list[Any] = [sum(totals[s:e].tolist()) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+        else:
+            total = _sums(np.add, totals, starts, ends).tolist()
+        means = rows["mean"]
+        mean = _sums(np.add, count * means, starts, ends) / n
+        if len(present) == len(self.lens):
+            deviation = means - np.repeat(mean, self.lens)
+        else:
+            per_key = np.zeros(len(self.lens))
+            per_key[present] = mean
+            deviation = means - np.repeat(per_key, self.lens)
+        m2 = _sums(np.add, rows["m2"], starts, ends) + _sums(np.add, count * deviation * deviation, starts, ends)
+        lo = _sums(np.minimum, rows["min"], starts, ends).tolist()
+        hi = _sums(np.maximum, rows["max"], starts, ends).tolist()
+        tail = rows[ends - 1].tolist()  # each key's latest tile holds its last event
+        at = [self.which[i] for i in present.tolist()]
+        if len(at) == len(out.count):  # every key has tiles in the window
+            out.count, out.total, out.mean, out.m2 = n.tolist(), total, mean.tolist(), m2.tolist()
+            out.min, out.max, out.last, out.key = lo, hi, [row[7] for row in tail], tail
+            return
+        values = zip(at, n.tolist(), total, mean.tolist(), m2.tolist(), lo, hi, tail, strict=True)
+        for i, c, t, mu, v, a, b, row in values:
+            out.count[i], out.total[i], out.mean[i], out.m2[i], out.min[i], out.max[i] = c, t, mu, v, a, b
+            out.last[i] = row[7]
+            out.key[i] = row
+
+
+def _sums(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """`ufunc` over `values[start:end]` for each pair of bounds (all non-empty, increasing)."""
+    idx = np.empty(2 * len(starts), dtype=np.int64)
+    idx[0::2], idx[1::2] = starts, ends
+    if idx[-1] == len(values):
+        idx = idx[:-1]  # the last range then runs to the end
+    return ufunc.reduceat(values, idx)[0::2]
