@@ -133,30 +133,41 @@ class _Joined:
         return np.array([b[0] for b in bounds], dtype=np.int64), np.array([b[1] for b in bounds], dtype=np.int64)
 
     def reduce(self, out: Merged, first: int, last: int) -> None:
-        rows = self.rows
         starts, ends = self.bounds(first, last)
         present = np.flatnonzero(ends > starts)
         if not len(present):
             return
+        if len(self.lens) == 1:
+            self._reduce_one(out, int(starts[0]), int(ends[0]))
+            return
+        rows = self.rows
         starts, ends = starts[present], ends[present]
+        idx = np.empty(2 * len(starts), dtype=np.int64)  # reduceat over [start, end) pairs: even results
+        idx[0::2], idx[1::2] = starts, ends
+        if idx[-1] == len(rows):
+            idx = idx[:-1]  # the last range then runs to the end
+
+        def sums(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
+            return ufunc.reduceat(values, idx)[0::2]
+
         count = rows["count"]
-        n = _sums(np.add, count, starts, ends)
+        n = sums(np.add, count)
         totals = rows["total"]
         if self.total_bound >= _SAFE:  # int64 sums that could overflow: added as Python ints
             total: list[Any] = [sum(totals[s:e].tolist()) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
         else:
-            total = _sums(np.add, totals, starts, ends).tolist()
+            total = sums(np.add, totals).tolist()
         means = rows["mean"]
-        mean = _sums(np.add, count * means, starts, ends) / n
+        mean = sums(np.add, count * means) / n
         if len(present) == len(self.lens):
             deviation = means - np.repeat(mean, self.lens)
         else:
             per_key = np.zeros(len(self.lens))
             per_key[present] = mean
             deviation = means - np.repeat(per_key, self.lens)
-        m2 = _sums(np.add, rows["m2"], starts, ends) + _sums(np.add, count * deviation * deviation, starts, ends)
-        lo = _sums(np.minimum, rows["min"], starts, ends).tolist()
-        hi = _sums(np.maximum, rows["max"], starts, ends).tolist()
+        m2 = sums(np.add, rows["m2"]) + sums(np.add, count * deviation * deviation)
+        lo = sums(np.minimum, rows["min"]).tolist()
+        hi = sums(np.maximum, rows["max"]).tolist()
         tail = rows[ends - 1].tolist()  # each key's latest tile holds its last event
         at = [self.which[i] for i in present.tolist()]
         if len(at) == len(out.count):  # every key has tiles in the window
@@ -169,11 +180,19 @@ class _Joined:
             out.last[i] = row[7]
             out.key[i] = row
 
-
-def _sums(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """`ufunc` over `values[start:end]` for each pair of bounds (all non-empty, increasing)."""
-    idx = np.empty(2 * len(starts), dtype=np.int64)
-    idx[0::2], idx[1::2] = starts, ends
-    if idx[-1] == len(values):
-        idx = idx[:-1]  # the last range then runs to the end
-    return ufunc.reduceat(values, idx)[0::2]
+    def _reduce_one(self, out: Merged, start: int, end: int) -> None:
+        """The same reductions for a single key's rows `[start, end)`."""
+        rows = self.rows[start:end]
+        count = rows["count"]
+        n = int(count.sum())
+        totals = rows["total"]
+        total = sum(totals.tolist()) if self.total_bound >= _SAFE else totals.sum().item()
+        means = rows["mean"]
+        mean = float((count * means).sum()) / n
+        deviation = means - mean
+        m2 = float(rows["m2"].sum() + (count * deviation * deviation).sum())
+        tail = rows[-1].item()  # the latest tile holds the last event
+        i = self.which[0]
+        out.count[i], out.total[i], out.mean[i], out.m2[i] = n, total, mean, m2
+        out.min[i], out.max[i] = rows["min"].min().item(), rows["max"].max().item()
+        out.last[i], out.key[i] = tail[7], tail
