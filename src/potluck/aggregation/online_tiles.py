@@ -70,6 +70,7 @@ class TileSpec:
     reach: dict[int, int] = field(init=False)  # hop -> tiles before the head that reads can need
     lifetime_hop: int | None = field(init=False)
     lifetime_columns: tuple[str, ...] = field(init=False)
+    _columns: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         groups: dict[int, list[str]] = {}
@@ -91,10 +92,11 @@ class TileSpec:
         object.__setattr__(self, "reach", reach)
         object.__setattr__(self, "lifetime_hop", lifetime_hop)
         object.__setattr__(self, "lifetime_columns", tuple(lifetime))
+        object.__setattr__(self, "_columns", tuple(dict.fromkeys(a.column for a in self.aggregations)))
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(a.column for a in self.aggregations))
+        return self._columns
 
     @property
     def retention_us(self) -> int | None:

@@ -167,7 +167,14 @@ class Block:
 
     def drop_before(self, first: int) -> list[Partial]:
         """Drop the tiles before `first`; returns them."""
-        dropped = [p for k, p in self.partials().items() if k < first]
+        below: dict[int, Partial] = {}
+        if self.rows is not None:
+            end = int(np.searchsorted(self.rows["k"], first))
+            below = {row[0]: partial_of_row(row) for row in self.rows[:end].tolist()}
+        elif self.items:
+            below = {k: p for k, p in self.items.items() if k < first}
+        below.update((k, p) for k, p in self.updates.items() if k < first)
+        dropped = [p for k, p in below.items() if self.cut is None or k >= self.cut]
         if dropped:
             self.cut = first if self.cut is None else max(self.cut, first)
             self.updates = {k: p for k, p in self.updates.items() if k >= first}
