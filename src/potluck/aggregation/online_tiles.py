@@ -71,6 +71,7 @@ class TileSpec:
     lifetime_hop: int | None = field(init=False)
     lifetime_columns: tuple[str, ...] = field(init=False)
     _columns: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _seen_span: int | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         groups: dict[int, list[str]] = {}
@@ -93,6 +94,8 @@ class TileSpec:
         object.__setattr__(self, "lifetime_hop", lifetime_hop)
         object.__setattr__(self, "lifetime_columns", tuple(lifetime))
         object.__setattr__(self, "_columns", tuple(dict.fromkeys(a.column for a in self.aggregations)))
+        retention = self.retention_us
+        object.__setattr__(self, "_seen_span", None if retention is None else retention + max(self.groups, default=0))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -104,6 +107,11 @@ class TileSpec:
         if self.lifetime_columns:
             return None
         return max((h * (self.reach[h] + 1) for h in self.groups), default=0)
+
+    @property
+    def seen_span(self) -> int | None:
+        """How long after its last write a record still counts as a seen key (None: forever)."""
+        return self._seen_span
 
     @property
     def ttl_seconds(self) -> int:
@@ -362,10 +370,8 @@ def _merge_window(
 
 def seen(spec: TileSpec, blob: bytes, t: int) -> bool:
     """Whether a stored record still counts as a seen key at t (within the retention of its last write)."""
-    retention = spec.retention_us
-    if retention is None:
-        return True
-    return written_at(blob) + retention + max(spec.groups) >= t
+    span = spec.seen_span
+    return span is None or written_at(blob) + span >= t
 
 
 def group_events(keys: Iterable[bytes], events: Iterable[Event]) -> dict[bytes, list[Event]]:

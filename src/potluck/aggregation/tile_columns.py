@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from potluck.aggregation.partials import EMPTY, LastKey, Partial, finalize_columns, merge
+from potluck.aggregation.tile_record import Rows
 
 # Tile blocks of one (hop, column), one per key: numeric rows, generic partials by tile, or none.
-BlockOf = np.ndarray | dict[int, Partial] | None
+BlockOf = Rows | dict[int, Partial] | None
 _SAFE = 2.0**62  # an int64 sum whose bound stays below this cannot overflow
 
 
@@ -72,7 +73,7 @@ class KeyTiles:
         self.generic = [(i, b) for i, b in enumerate(blocks) if isinstance(b, dict)]
         by_dtype: dict[np.dtype[Any], list[int]] = {}
         for i, b in enumerate(blocks):
-            if isinstance(b, np.ndarray) and len(b):
+            if isinstance(b, Rows) and b.count:
                 by_dtype.setdefault(b.dtype, []).append(i)
         self.groups = [_Joined(which, [blocks[i] for i in which]) for which in by_dtype.values()]  # type: ignore[misc]
 
@@ -95,13 +96,11 @@ _SPAN = 1 << 40  # the tile indices of one key within this span share one sorted
 class _Joined:
     """Numeric blocks of one layout, joined (keys in order, each key's rows sorted by tile)."""
 
-    def __init__(self, which: list[int], blocks: list[np.ndarray]) -> None:
+    def __init__(self, which: list[int], blocks: list[Rows]) -> None:
         self.which = which
-        # Joined as bytes: concatenating structured arrays promotes their dtypes field by field, slowly.
-        self.rows = (
-            blocks[0] if len(blocks) == 1 else np.frombuffer(b"".join([b.data for b in blocks]), blocks[0].dtype)
-        )
-        self.lens = np.array([len(b) for b in blocks], dtype=np.int64)
+        dtype = blocks[0].dtype
+        self.rows = blocks[0].array() if len(blocks) == 1 else np.frombuffer(b"".join([b.data for b in blocks]), dtype)
+        self.lens = np.array([b.count for b in blocks], dtype=np.int64)
         self.offsets = np.cumsum(self.lens) - self.lens
         k = self.rows["k"]
         self.low, self.high = int(k.min()), int(k.max())

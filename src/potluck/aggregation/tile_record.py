@@ -27,7 +27,6 @@ Version 2 records (one encoded partial per tile) are not read: `potluck material
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -293,9 +292,22 @@ def encode(record: TileRecord) -> bytes:
 
 # ---------------------------------------------------------------- decoding
 
+
 # What a read needs of a record: the write time, each hop's blocks (rows, or generic tile -> partial),
 # the lifetime base and the future events; the marks are skipped.
-Blocks = dict[int, dict[str, "np.ndarray | dict[int, Partial]"]]
+class Rows:
+    """A numeric block as stored: its row layout, its bytes and how many rows they hold."""
+
+    __slots__ = ("count", "data", "dtype")
+
+    def __init__(self, dtype: np.dtype[Any], data: bytes, count: int) -> None:
+        self.dtype, self.data, self.count = dtype, data, count
+
+    def array(self) -> np.ndarray:
+        return np.frombuffer(self.data, dtype=self.dtype, count=self.count)
+
+
+Blocks = dict[int, dict[str, "Rows | dict[int, Partial]"]]
 
 
 @dataclass
@@ -374,16 +386,17 @@ def _view(data: bytes) -> RecordView:
     for _ in range(n_hops):
         hop, n_blocks = struct.unpack_from("<qH", data, pos)
         pos += 10
-        cols: dict[str, np.ndarray | dict[int, Partial]] = tiles.setdefault(hop, {})
+        cols: dict[str, Rows | dict[int, Partial]] = tiles.setdefault(hop, {})
         for _ in range(n_blocks):
             c, kind, rows = _HBI.unpack_from(data, pos)
             pos += 7
             dtype = _DTYPES.get(kind)
             if dtype is not None:
-                if pos + rows * dtype.itemsize > len(data):
+                size = rows * dtype.itemsize
+                if pos + size > len(data):
                     raise TileRecordError("truncated tile record")
-                cols[names[c]] = np.frombuffer(data, dtype=dtype, count=rows, offset=pos)
-                pos += rows * dtype.itemsize
+                cols[names[c]] = Rows(dtype, data[pos : pos + size], rows)
+                pos += size
             elif kind == GENERIC:
                 items: dict[int, Partial] = {}
                 for _ in range(rows):
@@ -412,7 +425,7 @@ def decode(blob: bytes | None) -> TileRecord:
     record = TileRecord(written=parts.written, base=parts.base, pending=parts.pending)
     for hop, cols in parts.tiles.items():
         record.tiles[hop] = {
-            c: Block(kind=GENERIC, items=b) if isinstance(b, dict) else Block(kind=_kind_of(b), rows=b)
+            c: Block(kind=GENERIC, items=b) if isinstance(b, dict) else Block(kind=_kind_of(b), rows=b.array())
             for c, b in cols.items()
         }
     try:
@@ -430,9 +443,5 @@ def decode(blob: bytes | None) -> TileRecord:
     return record
 
 
-def _kind_of(rows: np.ndarray) -> int:
+def _kind_of(rows: Rows) -> int:
     return FLOAT if rows.dtype == ROW_FLOAT else INT
-
-
-def blocks_in(parts: Iterable[RecordView], hop: int, column: str) -> list[np.ndarray | dict[int, Partial] | None]:
-    return [p.tiles.get(hop, {}).get(column) for p in parts]
