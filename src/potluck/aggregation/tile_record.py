@@ -191,15 +191,22 @@ class Block:
             kinds.add(GENERIC)
         if len(kinds) == 1 and GENERIC not in kinds:
             kind = kinds.pop()
+            new = np.array([_row(k, p) for k, p in sorted(self.updates.items())], dtype=_DTYPES[kind])
             old = self.rows
-            if old is not None:
-                keep = np.ones(len(old), dtype=bool) if self.cut is None else old["k"] >= self.cut
-                if self.updates:
-                    keep &= ~np.isin(old["k"], np.fromiter(self.updates, dtype=np.int64, count=len(self.updates)))
-                old = old[keep]
-            new = np.array([_row(k, p) for k, p in self.updates.items()], dtype=_DTYPES[kind])
-            rows = new if old is None else np.concatenate([old, new])
-            self.rows = rows[np.argsort(rows["k"], kind="stable")]
+            if old is not None and self.cut is not None:
+                old = old[int(np.searchsorted(old["k"], self.cut)) :]
+            if old is None or not len(old):
+                rows = new
+            else:
+                keys = new["k"]
+                at = np.searchsorted(old["k"], keys)
+                hit = at < len(old)
+                hit[hit] = old["k"][at[hit]] == keys[hit]
+                rows = old.copy()
+                rows[at[hit]] = new[hit]  # tiles the write changed
+                if not hit.all():
+                    rows = np.insert(rows, at[~hit], new[~hit])  # tiles it added, in order
+            self.rows = rows
             self.kind, self.items = kind, None
         else:
             items = self.partials()
