@@ -98,3 +98,33 @@ def test_blocks_pick_the_numeric_layout_their_partials_allow() -> None:
     assert kind("a") == GENERIC
     assert kind(True) == GENERIC
     assert kind(2**63) == GENERIC
+
+
+_STEP = st.one_of(
+    st.tuples(st.just("put"), st.integers(-5, 25), _FLOATS | _INTS),
+    st.tuples(st.just("drop"), st.integers(-5, 25), st.none()),
+    st.tuples(st.just("store"), st.none(), st.none()),
+)
+
+
+@given(steps=st.lists(_STEP, max_size=25), start=st.sampled_from(["float", "int", "none"]))
+def test_block_writes_equal_a_dict_of_tiles(steps: list[Any], start: str) -> None:
+    """Puts, expiries and re-encodings of a block (in place, inserted, appended, changing layout)
+    keep exactly the tiles a plain dict would."""
+    seed = {"float": {0: 1.5, 7: 2.5}, "int": {0: 3, 7: 4}, "none": {}}[start]
+    want = {k: Partial.of(v, LastKey(k * HOP + 1, None, k)) for k, v in seed.items()}
+    block = Block.of(dict(want))
+    for i, (op, k, value) in enumerate(steps):
+        if op == "put":
+            p = Partial.of(value, LastKey(k * HOP + 1, None, 100 + i))
+            old = want.get(k)
+            want[k] = p if old is None else merge(p, old)
+            assert block.get(k) == old
+            block.put(k, want[k])
+        elif op == "drop":
+            dropped = [p for j, p in sorted(want.items()) if j < k]
+            want = {j: p for j, p in want.items() if j >= k}
+            assert sorted(block.drop_before(k), key=lambda p: p.last_key) == sorted(dropped, key=lambda p: p.last_key)
+        else:
+            block = decode(encode(TileRecord(tiles={HOP: {"x": block}}))).tiles.get(HOP, {}).get("x", Block())
+        assert block.partials() == dict(sorted(want.items()))

@@ -161,6 +161,8 @@ class Block:
     def put(self, k: int, p: Partial) -> None:
         if p.count == 0:
             return
+        if self.cut is not None and k < self.cut:
+            self._settle()  # apply the cut first: it would hide this tile
         self.updates[k] = p
         self._raw = None
 
