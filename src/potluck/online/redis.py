@@ -113,6 +113,15 @@ else
 end
 return 1
 """
+# Every tile record of a read in one command (a single server; a cluster pipelines HMGET per key).
+TILE_READ_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local r = redis.call('HMGET', key, 'v', 'b')
+  out[i] = {r[1] or false, r[2] or false}
+end
+return out
+"""
 _SCRIPT_SHA = hashlib.sha1(NEWEST_WINS_LUA.encode("utf-8")).hexdigest()  # what SCRIPT LOAD answers
 
 
@@ -453,10 +462,15 @@ class RedisOnlineStore:
     def read_tiles(self, requests: Sequence[ReadRequest]) -> list[list[TileRecord | None]]:
         keys = [self.tile_key(req.view, k) for req in requests for k in req.keys]
         with self._errors():
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys:
-                pipe.hmget(key, "v", "b")
-            raw = pipe.execute() if keys else []
+            if not keys:
+                raw: list[Any] = []
+            elif self.cluster:
+                pipe = self.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.hmget(key, "v", "b")
+                raw = pipe.execute()
+            else:
+                raw = self.client.eval(TILE_READ_LUA, len(keys), *keys)
         out: list[list[TileRecord | None]] = []
         pos = 0
         for req in requests:
