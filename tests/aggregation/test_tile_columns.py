@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +14,17 @@ from aggregation_reference import close
 from potluck.aggregation.partials import EMPTY, LastKey, Partial, merge
 from potluck.aggregation.rule import FUNCTIONS
 from potluck.aggregation.tile_columns import KeyTiles
-from potluck.aggregation.tile_record import FLOAT, GENERIC, INT, Block, TileRecord, decode, encode, view
+from potluck.aggregation.tile_record import (
+    FLOAT,
+    GENERIC,
+    INT,
+    Block,
+    TileRecord,
+    TileRecordError,
+    decode,
+    encode,
+    view,
+)
 
 HOP = 10
 _FLOATS = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False)
@@ -128,3 +140,20 @@ def test_block_writes_equal_a_dict_of_tiles(steps: list[Any], start: str) -> Non
         else:
             block = decode(encode(TileRecord(tiles={HOP: {"x": block}}))).tiles.get(HOP, {}).get("x", Block())
         assert block.partials() == dict(sorted(want.items()))
+
+
+@given(tiles=_KEY, cut=st.integers(0, 10_000), junk=st.binary(max_size=40))
+def test_damaged_records_are_refused(
+    tiles: dict[int, list[tuple[int, int | None, Any]]], cut: int, junk: bytes
+) -> None:
+    blob = _stored(_partials(tiles))
+    for damaged in (blob[: cut % len(blob)], blob + (junk[:1] or b"\x00")):
+        with pytest.raises(TileRecordError):
+            decode(damaged)
+    with contextlib.suppress(TileRecordError):  # random bytes: refused (or a record), never another error
+        decode(b"\x03" + junk)
+
+
+def test_older_records_say_how_to_rebuild() -> None:
+    with pytest.raises(TileRecordError, match="potluck materialize"):
+        view(b"\x02" + bytes(20))
