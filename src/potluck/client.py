@@ -263,9 +263,13 @@ class Client:
             body["features"] = list(features or [])
         return OnlineResponse(self._post("/get-online-features", body))
 
-    def push(self, push_source_name: str, df: Any, to: str = "online") -> int:
-        """Write rows (a pandas DataFrame or a dict of column lists); returns the rows written."""
-        body = {"push_source_name": push_source_name, "df": _df_columns(df), "to": to}
+    def push(self, push_source_name: str, df: Any, to: str = "online", *, idempotency_key: str | None = None) -> int:
+        """Write rows (a pandas DataFrame or a dict of column lists); returns the rows written.
+
+        A push repeated with the same `idempotency_key` updates the tiles of aggregation views once."""
+        body: dict[str, Any] = {"push_source_name": push_source_name, "df": _df_columns(df), "to": to}
+        if idempotency_key is not None:
+            body["idempotency_key"] = idempotency_key
         return int(self._post("/push", body).get("rows", 0))
 
     def write_to_online_store(self, feature_view_name: str, df: Any) -> int:

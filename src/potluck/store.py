@@ -964,8 +964,13 @@ class FeatureStore:
         allow_registry_cache: bool = True,
         to: PushMode | str = "online",
         transform_on_write: bool = True,
+        *,
+        idempotency_key: str | None = None,
     ) -> int:
         """Write rows to the views fed by a push source, online, offline, or both; returns the rows pushed.
+
+        Views with aggregations take the rows as tile updates; a push repeated with the same
+        `idempotency_key` changes their tiles only once.
 
         `df` is a pandas or polars DataFrame, a pyarrow Table or a dict of columns (see the docs for
         the accepted values). On-demand views stored at write time (`write_to_online_store=True`)
@@ -989,6 +994,7 @@ class FeatureStore:
             online=self._online if mode is not PushMode.OFFLINE else None,
             offline=self._offline if mode is not PushMode.ONLINE else None,
             stored=self._stored_reading(self._snapshot(), views) if mode is not PushMode.OFFLINE else (),
+            idempotency_key=idempotency_key,
         )
 
     async def push_async(
@@ -1002,10 +1008,13 @@ class FeatureStore:
         """As `push`, awaitable: the write runs in a worker thread, off the event loop."""
         import asyncio
 
-        unknown = set(kwargs) - {"transform_on_write"}
+        unknown = set(kwargs) - {"transform_on_write", "idempotency_key"}
         if unknown:
             raise TypeError(f"push_async() got unexpected keyword argument(s) {', '.join(sorted(unknown))}")
-        return await asyncio.to_thread(self.push, push_source_name, df, allow_registry_cache, to)
+        key = kwargs.get("idempotency_key")
+        return await asyncio.to_thread(
+            lambda: self.push(push_source_name, df, allow_registry_cache, to, idempotency_key=key)
+        )
 
     def write_to_online_store(
         self,

@@ -92,7 +92,9 @@ class MemoryBackend:
             views.append(view)
         return OnlineResult(names, values, statuses, stamps, views)
 
-    def push(self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget) -> int:
+    def push(
+        self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget, idempotency_key: str | None = None
+    ) -> int:
         self._check()
         view = self.push_sources.get(push_source_name)
         if view is None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,25 +79,38 @@ class Partial:
         return merge(self, Partial.of(value, key))
 
     def finalize(self, function: str) -> Any:
-        fn = canonical_function(function)
-        if fn == "count":
-            return self.count
-        if self.count == 0:
-            return None
-        if fn == "sum":
-            return self.total
-        if fn == "mean":
-            return self.total / self.count
-        if fn in ("variance", "stddev"):
-            if self.count < 2:
-                return None
-            variance = max(self.m2, 0.0) / (self.count - 1)
-            return variance if fn == "variance" else math.sqrt(variance)
-        if fn == "min":
-            return self.min
-        if fn == "max":
-            return self.max
-        return self.last
+        return finalize_columns(function, [self.count], [self.total], [self.m2], [self.min], [self.max], [self.last])[0]
+
+
+def finalize_columns(
+    function: str,
+    count: Sequence[int],
+    total: Sequence[int | float],
+    m2: Sequence[float],
+    lo: Sequence[Scalar | None],
+    hi: Sequence[Scalar | None],
+    last: Sequence[Scalar | None],
+) -> list[Any]:
+    """The value of `function` for each of many partials given field by field (the one home of finalizing)."""
+    fn = canonical_function(function)
+    if fn == "count":
+        return list(count)
+    if fn == "sum":
+        return [t if n else None for n, t in zip(count, total, strict=True)]
+    if fn == "mean":
+        return [t / n if n else None for n, t in zip(count, total, strict=True)]
+    if fn in ("variance", "stddev"):
+        root = fn == "stddev"
+        out: list[Any] = []
+        for n, m in zip(count, m2, strict=True):
+            if n < 2:
+                out.append(None)
+            else:
+                variance = max(m, 0.0) / (n - 1)
+                out.append(math.sqrt(variance) if root else variance)
+        return out
+    values = lo if fn == "min" else hi if fn == "max" else last
+    return [v if n else None for n, v in zip(count, values, strict=True)]
 
 
 EMPTY = Partial()
@@ -248,4 +262,14 @@ def decode(data: bytes) -> Partial:
     return Partial(count, total, mean, m2, values[1], values[2], values[3], key)
 
 
-__all__ = ["EMPTY", "LastKey", "Partial", "PartialDecodeError", "decode", "encode", "merge", "merge_all"]
+__all__ = [
+    "EMPTY",
+    "LastKey",
+    "Partial",
+    "PartialDecodeError",
+    "decode",
+    "encode",
+    "finalize_columns",
+    "merge",
+    "merge_all",
+]

@@ -125,10 +125,27 @@ def _one(
         raise RetrievalError(f"materialize: start {view_start.isoformat()} is after end {end.isoformat()}")
     began = time.perf_counter()
     target = online_view(view, project)
+    on_progress = progress(view.name) if progress else None
+    if target.tiles is not None:  # an aggregation view: its tiles rebuilt from the events up to end
+        from potluck.materialize.tiles import backfill_view
+
+        online.create([target])
+        read = backfill_view(
+            view,
+            target,
+            repo_path=repo_path,
+            offline=offline,
+            online=online,
+            end=end,
+            batch_rows=batch_rows,
+            on_progress=on_progress,
+        )
+        registry.record_materialization(view.name, view_start, end)
+        seconds = time.perf_counter() - began
+        return MaterializationResult(view.name, view_start, end, read, seconds, rows_read=read)
     stored = list(stored_for(view)) if stored_for is not None else []
     online.create([target, *(s.target for s in stored)])
     batches = _Counted(offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows))
-    on_progress = progress(view.name) if progress else None
     write = _with_stored(view, online, stored) if stored else None
     rows = materialize_view(batches, online, target, batch_rows=batch_rows, on_progress=on_progress, write=write)
     registry.record_materialization(view.name, view_start, end)

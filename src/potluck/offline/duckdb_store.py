@@ -422,6 +422,26 @@ class DuckDBOfflineStore:
             raise
         return SourceScan(cursor=cursor, relation=relation, position="__potluck_position", row_count=count)
 
+    def events(
+        self, view: ViewQuery, start: datetime | None, end: datetime, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Every event of the view's source with `start <= event_ts <= end`, ordered by key then
+        position (`potluck.offline.sql.events`); for an aggregation view, its input columns."""
+        from potluck.offline.sql.events import events_sql
+        from potluck.offline.sql.windows import inputs_view
+
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be at least 1")
+        view = inputs_view(view) if view.aggregations else view
+        cursor = self._cursor()
+        try:
+            source = self._source_input(cursor, view, None)
+            lower = None if start is None else _naive_utc(start)
+            query = events_sql(DUCKDB, view, source, lower, _naive_utc(end))
+            yield from _arrow_reader(cursor.sql(query.text, params=list(query.params)), batch_rows)
+        finally:
+            cursor.close()
+
     def source_schema(self, source: SourceTable) -> pa.Schema:
         """The Arrow schema of a source as DuckDB reads it (Parquet metadata or a CSV sniff)."""
         files = duckdb_sources.source_files(source)

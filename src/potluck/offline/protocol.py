@@ -141,4 +141,14 @@ class SupportsSourceScan(Protocol):
 
     def engine_cursor(self) -> Any:
         """A new cursor of the engine, for statistics over other relations (datasets); the caller closes it."""
+
+
+@runtime_checkable
+class SupportsEventScan(Protocol):
+    """Capability: reading a view's raw events in a time range (backfill of online tiles)."""
+
+    def events(
+        self, view: ViewQuery, start: datetime | None, end: datetime, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Events with start <= event_ts <= end, ordered by join keys then physical position."""
         ...

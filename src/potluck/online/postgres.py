@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import BackendUnavailableError, MissingExtraError
-from potluck.online.protocol import OnlineView, ReadRequest, ReadResult
+from potluck.online.protocol import OnlineView, ReadRequest, ReadResult, TileRecord, TileWrite
 from potluck.online.rows import encode_rows, newest_per_key
-from potluck.online.sql import newer_condition, quote_ident
+from potluck.online.sql import newer_condition, quote_ident, tile_table_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,9 +28,9 @@ _MAX_IDENT = 63
 _STAGE = "potluck_online_stage"
 
 
-def table_name(view: OnlineView) -> str:
+def table_name(view: OnlineView, name: str | None = None) -> str:
     """The view's table name, shortened with a hash suffix when over PostgreSQL's 63-byte limit."""
-    name = view.storage_name
+    name = view.storage_name if name is None else name
     if len(name.encode("utf-8")) <= _MAX_IDENT:
         return name
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
@@ -151,6 +151,7 @@ class PostgresOnlineStore:
             conn.execute(self._write_timeout)
             for view in views:
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(view)}")
+                conn.execute(f"DROP TABLE IF EXISTS {self._tile_table(view)}")
 
     def write(self, view: OnlineView, rows: pa.Table) -> int:
         errors = self._psycopg.errors
@@ -244,6 +245,77 @@ class PostgresOnlineStore:
             params.append(list(dict.fromkeys(req.keys)))
         for i, key, ts, value in conn.execute(" UNION ALL ".join(parts), params):
             found[i][bytes(key)] = (ts, bytes(value))
+
+    # ------------------------------------------------------------ tiles
+
+    def _tile_table(self, view: OnlineView) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(table_name(view, tile_table_name(view)))}"
+
+    def read_tiles(self, requests: Sequence[ReadRequest]) -> list[list[TileRecord | None]]:
+        if not requests:
+            return []
+        errors = self._psycopg.errors
+        found: list[dict[bytes, TileRecord]] = [{} for _ in requests]
+        with self._connection() as conn:
+            try:
+                self._select_tiles(conn, list(enumerate(requests)), found)
+            except errors.UndefinedTable:
+                conn.rollback()  # some view has no tiles yet: look the others up one by one
+                for i, req in enumerate(requests):
+                    try:
+                        self._select_tiles(conn, [(i, req)], found)
+                    except errors.UndefinedTable:
+                        conn.rollback()
+            conn.rollback()
+        return [[hits.get(k) for k in req.keys] for req, hits in zip(requests, found, strict=True)]
+
+    def _select_tiles(
+        self, conn: Any, requests: list[tuple[int, ReadRequest]], found: list[dict[bytes, TileRecord]]
+    ) -> None:
+        sql = " UNION ALL ".join(
+            f"SELECT {int(i)} AS i, entity_key, version, blob FROM {self._tile_table(req.view)} "
+            "WHERE entity_key = ANY(%s)"
+            for i, req in requests
+        )
+        for i, key, version, blob in conn.execute(sql, [list(dict.fromkeys(r.keys)) for _, r in requests]):
+            found[i][bytes(key)] = TileRecord(int(version), bytes(blob))
+
+    def write_tiles(self, view: OnlineView, writes: Sequence[TileWrite], ttl_seconds: int) -> list[bool]:
+        if not writes:
+            return []
+        errors = self._psycopg.errors
+        table = self._tile_table(view)
+        # One statement; the version check is in the upsert, keys in order so writers lock alike.
+        sql = (
+            f"INSERT INTO {table} AS t (entity_key, version, blob) "
+            "SELECT k, e + 1, b FROM unnest(%s::bytea[], %s::bigint[], %s::bytea[]) AS u(k, e, b) ORDER BY k "
+            "ON CONFLICT (entity_key) DO UPDATE SET version = excluded.version, blob = excluded.blob "
+            "WHERE t.version = excluded.version - 1 RETURNING entity_key"
+        )
+        params = [[w.key for w in writes], [w.expected for w in writes], [w.blob for w in writes]]
+        for attempt in range(5):
+            try:
+                with self._connection() as conn:
+                    conn.execute(self._write_timeout)
+                    done = {bytes(row[0]) for row in conn.execute(sql, params)}
+                return [w.key in done for w in writes]
+            except errors.UndefinedTable:
+                with self._connection() as conn:
+                    conn.execute(self._write_timeout)
+                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
+                    try:
+                        conn.execute(
+                            f"CREATE TABLE IF NOT EXISTS {table} (entity_key bytea PRIMARY KEY, "
+                            "version bigint NOT NULL, blob bytea NOT NULL)"
+                        )
+                    except (errors.UniqueViolation, errors.DuplicateTable):
+                        conn.rollback()
+            except (errors.DeadlockDetected, errors.SerializationFailure, errors.UniqueViolation):
+                # UniqueViolation: two writers inserted the same new key at once; re-read and retry.
+                if attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        return [False] * len(writes)
 
     def close(self) -> None:
         self.pool.close()

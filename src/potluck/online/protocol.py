@@ -1,9 +1,14 @@
-"""The online store protocol: newest-wins writes and key lookups of the latest feature rows."""
+"""The online store protocol: newest-wins writes and key lookups of the latest feature rows.
+
+Stores that serve windowed aggregations also keep one tile record per (view, entity key): an
+opaque blob with a version, replaced only by compare-and-set (`SupportsTiles`). What the blob
+holds (partial aggregates per hop, idempotency marks) is `potluck.aggregation.tiles`' business.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
@@ -13,6 +18,7 @@ from potluck.definitions.field import Field
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from potluck.aggregation.online_tiles import TileSpec
     from potluck.online.keys import KeyEncoder
     from potluck.online.values import RowCodec
 
@@ -28,6 +34,8 @@ class OnlineView:
     features: tuple[Field, ...]
     ttl: timedelta  # zero means no expiry
     generation: int = 0  # the registry version that (re)defined the view's online shape; 0: before generations
+    # Windowed aggregations: `features` are their outputs, served from tile records, not rows.
+    tiles: TileSpec | None = field(default=None, compare=False)
 
     # Derived helpers, computed once per view object (cached_property bypasses the frozen check).
     @cached_property
@@ -101,4 +109,36 @@ class SupportsAsyncRead(Protocol):
 
     async def read_async(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         """As `OnlineStore.read`, awaited."""
+        ...
+
+
+@dataclass(frozen=True)
+class TileRecord:
+    """A stored tile record: its version (1 for the first write, +1 per write) and its blob."""
+
+    version: int
+    blob: bytes
+
+
+class TileWrite(NamedTuple):
+    """Replace the tile record of `key` with `blob`, if its version is still `expected` (0: absent)."""
+
+    key: bytes
+    expected: int
+    blob: bytes
+
+
+@runtime_checkable
+class SupportsTiles(Protocol):
+    """An online store that keeps tile records (windowed aggregations) beside the feature rows."""
+
+    def read_tiles(self, requests: Sequence[ReadRequest]) -> list[list[TileRecord | None]]:
+        """The tile record of every requested key (None: none stored), in one round trip where possible."""
+        ...
+
+    def write_tiles(self, view: OnlineView, writes: Sequence[TileWrite], ttl_seconds: int) -> list[bool]:
+        """Compare-and-set each write atomically (keys are distinct); True where it was applied.
+
+        `ttl_seconds` > 0 lets the backend expire a record not written for that long (Redis).
+        """
         ...

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import BackendUnavailableError, ConfigError, MissingExtraError
 from potluck.online.arrow_util import as_numpy, bin_scalar, concat_range, fill_null, from_numpy, hex_binary, join_rows
-from potluck.online.protocol import OnlineView, ReadRequest, ReadResult
+from potluck.online.protocol import OnlineView, ReadRequest, ReadResult, TileRecord, TileWrite
 from potluck.online.redis_async import AsyncRedisReader, AsyncRedisSettings
 from potluck.online.rows import encode_rows, newest_per_key
 
@@ -95,6 +95,32 @@ for i = 1, #KEYS do
   end
 end
 return written
+"""
+# KEYS[1]: a tile record (hash of version `v` and blob `b`); ARGV: expected version (0: absent),
+# new blob, expiry in seconds (0: none). Compare-and-set: 1 when written, 0 when the version moved.
+TILE_CAS_LUA = """
+local v = redis.call('HGET', KEYS[1], 'v')
+local cur = v and tonumber(v) or 0
+if cur ~= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', cur + 1, 'b', ARGV[2])
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+else
+  redis.call('PERSIST', KEYS[1])
+end
+return 1
+"""
+# Every tile record of a read in one command (a single server; a cluster pipelines HMGET per key).
+TILE_READ_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local r = redis.call('HMGET', key, 'v', 'b')
+  out[i] = {r[1] or false, r[2] or false}
+end
+return out
 """
 _SCRIPT_SHA = hashlib.sha1(NEWEST_WINS_LUA.encode("utf-8")).hexdigest()  # what SCRIPT LOAD answers
 
@@ -426,6 +452,44 @@ class RedisOnlineStore:
         if reader is None:
             reader = self._async_reader = AsyncRedisReader(self._async_settings, self._where)
         return _decode(requests, await reader.mget(all_keys))
+
+    # ------------------------------------------------------------ tiles
+
+    def tile_key(self, view: OnlineView, entity_key: bytes) -> bytes:
+        # Under the view's prefix (teardown's scan finds it); the hash tag keeps it in the entity's slot.
+        return self.view_prefix(view) + b"#t{" + entity_key.hex().encode("ascii") + b"}"
+
+    def read_tiles(self, requests: Sequence[ReadRequest]) -> list[list[TileRecord | None]]:
+        keys = [self.tile_key(req.view, k) for req in requests for k in req.keys]
+        with self._errors():
+            if not keys:
+                raw: list[Any] = []
+            elif self.cluster:
+                pipe = self.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.hmget(key, "v", "b")
+                raw = pipe.execute()
+            else:
+                raw = self.client.eval(TILE_READ_LUA, len(keys), *keys)
+        out: list[list[TileRecord | None]] = []
+        pos = 0
+        for req in requests:
+            chunk = raw[pos : pos + len(req.keys)]
+            pos += len(req.keys)
+            out.append([None if v is None or b is None else TileRecord(int(v), bytes(b)) for v, b in chunk])
+        return out
+
+    def write_tiles(self, view: OnlineView, writes: Sequence[TileWrite], ttl_seconds: int) -> list[bool]:
+        if not writes:
+            return []
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            for w in writes:
+                # EVAL by command: a cluster pipeline routes it by its one key (it has no eval method).
+                pipe.execute_command(
+                    "EVAL", TILE_CAS_LUA, 1, self.tile_key(view, w.key), w.expected, w.blob, max(0, int(ttl_seconds))
+                )
+            return [bool(r) for r in pipe.execute()]
 
     def close(self) -> None:
         if self._async_reader is not None:

@@ -1,6 +1,11 @@
-"""What the SQL stores share: identifier quoting and the newest-wins condition."""
+"""What the SQL stores share: identifier quoting, the newest-wins condition, tile table names."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from potluck.online.protocol import OnlineView
 
 INT64_MIN_SQL = "-9223372036854775808"
 
@@ -18,3 +23,8 @@ def newer_condition(table: str) -> str:
         f"excluded.event_ts > {table}.event_ts OR (excluded.event_ts = {table}.event_ts AND "
         f"COALESCE(excluded.created_ts, {INT64_MIN_SQL}) >= COALESCE({table}.created_ts, {INT64_MIN_SQL}))"
     )
+
+
+def tile_table_name(view: OnlineView) -> str:
+    """The (unquoted) table of a view's tile records, beside its rows' table."""
+    return view.storage_name + "#tiles"

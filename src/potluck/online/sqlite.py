@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import BackendUnavailableError
-from potluck.online.protocol import OnlineView, ReadRequest, ReadResult
+from potluck.online.protocol import OnlineView, ReadRequest, ReadResult, TileRecord, TileWrite
 from potluck.online.rows import encode_rows, sorted_by_key
-from potluck.online.sql import newer_condition, quote_ident
+from potluck.online.sql import newer_condition, quote_ident, tile_table_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -135,7 +135,9 @@ class SqliteOnlineStore:
         with _errors(self.path):
             for view in views:
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(view)}")
+                conn.execute(f"DROP TABLE IF EXISTS {quote_ident(tile_table_name(view))}")
                 self._created.discard(view.storage_name)
+                self._created.discard(tile_table_name(view))
 
     def write(self, view: OnlineView, rows: pa.Table) -> int:
         conn = self._conn()
@@ -243,6 +245,58 @@ class SqliteOnlineStore:
             for key, ts, value in conn.execute(sql, chunk):
                 found[key] = (ts, value)
         return found
+
+    # ------------------------------------------------------------ tiles
+
+    def read_tiles(self, requests: Sequence[ReadRequest]) -> list[list[TileRecord | None]]:
+        conn = self._conn()
+        out: list[list[TileRecord | None]] = []
+        with _errors(self.path):
+            for req in requests:
+                found: dict[bytes, TileRecord] = {}
+                table = quote_ident(tile_table_name(req.view))
+                unique = list(dict.fromkeys(req.keys))
+                try:
+                    for start in range(0, len(unique), _MAX_PARAMS):
+                        chunk = unique[start : start + _MAX_PARAMS]
+                        sql = f"SELECT entity_key, version, blob FROM {table} WHERE entity_key IN ({','.join('?' * len(chunk))})"
+                        for key, version, blob in conn.execute(sql, chunk):
+                            found[key] = TileRecord(version, blob)
+                except sqlite3.OperationalError as err:
+                    if "no such table" not in str(err):
+                        raise
+                out.append([found.get(k) for k in req.keys])
+        return out
+
+    def write_tiles(self, view: OnlineView, writes: Sequence[TileWrite], ttl_seconds: int) -> list[bool]:
+        conn = self._conn()
+        name = tile_table_name(view)
+        table = quote_ident(name)
+        if name not in self._created:
+            with _errors(self.path):
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table} (entity_key BLOB PRIMARY KEY, "
+                    "version INTEGER NOT NULL, blob BLOB NOT NULL) WITHOUT ROWID"
+                )
+            self._created.add(name)
+        # The version check is inside the upsert: a record changed since it was read is left alone.
+        sql = (
+            f"INSERT INTO {table} (entity_key, version, blob) VALUES (?, ?, ?) ON CONFLICT (entity_key) "
+            f"DO UPDATE SET version = excluded.version, blob = excluded.blob WHERE {table}.version = excluded.version - 1"
+        )
+        applied: list[bool] = []
+        with _errors(self.path):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for w in writes:
+                    cur = conn.execute(sql, (w.key, w.expected + 1, w.blob))
+                    applied.append(cur.rowcount == 1)
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return applied
 
     def close(self) -> None:
         if self._pid != os.getpid():

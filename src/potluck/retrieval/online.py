@@ -405,8 +405,10 @@ def get_online_features(
     now: datetime | None = None,
 ) -> OnlineResponse:
     """Read the latest feature values of each entity row from `store`."""
+    from potluck.retrieval.tile_reads import read_all
+
     plan = _plan_reads(selections, entity_rows)
-    results = store.read(plan.requests) if plan.requests else []
+    results = read_all(store, plan.requests, _now_micros(now)) if plan.requests else []
     return _assemble(selections, plan, results, now)
 
 
@@ -427,13 +429,10 @@ async def get_online_features_async(
 
     Other stores are read in the calling thread (their reads are local or short).
     """
+    from potluck.retrieval.tile_reads import read_all_async
+
     plan = _plan_reads(selections, entity_rows)
-    if not plan.requests:
-        results: list[ReadResult] = []
-    elif (read_async := _async_reader(store)) is not None:
-        results = await read_async(plan.requests)
-    else:
-        results = store.read(plan.requests)
+    results: list[ReadResult] = await read_all_async(store, plan.requests, _now_micros(now)) if plan.requests else []
     return _assemble(selections, plan, results, now)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from potluck.aggregation.rule import micros
 from potluck.definitions import ConflictPolicy, Definition, FeatureView, LabelView, OnDemandFeatureView
@@ -13,6 +14,9 @@ from potluck.offline.protocol import LabelRule, SourceTable, ViewQuery, Windowed
 from potluck.online.protocol import OnlineView
 from potluck.repo.sources import resolve_source_path
 from potluck.retrieval.references import ViewSelection
+
+if TYPE_CHECKING:
+    from potluck.aggregation.online_tiles import TileSpec
 
 
 def source_table(view: FeatureView, repo_path: str) -> SourceTable:
@@ -82,7 +86,38 @@ def full_view_query(view: FeatureView, repo_path: str) -> ViewQuery:
     return view_query(ViewSelection(view, tuple(view.features), tuple(view.feature_names)), repo_path)
 
 
+def tile_spec(view: FeatureView) -> TileSpec | None:
+    """The tile layout of a view with aggregations (None for a plain view)."""
+    aggregations = getattr(view, "aggregations", None)
+    if not aggregations:
+        return None
+    from potluck.aggregation.online_tiles import TileAggregation, TileSpec
+    from potluck.aggregation.rule import effective_hop, output_name
+
+    return TileSpec(
+        tuple(
+            TileAggregation.of(
+                a.column, a.function, a.time_window, effective_hop(a.time_window, a.slide_interval), output_name(a)
+            )
+            for a in aggregations
+        )
+    )
+
+
 def online_view(view: FeatureView, project: str) -> OnlineView:
+    spec = tile_spec(view)
+    if spec is not None:
+        by_name = {f.name: f for f in view.features}
+        return OnlineView(
+            project=project,
+            name=view.name,
+            join_keys=tuple(view.join_keys),
+            key_fields=tuple(view.entity_columns),
+            features=tuple(by_name[a.output] for a in spec.aggregations),
+            ttl=timedelta(0),  # tiles expire by the retention rule, not by ttl
+            generation=view.online_generation,
+            tiles=spec,
+        )
     return OnlineView(
         project=project,
         name=view.name,

@@ -247,7 +247,7 @@ class FeatureServer:
         # A push may append a Parquet file: keep it off the event loop that serves reads, in a pool of
         # its own, so a backlog of pushes to a frozen store takes no thread that /metrics needs.
         written = await self.offload.run_write(
-            "push", "the online store", self.backend.push, req.push_source_name, req.df, req.to
+            "push", "the online store", self.backend.push, req.push_source_name, req.df, req.to, req.idempotency_key
         )
         self.metrics.pushed_rows.labels(req.push_source_name).inc(written)
         return _json({"status": "ok", "rows": written})

@@ -70,7 +70,9 @@ class ServingBackend(Protocol):
         full_feature_names: bool,
     ) -> OnlineResult: ...
 
-    def push(self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget) -> int:
+    def push(
+        self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget, idempotency_key: str | None = None
+    ) -> int:
         """Write rows (columns of equal length) through a push source; return the rows written."""
         ...
 

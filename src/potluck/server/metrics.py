@@ -85,6 +85,29 @@ class _FeatureLogCollector(Collector):
         yield queued
 
 
+class _TileCollector(Collector):
+    """Tile updates of aggregation views in this process (`potluck.streaming.tile_feed.COUNTERS`)."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        from potluck.streaming.tile_feed import COUNTERS
+
+        events = CounterMetricFamily(
+            "potluck_tile_events",
+            "Events given to the tiles of aggregation views, by outcome: applied; late (older than the "
+            "longest window plus one hop, dropped); behind_watermark (the batch source has them); "
+            "future_dropped (beyond the future events kept per key)",
+            labels=["outcome"],
+        )
+        for outcome in ("applied", "late", "behind_watermark", "future_dropped"):
+            events.add_metric([outcome], float(getattr(COUNTERS, outcome)))
+        yield events
+        replayed = CounterMetricFamily(
+            "potluck_tile_replayed_updates", "Entity tile updates skipped because their idempotency key was applied"
+        )
+        replayed.add_metric([], float(COUNTERS.replayed))
+        yield replayed
+
+
 class ServerMetrics:
     def __init__(
         self,
@@ -126,6 +149,7 @@ class ServerMetrics:
             "potluck_written_rows", "Rows written by /write-to-online-store", ["view"], registry=self.registry
         )
         self.registry.register(_FreshnessCollector(freshness))
+        self.registry.register(_TileCollector())
         if feature_log is not None:
             self.registry.register(_FeatureLogCollector(feature_log))
         if monitoring is not None:

@@ -151,6 +151,12 @@ class PushRequest(_Body):
     to: PushTo = "online"
     allow_registry_cache: StrictBool = Field(default=True, description=ACCEPTED)
     transform_on_write: StrictBool = Field(default=True, description=ACCEPTED)
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Windowed aggregations: a push repeated with the same key updates their tiles only once.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PushRequest:

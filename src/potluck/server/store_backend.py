@@ -109,8 +109,10 @@ class StoreBackend:
         self._log_specs[key] = spec
         return spec
 
-    def push(self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget) -> int:
-        return self.store.push(push_source_name, rows, to=to)
+    def push(
+        self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget, idempotency_key: str | None = None
+    ) -> int:
+        return self.store.push(push_source_name, rows, to=to, idempotency_key=idempotency_key)
 
     def write_to_online_store(self, feature_view_name: str, rows: dict[str, list[Any]]) -> int:
         return self.store.write_to_online_store(feature_view_name, rows)

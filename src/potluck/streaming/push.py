@@ -122,6 +122,16 @@ def _first_null(values: pa.Array) -> int | None:
     return int(pc.index(values.is_null(), True).as_py())
 
 
+def pushed_fields(view: FeatureView) -> list[Any]:
+    """The value columns a push to `view` carries: its features, or for a view with aggregations
+    the columns it aggregates (typed by its schema)."""
+    aggregations = getattr(view, "aggregations", None)
+    if not aggregations:
+        return list(view.features)
+    inputs = {f.name: f for f in view.input_fields}
+    return [inputs[c] for c in dict.fromkeys(a.column for a in aggregations) if c in inputs]
+
+
 def prepare_rows(view: FeatureView, table: Columns | pa.Table) -> pa.Table:
     """The pushed rows as the online store's columns; every column checked against the view's schema.
 
@@ -132,7 +142,8 @@ def prepare_rows(view: FeatureView, table: Columns | pa.Table) -> pa.Table:
     source = view.source
     context = f"push to feature view '{view.name}'"
     ts_type = pa.timestamp("us", tz="UTC")
-    needed = [*view.join_keys, source.timestamp_field, *view.feature_names]
+    inputs = pushed_fields(view)
+    needed = [*view.join_keys, source.timestamp_field, *(f.name for f in inputs)]
     missing = [c for c in needed if c not in table.column_names]
     if missing:
         raise RetrievalError(
@@ -150,7 +161,7 @@ def prepare_rows(view: FeatureView, table: Columns | pa.Table) -> pa.Table:
         if null is not None:
             raise RetrievalError(f"{context}: join key '{key_field.name}' is null in row {null}; every row needs a key")
         columns[key_field.name] = key
-    for f in view.features:
+    for f in inputs:
         columns[f.name] = to_column(table.column(f.name), f.dtype.to_arrow(), f.name, context, f.dtype.name, f.dtype)
     columns["event_timestamp"] = cast(source.timestamp_field, ts_type, "a timestamp")
     if source.created_timestamp_column and source.created_timestamp_column in table.column_names:
@@ -174,10 +185,13 @@ def push(
     online: OnlineStore | None,
     offline: OfflineStore | None,
     stored: Sequence[StoredView] = (),
+    idempotency_key: str | None = None,
 ) -> int:
     """Validate `rows` for every view of `source`, then write them; returns the rows pushed.
 
     `stored`: the on-demand views stored at write time that read these views (their rows follow).
+    Views with aggregations get the rows as tile updates; with `idempotency_key`, a push repeated
+    with the same key changes none of their tiles again (plain views are newest-wins anyway).
     """
     table = to_columns(rows)
     if table.num_rows == 0:
@@ -200,8 +214,16 @@ def push(
     if to_online:
         assert online is not None
         for view, data in prepared:
-            if view.online:
-                online.write(online_view(view, project), data)
+            if not view.online:
+                continue
+            target = online_view(view, project)
+            if target.tiles is None:
+                online.write(target, data)
+                continue
+            from potluck.streaming.tile_feed import events_from_table, update_tiles
+
+            keys, events = events_from_table(target, target.tiles, data)
+            update_tiles(online, target, target.tiles, keys, events, position=idempotency_key)
         for write in after:
             write()
     if appended is not None:

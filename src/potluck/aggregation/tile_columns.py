@@ -1,0 +1,197 @@
+"""Merging the tiles of one window for many keys at once, over the numeric blocks of their records
+(`potluck.aggregation.tile_record`): the partials of a window, field by field, as slice reductions.
+
+The result equals merging the same tiles one by one with `potluck.aggregation.partials.merge`
+(the definition; floats up to rounding): counts and sums add up; the mean and M2 combine by the
+many-way form of Chan et al.'s formula (`M2 = sum(M2_i) + sum(n_i * (mean_i - mean)^2)`); min and
+max reduce; and `last` is the last event of the window's latest non-empty tile, because a hop's
+tiles split events by event time. Blocks that are not numeric (and whatever a window adds beyond
+its tiles: future events now due, the lifetime base) go through `partials.merge`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from potluck.aggregation.partials import EMPTY, LastKey, Partial, finalize_columns, merge
+from potluck.aggregation.tile_record import Rows
+
+# Tile blocks of one (hop, column), one per key: numeric rows, generic partials by tile, or none.
+BlockOf = Rows | dict[int, Partial] | None
+_SAFE = 2.0**62  # an int64 sum whose bound stays below this cannot overflow
+
+
+@dataclass
+class Merged:
+    """The merged partial of each key, field by field (`count` 0: empty, other fields unset)."""
+
+    count: list[int]
+    total: list[Any]
+    mean: list[float]
+    m2: list[float]
+    min: list[Any]
+    max: list[Any]
+    last: list[Any]
+    key: list[tuple[Any, ...] | LastKey | None]  # a numeric row (its last-event fields) or the key
+
+    @staticmethod
+    def empty(n: int) -> Merged:
+        return Merged([0] * n, [0] * n, [0.0] * n, [0.0] * n, [None] * n, [None] * n, [None] * n, [None] * n)
+
+    def partial(self, i: int) -> Partial:
+        if not self.count[i]:
+            return EMPTY
+        key = self.key[i]
+        if isinstance(key, tuple):
+            key = LastKey(key[8], None if key[10] == 1 else key[9], key[11])
+        return Partial(
+            self.count[i], self.total[i], self.mean[i], self.m2[i], self.min[i], self.max[i], self.last[i], key
+        )
+
+    def put(self, i: int, p: Partial) -> None:
+        self.count[i], self.total[i], self.mean[i], self.m2[i] = p.count, p.total, p.mean, p.m2
+        self.min[i], self.max[i], self.last[i], self.key[i] = p.min, p.max, p.last, p.last_key
+
+    def finalize(self, function: str) -> list[Any]:
+        return finalize_columns(function, self.count, self.total, self.m2, self.min, self.max, self.last)
+
+
+def merge_window(blocks: Sequence[BlockOf], first: int, last: int) -> Merged:
+    """The partial of tiles `first..last` (inclusive) of each key's block."""
+    return KeyTiles(blocks).merge(first, last)
+
+
+class KeyTiles:
+    """The blocks of one (hop, column) for many keys, joined once for every window read from them."""
+
+    def __init__(self, blocks: Sequence[BlockOf]) -> None:
+        self.n = len(blocks)
+        self.generic = [(i, b) for i, b in enumerate(blocks) if isinstance(b, dict)]
+        by_dtype: dict[np.dtype[Any], list[int]] = {}
+        for i, b in enumerate(blocks):
+            if isinstance(b, Rows) and b.count:
+                by_dtype.setdefault(b.dtype, []).append(i)
+        self.groups = [_Joined(which, [blocks[i] for i in which]) for which in by_dtype.values()]  # type: ignore[misc]
+
+    def merge(self, first: int, last: int) -> Merged:
+        out = Merged.empty(self.n)
+        for i, b in self.generic:
+            p = EMPTY
+            for k in sorted(b):
+                if first <= k <= last:
+                    p = merge(p, b[k])
+            out.put(i, p)
+        for group in self.groups:
+            group.reduce(out, first, last)
+        return out
+
+
+_SPAN = 1 << 40  # the tile indices of one key within this span share one sorted search
+
+
+class _Joined:
+    """Numeric blocks of one layout, joined (keys in order, each key's rows sorted by tile)."""
+
+    def __init__(self, which: list[int], blocks: list[Rows]) -> None:
+        self.which = which
+        dtype = blocks[0].dtype
+        self.rows = blocks[0].array() if len(blocks) == 1 else np.frombuffer(b"".join([b.data for b in blocks]), dtype)
+        self.lens = np.array([b.count for b in blocks], dtype=np.int64)
+        self.offsets = np.cumsum(self.lens) - self.lens
+        k = self.rows["k"]
+        self.low, self.high = int(k.min()), int(k.max())
+        self.composite: np.ndarray | None = None
+        if len(blocks) > 1 and self.high - self.low < _SPAN:
+            seg = np.repeat(np.arange(len(blocks), dtype=np.int64), self.lens)
+            self.composite = seg * _SPAN + (k - self.low)
+        self.total_bound = 0.0
+        totals = self.rows["total"]
+        if totals.dtype.kind == "i":
+            self.total_bound = float(np.abs(totals.astype(np.float64)).max()) * float(self.lens.max())
+
+    def bounds(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each key's rows of tiles `first..last`, as `[start, end)` into the joined rows."""
+        k = self.rows["k"]
+        first, last = max(first, self.low), min(last, self.high)
+        if first > last:
+            return self.offsets, self.offsets
+        if len(self.lens) == 1:
+            return np.searchsorted(k, [first]), np.searchsorted(k, [last], side="right")
+        if self.composite is not None:
+            keys = np.arange(len(self.lens), dtype=np.int64) * _SPAN
+            starts = np.searchsorted(self.composite, keys + (first - self.low), side="left")
+            return starts, np.searchsorted(self.composite, keys + (last - self.low), side="right")
+        bounds = [  # indices too far apart to pack: one search per key
+            (o + int(np.searchsorted(k[o : o + n], first)), o + int(np.searchsorted(k[o : o + n], last, side="right")))
+            for o, n in zip(self.offsets.tolist(), self.lens.tolist(), strict=True)
+        ]
+        return np.array([b[0] for b in bounds], dtype=np.int64), np.array([b[1] for b in bounds], dtype=np.int64)
+
+    def reduce(self, out: Merged, first: int, last: int) -> None:
+        starts, ends = self.bounds(first, last)
+        present = np.flatnonzero(ends > starts)
+        if not len(present):
+            return
+        if len(self.lens) == 1:
+            self._reduce_one(out, int(starts[0]), int(ends[0]))
+            return
+        rows = self.rows
+        starts, ends = starts[present], ends[present]
+        idx = np.empty(2 * len(starts), dtype=np.int64)  # reduceat over [start, end) pairs: even results
+        idx[0::2], idx[1::2] = starts, ends
+        if idx[-1] == len(rows):
+            idx = idx[:-1]  # the last range then runs to the end
+
+        def sums(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
+            return ufunc.reduceat(values, idx)[0::2]
+
+        count = rows["count"]
+        n = sums(np.add, count)
+        totals = rows["total"]
+        if self.total_bound >= _SAFE:  # int64 sums that could overflow: added as Python ints
+            total: list[Any] = [sum(totals[s:e].tolist()) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+        else:
+            total = sums(np.add, totals).tolist()
+        means = rows["mean"]
+        mean = sums(np.add, count * means) / n
+        if len(present) == len(self.lens):
+            deviation = means - np.repeat(mean, self.lens)
+        else:
+            per_key = np.zeros(len(self.lens))
+            per_key[present] = mean
+            deviation = means - np.repeat(per_key, self.lens)
+        m2 = sums(np.add, rows["m2"]) + sums(np.add, count * deviation * deviation)
+        lo = sums(np.minimum, rows["min"]).tolist()
+        hi = sums(np.maximum, rows["max"]).tolist()
+        tail = rows[ends - 1].tolist()  # each key's latest tile holds its last event
+        at = [self.which[i] for i in present.tolist()]
+        if len(at) == len(out.count):  # every key has tiles in the window
+            out.count, out.total, out.mean, out.m2 = n.tolist(), total, mean.tolist(), m2.tolist()
+            out.min, out.max, out.last, out.key = lo, hi, [row[7] for row in tail], tail
+            return
+        values = zip(at, n.tolist(), total, mean.tolist(), m2.tolist(), lo, hi, tail, strict=True)
+        for i, c, t, mu, v, a, b, row in values:
+            out.count[i], out.total[i], out.mean[i], out.m2[i], out.min[i], out.max[i] = c, t, mu, v, a, b
+            out.last[i] = row[7]
+            out.key[i] = row
+
+    def _reduce_one(self, out: Merged, start: int, end: int) -> None:
+        """The same reductions for a single key's rows `[start, end)`."""
+        rows = self.rows[start:end]
+        count = rows["count"]
+        n = int(count.sum())
+        totals = rows["total"]
+        total = sum(totals.tolist()) if self.total_bound >= _SAFE else totals.sum().item()
+        means = rows["mean"]
+        mean = float((count * means).sum()) / n
+        deviation = means - mean
+        m2 = float(rows["m2"].sum() + (count * deviation * deviation).sum())
+        tail = rows[-1].item()  # the latest tile holds the last event
+        i = self.which[0]
+        out.count[i], out.total[i], out.mean[i], out.m2[i] = n, total, mean, m2
+        out.min[i], out.max[i] = rows["min"].min().item(), rows["max"].max().item()
+        out.last[i], out.key[i] = tail[7], tail

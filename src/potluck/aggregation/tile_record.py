@@ -1,0 +1,456 @@
+"""The stored form of one entity's tile record (docs/semantics.md, "Online tiles").
+
+A record keeps, per hop and aggregated column, a *block*: that column's tiles of that hop as one
+array of fixed-size rows sorted by tile index, so a read maps the bytes into numpy arrays without
+a Python object per tile (`potluck.aggregation.tile_columns` merges them), and a write re-encodes
+only the blocks it changed. Blocks whose partials are all floats (or all 64-bit integers) use the
+numeric row layout `ROW_FLOAT` (`ROW_INT`); any other block (text, bytes, booleans, times, sums
+beyond 64 bits, mixed types) keeps each tile's encoded partial (`potluck.aggregation.partials`).
+
+Layout (little endian), after a version byte:
+
+    written        q     the time of the last write (microseconds)
+    columns        H n, then n x (H len, utf-8)     names the blocks and slots below refer to by index
+    hops           H n, then n x (q hop, H blocks, then blocks x block)
+    block          H column, B kind, I rows, then rows x ROW_FLOAT / ROW_INT (kind 1 / 2) or
+                   rows x (q index, I len, partial) (kind 0)
+    base           slot
+    pending        I n, then n x (q event time, slot)
+    marks          I n, then n x (H len, utf-8, q applied-at)
+    slot           H n, then n x (H column, I len, partial)
+
+`pending` holds events that were in the future when written (one single-event partial per column);
+they join their tiles once a write happens after their time, and reads at t count those <= t.
+Version 2 records (one encoded partial per tile) are not read: `potluck materialize` rebuilds them.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from potluck.aggregation.partials import LastKey, Partial, PartialDecodeError
+from potluck.aggregation.partials import decode as decode_partial
+from potluck.aggregation.partials import encode as encode_partial
+
+VERSION = 3
+_B = struct.Struct("<B")
+_H = struct.Struct("<H")
+_I = struct.Struct("<I")
+_Q = struct.Struct("<q")
+_HBI = struct.Struct("<HBI")
+_QI = struct.Struct("<qI")
+_HI = struct.Struct("<HI")
+
+_LAST = [("ev", "<i8"), ("cr", "<i8"), ("flag", "u1"), ("arr", "<i8")]  # flag: 1 no created time, 2 with one
+ROW_FLOAT = np.dtype(
+    [("k", "<i8"), ("count", "<i8"), ("total", "<f8"), ("mean", "<f8"), ("m2", "<f8"),
+     ("min", "<f8"), ("max", "<f8"), ("last", "<f8"), *_LAST]
+)  # fmt: skip
+ROW_INT = np.dtype(
+    [("k", "<i8"), ("count", "<i8"), ("total", "<i8"), ("mean", "<f8"), ("m2", "<f8"),
+     ("min", "<i8"), ("max", "<i8"), ("last", "<i8"), *_LAST]
+)  # fmt: skip
+GENERIC, FLOAT, INT = 0, 1, 2
+_DTYPES = {FLOAT: ROW_FLOAT, INT: ROW_INT}
+_I64 = (-(2**63), 2**63)
+
+
+class TileRecordError(ValueError):
+    """Stored bytes that are not a tile record this version reads."""
+
+
+def _kind(p: Partial) -> int:
+    values = (p.total, p.min, p.max, p.last)
+    if all(type(v) is float for v in values):
+        return FLOAT
+    if all(type(v) is int and _I64[0] <= v < _I64[1] for v in values):
+        return INT
+    return GENERIC
+
+
+def _row(k: int, p: Partial) -> tuple[Any, ...]:
+    key = p.last_key
+    assert key is not None
+    flag = 1 if key.created_ts is None else 2
+    return (
+        k,
+        p.count,
+        p.total,
+        p.mean,
+        p.m2,
+        p.min,
+        p.max,
+        p.last,
+        key.event_ts,
+        key.created_ts or 0,
+        flag,
+        key.arrival,
+    )
+
+
+def partial_of_row(row: tuple[Any, ...]) -> Partial:
+    """The partial of one numeric row (`row` as `ndarray.item()` or `tolist()` gives it)."""
+    _, count, total, mean, m2, lo, hi, last, ev, cr, flag, arrival = row
+    return Partial(count, total, mean, m2, lo, hi, last, LastKey(ev, None if flag == 1 else cr, arrival))
+
+
+class Block:
+    """One column's tiles of one hop: numeric rows (kind FLOAT / INT), or partials (GENERIC).
+
+    Writes go to `updates` and are folded into the rows once, when the block is encoded."""
+
+    __slots__ = ("_raw", "cut", "items", "kind", "rows", "updates")
+
+    def __init__(self, kind: int = GENERIC, rows: np.ndarray | None = None, items: dict[int, Partial] | None = None):
+        self.kind = kind
+        self.rows = rows
+        self.items = items
+        self.updates: dict[int, Partial] = {}
+        self.cut: int | None = None  # tiles before it are dropped
+        self._raw: bytes | None = None  # the encoded rows while unchanged
+
+    @staticmethod
+    def of(partials: dict[int, Partial]) -> Block:
+        block = Block(kind=GENERIC, items={})
+        for k, p in partials.items():
+            block.put(k, p)
+        return block
+
+    def partials(self) -> dict[int, Partial]:
+        """Every tile, by index (ascending)."""
+        out: dict[int, Partial] = {}
+        if self.rows is not None:
+            out = {row[0]: partial_of_row(row) for row in self.rows.tolist()}
+        elif self.items is not None:
+            out = dict(self.items)
+        out.update(self.updates)
+        if self.cut is not None:
+            out = {k: p for k, p in out.items() if k >= self.cut}
+        return dict(sorted(out.items()))
+
+    def __len__(self) -> int:
+        self._settle()
+        return len(self.rows) if self.rows is not None else len(self.items or {})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Block) and self.partials() == other.partials()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Block({self.partials()!r})"
+
+    def get(self, k: int) -> Partial | None:
+        if self.cut is not None and k < self.cut:
+            return None
+        p = self.updates.get(k)
+        if p is not None:
+            return p
+        if self.rows is not None:
+            index = self.rows["k"]
+            i = int(np.searchsorted(index, k))
+            if i < len(index) and index[i] == k:
+                return partial_of_row(self.rows[i].item())
+            return None
+        return None if self.items is None else self.items.get(k)
+
+    def put(self, k: int, p: Partial) -> None:
+        if p.count == 0:
+            return
+        if self.cut is not None and k < self.cut:
+            self._settle()  # apply the cut first: it would hide this tile
+        self.updates[k] = p
+        self._raw = None
+
+    def drop_before(self, first: int) -> list[Partial]:
+        """Drop the tiles before `first`; returns them."""
+        below: dict[int, Partial] = {}
+        if self.rows is not None:
+            end = int(np.searchsorted(self.rows["k"], first))
+            below = {row[0]: partial_of_row(row) for row in self.rows[:end].tolist()}
+        elif self.items:
+            below = {k: p for k, p in self.items.items() if k < first}
+        below.update((k, p) for k, p in self.updates.items() if k < first)
+        dropped = [p for k, p in below.items() if self.cut is None or k >= self.cut]
+        if dropped:
+            self.cut = first if self.cut is None else max(self.cut, first)
+            self.updates = {k: p for k, p in self.updates.items() if k >= first}
+            self._raw = None
+        return dropped
+
+    def _settle(self) -> None:
+        """Fold updates and the cut into the rows (or items), choosing the layout the partials allow."""
+        if not self.updates and self.cut is None:
+            return
+        kinds = {_kind(p) for p in self.updates.values()}
+        if self.rows is not None:
+            kinds.add(self.kind)
+        elif self.items:
+            kinds.add(GENERIC)
+        if len(kinds) == 1 and GENERIC not in kinds:
+            kind = kinds.pop()
+            new = np.array([_row(k, p) for k, p in sorted(self.updates.items())], dtype=_DTYPES[kind])
+            old = self.rows
+            if old is not None and self.cut is not None:
+                old = old[int(np.searchsorted(old["k"], self.cut)) :]
+            if old is None or not len(old):
+                rows = new
+            else:
+                keys = new["k"]
+                at = np.searchsorted(old["k"], keys)
+                hit = at < len(old)
+                hit[hit] = old["k"][at[hit]] == keys[hit]
+                rows = old.copy()
+                rows[at[hit]] = new[hit]  # tiles the write changed
+                if not hit.all():
+                    rows = np.insert(rows, at[~hit], new[~hit])  # tiles it added, in order
+            self.rows = rows
+            self.kind, self.items = kind, None
+        else:
+            items = self.partials()
+            self.kind, self.rows, self.items = GENERIC, None, items
+        self.updates, self.cut = {}, None
+
+    def encode(self, out: bytearray, column: int) -> None:
+        self._settle()
+        if self.rows is not None:
+            out += _HBI.pack(column, self.kind, len(self.rows))
+            if self._raw is None:
+                self._raw = self.rows.tobytes()
+            out += self._raw
+            return
+        items = self.items or {}
+        out += _HBI.pack(column, GENERIC, len(items))
+        for k, p in items.items():
+            blob = encode_partial(p)
+            out += _QI.pack(k, len(blob))
+            out += blob
+
+
+Slot = dict[str, Partial]  # column -> partial
+
+
+@dataclass
+class TileRecord:
+    written: int = 0
+    marks: dict[str, int] = field(default_factory=dict)
+    base: Slot = field(default_factory=dict)
+    tiles: dict[int, dict[str, Block]] = field(default_factory=dict)  # hop -> column -> block
+    pending: list[tuple[int, Slot]] = field(default_factory=list)
+
+    def block(self, hop: int, column: str) -> Block:
+        cols = self.tiles.setdefault(hop, {})
+        found = cols.get(column)
+        if found is None:
+            found = cols[column] = Block()
+        return found
+
+    def expanded(self) -> dict[int, dict[int, Slot]]:
+        """hop -> tile index -> column -> partial (for inspection)."""
+        out: dict[int, dict[int, Slot]] = {}
+        for hop, cols in self.tiles.items():
+            tiles: dict[int, Slot] = {}
+            for col, block in cols.items():
+                for k, p in block.partials().items():
+                    tiles.setdefault(k, {})[col] = p
+            out[hop] = dict(sorted(tiles.items()))
+        return out
+
+
+def encode(record: TileRecord) -> bytes:
+    names: dict[str, int] = {}
+
+    def col(name: str) -> int:
+        return names.setdefault(name, len(names))
+
+    body = bytearray()
+
+    def slot(s: Slot) -> None:
+        body.extend(_H.pack(len(s)))
+        for name, p in s.items():
+            blob = encode_partial(p)
+            body.extend(_HI.pack(col(name), len(blob)))
+            body.extend(blob)
+
+    hops = [(hop, [(c, b) for c, b in cols.items() if len(b)]) for hop, cols in record.tiles.items()]
+    hops = [(hop, cols) for hop, cols in hops if cols]
+    body.extend(_H.pack(len(hops)))
+    for hop, cols in hops:
+        body.extend(_Q.pack(hop) + _H.pack(len(cols)))
+        for name, block in cols:
+            block.encode(body, col(name))
+    slot(record.base)
+    body.extend(_I.pack(len(record.pending)))
+    for ts, s in record.pending:
+        body.extend(_Q.pack(ts))
+        slot(s)
+    body.extend(_I.pack(len(record.marks)))
+    for mark, at in record.marks.items():
+        raw = mark.encode("utf-8")
+        body.extend(_H.pack(len(raw)) + raw + _Q.pack(at))
+    head = bytearray(_B.pack(VERSION) + _Q.pack(record.written) + _H.pack(len(names)))
+    for name in names:
+        raw = name.encode("utf-8")
+        head.extend(_H.pack(len(raw)) + raw)
+    return bytes(head + body)
+
+
+# ---------------------------------------------------------------- decoding
+
+
+# What a read needs of a record: the write time, each hop's blocks (rows, or generic tile -> partial),
+# the lifetime base and the future events; the marks are skipped.
+class Rows:
+    """A numeric block as stored: its row layout, its bytes and how many rows they hold."""
+
+    __slots__ = ("count", "data", "dtype")
+
+    def __init__(self, dtype: np.dtype[Any], data: bytes, count: int) -> None:
+        self.dtype, self.data, self.count = dtype, data, count
+
+    def array(self) -> np.ndarray:
+        return np.frombuffer(self.data, dtype=self.dtype, count=self.count)
+
+
+Blocks = dict[int, dict[str, "Rows | dict[int, Partial]"]]
+
+
+@dataclass
+class RecordView:
+    written: int
+    tiles: Blocks
+    base: Slot
+    pending: list[tuple[int, Slot]]
+    end: int  # where the marks start
+
+
+def written_at(blob: bytes) -> int:
+    """The time of the record's last write, without decoding the rest."""
+    _check_version(blob)
+    return int(_Q.unpack_from(blob, 1)[0])
+
+
+def _check_version(blob: bytes) -> None:
+    version = blob[0] if blob else None
+    if version != VERSION:
+        raise TileRecordError(
+            f"tile record version {version} is not known (this version reads {VERSION}); "
+            "run `potluck materialize` for the view to rebuild its tiles"
+        )
+
+
+def view(blob: bytes) -> RecordView:
+    """The parts of a record a read needs (numeric blocks as read-only arrays over `blob`)."""
+    _check_version(blob)
+    try:
+        return _view(blob)
+    except (struct.error, IndexError, UnicodeDecodeError, ValueError, PartialDecodeError) as err:
+        if isinstance(err, TileRecordError):
+            raise
+        raise TileRecordError(f"malformed tile record ({err})") from None
+
+
+def _text(data: bytes, pos: int) -> tuple[str, int]:
+    (size,) = _H.unpack_from(data, pos)
+    pos += 2
+    raw = data[pos : pos + size]
+    if len(raw) != size:
+        raise TileRecordError("truncated tile record")
+    return raw.decode("utf-8"), pos + size
+
+
+def _blob(data: bytes, pos: int, size: int) -> tuple[bytes, int]:
+    raw = data[pos : pos + size]
+    if len(raw) != size:
+        raise TileRecordError("truncated tile record")
+    return raw, pos + size
+
+
+def _slot(data: bytes, pos: int, names: list[str]) -> tuple[Slot, int]:
+    (n,) = _H.unpack_from(data, pos)
+    pos += 2
+    out: Slot = {}
+    for _ in range(n):
+        c, size = _HI.unpack_from(data, pos)
+        raw, pos = _blob(data, pos + 6, size)
+        out[names[c]] = decode_partial(raw)
+    return out, pos
+
+
+def _view(data: bytes) -> RecordView:
+    (written,) = _Q.unpack_from(data, 1)
+    (n,) = _H.unpack_from(data, 9)
+    pos = 11
+    names: list[str] = []
+    for _ in range(n):
+        name, pos = _text(data, pos)
+        names.append(name)
+    tiles: Blocks = {}
+    (n_hops,) = _H.unpack_from(data, pos)
+    pos += 2
+    for _ in range(n_hops):
+        hop, n_blocks = struct.unpack_from("<qH", data, pos)
+        pos += 10
+        cols: dict[str, Rows | dict[int, Partial]] = tiles.setdefault(hop, {})
+        for _ in range(n_blocks):
+            c, kind, rows = _HBI.unpack_from(data, pos)
+            pos += 7
+            dtype = _DTYPES.get(kind)
+            if dtype is not None:
+                size = rows * dtype.itemsize
+                if pos + size > len(data):
+                    raise TileRecordError("truncated tile record")
+                cols[names[c]] = Rows(dtype, data[pos : pos + size], rows)
+                pos += size
+            elif kind == GENERIC:
+                items: dict[int, Partial] = {}
+                for _ in range(rows):
+                    k, size = _QI.unpack_from(data, pos)
+                    raw, pos = _blob(data, pos + 12, size)
+                    items[k] = decode_partial(raw)
+                cols[names[c]] = items
+            else:
+                raise TileRecordError(f"unknown block kind {kind} in a tile record")
+    base, pos = _slot(data, pos, names)
+    pending: list[tuple[int, Slot]] = []
+    (n,) = _I.unpack_from(data, pos)
+    pos += 4
+    for _ in range(n):
+        (ts,) = _Q.unpack_from(data, pos)
+        s, pos = _slot(data, pos + 8, names)
+        pending.append((ts, s))
+    return RecordView(written, tiles, base, pending, pos)
+
+
+def decode(blob: bytes | None) -> TileRecord:
+    """The record stored as `blob` (an empty record for None)."""
+    if blob is None:
+        return TileRecord()
+    parts = view(blob)
+    record = TileRecord(written=parts.written, base=parts.base, pending=parts.pending)
+    for hop, cols in parts.tiles.items():
+        record.tiles[hop] = {
+            c: Block(kind=GENERIC, items=b) if isinstance(b, dict) else Block(kind=_kind_of(b), rows=b.array())
+            for c, b in cols.items()
+        }
+    try:
+        pos = parts.end
+        (n,) = _I.unpack_from(blob, pos)
+        pos += 4
+        for _ in range(n):
+            mark, pos = _text(blob, pos)
+            (record.marks[mark],) = _Q.unpack_from(blob, pos)
+            pos += 8
+    except (struct.error, UnicodeDecodeError) as err:
+        raise TileRecordError(f"malformed tile record ({err})") from None
+    if pos != len(blob):
+        raise TileRecordError("trailing bytes after a tile record")
+    return record
+
+
+def _kind_of(rows: Rows) -> int:
+    return FLOAT if rows.dtype == ROW_FLOAT else INT
