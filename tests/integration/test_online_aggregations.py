@@ -196,3 +196,46 @@ def test_min_max_last_of_a_time_column_are_times(tmp_path: Path) -> None:
     assert record is not None
     assert read_values(spec, record.blob, now_us) == [seen[1], seen[2], seen[2]]
     online.close()
+
+
+ON_DEMAND_PY = """
+
+from potluck import on_demand_feature_view
+
+
+@on_demand_feature_view(
+    sources=[ride_stats[["count_fare_3600s", "sum_fare_86400s"]]],
+    schema=[Field(name="fare_per_recent_ride", dtype=Float64)],
+    mode="python",
+)
+def fare_per_recent_ride(inputs: dict) -> dict:
+    return {
+        "fare_per_recent_ride": [
+            None if s is None or not c else s / c for c, s in zip(inputs["count_fare_3600s"], inputs["sum_fare_86400s"])
+        ]
+    }
+"""
+
+
+def test_an_on_demand_view_over_window_outputs_is_the_same_online_and_offline(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    (tmp_path / "data" / "rides").mkdir(parents=True)
+    (tmp_path / "feature_store.yaml").write_text(
+        "project: aggs\nregistry: data/registry.db\nonline_store:\n  type: sqlite\n  path: data/online.db\n"
+    )
+    (tmp_path / "features.py").write_text(FEATURES_PY + ON_DEMAND_PY)
+    store = FeatureStore(repo_path=tmp_path)
+    store.apply()
+    now = datetime.now(UTC).replace(microsecond=0)
+    store.push("rides", _rows(now), to="online_and_offline")
+    refs = ["fare_per_recent_ride:fare_per_recent_ride", *FEATURES]
+    online = store.get_online_features(refs, [{"rider_id": 1}, {"rider_id": 2}, {"rider_id": 3}]).to_dict()
+    assert online["fare_per_recent_ride"] == [15.0, 7.5, None]
+    entity = pa.table(
+        {"rider_id": pa.array([1, 2, 3], pa.int64()), "event_timestamp": pa.array([now] * 3, pa.timestamp("us", "UTC"))}
+    )
+    offline = store.get_historical_features(entity, refs).to_arrow().to_pydict()
+    for name in ["fare_per_recent_ride", "count_fare_3600s", "sum_fare_86400s", "max_fare"]:
+        assert offline[name] == online[name], name
+    store.close()
