@@ -559,7 +559,7 @@ class FeatureStore:
             features, self._snapshot(), full_feature_names=full_feature_names, versions=self._view_versions
         )
         udfs = request.udfs(self.repo_path)  # a function that differs from the registry fails before any work
-        selections = [*request.selections, *request.inputs]
+        selections = request.offline_reads[0] if request.on_demand else request.selections
         queries = [view_query(s, str(self.repo_path)) for s in selections]
         if entity_df is None:
             from potluck.materialize.runner import DEFAULT_BATCH_ROWS, utc

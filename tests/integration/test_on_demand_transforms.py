@@ -132,6 +132,32 @@ def test_the_async_sdk_and_feature_services_serve_them(store: FeatureStore) -> N
     assert table.column("score").to_pylist() == [1.25]
 
 
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("regular", [["conv", "city", "trips"], ["city"], ["trips"]])
+def test_training_data_joins_a_view_once_and_gives_what_separate_reads_give(
+    store: FeatureStore, mode: str, regular: list[str]
+) -> None:
+    """Inputs a regular selection also asks for, or of a view it reads, come from that one join."""
+    ids, bonus = [1, 2, 3, 999_999], [0.25, 1.0, None, 2.0]
+    view = MODES[mode]
+    outputs = [f"{view}:score", f"{view}:label"]
+    plain = [f"stats:{f}" for f in regular]
+    together = store.get_historical_features(_entity_table(ids, bonus), [*plain, *outputs]).to_arrow()
+    alone = store.get_historical_features(_entity_table(ids, bonus), outputs).to_arrow()
+    features = store.get_historical_features(_entity_table(ids, bonus), plain).to_arrow()
+    assert together.column_names == ["driver_id", "event_timestamp", "bonus", *regular, "score", "label"]
+    for name in regular:
+        assert together.column(name).to_pylist() == features.column(name).to_pylist()
+    for name in ("score", "label"):
+        a, b = together.column(name).to_pylist(), alone.column(name).to_pylist()
+        assert all(_same(x, y) for x, y in zip(a, b, strict=True)), (name, a, b)
+    expected = {1: (0.5 * 2 + 0.25, "a"), 2: (None, None), 3: (None, ""), 999_999: (None, None)}
+    if mode != "pandas":  # pandas gives NaN for a null input; the other modes null
+        assert list(zip(together.column("score").to_pylist(), together.column("label").to_pylist(), strict=True)) == [
+            expected[i] for i in ids
+        ]
+
+
 def test_training_data_is_transformed_in_bounded_batches(store: FeatureStore) -> None:
     ids = [1, 2, 3] * 5
     job = store.get_historical_features(_entity_table(ids, [1.0] * len(ids)), ["scored_arrow:score"])

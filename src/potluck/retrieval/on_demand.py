@@ -88,6 +88,42 @@ class ResolvedRequest:
         return to_read, reused
 
     @cached_property
+    def offline_reads(self) -> tuple[list[ViewSelection], dict[str, str]]:
+        """The selections training data reads, and the hidden columns a regular selection already
+        serves, mapped to that output. A hidden feature of a view the request also reads otherwise
+        joins with that view's selection: each view is joined once."""
+        served: dict[tuple[int, str], str] = {}
+        position: dict[int, int] = {}
+        for i, sel in enumerate(self.selections):
+            position.setdefault(id(sel.view), i)
+            for f, name in zip(sel.features, sel.output_names, strict=True):
+                served.setdefault((id(sel.view), f.name), name)
+        merged = list(self.selections)
+        separate: list[ViewSelection] = []
+        reused: dict[str, str] = {}
+        for sel in self.inputs:
+            pairs = []
+            for f, name in zip(sel.features, sel.output_names, strict=True):
+                visible = served.get((id(sel.view), f.name))
+                if visible is None:
+                    pairs.append((f, name))
+                else:
+                    reused[name] = visible
+            if not pairs:
+                continue
+            at = position.get(id(sel.view))
+            if at is None:
+                separate.append(ViewSelection(sel.view, tuple(f for f, _ in pairs), tuple(n for _, n in pairs)))
+            else:
+                base = merged[at]
+                merged[at] = ViewSelection(
+                    base.view,
+                    base.features + tuple(f for f, _ in pairs),
+                    base.output_names + tuple(n for _, n in pairs),
+                )
+        return merged + separate, reused
+
+    @cached_property
     def serving(self) -> _Serving:
         """What serving reads from a response, per on-demand selection (worked out once per plan)."""
         return serving(self)
@@ -207,6 +243,8 @@ class OnDemandRetrievalJob:
         import pyarrow as pa
 
         columns = {name: batch.column(name) for name in batch.schema.names}
+        for hidden, visible in self._request.offline_reads[1].items():
+            columns[hidden] = columns[visible]
         arrays = [columns[f.name] for f in schema if f.name in columns]
         for sel, udf in zip(self._request.on_demand, self._udfs, strict=True):
             check_request_fields(sel.view, list(columns), "the entity dataframe's columns")
