@@ -41,7 +41,8 @@ def test_another_version_of_a_view_is_its_own_join() -> None:
     a, older = _view("a"), _view("a")  # equal definitions, distinct objects: as two versions are
     regular = [ViewSelection(a, _fields(a, "x"), ("x",))]
     reads, reused = ResolvedRequest(regular, [_hidden(older, "x")]).offline_reads
-    assert [r.view for r in reads] == [a, older] and reads[1].view is older
+    assert [r.view for r in reads] == [a, older]
+    assert reads[1].view is older
     assert reused == {}
 
 
