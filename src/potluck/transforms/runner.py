@@ -7,10 +7,8 @@ the view's mode and returns the declared outputs, checked and cast to their decl
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import RetrievalError, TransformError
@@ -75,31 +73,6 @@ class InputLayout:
     columns: tuple[tuple[str, tuple[str, str] | None, PotluckType, Check | None], ...]
     python: bool
 
-    @cached_property
-    def arrow(self) -> _ArrowLayout:
-        """The input table's schema, its distinct arrays and where each column takes its array from."""
-        import pyarrow as pa
-
-        distinct: dict[tuple[str, str] | str, int] = {}
-        sources: list[tuple[str, tuple[str, str] | None, PotluckType, pa.DataType]] = []
-        positions = []
-        for name, key, dtype, _ in self.columns:
-            ident: tuple[str, str] | str = name if key is None else key
-            if ident not in distinct:
-                distinct[ident] = len(sources)
-                sources.append((name, key, dtype, dtype.to_arrow()))
-            positions.append(distinct[ident])
-        schema = pa.schema([pa.field(name, dtype.to_arrow()) for name, _, dtype, _ in self.columns])
-        return _ArrowLayout(schema, tuple(sources), tuple(positions))
-
-
-@dataclass(frozen=True)
-class _ArrowLayout:
-    schema: pa.Schema
-    # (column name, source key or None, declared type, its Arrow type) per distinct input array
-    arrays: tuple[tuple[str, tuple[str, str] | None, PotluckType, pa.DataType], ...]
-    positions: tuple[int, ...]  # per column of `schema`, its index in `arrays`
-
 
 def input_layout(view: OnDemandFeatureView) -> InputLayout:
     types = {(p.name_to_use, f.name): f.dtype for p in view.source_projections for f in p.features}
@@ -126,21 +99,20 @@ def build_inputs(
     """
     import pyarrow as pa
 
-    plan = (layout or input_layout(view)).arrow
-    if not plan.positions:
-        return pa.table({"__row": pa.nulls(num_rows)}).drop_columns(["__row"])
-    arrays = []
-    for name, key, dtype, target in plan.arrays:
-        values = request[name] if key is None else sources[key]
-        array = None
-        if type(values) is list:  # the common case, in one Arrow call; errors are worded by typed_array
-            with contextlib.suppress(TypeError, ValueError, OverflowError, pa.ArrowException):
-                array = pa.array(values, type=target)
-        if array is None:
-            what = f"request field '{name}' of view '{view.name}'" if key is None else f"feature '{key[0]}:{key[1]}'"
-            array = typed_array(dtype, values, what)
+    converted: dict[tuple[str, str], pa.Array] = {}
+    names, arrays = [], []
+    for name, key, dtype, _ in (layout or input_layout(view)).columns:
+        if key is None:
+            array = typed_array(dtype, request[name], f"request field '{name}' of view '{view.name}'")
+        else:
+            array = converted.get(key)
+            if array is None:
+                array = converted[key] = typed_array(dtype, sources[key], f"feature '{key[0]}:{key[1]}'")
+        names.append(name)
         arrays.append(array)
-    return pa.Table.from_arrays([arrays[i] for i in plan.positions], schema=plan.schema)
+    if not arrays:
+        return pa.table({"__row": pa.nulls(num_rows)}).drop_columns(["__row"])
+    return pa.Table.from_arrays(arrays, names=names)
 
 
 def _call(view: OnDemandFeatureView, udf: Udf, inputs: pa.Table) -> Any:
@@ -215,16 +187,6 @@ def _wrong_length(what: str, got: int, num_rows: int) -> TransformError:
 def _to_arrow(view: OnDemandFeatureView, field: Field, column: Any, num_rows: int) -> pa.Array:
     import pyarrow as pa
 
-    array = _checked(view, field, column, num_rows)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    return array
-
-
-def _checked(view: OnDemandFeatureView, field: Field, column: Any, num_rows: int) -> pa.Array | pa.ChunkedArray:
-    """`column` as an Arrow array (maybe chunked) of the field's declared type, one value per row."""
-    import pyarrow as pa
-
     what = _output_label(view, field)
     if not isinstance(column, (pa.Array, pa.ChunkedArray)):
         if view.mode == "pandas":
@@ -239,6 +201,8 @@ def _checked(view: OnDemandFeatureView, field: Field, column: Any, num_rows: int
     array = typed_array(field.dtype, column, what)
     if len(array) != num_rows:
         raise _wrong_length(what, len(array), num_rows)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
     return array
 
 
@@ -247,18 +211,9 @@ def run_transform(view: OnDemandFeatureView, udf: Udf, inputs: pa.Table, feature
 
     Every declared output is checked, asked for or not: the function's result must fit the schema.
     """
-    import pyarrow as pa
-
-    outputs = _outputs(view, udf, inputs, features)
-    return [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in outputs]
-
-
-def _outputs(
-    view: OnDemandFeatureView, udf: Udf, inputs: pa.Table, features: Sequence[Field]
-) -> list[pa.Array | pa.ChunkedArray]:
     num_rows = inputs.num_rows
     columns = _columns(view, _call(view, udf, inputs))
-    checked = {f.name: _checked(view, f, _output(view, f, columns), num_rows) for f in view.features}
+    checked = {f.name: _to_arrow(view, f, _output(view, f, columns), num_rows) for f in view.features}
     return [checked[f.name] for f in features]
 
 
@@ -295,7 +250,7 @@ def run_transform_values(
             checked = {f.name: _python_output(view, f, _output(view, f, result), num_rows) for f in view.features}
             return [checked[f.name] for f in features]
     table = build_inputs(view, sources, request, num_rows, layout)
-    return [a.to_pylist() for a in _outputs(view, udf, table, features)]
+    return [a.to_pylist() for a in run_transform(view, udf, table, features)]
 
 
 def _python_inputs(
