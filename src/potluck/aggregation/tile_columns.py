@@ -11,6 +11,7 @@ its tiles: future events now due, the lifetime base) go through `partials.merge`
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,7 @@ class _Joined:
         k = self.rows["k"]
         self.composite: np.ndarray | None = None
         self._total_bound: float | None = None
+        self._fields: dict[str, list[Any]] = {}
         if self.single:
             self.low, self.high = int(k[0]), int(k[-1])  # a block's rows are sorted by tile
             self.lens = [blocks[0].count]
@@ -148,8 +150,8 @@ class _Joined:
         if self.single:
             first, last = max(first, self.low), min(last, self.high)
             if first <= last:
-                k = self.rows["k"]
-                start, end = int(k.searchsorted(first)), int(k.searchsorted(last, side="right"))
+                k = self._field("k")
+                start, end = bisect_left(k, first), bisect_right(k, last)
                 if end > start:
                     self._reduce_one(out, start, end, fields)
             return
@@ -200,25 +202,31 @@ class _Joined:
             for i, v in zip(at, values, strict=True):
                 column[i] = v
 
+    def _field(self, name: str) -> list[Any]:
+        """One field of a single key's rows as Python values (kept for the other windows)."""
+        values = self._fields.get(name)
+        if values is None:
+            values = self._fields[name] = self.rows[name].tolist()
+        return values
+
     def _reduce_one(self, out: Merged, start: int, end: int, fields: frozenset[str]) -> None:
-        """The same reductions for a single key's rows `[start, end)`."""
-        rows = self.rows[start:end]
-        count = rows["count"]
+        """The same reductions for a single key's rows `[start, end)`, in Python: a few numpy calls
+        cost more than the sums of one key's tiles (and integer totals stay exact ints)."""
+        counts = self._field("count")[start:end]
         i = self.which[0]
-        n = out.count[i] = int(count.sum())
+        n = out.count[i] = sum(counts)
         if "total" in fields:
-            totals = rows["total"]
-            out.total[i] = sum(totals.tolist()) if self.total_bound >= _SAFE else totals.sum().item()
+            out.total[i] = sum(self._field("total")[start:end])
         if "m2" in fields:
-            means = rows["mean"]
-            mean = float((count * means).sum()) / n
-            deviation = means - mean
+            means = self._field("mean")[start:end]
+            mean = sum([c * m for c, m in zip(counts, means, strict=True)]) / n
             out.mean[i] = mean
-            out.m2[i] = float(rows["m2"].sum() + (count * deviation * deviation).sum())
+            deviations = sum([c * (m - mean) * (m - mean) for c, m in zip(counts, means, strict=True)])
+            out.m2[i] = sum(self._field("m2")[start:end]) + deviations
         if "min" in fields:
-            out.min[i] = rows["min"].min().item()
+            out.min[i] = min(self._field("min")[start:end])
         if "max" in fields:
-            out.max[i] = rows["max"].max().item()
+            out.max[i] = max(self._field("max")[start:end])
         if "last" in fields:
-            tail = rows[-1].item()  # the latest tile holds the last event
+            tail = self.rows[end - 1].item()  # the latest tile holds the last event
             out.last[i], out.key[i] = tail[7], tail
