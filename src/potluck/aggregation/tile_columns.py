@@ -110,10 +110,11 @@ class _Joined:
         self._fields: dict[str, list[Any]] = {}
         if self.single:
             self.low, self.high = int(k[0]), int(k[-1])  # a block's rows are sorted by tile
-            self.lens = [blocks[0].count]
+            self.longest = blocks[0].count
             return
         self.lens = np.array([b.count for b in blocks], dtype=np.int64)
         self.offsets = np.cumsum(self.lens) - self.lens
+        self.longest = int(self.lens.max())
         self.low, self.high = int(k.min()), int(k.max())
         if self.high - self.low < _SPAN:
             seg = np.repeat(np.arange(len(blocks), dtype=np.int64), self.lens)
@@ -126,7 +127,7 @@ class _Joined:
             totals = self.rows["total"]
             bound = 0.0
             if totals.dtype.kind == "i":
-                bound = float(np.abs(totals.astype(np.float64)).max()) * float(max(self.lens))
+                bound = float(np.abs(totals.astype(np.float64)).max()) * float(self.longest)
             self._total_bound = bound
         return self._total_bound
 
