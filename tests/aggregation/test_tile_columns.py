@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregation_reference import close
-from potluck.aggregation.partials import EMPTY, LastKey, Partial, merge
+from potluck.aggregation.partials import EMPTY, FIELDS_READ, LastKey, Partial, finalize_columns, merge
 from potluck.aggregation.rule import FUNCTIONS
 from potluck.aggregation.tile_columns import KeyTiles
 from potluck.aggregation.tile_record import (
@@ -65,7 +65,13 @@ def _stored(partials: dict[int, Partial]) -> bytes:
 
 
 @settings(max_examples=150, deadline=None)
-@given(keys=st.lists(st.none() | _KEY, min_size=1, max_size=6), first=st.integers(-8, 45), width=st.integers(0, 50))
+@given(
+    keys=st.one_of(
+        st.lists(st.none() | _KEY, min_size=1, max_size=6), st.tuples(_KEY).map(list)
+    ),  # one key: Python sums
+    first=st.integers(-8, 45),
+    width=st.integers(0, 50),
+)
 def test_vectorised_merge_equals_partials(keys: list[Any], first: int, width: int) -> None:
     last = first + width
     partials = [None if k is None else _partials(k) for k in keys]
@@ -158,3 +164,34 @@ def test_damaged_records_are_refused(
 def test_older_records_say_how_to_rebuild() -> None:
     with pytest.raises(TileRecordError, match="potluck materialize"):
         view(b"\x02" + bytes(20))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    keys=st.lists(st.none() | _KEY, min_size=1, max_size=4),
+    first=st.integers(-8, 45),
+    width=st.integers(0, 50),
+    functions=st.sets(st.sampled_from(FUNCTIONS), min_size=1),
+)
+def test_merging_only_the_fields_read_gives_the_same_values(
+    keys: list[Any], first: int, width: int, functions: set[str]
+) -> None:
+    """A window merged only in the fields its functions read (one key: the Python path; more: numpy)
+    finalizes to the values of the whole merge, which equals `partials.merge` (test above)."""
+    parts = [None if k is None else view(_stored(_partials(k))) for k in keys]
+    tiles = KeyTiles([None if v is None else v.tiles.get(HOP, {}).get("x") for v in parts])
+    fields = frozenset().union(*(FIELDS_READ[f] for f in functions))
+    whole, some = tiles.merge(first, first + width), tiles.merge(first, first + width, fields)
+    for function in functions:
+        assert some.finalize(function) == whole.finalize(function), function
+
+
+def test_each_function_reads_only_its_fields() -> None:
+    """`FIELDS_READ` is what `finalize_columns` reads: other fields can hold anything."""
+    p = Partial(3, 6, 2.0, 2.0, 1, 3, 3, LastKey(1, None, 1))
+    for function in FUNCTIONS:
+        kept = FIELDS_READ[function] | {"count"}
+        junk = {f: object() for f in ("total", "m2", "min", "max", "last") if f not in kept}
+        values = {"count": 3, "total": 6, "m2": 2.0, "min": 1, "max": 3, "last": 3} | junk
+        got = finalize_columns(function, *([values[f]] for f in ("count", "total", "m2", "min", "max", "last")))
+        assert got == [p.finalize(function)], function

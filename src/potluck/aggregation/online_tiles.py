@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from potluck.aggregation.partials import LastKey, Partial, merge, merge_all
+from potluck.aggregation.partials import ALL_FIELDS, FIELDS_READ, LastKey, Partial, merge, merge_all
 from potluck.aggregation.rule import canonical_function, in_window, micros, tile_index, window_tiles
 from potluck.aggregation.tile_columns import KeyTiles, Merged
 from potluck.aggregation.tile_record import Block, RecordView, Slot, TileRecord, written_at
@@ -72,6 +72,10 @@ class TileSpec:
     lifetime_columns: tuple[str, ...] = field(init=False)
     _columns: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _seen_span: int | None = field(init=False, repr=False, compare=False)
+    # (column, window, hop) -> the fields of a merged partial its functions read (`partials.FIELDS_READ`)
+    window_fields: dict[tuple[str, int | None, int | None], frozenset[str]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         groups: dict[int, list[str]] = {}
@@ -94,6 +98,11 @@ class TileSpec:
         object.__setattr__(self, "lifetime_hop", lifetime_hop)
         object.__setattr__(self, "lifetime_columns", tuple(lifetime))
         object.__setattr__(self, "_columns", tuple(dict.fromkeys(a.column for a in self.aggregations)))
+        reads: dict[tuple[str, int | None, int | None], frozenset[str]] = {}
+        for a in self.aggregations:
+            window = (a.column, a.window, a.hop)
+            reads[window] = reads.get(window, frozenset()) | FIELDS_READ[a.function]
+        object.__setattr__(self, "window_fields", reads)
         retention = self.retention_us
         object.__setattr__(self, "_seen_span", None if retention is None else retention + max(self.groups, default=0))
 
@@ -327,8 +336,10 @@ def read_values(spec: TileSpec, blob: bytes, t: int) -> list[Any]:
 
 def read_many(spec: TileSpec, blobs: Sequence[bytes], t: int) -> list[list[Any]]:
     """The values of every aggregation of the spec at time t for each record (aggregation order);
-    each window is merged for all records at once (`potluck.aggregation.tile_columns`)."""
+    each window is merged for all records at once (`potluck.aggregation.tile_columns`), only in
+    the fields its functions read."""
     parts = [view_record(b) for b in blobs]
+    fields = spec.window_fields
     columns: list[list[Any]] = []
     merged: dict[tuple[str, int | None, int | None], Merged] = {}  # functions of one window share a merge
     joined: dict[tuple[int, str], KeyTiles] = {}  # windows of one hop share the joined blocks
@@ -336,14 +347,20 @@ def read_many(spec: TileSpec, blobs: Sequence[bytes], t: int) -> list[list[Any]]
         window = (a.column, a.window, a.hop)
         m = merged.get(window)
         if m is None:
-            m = merged[window] = _merge_window(spec, parts, a, t, joined)
+            m = merged[window] = _merge_window(spec, parts, a, t, joined, fields[window])
         columns.append(m.finalize(a.function))
     return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in blobs]
 
 
 def _merge_window(
-    spec: TileSpec, parts: list[RecordView], a: TileAggregation, t: int, joined: dict[tuple[int, str], KeyTiles]
+    spec: TileSpec,
+    parts: list[RecordView],
+    a: TileAggregation,
+    t: int,
+    joined: dict[tuple[int, str], KeyTiles],
+    fields: frozenset[str],
 ) -> Merged:
+    lifetime = a.window is None
     if a.window is None or a.hop is None:
         hop = spec.lifetime_hop
         assert hop is not None
@@ -355,11 +372,10 @@ def _merge_window(
     tiles_of = joined.get((hop, a.column))
     if tiles_of is None:
         tiles_of = joined[(hop, a.column)] = KeyTiles([p.tiles.get(hop, {}).get(a.column) for p in parts])
-    m = tiles_of.merge(first, last)
-    lifetime = a.window is None
-    for i, p in enumerate(parts):
-        if not p.pending and not (lifetime and p.base):
-            continue
+    extras = [i for i, p in enumerate(parts) if p.pending or (lifetime and p.base)]
+    m = tiles_of.merge(first, last, ALL_FIELDS if extras else fields)  # merging more takes whole partials
+    for i in extras:
+        p = parts[i]
         extra = [s[a.column] for ts, s in p.pending if a.column in s and in_window(ts, t, a.window, a.hop)]
         if lifetime and a.column in p.base:
             extra.append(p.base[a.column])

@@ -115,6 +115,20 @@ def finalize_columns(
 
 EMPTY = Partial()
 
+# The fields of a partial each function's finalizing reads beyond `count` (`finalize_columns`);
+# `m2` needs `mean` to be merged.
+FIELDS_READ: dict[str, frozenset[str]] = {
+    "count": frozenset(),
+    "sum": frozenset({"total"}),
+    "mean": frozenset({"total"}),
+    "variance": frozenset({"m2"}),
+    "stddev": frozenset({"m2"}),
+    "min": frozenset({"min"}),
+    "max": frozenset({"max"}),
+    "last": frozenset({"last"}),
+}
+ALL_FIELDS = frozenset({"total", "m2", "min", "max", "last"})
+
 
 def merge(a: Partial, b: Partial) -> Partial:
     """The partial of the union of two disjoint event sets (associative and commutative)."""

@@ -22,6 +22,7 @@ FUNCTIONS = ("count", "sum", "mean", "min", "max", "stddev", "variance", "last")
 # Other accepted spellings (Feast's) of the same functions.
 ALIASES = {"avg": "mean", "std": "stddev", "var": "variance"}
 ACCEPTED = (*FUNCTIONS, *ALIASES)
+_CANONICAL = frozenset(FUNCTIONS)
 
 US_PER_SECOND = 1_000_000
 _MINUTE = 60 * US_PER_SECOND
@@ -46,6 +47,8 @@ class AggregationLike(Protocol):
 
 def canonical_function(function: str) -> str:
     """The canonical name of a function (`avg` -> `mean`); ValueError naming the valid ones otherwise."""
+    if type(function) is str and function in _CANONICAL:
+        return function
     name = function.strip().lower() if isinstance(function, str) else function
     if name in FUNCTIONS:
         return str(name)

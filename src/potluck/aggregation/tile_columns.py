@@ -11,13 +11,14 @@ its tiles: future events now due, the lifetime base) go through `partials.merge`
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from potluck.aggregation.partials import EMPTY, LastKey, Partial, finalize_columns, merge
+from potluck.aggregation.partials import ALL_FIELDS, EMPTY, LastKey, Partial, finalize_columns, merge
 from potluck.aggregation.tile_record import Rows
 
 # Tile blocks of one (hop, column), one per key: numeric rows, generic partials by tile, or none.
@@ -77,7 +78,9 @@ class KeyTiles:
                 by_dtype.setdefault(b.dtype, []).append(i)
         self.groups = [_Joined(which, [blocks[i] for i in which]) for which in by_dtype.values()]  # type: ignore[misc]
 
-    def merge(self, first: int, last: int) -> Merged:
+    def merge(self, first: int, last: int, fields: frozenset[str] = ALL_FIELDS) -> Merged:
+        """The merged partials of tiles `first..last`; of the numeric blocks only `count` and `fields`
+        (`partials.FIELDS_READ`) are merged, the others keep their empty values."""
         out = Merged.empty(self.n)
         for i, b in self.generic:
             p = EMPTY
@@ -86,7 +89,7 @@ class KeyTiles:
                     p = merge(p, b[k])
             out.put(i, p)
         for group in self.groups:
-            group.reduce(out, first, last)
+            group.reduce(out, first, last, fields)
         return out
 
 
@@ -100,18 +103,33 @@ class _Joined:
         self.which = which
         dtype = blocks[0].dtype
         self.rows = blocks[0].array() if len(blocks) == 1 else np.frombuffer(b"".join([b.data for b in blocks]), dtype)
+        self.single = len(blocks) == 1
+        k = self.rows["k"]
+        self.composite: np.ndarray | None = None
+        self._total_bound: float | None = None
+        self._fields: dict[str, list[Any]] = {}
+        if self.single:
+            self.low, self.high = int(k[0]), int(k[-1])  # a block's rows are sorted by tile
+            self.longest = blocks[0].count
+            return
         self.lens = np.array([b.count for b in blocks], dtype=np.int64)
         self.offsets = np.cumsum(self.lens) - self.lens
-        k = self.rows["k"]
+        self.longest = int(self.lens.max())
         self.low, self.high = int(k.min()), int(k.max())
-        self.composite: np.ndarray | None = None
-        if len(blocks) > 1 and self.high - self.low < _SPAN:
+        if self.high - self.low < _SPAN:
             seg = np.repeat(np.arange(len(blocks), dtype=np.int64), self.lens)
             self.composite = seg * _SPAN + (k - self.low)
-        self.total_bound = 0.0
-        totals = self.rows["total"]
-        if totals.dtype.kind == "i":
-            self.total_bound = float(np.abs(totals.astype(np.float64)).max()) * float(self.lens.max())
+
+    @property
+    def total_bound(self) -> float:
+        """A bound of any key's sum of integer totals (0 for floats)."""
+        if self._total_bound is None:
+            totals = self.rows["total"]
+            bound = 0.0
+            if totals.dtype.kind == "i":
+                bound = float(np.abs(totals.astype(np.float64)).max()) * float(self.longest)
+            self._total_bound = bound
+        return self._total_bound
 
     def bounds(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
         """Each key's rows of tiles `first..last`, as `[start, end)` into the joined rows."""
@@ -119,8 +137,6 @@ class _Joined:
         first, last = max(first, self.low), min(last, self.high)
         if first > last:
             return self.offsets, self.offsets
-        if len(self.lens) == 1:
-            return np.searchsorted(k, [first]), np.searchsorted(k, [last], side="right")
         if self.composite is not None:
             keys = np.arange(len(self.lens), dtype=np.int64) * _SPAN
             starts = np.searchsorted(self.composite, keys + (first - self.low), side="left")
@@ -131,13 +147,18 @@ class _Joined:
         ]
         return np.array([b[0] for b in bounds], dtype=np.int64), np.array([b[1] for b in bounds], dtype=np.int64)
 
-    def reduce(self, out: Merged, first: int, last: int) -> None:
+    def reduce(self, out: Merged, first: int, last: int, fields: frozenset[str]) -> None:
+        if self.single:
+            first, last = max(first, self.low), min(last, self.high)
+            if first <= last:
+                k = self._field("k")
+                start, end = bisect_left(k, first), bisect_right(k, last)
+                if end > start:
+                    self._reduce_one(out, start, end, fields)
+            return
         starts, ends = self.bounds(first, last)
         present = np.flatnonzero(ends > starts)
         if not len(present):
-            return
-        if len(self.lens) == 1:
-            self._reduce_one(out, int(starts[0]), int(ends[0]))
             return
         rows = self.rows
         starts, ends = starts[present], ends[present]
@@ -151,47 +172,62 @@ class _Joined:
 
         count = rows["count"]
         n = sums(np.add, count)
-        totals = rows["total"]
-        if self.total_bound >= _SAFE:  # int64 sums that could overflow: added as Python ints
-            total: list[Any] = [sum(totals[s:e].tolist()) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
-        else:
-            total = sums(np.add, totals).tolist()
-        means = rows["mean"]
-        mean = sums(np.add, count * means) / n
-        if len(present) == len(self.lens):
-            deviation = means - np.repeat(mean, self.lens)
-        else:
+        got: dict[str, list[Any]] = {"count": n.tolist()}
+        if "total" in fields:
+            totals = rows["total"]
+            if self.total_bound >= _SAFE:  # int64 sums that could overflow: added as Python ints
+                got["total"] = [sum(totals[s:e].tolist()) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+            else:
+                got["total"] = sums(np.add, totals).tolist()
+        if "m2" in fields:
+            means = rows["mean"]
+            mean = sums(np.add, count * means) / n
             per_key = np.zeros(len(self.lens))
             per_key[present] = mean
             deviation = means - np.repeat(per_key, self.lens)
-        m2 = sums(np.add, rows["m2"]) + sums(np.add, count * deviation * deviation)
-        lo = sums(np.minimum, rows["min"]).tolist()
-        hi = sums(np.maximum, rows["max"]).tolist()
-        tail = rows[ends - 1].tolist()  # each key's latest tile holds its last event
+            got["mean"] = mean.tolist()
+            got["m2"] = (sums(np.add, rows["m2"]) + sums(np.add, count * deviation * deviation)).tolist()
+        if "min" in fields:
+            got["min"] = sums(np.minimum, rows["min"]).tolist()
+        if "max" in fields:
+            got["max"] = sums(np.maximum, rows["max"]).tolist()
+        if "last" in fields:
+            tail = rows[ends - 1].tolist()  # each key's latest tile holds its last event
+            got["last"], got["key"] = [row[7] for row in tail], tail
         at = [self.which[i] for i in present.tolist()]
-        if len(at) == len(out.count):  # every key has tiles in the window
-            out.count, out.total, out.mean, out.m2 = n.tolist(), total, mean.tolist(), m2.tolist()
-            out.min, out.max, out.last, out.key = lo, hi, [row[7] for row in tail], tail
-            return
-        values = zip(at, n.tolist(), total, mean.tolist(), m2.tolist(), lo, hi, tail, strict=True)
-        for i, c, t, mu, v, a, b, row in values:
-            out.count[i], out.total[i], out.mean[i], out.m2[i], out.min[i], out.max[i] = c, t, mu, v, a, b
-            out.last[i] = row[7]
-            out.key[i] = row
+        for name, values in got.items():
+            column: list[Any] = getattr(out, name)
+            if len(at) == len(column):  # every key has tiles in the window
+                setattr(out, name, values)
+                continue
+            for i, v in zip(at, values, strict=True):
+                column[i] = v
 
-    def _reduce_one(self, out: Merged, start: int, end: int) -> None:
-        """The same reductions for a single key's rows `[start, end)`."""
-        rows = self.rows[start:end]
-        count = rows["count"]
-        n = int(count.sum())
-        totals = rows["total"]
-        total = sum(totals.tolist()) if self.total_bound >= _SAFE else totals.sum().item()
-        means = rows["mean"]
-        mean = float((count * means).sum()) / n
-        deviation = means - mean
-        m2 = float(rows["m2"].sum() + (count * deviation * deviation).sum())
-        tail = rows[-1].item()  # the latest tile holds the last event
+    def _field(self, name: str) -> list[Any]:
+        """One field of a single key's rows as Python values (kept for the other windows)."""
+        values = self._fields.get(name)
+        if values is None:
+            values = self._fields[name] = self.rows[name].tolist()
+        return values
+
+    def _reduce_one(self, out: Merged, start: int, end: int, fields: frozenset[str]) -> None:
+        """The same reductions for a single key's rows `[start, end)`, in Python: a few numpy calls
+        cost more than the sums of one key's tiles (and integer totals stay exact ints)."""
+        counts = self._field("count")[start:end]
         i = self.which[0]
-        out.count[i], out.total[i], out.mean[i], out.m2[i] = n, total, mean, m2
-        out.min[i], out.max[i] = rows["min"].min().item(), rows["max"].max().item()
-        out.last[i], out.key[i] = tail[7], tail
+        n = out.count[i] = sum(counts)
+        if "total" in fields:
+            out.total[i] = sum(self._field("total")[start:end])
+        if "m2" in fields:
+            means = self._field("mean")[start:end]
+            mean = sum([c * m for c, m in zip(counts, means, strict=True)]) / n
+            out.mean[i] = mean
+            deviations = sum([c * (m - mean) * (m - mean) for c, m in zip(counts, means, strict=True)])
+            out.m2[i] = sum(self._field("m2")[start:end]) + deviations
+        if "min" in fields:
+            out.min[i] = min(self._field("min")[start:end])
+        if "max" in fields:
+            out.max[i] = max(self._field("max")[start:end])
+        if "last" in fields:
+            tail = self.rows[end - 1].item()  # the latest tile holds the last event
+            out.last[i], out.key[i] = tail[7], tail

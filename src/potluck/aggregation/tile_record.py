@@ -44,6 +44,7 @@ _Q = struct.Struct("<q")
 _HBI = struct.Struct("<HBI")
 _QI = struct.Struct("<qI")
 _HI = struct.Struct("<HI")
+_QH = struct.Struct("<qH")
 
 _LAST = [("ev", "<i8"), ("cr", "<i8"), ("flag", "u1"), ("arr", "<i8")]  # flag: 1 no created time, 2 with one
 ROW_FLOAT = np.dtype(
@@ -309,7 +310,7 @@ class Rows:
 
     __slots__ = ("count", "data", "dtype")
 
-    def __init__(self, dtype: np.dtype[Any], data: bytes, count: int) -> None:
+    def __init__(self, dtype: np.dtype[Any], data: bytes | memoryview, count: int) -> None:
         self.dtype, self.data, self.count = dtype, data, count
 
     def array(self) -> np.ndarray:
@@ -392,8 +393,9 @@ def _view(data: bytes) -> RecordView:
     tiles: Blocks = {}
     (n_hops,) = _H.unpack_from(data, pos)
     pos += 2
+    whole = memoryview(data)  # numeric blocks are views into the record, not copies
     for _ in range(n_hops):
-        hop, n_blocks = struct.unpack_from("<qH", data, pos)
+        hop, n_blocks = _QH.unpack_from(data, pos)
         pos += 10
         cols: dict[str, Rows | dict[int, Partial]] = tiles.setdefault(hop, {})
         for _ in range(n_blocks):
@@ -401,11 +403,11 @@ def _view(data: bytes) -> RecordView:
             pos += 7
             dtype = _DTYPES.get(kind)
             if dtype is not None:
-                size = rows * dtype.itemsize
-                if pos + size > len(data):
+                end = pos + rows * dtype.itemsize
+                if end > len(data):
                     raise TileRecordError("truncated tile record")
-                cols[names[c]] = Rows(dtype, data[pos : pos + size], rows)
-                pos += size
+                cols[names[c]] = Rows(dtype, whole[pos:end], rows)
+                pos = end
             elif kind == GENERIC:
                 items: dict[int, Partial] = {}
                 for _ in range(rows):
@@ -415,7 +417,11 @@ def _view(data: bytes) -> RecordView:
                 cols[names[c]] = items
             else:
                 raise TileRecordError(f"unknown block kind {kind} in a tile record")
-    base, pos = _slot(data, pos, names)
+    base: Slot = {}
+    if data[pos] or data[pos + 1]:
+        base, pos = _slot(data, pos, names)
+    else:
+        pos += 2
     pending: list[tuple[int, Slot]] = []
     (n,) = _I.unpack_from(data, pos)
     pos += 4

@@ -302,7 +302,11 @@ class PostgresOnlineStore:
             except errors.UndefinedTable:
                 with self._connection() as conn:
                     conn.execute(self._write_timeout)
-                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
+                    # IF NOT EXISTS still races with another writer creating the same one: theirs is as good.
+                    try:
+                        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
+                    except (errors.UniqueViolation, errors.DuplicateSchema):
+                        conn.rollback()
                     try:
                         conn.execute(
                             f"CREATE TABLE IF NOT EXISTS {table} (entity_key bytea PRIMARY KEY, "
