@@ -239,3 +239,19 @@ def test_an_on_demand_view_over_window_outputs_is_the_same_online_and_offline(tm
     for name in ["fare_per_recent_ride", "count_fare_3600s", "sum_fare_86400s", "max_fare"]:
         assert offline[name] == online[name], name
     store.close()
+
+
+def test_a_view_stored_at_write_time_cannot_read_window_outputs(tmp_path: Path) -> None:
+    from potluck.definitions.errors import RepositoryError
+
+    (tmp_path / "data" / "rides").mkdir(parents=True)
+    (tmp_path / "feature_store.yaml").write_text(
+        "project: aggs\nregistry: data/registry.db\nonline_store:\n  type: sqlite\n  path: data/online.db\n"
+    )
+    stored = ON_DEMAND_PY.replace('mode="python",', 'mode="python", write_to_online_store=True,')
+    assert stored != ON_DEMAND_PY
+    (tmp_path / "features.py").write_text(FEATURES_PY + stored)
+    store = FeatureStore(repo_path=tmp_path)
+    with pytest.raises(RepositoryError, match="cannot read the windowed aggregations of 'ride_stats'"):
+        store.plan()
+    store.close()

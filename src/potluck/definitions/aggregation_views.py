@@ -67,8 +67,7 @@ def _aggregation_spec(view: FeatureView) -> dict[str, Any]:
 
 
 def _schema_of(spec: Mapping[str, Any]) -> list[Field]:
-    stored = spec["inputs"] if spec.get("aggregations") else spec["features"]
-    return [Field.from_spec(f) for f in [*spec.get("entity_columns", []), *stored]]
+    return FeatureView.stored_schema(spec, "inputs" if spec.get("aggregations") else "features")
 
 
 def _aggregations_of(spec: Mapping[str, Any]) -> list[Aggregation] | None:

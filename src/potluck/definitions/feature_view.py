@@ -223,9 +223,13 @@ class FeatureView(Definition):
             if view_type not in FeatureView._view_types:
                 raise DefinitionError(f"FeatureView '{spec.get('name')}': unknown view_type {view_type!r}")
             return FeatureView._view_types[view_type].from_spec(spec)
-        fields = [Field.from_spec(f) for f in [*spec.get("entity_columns", []), *spec["features"]]]
-        view = cls(name=spec["name"], schema=fields, **cls.common_spec_arguments(spec))
+        view = cls(name=spec["name"], schema=cls.stored_schema(spec), **cls.common_spec_arguments(spec))
         return cls.restore_registry_fields(view, spec)
+
+    @staticmethod
+    def stored_schema(spec: Mapping[str, Any], fields: str = "features") -> list[Field]:
+        """The schema a stored spec was declared with: its entity columns, then its `fields` list."""
+        return [Field.from_spec(f) for f in [*spec.get("entity_columns", []), *spec[fields]]]
 
     @staticmethod
     def common_spec_arguments(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -135,7 +135,7 @@ class LabelView(FeatureView):
             arguments.pop(unstored)
         view = cls(
             name=spec["name"],
-            schema=[Field.from_spec(f) for f in [*spec.get("entity_columns", []), *spec["features"]]],
+            schema=cls.stored_schema(spec),
             **arguments,
             labeler_field=spec.get("labeler_field", "labeler"),
             conflict_policy=spec.get("conflict_policy", ConflictPolicy.LAST_WRITE_WINS.value),

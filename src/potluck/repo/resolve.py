@@ -176,6 +176,11 @@ def _stored_keys(
                 f"{label}: {what} needs its source feature view '{view.name}' online (online=True): its outputs "
                 "are computed from the sources' online rows"
             )
+        if getattr(view, "aggregations", ()):
+            raise RepositoryError(
+                f"{label}: {what} cannot read the windowed aggregations of '{view.name}' (a window's value changes "
+                "as time passes, not only when rows are written); compute it at read time (write_to_online_store=False)"
+            )
     declared: list[Field] = []
     for name in odfv.entity_names:
         entity = entities[name]
