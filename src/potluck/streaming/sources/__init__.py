@@ -80,35 +80,54 @@ class StreamConsumer(Protocol):
 
 
 ConsumerFactory = Callable[[DataSource, ConsumerOptions], StreamConsumer]
-_PLUGINS: dict[str, ConsumerFactory] = {}
+# Reads a group's lag per partition without joining the group (so a running worker is not disturbed).
+LagReader = Callable[[DataSource, ConsumerOptions], dict[str, int]]
 
 
-def register_stream_plugin(source_type: str, factory: ConsumerFactory) -> None:
+@dataclass(frozen=True, slots=True)
+class StreamPlugin:
+    open: ConsumerFactory
+    read_lag: LagReader
+
+
+_PLUGINS: dict[str, StreamPlugin] = {}
+
+
+def register_stream_plugin(source_type: str, factory: ConsumerFactory, lag_reader: LagReader) -> None:
     """Make sources of `source_type` consumable by the worker (NATS JetStream, Kinesis, ...)."""
-    _PLUGINS[source_type] = factory
+    _PLUGINS[source_type] = StreamPlugin(factory, lag_reader)
 
 
 def _builtin_plugins() -> None:
     if "kafka" not in _PLUGINS:
-        from potluck.streaming.sources.kafka import open_kafka_consumer
+        from potluck.streaming.sources.kafka import open_kafka_consumer, read_kafka_lag
 
-        _PLUGINS["kafka"] = open_kafka_consumer
+        _PLUGINS["kafka"] = StreamPlugin(open_kafka_consumer, read_kafka_lag)
     if "redis_stream" not in _PLUGINS:
-        from potluck.streaming.sources.redis_streams import open_redis_stream_consumer
+        from potluck.streaming.sources.redis_streams import open_redis_stream_consumer, read_redis_stream_lag
 
-        _PLUGINS["redis_stream"] = open_redis_stream_consumer
+        _PLUGINS["redis_stream"] = StreamPlugin(open_redis_stream_consumer, read_redis_stream_lag)
 
 
-def open_consumer(source: DataSource, options: ConsumerOptions) -> StreamConsumer:
-    """A consumer of `source` by its type's plugin."""
+def _plugin(source: DataSource) -> StreamPlugin:
     _builtin_plugins()
-    factory = _PLUGINS.get(source.source_type)
-    if factory is None:
+    plugin = _PLUGINS.get(source.source_type)
+    if plugin is None:
         raise PotluckError(
             f"data source '{source.name}' (type {source.source_type}) is not a stream the worker can consume; "
             f"stream source types: {', '.join(sorted(_PLUGINS))}"
         )
-    return factory(source, options)
+    return plugin
+
+
+def open_consumer(source: DataSource, options: ConsumerOptions) -> StreamConsumer:
+    """A consumer of `source` by its type's plugin."""
+    return _plugin(source).open(source, options)
+
+
+def read_lag(source: DataSource, options: ConsumerOptions) -> dict[str, int]:
+    """The lag per partition of `options.group` on `source`, read without joining the group."""
+    return _plugin(source).read_lag(source, options)
 
 
 def is_stream_source(source: DataSource) -> bool:

@@ -8,3 +8,7 @@ from potluck.streaming.sources import ConsumerOptions, StreamConsumer
 
 def open_redis_stream_consumer(source: DataSource, options: ConsumerOptions) -> StreamConsumer:
     raise NotImplementedError
+
+
+def read_redis_stream_lag(source: DataSource, options: ConsumerOptions) -> dict[str, int]:
+    raise NotImplementedError
