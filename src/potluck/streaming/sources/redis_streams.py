@@ -9,8 +9,8 @@ cannot read behind its successor's back. On taking the lease, a consumer first c
 re-delivers the whole group's pending entries (read but not acknowledged, by whichever
 consumer), then reads new entries.
 
-Offsets: an entry ID "ms-seq" is `ms << 22 | seq` (grows with the ID, fits in int64 until the
-year 2039, reversible so a commit can XACK).
+Offsets: an entry ID "ms-seq" is `ms << 20 | seq` (grows with the ID, fits in int64 until the
+year 2248, reversible so a commit can XACK).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from potluck.online.redis_connection import (
 )
 from potluck.streaming.sources import ConsumerOptions, StreamConsumer, StreamMessage, StreamUnavailableError
 
-SEQ_BITS = 22
+SEQ_BITS = 20
 MAX_SEQ = 1 << SEQ_BITS
 MAX_MS = 1 << (63 - SEQ_BITS)
 DEFAULT_LEASE_TTL_MS = 10_000
@@ -63,7 +63,7 @@ return 0
 
 
 def entry_offset(entry_id: bytes | str, stream: str = "") -> int:
-    """The offset of the entry ID "ms-seq": `ms << 22 | seq`."""
+    """The offset of the entry ID "ms-seq": `ms << 20 | seq`."""
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     ms_text, _, seq_text = text.partition("-")
     ms, seq = int(ms_text), int(seq_text or 0)
