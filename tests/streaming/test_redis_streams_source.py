@@ -81,7 +81,7 @@ def _ids(messages: list[StreamMessage]) -> list[str]:
 
 
 def test_offsets_map_entry_ids_in_order_and_back() -> None:
-    ids = ["0-0", "0-1", "1-0", "1700000000000-5", "1700000000000-1048575", "8796093022207-0", "1700000000001-0"]
+    ids = ["0-0", "0-1", "1-0", "1700000000000-5", "1700000000000-1048575", "1700000000001-0", "8796093022207-0"]
     offsets = [entry_offset(i) for i in ids]
     assert offsets == sorted(offsets)
     assert [entry_id(o) for o in offsets] == ids
