@@ -226,7 +226,7 @@ class StreamWorker:
                 ),
                 settings={**config.settings, **(own.settings if own else {})},
             )
-            to_log = [v for v in source_views if v.offline] if config.offline else []
+            to_log = list(source_views) if config.offline else []
             has_batch = getattr(source, "batch_source", None) is not None
             offline_log = (
                 OfflineLog(source, to_log, repo_path, offline) if to_log and has_batch and offline is not None else None
