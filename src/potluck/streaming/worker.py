@@ -110,17 +110,19 @@ def select_views(all_views: Mapping[str, FeatureView], names: Sequence[str] | No
 
 
 def created_times(table: pa.Table) -> Any:
-    """A created time per decoded row that a replay gives again: the broker time (milliseconds) plus
-    the offset's last three digits as microseconds (so rows of one millisecond keep their order),
-    else, without a broker time, the offset itself as microseconds since the epoch."""
+    """A created time per decoded row that a replay gives again: the broker time, else (no broker
+    time) the offset itself as microseconds since the epoch.
+
+    Rows of one key with equal event and created times are resolved by write order (a later row of
+    a batch, or a later write, wins), and the worker writes in offset order, so the newest message wins.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     ts = pa.timestamp("us", tz="UTC")
     offsets = pc.cast(table.column(OFFSET_COLUMN), pa.int64())
     broker = pc.cast(pc.cast(table.column(BROKER_TIME_COLUMN), ts), pa.int64())
-    from_broker = pc.add(pc.multiply(pc.divide(broker, 1000), 1000), pc.remainder(offsets, 1000))
-    return pc.cast(pc.if_else(pc.is_null(broker), offsets, from_broker), ts)
+    return pc.cast(pc.if_else(pc.is_null(broker), offsets, broker), ts)
 
 
 @dataclass
