@@ -36,6 +36,8 @@ from potluck.retrieval.metadata import retrieval_metadata
 
 if TYPE_CHECKING:
     from potluck.definitions.saved_dataset import SavedDataset, SavedDatasetStorage
+    from potluck.feature_logs.logger import LogStats
+    from potluck.feature_logs.sdk import SdkFeatureLog
     from potluck.materialize.runner import MaterializationResult, ProgressFactory
     from potluck.materialize.watermark import ViewFreshness
     from potluck.monitoring.drift import DriftReport
@@ -692,7 +694,31 @@ class FeatureStore:
         `include_feature_view_version_metadata` is accepted for Feast's signature; the response
         carries no version metadata.
         """
-        return self.read_online_features(features, entity_rows, full_feature_names).finish()
+        response = self.read_online_features(features, entity_rows, full_feature_names).finish()
+        self._log_read(features, response)
+        return response
+
+    def _log_read(self, features: FeatureRequest, response: OnlineResponse) -> None:
+        """A read of a feature service (object or name) is offered to its feature log, if it has one."""
+        if isinstance(features, FeatureService):
+            if features.logging_config is not None:
+                self._feature_log.log(features.name, response)
+        elif isinstance(features, str):
+            self._feature_log.log(features, response)
+
+    @cached_property
+    def _feature_log(self) -> SdkFeatureLog:
+        from potluck.feature_logs.sdk import sdk_feature_log
+
+        return sdk_feature_log(self)
+
+    def feature_log_stats(self) -> LogStats:
+        """Rows of feature service reads logged, dropped (full queue, failed writes) and queued, per service."""
+        if "_feature_log" not in self.__dict__:
+            from potluck.feature_logs.logger import LogStats
+
+            return LogStats({}, {}, {}, 0)
+        return self._feature_log.stats()
 
     def read_online_features(
         self, features: FeatureRequest, entity_rows: Any, full_feature_names: bool = False
@@ -719,6 +745,14 @@ class FeatureStore:
         are read in the calling thread. On-demand functions (user code, of unknown cost) run in a
         worker thread, never on the event loop.
         """
+        response = await self.read_online_features_async(features, entity_rows, full_feature_names)
+        self._log_read(features, response)
+        return response
+
+    async def read_online_features_async(
+        self, features: FeatureRequest, entity_rows: Any, full_feature_names: bool = False
+    ) -> OnlineResponse:
+        """`get_online_features_async` without feature logging (the server logs its answers itself)."""
         import asyncio
 
         from potluck.retrieval.online import get_online_features_async
@@ -1154,6 +1188,9 @@ class FeatureStore:
         return str(path) if path else None
 
     def close(self) -> None:
+        """Write the feature log's queued rows, then release the stores' connections."""
+        if "_feature_log" in self.__dict__:
+            self._feature_log.close()
         if "_registry_store" in self.__dict__:
             self._registry_store.dispose()
         if "_pending" in self.__dict__:

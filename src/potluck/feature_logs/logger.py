@@ -16,12 +16,15 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from potluck.server.feature_log.spec import LogSpec
-from potluck.server.feature_log.writer import LogRecord, rows_of
+from potluck.feature_logs.spec import LogSpec
+from potluck.feature_logs.writer import LogRecord, rows_of
 
-log = logging.getLogger("potluck.server")
+if TYPE_CHECKING:
+    from potluck.feature_logs.served import ServedAnswer
+
+log = logging.getLogger("potluck.feature_logs")
 _ERROR_LOG_EVERY_S = 60.0
 
 
@@ -59,7 +62,7 @@ class FeatureLogger:
         self._interval = flush_interval
         self._random = (rng or random.Random()).random
         if writer is None:
-            from potluck.server.feature_log.process import ProcessWriter
+            from potluck.feature_logs.process import ProcessWriter
 
             writer = ProcessWriter()
         self._writer = writer
@@ -80,12 +83,12 @@ class FeatureLogger:
         spec: LogSpec,
         request_id: str | None,
         rows: int,
-        body: bytes,
+        body: bytes | ServedAnswer,
         entities: Mapping[str, list[Any]] | None = None,
     ) -> bool:
-        """Queue a sample of one answered request (`rows` entity rows, its JSON `body`, the request's
-        `entities`, of which the spec's request fields are kept); True when it was queued. Never
-        blocks, never raises."""
+        """Queue a sample of one answered request (`rows` entity rows, its JSON `body` or an SDK
+        read's `ServedAnswer`, the request's `entities`, of which the spec's request fields are
+        kept); True when it was queued. Never blocks, never raises."""
         rate = spec.sample_rate
         if rate < 1.0 and self._random() >= rate:
             return False

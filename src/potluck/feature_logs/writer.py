@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from potluck.server.feature_log.spec import (
+from potluck.feature_logs.spec import (
     STATUS_CODES,
     LogSpec,
 )
@@ -27,7 +27,9 @@ from potluck.server.feature_log.spec import (
 # spec's request fields or None). The body already exists and holds every value, status and event
 # time served (and the join keys, echoed first): nothing is copied or converted for the log while
 # the request is answered.
-LogRecord = tuple[LogSpec, str | None, float, int, bytes, Mapping[str, list[Any]] | None]
+# The SDK hands over an `Answer` instead of a body: the same shape as the parsed JSON, built from
+# its `OnlineResponse` off the request path (see `served.ServedAnswer`).
+LogRecord = tuple[LogSpec, str | None, float, int, Any, Mapping[str, list[Any]] | None]
 
 _NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _US_PER_DAY = 86_400_000_000
@@ -70,9 +72,22 @@ def _from_json(value: Any, dtype: Any) -> Any:
     return value
 
 
+def _answer(body: Any) -> Mapping[str, Any]:
+    """An answer as `{"metadata": {"feature_names": [...]}, "results": [{"values", "statuses",
+    "event_timestamps"}, ...]}`: parsed from a JSON body, or from an object with `answer()`."""
+    import orjson
+
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        parsed: Mapping[str, Any] = orjson.loads(body)
+        return parsed
+    if isinstance(body, Mapping):
+        return body
+    built: Mapping[str, Any] = body.answer()
+    return built
+
+
 def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
     """The log rows of `records` (all of `spec`'s service) as one table of `spec.schema`."""
-    import orjson
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -88,7 +103,7 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
     request_ids: list[str] = []
     codes = STATUS_CODES
     for _, request_id, logged_at, rows, body, request in records:
-        answer = orjson.loads(body)
+        answer = _answer(body)
         names = answer["metadata"]["feature_names"]
         columns = answer["results"]
         offset = len(columns) - width
