@@ -949,6 +949,62 @@ class FeatureStore:
         """
         return self._monitoring().compute_statistics(view_or_service, start, end, baseline=baseline, features=features)
 
+    def compute_log_statistics(
+        self,
+        feature_service: FeatureService | str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        baseline: Profile | str | None = None,
+        features: Sequence[str] | None = None,
+    ) -> Profile:
+        """Statistics of the values a feature service served, from its feature log (log time in
+        [start, end]); features are named by view as in a view's profile (docs/skew.md)."""
+        monitoring = self._monitoring()
+        base = monitoring.get_baseline(baseline) if isinstance(baseline, str) else baseline
+        name = feature_service.name if isinstance(feature_service, FeatureService) else feature_service
+        return monitoring.compute_log_statistics(name, start, end, baseline=base, features=features)
+
+    def write_logged_features(self, logs: Any, source: FeatureService | str, logging_config: Any = None) -> list[Path]:
+        """Write rows in Feast's log schema (a pyarrow Table, a pandas DataFrame or a Parquet path) into
+        the log of feature service `source` (or `logging_config`'s destination); returns the files."""
+        from potluck.feature_logs.ingest import write_logged_features
+        from potluck.feature_logs.resolve import spec_of
+
+        name = source.name if isinstance(source, FeatureService) else source
+        snapshot = self._snapshot()
+        spec = spec_of(snapshot, self.repo_path, name)
+        if spec is None and logging_config is None:
+            raise DefinitionError(
+                f"feature service '{name}' has no logging_config; give it one or pass logging_config="
+            )
+        if spec is None:
+            from potluck.definitions.feature_logging import LoggingConfig
+
+            assert isinstance(logging_config, LoggingConfig)
+            spec = _spec_with_config(snapshot, self.repo_path, name, logging_config)
+        return write_logged_features(spec, logs, logging_config, self.repo_path)
+
+    def prune_feature_logs(
+        self, older_than: timedelta, feature_service: str | None = None, *, dry_run: bool = False
+    ) -> list[Any]:
+        """Remove whole log-date folders of the logged services (or one) older than `older_than`."""
+        from potluck.feature_logs.files import prune
+        from potluck.feature_logs.resolve import spec_of
+
+        snapshot = self._snapshot()
+        names = [feature_service] if feature_service else sorted(snapshot.of_kind(FeatureService.kind))
+        now = datetime.now(UTC)
+        removed = []
+        for name in names:
+            spec = spec_of(snapshot, self.repo_path, name)
+            if spec is None:
+                if feature_service:
+                    raise DefinitionError(f"feature service '{name}' has no logging_config: it has no log to prune")
+                continue
+            removed += prune(name, spec.path, older_than, now, dry_run=dry_run)
+        return removed
+
     def set_baseline(self, name: str, profile: Profile) -> int:
         """Save `profile` as the next version of baseline `name` in the registry database; returns the version."""
         return self._monitoring().set_baseline(name, profile)
@@ -989,9 +1045,14 @@ class FeatureStore:
         views: Sequence[str] | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        *,
+        logs: str | None = None,
     ) -> tuple[MonitorRunReport, list[RunPart]]:
-        """Check each baseline (all by default) against its views' rows in [start, end] and record the result."""
-        return self._monitoring().run(baselines, views, start, end)
+        """Check each baseline (all by default) against its views' rows in [start, end] and record the result.
+
+        With `logs` (a feature service), against the values it served (its feature log) instead.
+        """
+        return self._monitoring().run(baselines, views, start, end, logs=logs)
 
     def last_monitoring_runs(self) -> list[RunPart]:
         """The newest recorded run of each baseline (its drift recomputed from the recorded profiles)."""
@@ -1237,3 +1298,23 @@ def _filtered(objects: Any, tags: dict[str, str] | None) -> list[Any]:
     if not tags:
         return items
     return [o for o in items if all(o.tags.get(k) == v for k, v in tags.items())]
+
+
+def _spec_with_config(snapshot: RegistrySnapshot, repo_path: Path, name: str, config: Any) -> Any:
+    """The log of service `name` as if it had `config` as its logging_config."""
+    from potluck.feature_logs.resolve import spec_of
+    from potluck.registry.snapshot import RegistrySnapshot as Snapshot
+
+    service = snapshot.get(FeatureService.kind, name)
+    assert isinstance(service, FeatureService)
+    objects = {kind: dict(found) for kind, found in snapshot.objects.items()}
+    objects[FeatureService.kind][name] = _with_logging(service, config)
+    return spec_of(Snapshot(snapshot.project, snapshot.version, objects), repo_path, name)
+
+
+def _with_logging(service: FeatureService, config: Any) -> FeatureService:
+    import copy
+
+    changed = copy.copy(service)
+    changed.logging_config = config
+    return changed

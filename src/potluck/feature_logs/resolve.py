@@ -9,21 +9,29 @@ from typing import TYPE_CHECKING, Any
 from potluck.feature_logs.spec import LogSpec
 
 if TYPE_CHECKING:
+    from potluck.registry.snapshot import RegistrySnapshot
     from potluck.store import FeatureStore
 
 
 def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
     """The log of a feature service as the registry defines it now (None: it has no logging_config)."""
+    return spec_of(store.registry_snapshot(), store.repo_path, feature_service)
+
+
+def spec_of(snapshot: RegistrySnapshot, repo_path: str | Path, feature_service: str) -> LogSpec | None:
+    """The log of `feature_service` in `snapshot` (None: it has no logging_config)."""
+    from potluck.definitions import FeatureService
     from potluck.retrieval.on_demand import resolve_request
 
-    service = store.get_feature_service(feature_service, allow_cache=True)
+    service = snapshot.get(FeatureService.kind, feature_service)
+    assert isinstance(service, FeatureService)
     config = service.logging_config
     if config is None:
         return None
     keys: dict[str, Any] = {}
     features: list[tuple[str, Any]] = []
     widths: list[int] = []
-    request = resolve_request(service, store.registry_snapshot(), full_feature_names=True)
+    request = resolve_request(service, snapshot, full_feature_names=True)
     for selection in request.selections:
         for key_field in selection.view.entity_columns:
             keys.setdefault(key_field.name, key_field.dtype)
@@ -44,7 +52,7 @@ def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
     return LogSpec(
         service=service.name,
         sample_rate=config.sample_rate,
-        path=path if path.is_absolute() else Path(store.repo_path) / path,
+        path=path if path.is_absolute() else Path(repo_path) / path,
         partition_by=tuple(destination.partition_columns),
         keys=tuple(keys.items()),
         features=tuple(features),
