@@ -8,6 +8,7 @@ what is queued is written at `FeatureStore.close()` or at interpreter exit.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import random
 import threading
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from potluck.feature_logs.logger import FeatureLogger, LogStats, LogWriter
 from potluck.feature_logs.resolve import LogSpecs
-from potluck.feature_logs.served import ServedAnswer
+from potluck.feature_logs.served import served_body
 
 if TYPE_CHECKING:
     from potluck.retrieval.online import OnlineResponse
@@ -74,9 +75,8 @@ class SdkFeatureLog:
         try:
             spec = self._specs.get(feature_service)
             if spec is not None:
-                self._started().offer(
-                    spec, None, response.num_rows, ServedAnswer(response), response.request_columns or None
-                )
+                body = functools.partial(served_body, response)
+                self._started().offer(spec, None, response.num_rows, body, response.request_columns or None)
         except Exception as err:
             now = time.monotonic()
             if now - self._last_warning >= _WARN_EVERY_S:

@@ -1,12 +1,11 @@
-"""`ServedAnswer`: an SDK read's `OnlineResponse` as the feature log reads an answer, built lazily.
+"""An SDK read's `OnlineResponse` as the feature log reads an answer: the server's JSON layout, pickled.
 
-The request path keeps a reference to the response (no copy, no conversion); the columns are laid
-out (`answer()`) on the logger's thread, when the record is written or pickled to the writer
-process (which then receives plain lists, never the response).
+Built only for a sampled read (the logger calls it after the draw), on the caller's thread.
 """
 
 from __future__ import annotations
 
+import pickle
 from typing import TYPE_CHECKING, Any
 
 from potluck.online.typed_values import http_column, needs_http_form
@@ -15,24 +14,13 @@ if TYPE_CHECKING:
     from potluck.retrieval.online import OnlineResponse
 
 
-class ServedAnswer:
-    __slots__ = ("_answer", "_response")
+def served_body(response: OnlineResponse) -> bytes:
+    """The answer as a pickle (`{"metadata": {"feature_names"}, "results": [...]}`, join keys first).
 
-    def __init__(self, response: OnlineResponse) -> None:
-        self._response: OnlineResponse | None = response
-        self._answer: dict[str, Any] | None = None
-
-    def answer(self) -> dict[str, Any]:
-        """`{"metadata": {"feature_names"}, "results": [...]}`: join keys first, then every output."""
-        if self._answer is None:
-            response = self._response
-            assert response is not None
-            self._answer = _layout(response)
-            self._response = None
-        return self._answer
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (dict, (self.answer(),))
+    Bytes, like the server's JSON bodies: a queue of them costs the garbage collector nothing,
+    where queued responses (graphs of lists) would make every collection slower.
+    """
+    return pickle.dumps(_layout(response), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _layout(response: OnlineResponse) -> dict[str, Any]:
@@ -40,7 +28,7 @@ def _layout(response: OnlineResponse) -> dict[str, Any]:
     outputs = response.output_names
     values = response.values
     statuses = response.statuses
-    stamps = response.event_timestamps
+    stamps = response.event_micros()  # ints: the writer casts them to timestamps
     dtypes = response.dtypes
     plain: dict[int, list[str]] = {}  # the views' status lists are shared by their outputs
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+import pickle
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -27,13 +28,13 @@ from potluck.feature_logs.spec import (
 # spec's request fields or None). The body already exists and holds every value, status and event
 # time served (and the join keys, echoed first): nothing is copied or converted for the log while
 # the request is answered.
-# The SDK hands over an `Answer` instead of a body: the same shape as the parsed JSON, built from
-# its `OnlineResponse` off the request path (see `served.ServedAnswer`).
-LogRecord = tuple[LogSpec, str | None, float, int, Any, Mapping[str, list[Any]] | None]
+# The SDK hands over the same shape pickled instead (see `served.served_body`).
+LogRecord = tuple[LogSpec, str | None, float, int, bytes, Mapping[str, list[Any]] | None]
 
 _NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _US_PER_DAY = 86_400_000_000
 _NOT_FOUND_CODE = STATUS_CODES["NOT_FOUND"]
+_PICKLE = b"\x80"  # the first byte of a pickle (protocol 2 and later); a JSON body starts with '{'
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -74,16 +75,14 @@ def _from_json(value: Any, dtype: Any) -> Any:
 
 def _answer(body: Any) -> Mapping[str, Any]:
     """An answer as `{"metadata": {"feature_names": [...]}, "results": [{"values", "statuses",
-    "event_timestamps"}, ...]}`: parsed from a JSON body, or from an object with `answer()`."""
+    "event_timestamps"}, ...]}`: a JSON body (the server's) or a pickled one (the SDK's)."""
     import orjson
 
-    if isinstance(body, (bytes, bytearray, memoryview, str)):
-        parsed: Mapping[str, Any] = orjson.loads(body)
-        return parsed
-    if isinstance(body, Mapping):
-        return body
-    built: Mapping[str, Any] = body.answer()
-    return built
+    if body[:1] == _PICKLE:  # an SDK read's answer (see served.py), from this process's own logger
+        unpickled: Mapping[str, Any] = pickle.loads(body)
+        return unpickled
+    parsed: Mapping[str, Any] = orjson.loads(body)
+    return parsed
 
 
 def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
