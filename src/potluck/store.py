@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -32,8 +32,12 @@ from potluck.definitions.errors import (
     RetrievalError,
 )
 from potluck.repo.config import RepoConfig, load_config
+from potluck.retrieval.metadata import retrieval_metadata
 
 if TYPE_CHECKING:
+    from potluck.definitions.saved_dataset import SavedDataset, SavedDatasetStorage
+    from potluck.feature_logs.logger import LogStats
+    from potluck.feature_logs.sdk import SdkFeatureLog
     from potluck.materialize.runner import MaterializationResult, ProgressFactory
     from potluck.materialize.watermark import ViewFreshness
     from potluck.monitoring.drift import DriftReport
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
     from potluck.retrieval.on_demand import ResolvedRequest
     from potluck.retrieval.online import OnlineResponse, OnlineSelection
     from potluck.retrieval.references import FeatureRequest
+    from potluck.retrieval.saved import SavedDatasets
     from potluck.transforms.code import Udf
 
     OnlinePlan = tuple[ResolvedRequest, list[Udf]]
@@ -555,8 +560,9 @@ class FeatureStore:
         from potluck.retrieval.on_demand import resolve_request
         from potluck.retrieval.plans import view_query
 
+        snapshot = self._snapshot()
         request = resolve_request(
-            features, self._snapshot(), full_feature_names=full_feature_names, versions=self._view_versions
+            features, snapshot, full_feature_names=full_feature_names, versions=self._view_versions
         )
         udfs = request.udfs(self.repo_path)  # a function that differs from the registry fails before any work
         selections = request.offline_reads[0] if request.on_demand else request.selections
@@ -571,12 +577,45 @@ class FeatureStore:
         elif start_date is not None or end_date is not None:
             raise RetrievalError("pass either an entity dataframe or start_date/end_date, not both")
         job = self._offline.get_historical_features(entity_df, queries, availability_time=availability_time)
-        if not request.on_demand:
-            return job
-        from potluck.materialize.runner import DEFAULT_BATCH_ROWS
-        from potluck.retrieval.on_demand import OnDemandRetrievalJob
+        metadata = retrieval_metadata(
+            features, request, getattr(job, "entity_stats", None), full_feature_names, snapshot.version
+        )
+        if request.on_demand:
+            from potluck.materialize.runner import DEFAULT_BATCH_ROWS
+            from potluck.retrieval.on_demand import OnDemandRetrievalJob
 
-        return OnDemandRetrievalJob(job, request, udfs, DEFAULT_BATCH_ROWS)
+            job = OnDemandRetrievalJob(job, request, udfs, DEFAULT_BATCH_ROWS)
+        if hasattr(job, "metadata"):
+            job.metadata = replace(metadata, repo_path=str(self.repo_path))
+        return job
+
+    # -- saved datasets ---------------------------------------------------------------------------
+    @property
+    def _saved_datasets(self) -> SavedDatasets:
+        from potluck.retrieval.saved import SavedDatasets
+
+        return SavedDatasets(self._registry_store, self._registry, self.repo_path)
+
+    def create_saved_dataset(
+        self,
+        from_: Any,
+        name: str,
+        storage: SavedDatasetStorage,
+        tags: dict[str, str] | None = None,
+        feature_service: FeatureService | None = None,
+        allow_overwrite: bool = False,
+    ) -> SavedDataset:
+        """Write the result of `from_` (a `get_historical_features` job) to `storage` and record it
+        in the registry as saved dataset `name` (docs/skew.md). An existing name is an error unless
+        `allow_overwrite`."""
+        return self._saved_datasets.create(from_, name, storage, tags, feature_service, allow_overwrite)
+
+    def get_saved_dataset(self, name: str) -> SavedDataset:
+        """Saved dataset `name`, its data readable with `.to_df()` / `.to_arrow()`."""
+        return self._saved_datasets.get(name)
+
+    def list_saved_datasets(self, tags: dict[str, str] | None = None) -> list[SavedDataset]:
+        return self._saved_datasets.list(tags)
 
     # -- serving ----------------------------------------------------------------------------------
     @cached_property
@@ -655,7 +694,31 @@ class FeatureStore:
         `include_feature_view_version_metadata` is accepted for Feast's signature; the response
         carries no version metadata.
         """
-        return self.read_online_features(features, entity_rows, full_feature_names).finish()
+        response = self.read_online_features(features, entity_rows, full_feature_names).finish()
+        self._log_read(features, response)
+        return response
+
+    def _log_read(self, features: FeatureRequest, response: OnlineResponse) -> None:
+        """A read of a feature service (object or name) is offered to its feature log, if it has one."""
+        if isinstance(features, FeatureService):
+            if features.logging_config is not None:
+                self._feature_log.log(features.name, response)
+        elif isinstance(features, str):
+            self._feature_log.log(features, response)
+
+    @cached_property
+    def _feature_log(self) -> SdkFeatureLog:
+        from potluck.feature_logs.sdk import sdk_feature_log
+
+        return sdk_feature_log(self)
+
+    def feature_log_stats(self) -> LogStats:
+        """Rows of feature service reads logged, dropped (full queue, failed writes) and queued, per service."""
+        if "_feature_log" not in self.__dict__:
+            from potluck.feature_logs.logger import LogStats
+
+            return LogStats({}, {}, {}, 0)
+        return self._feature_log.stats()
 
     def read_online_features(
         self, features: FeatureRequest, entity_rows: Any, full_feature_names: bool = False
@@ -682,6 +745,14 @@ class FeatureStore:
         are read in the calling thread. On-demand functions (user code, of unknown cost) run in a
         worker thread, never on the event loop.
         """
+        response = await self.read_online_features_async(features, entity_rows, full_feature_names)
+        self._log_read(features, response)
+        return response
+
+    async def read_online_features_async(
+        self, features: FeatureRequest, entity_rows: Any, full_feature_names: bool = False
+    ) -> OnlineResponse:
+        """`get_online_features_async` without feature logging (the server logs its answers itself)."""
         import asyncio
 
         from potluck.retrieval.online import get_online_features_async
@@ -878,6 +949,62 @@ class FeatureStore:
         """
         return self._monitoring().compute_statistics(view_or_service, start, end, baseline=baseline, features=features)
 
+    def compute_log_statistics(
+        self,
+        feature_service: FeatureService | str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        baseline: Profile | str | None = None,
+        features: Sequence[str] | None = None,
+    ) -> Profile:
+        """Statistics of the values a feature service served, from its feature log (log time in
+        [start, end]); features are named by view as in a view's profile (docs/skew.md)."""
+        monitoring = self._monitoring()
+        base = monitoring.get_baseline(baseline) if isinstance(baseline, str) else baseline
+        name = feature_service.name if isinstance(feature_service, FeatureService) else feature_service
+        return monitoring.compute_log_statistics(name, start, end, baseline=base, features=features)
+
+    def write_logged_features(self, logs: Any, source: FeatureService | str, logging_config: Any = None) -> list[Path]:
+        """Write rows in Feast's log schema (a pyarrow Table, a pandas DataFrame or a Parquet path) into
+        the log of feature service `source` (or `logging_config`'s destination); returns the files."""
+        from potluck.feature_logs.ingest import write_logged_features
+        from potluck.feature_logs.resolve import spec_of
+
+        name = source.name if isinstance(source, FeatureService) else source
+        snapshot = self._snapshot()
+        spec = spec_of(snapshot, self.repo_path, name)
+        if spec is None and logging_config is None:
+            raise DefinitionError(
+                f"feature service '{name}' has no logging_config; give it one or pass logging_config="
+            )
+        if spec is None:
+            from potluck.definitions.feature_logging import LoggingConfig
+
+            assert isinstance(logging_config, LoggingConfig)
+            spec = _spec_with_config(snapshot, self.repo_path, name, logging_config)
+        return write_logged_features(spec, logs, logging_config, self.repo_path)
+
+    def prune_feature_logs(
+        self, older_than: timedelta, feature_service: str | None = None, *, dry_run: bool = False
+    ) -> list[Any]:
+        """Remove whole log-date folders of the logged services (or one) older than `older_than`."""
+        from potluck.feature_logs.files import prune
+        from potluck.feature_logs.resolve import spec_of
+
+        snapshot = self._snapshot()
+        names = [feature_service] if feature_service else sorted(snapshot.of_kind(FeatureService.kind))
+        now = datetime.now(UTC)
+        removed = []
+        for name in names:
+            spec = spec_of(snapshot, self.repo_path, name)
+            if spec is None:
+                if feature_service:
+                    raise DefinitionError(f"feature service '{name}' has no logging_config: it has no log to prune")
+                continue
+            removed += prune(name, spec.path, older_than, now, dry_run=dry_run)
+        return removed
+
     def set_baseline(self, name: str, profile: Profile) -> int:
         """Save `profile` as the next version of baseline `name` in the registry database; returns the version."""
         return self._monitoring().set_baseline(name, profile)
@@ -918,9 +1045,14 @@ class FeatureStore:
         views: Sequence[str] | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        *,
+        logs: str | None = None,
     ) -> tuple[MonitorRunReport, list[RunPart]]:
-        """Check each baseline (all by default) against its views' rows in [start, end] and record the result."""
-        return self._monitoring().run(baselines, views, start, end)
+        """Check each baseline (all by default) against its views' rows in [start, end] and record the result.
+
+        With `logs` (a feature service), against the values it served (its feature log) instead.
+        """
+        return self._monitoring().run(baselines, views, start, end, logs=logs)
 
     def last_monitoring_runs(self) -> list[RunPart]:
         """The newest recorded run of each baseline (its drift recomputed from the recorded profiles)."""
@@ -1147,6 +1279,9 @@ class FeatureStore:
         return str(path) if path else None
 
     def close(self) -> None:
+        """Write the feature log's queued rows, then release the stores' connections."""
+        if "_feature_log" in self.__dict__:
+            self._feature_log.close()
         if "_registry_store" in self.__dict__:
             self._registry_store.dispose()
         if "_pending" in self.__dict__:
@@ -1193,3 +1328,23 @@ def _filtered(objects: Any, tags: dict[str, str] | None) -> list[Any]:
     if not tags:
         return items
     return [o for o in items if all(o.tags.get(k) == v for k, v in tags.items())]
+
+
+def _spec_with_config(snapshot: RegistrySnapshot, repo_path: Path, name: str, config: Any) -> Any:
+    """The log of service `name` as if it had `config` as its logging_config."""
+    from potluck.feature_logs.resolve import spec_of
+    from potluck.registry.snapshot import RegistrySnapshot as Snapshot
+
+    service = snapshot.get(FeatureService.kind, name)
+    assert isinstance(service, FeatureService)
+    objects = {kind: dict(found) for kind, found in snapshot.objects.items()}
+    objects[FeatureService.kind][name] = _with_logging(service, config)
+    return spec_of(Snapshot(snapshot.project, snapshot.version, objects), repo_path, name)
+
+
+def _with_logging(service: FeatureService, config: Any) -> FeatureService:
+    import copy
+
+    changed = copy.copy(service)
+    changed.logging_config = config
+    return changed

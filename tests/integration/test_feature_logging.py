@@ -29,8 +29,8 @@ import pytest
 from integration_support import END, build_repo
 
 from potluck import FeatureStore
+from potluck.feature_logs import FeatureLogger
 from potluck.server.app import create_app
-from potluck.server.feature_log import FeatureLogger
 from potluck.server.settings import ServerSettings
 from potluck.server.store_backend import StoreBackend
 from tests_support import free_port, serve, wait_healthy
@@ -236,7 +236,7 @@ def wait_for(condition: Any, what: str) -> None:
 
 
 def test_a_killed_writer_process_is_counted_and_replaced(tmp_path: Path) -> None:
-    from potluck.server.feature_log.process import ProcessWriter
+    from potluck.feature_logs.process import ProcessWriter
 
     root = logged_repo(tmp_path / "repo", rate=1.0)
     writer = ProcessWriter()
@@ -358,7 +358,7 @@ def test_graceful_shutdown_writes_what_is_queued(tmp_path: Path) -> None:
 
 
 def test_a_request_whose_values_do_not_convert_is_left_out_alone(tmp_path: Path) -> None:
-    from potluck.server.feature_log.writer import write_records
+    from potluck.feature_logs.writer import write_records
     from potluck.server.serialize import online_body
     from potluck.server.store_backend import log_spec
 

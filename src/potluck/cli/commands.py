@@ -3,6 +3,7 @@
 from potluck.cli import (  # noqa: F401
     data_cmds,
     definitions_cmds,
+    logs_cmds,
     monitor_cmds,
     monitor_ops_cmds,
     repo_cmds,

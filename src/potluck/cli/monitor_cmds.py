@@ -53,6 +53,7 @@ def _time(text: str | None) -> Any:
 @click.option("--view", "views", multiple=True, help="A feature view to profile; repeatable.")
 @click.option("--feature-service", help="Profile the features of this feature service.")
 @click.option("--dataset", type=click.Path(), help="Profile a Parquet file or folder (training data, logged rows).")
+@click.option("--logs", is_flag=True, help="Profile what --feature-service served: its feature log, by log time.")
 @click.option("--start", help="Rows from this event time (ISO 8601).")
 @click.option("--end", help="Rows up to this event time (ISO 8601 or now).")
 @output_option
@@ -63,19 +64,24 @@ def baseline(
     views: tuple[str, ...],
     feature_service: str | None,
     dataset: str | None,
+    logs: bool,
     start: str | None,
     end: str | None,
     output: str,
 ) -> None:
-    """Save the statistics of views, a feature service or a dataset as a baseline."""
+    """Save the statistics of views, a feature service, its served values or a dataset as a baseline."""
     with _errors_exit_2(ctx):
         if bool(views) + bool(feature_service) + bool(dataset) != 1:
             raise click.UsageError("pass one of --view (repeatable), --feature-service or --dataset")
         if dataset and (start or end):
             raise click.UsageError("--start/--end select rows of views; a --dataset is profiled whole")
+        if logs and not feature_service:
+            raise click.UsageError("--logs profiles the log of a feature service: pass --feature-service")
         store = ctx.store
         window = (_time(start), _time(end))
-        if dataset:
+        if logs and feature_service:
+            profile = store.compute_log_statistics(feature_service, *window)
+        elif dataset:
             profile = store.compute_statistics(dataset)
         elif feature_service:
             profile = store.compute_statistics(feature_service, *window)
@@ -104,6 +110,10 @@ def baseline(
 @click.option("--max-staleness", help="Views without a limit of their own are stale past this (e.g. 24h).")
 @click.option("--textfile", type=click.Path(dir_okay=False), help="Also write the results for node-exporter (.prom).")
 @click.option("--no-alerts", is_flag=True, help="Do not send alerts to the monitoring.alerts channels.")
+@click.option(
+    "--logs", is_flag=True, help="Compare what --feature-service served (its feature log) with the baselines."
+)
+@click.option("--feature-service", help="With --logs: the feature service whose log holds the current rows.")
 @output_option
 @pass_ctx
 def run(
@@ -115,6 +125,8 @@ def run(
     max_staleness: str | None,
     textfile: str | None,
     no_alerts: bool,
+    logs: bool,
+    feature_service: str | None,
     output: str,
 ) -> None:
     """Check drift against baselines and each view's staleness; exit 1 on drift or staleness, 2 on errors."""
@@ -123,9 +135,13 @@ def run(
 
     with _errors_exit_2(ctx):
         limit = parse_duration(max_staleness) if max_staleness else None
+        if logs != bool(feature_service):
+            raise click.UsageError("--logs and --feature-service go together: the service whose log to check")
         store = ctx.store
         if baselines or store.list_baselines():
-            report, parts = store.run_monitoring(list(baselines) or None, list(views) or None, _time(start), _time(end))
+            report, parts = store.run_monitoring(
+                list(baselines) or None, list(views) or None, _time(start), _time(end), logs=feature_service
+            )
         else:  # nothing to compare with yet: staleness only
             report, parts = {"drift": False, "stale": [], "features": []}, []
             click.echo("No baseline saved: drift not checked (save one with potluck monitor baseline).", err=True)

@@ -18,7 +18,7 @@ from potluck.monitoring.config import MonitoringConfig, Thresholds
 from potluck.monitoring.drift import DriftReport, check_drift
 from potluck.monitoring.profile import Profile
 from potluck.monitoring.report import MonitorRunReport, run_report
-from potluck.monitoring.sources import Scan, dataset_scan, view_scans
+from potluck.monitoring.sources import Scan, dataset_scan, log_scan, view_scans
 from potluck.monitoring.statistics import Settings, profile_rows
 
 if TYPE_CHECKING:
@@ -70,6 +70,36 @@ class Monitoring:
             raise RetrievalError("start and end apply to a feature view or service, not to a dataset")
         with dataset_scan(self._scanner(), resolved, features, name) as scan:
             return _profile(scan, settings, base, None, None)
+
+    def compute_log_statistics(
+        self,
+        feature_service: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        baseline: Profile | None = None,
+        features: Sequence[str] | None = None,
+    ) -> Profile:
+        """Statistics of the values `feature_service` served, from its feature log: rows with a log
+        time in [start, end] (UTC), each `view__feature` column as feature `feature` of view `view`."""
+        from potluck.feature_logs.files import log_files
+        from potluck.feature_logs.resolve import spec_of
+
+        spec = spec_of(self.snapshot, self.repo_path, feature_service)
+        source = f"{LOGS_SOURCE}{feature_service}"
+        if spec is None:
+            raise RetrievalError(f"feature service '{feature_service}' has no logging_config: nothing is logged")
+        columns = [name for name, _ in spec.features]
+        if features is not None:
+            wanted = set(features)
+            unknown = sorted(wanted - {c.rpartition("__")[2] for c in columns} - set(columns))
+            if unknown:
+                raise RetrievalError(f"{source}: no logged feature {', '.join(repr(u) for u in unknown)}")
+            columns = [c for c in columns if c in wanted or c.rpartition("__")[2] in wanted]
+        files = [str(p) for p in log_files(spec.path, start, end)]
+        settings = settings_of(self.config)
+        with log_scan(self._scanner(), files, columns, source, start, end) as scan:
+            return _profile(scan, settings, baseline, start, end)
 
     def _resolve(self, target: Any) -> Any:
         if isinstance(target, (FeatureView, FeatureService)):
@@ -144,10 +174,13 @@ class Monitoring:
         end: datetime | None = None,
         *,
         record: bool = True,
+        logs: str | None = None,
     ) -> tuple[MonitorRunReport, list[RunPart]]:
         """Each baseline (every stored one by default) against its views' current rows in [start, end].
 
         Without `end`: now; without `start`: `end` minus the baseline's own window (one day when it has none).
+        With `logs` (a feature service), or for a baseline made from a service's log, the current rows
+        are the values that service served (its log, by log time).
         """
         stored = [self.baselines.get(n) for n in baselines] if baselines else self.baselines.latest()
         if not stored:
@@ -158,7 +191,11 @@ class Monitoring:
             base = _restricted(base, views, entry.name)
             until = end or datetime.now(UTC)
             since = start or until - _window(base)
-            current = self._current(base, since, until)
+            served = logs or (base.source[len(LOGS_SOURCE) :] if base.source.startswith(LOGS_SOURCE) else None)
+            if served is not None:  # every logged feature; drift compares those the baseline has
+                current = self.compute_log_statistics(served, since, until, baseline=base)
+            else:
+                current = self._current(base, since, until)
             report = self.check_drift(base, current)
             parts.append(RunPart(entry.name, entry.version, base, current, report))
             if record:
@@ -206,6 +243,9 @@ class RunPart:
     current: Profile
     report: DriftReport
     ran_at: datetime | None = None
+
+
+LOGS_SOURCE = "logs:"  # a profile of a feature service's log: "logs:<service>"
 
 
 def _profile(

@@ -127,3 +127,46 @@ def _dataset_columns(types: dict[str, str], features: Sequence[str] | None, sour
         view, _, feature = name.rpartition(SEPARATOR)
         columns.append(Column(feature, view, types[name], name) if view else Column(name, None, types[name]))
     return columns
+
+
+@contextmanager
+def log_scan(
+    offline: SupportsSourceScan,
+    files: Sequence[str],
+    columns: Sequence[str],
+    source: str,
+    start: datetime | None,
+    end: datetime | None,
+) -> Iterator[Scan]:
+    """Logged serving rows (a feature service's log files) with a log time in [start, end]: the
+    `view__feature` value columns, as served (a value not found counts as a null)."""
+    if not files:
+        raise RetrievalError(f"{source}: no log files in the time range; nothing was logged there yet")
+    where: list[str] = []
+    params: list[Any] = [list(files)]
+    if start is not None:
+        where.append('"__log_timestamp" >= ?')
+        params.append(start)
+    if end is not None:
+        where.append('"__log_timestamp" <= ?')
+        params.append(end)
+    read = "read_parquet(?, file_row_number = true, union_by_name = true, hive_partitioning = false)"
+    text = f"(SELECT *, file_index FROM {read}{' WHERE ' + ' AND '.join(where) if where else ''})"
+    relation = Sql(text, tuple(params))
+    cursor = offline.engine_cursor()
+    try:
+        types = describe(cursor, relation)
+        found = cursor.execute(f"SELECT count(*) FROM {text}", params).fetchall()
+        missing = [c for c in columns if c not in types]
+        if missing:
+            raise RetrievalError(f"{source}: the log files have no column {', '.join(repr(m) for m in missing)}")
+        yield Scan(
+            cursor,
+            relation,
+            _dataset_columns(types, list(columns), source),
+            source,
+            "file_index, file_row_number",
+            int(found[0][0]),
+        )
+    finally:
+        cursor.close()

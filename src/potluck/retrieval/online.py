@@ -188,6 +188,18 @@ class OnlineResponse:
             out.update((name, computed) for name in c.output_names)
         return out
 
+    def event_micros(self) -> dict[str, list[int | None]]:
+        """As `event_timestamps`, in microseconds since the epoch (no datetime built): for the feature log."""
+        out: dict[str, list[int | None]] = {}
+        for part in self._parts:
+            column = _per_row(part, part.stamps)
+            for name in part.selection.output_names:
+                out[name] = column
+        zeros: list[int | None] = [0] * self.num_rows
+        for c in self._computed:
+            out.update((name, zeros) for name in c.output_names)
+        return out
+
     def _seconds(self) -> dict[str, list[int]]:
         """output name -> event time of its row in whole seconds since the epoch (0 when not found)."""
         out: dict[str, list[int]] = {}

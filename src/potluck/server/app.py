@@ -22,6 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from potluck.definitions.errors import BackendUnavailableError, ConfigError, NotFoundError
+from potluck.feature_logs import FeatureLogger
 from potluck.server.auth.audit import AuditLog
 from potluck.server.auth.authenticator import Authenticator, has_credentials
 from potluck.server.auth.keys import ApiKeyStore
@@ -29,7 +30,6 @@ from potluck.server.auth.policy import ANONYMOUS, MATERIALIZE, READ, WRITE, Prin
 from potluck.server.backend import MonitoringBackend, Resource, ServingBackend
 from potluck.server.browser import BrowserRules, media_refusal
 from potluck.server.errors import ApiError, error_response, translate, unavailable, validation_details
-from potluck.server.feature_log import FeatureLogger
 from potluck.server.limits import BodyLimitMiddleware, BodyReader
 from potluck.server.metrics import ServerMetrics
 from potluck.server.offload import Offload

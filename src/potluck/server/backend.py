@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from potluck.feature_logs.spec import LogSpec
     from potluck.monitoring.gauges import MonitorSnapshot
-    from potluck.server.feature_log.spec import LogSpec
 
 Status = Literal["PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE", "NULL_VALUE"]
 PushTarget = Literal["online", "offline", "online_and_offline"]

@@ -11,8 +11,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from potluck.feature_logs import LogStats
     from potluck.monitoring.gauges import MonitorSnapshot
-    from potluck.server.feature_log import LogStats
 
 log = logging.getLogger("potluck.server")
 

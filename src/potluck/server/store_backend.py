@@ -6,15 +6,15 @@ import asyncio
 import functools
 import logging
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions import Definition, FeatureView
 from potluck.definitions.errors import BackendUnavailableError, PotluckError
+from potluck.feature_logs.resolve import LogSpecs, log_spec
+from potluck.feature_logs.spec import LogSpec
 from potluck.online.typed_values import http_column, needs_http_form
 from potluck.server.backend import OnlineResult, PushTarget, Resource, Status
 from potluck.server.coalesce import CoalescedReads
-from potluck.server.feature_log.spec import LogSpec
 from potluck.server.offload import Offload
 from potluck.store import FeatureStore
 
@@ -43,7 +43,7 @@ class StoreBackend:
         # A local SQLite lookup costs less than a thread crossing: one thread answers them in turns.
         # Reads over the network (PostgreSQL) keep a pool, so one slow query does not hold up the others.
         self._reads = CoalescedReads(self.offload.timeout) if store.config.online_store.type == "sqlite" else None
-        self._log_specs: dict[tuple[int, str], LogSpec | None] = {}
+        self._log_specs = LogSpecs(store)
         self._monitor_state: MonitorState | None = None
         try:
             store.registry_snapshot()
@@ -64,7 +64,7 @@ class StoreBackend:
     ) -> OnlineResult:
         request = self._request(features, feature_service)
         if self._async_reads:
-            response = await self.store.get_online_features_async(request, entities, full_feature_names)
+            response = await self.store.read_online_features_async(request, entities, full_feature_names)
         else:
             read = functools.partial(self.store.read_online_features, request, entities, full_feature_names)
             if self._reads is not None:
@@ -97,17 +97,7 @@ class StoreBackend:
         )
 
     def feature_logging(self, feature_service: str) -> LogSpec | None:
-        snapshot = self.store.registry_snapshot()
-        key = (snapshot.version, feature_service)
-        try:
-            return self._log_specs[key]
-        except KeyError:
-            pass
-        spec = log_spec(self.store, feature_service)
-        if len(self._log_specs) > 256:
-            self._log_specs.clear()
-        self._log_specs[key] = spec
-        return spec
+        return self._log_specs.get(feature_service)
 
     def push(
         self, push_source_name: str, rows: dict[str, list[Any]], to: PushTarget, idempotency_key: str | None = None
@@ -176,42 +166,4 @@ class StoreBackend:
         return [_resource(v) for v in chosen]
 
 
-def log_spec(store: FeatureStore, feature_service: str) -> LogSpec | None:
-    """The log of a feature service as the registry defines it now (None: it has no logging_config)."""
-    from potluck.retrieval.on_demand import resolve_request
-
-    service = store.get_feature_service(feature_service, allow_cache=True)
-    config = service.logging_config
-    if config is None:
-        return None
-    keys: dict[str, Any] = {}
-    features: list[tuple[str, Any]] = []
-    widths: list[int] = []
-    request = resolve_request(service, store.registry_snapshot(), full_feature_names=True)
-    for selection in request.selections:
-        for key_field in selection.view.entity_columns:
-            keys.setdefault(key_field.name, key_field.dtype)
-        features.extend((name, f.dtype) for name, f in zip(selection.output_names, selection.features, strict=True))
-        widths.append(len(selection.features))
-    for source in request.inputs:
-        for key_field in source.view.entity_columns:
-            keys.setdefault(key_field.name, key_field.dtype)
-    request_fields: dict[str, Any] = {}
-    for computed in request.on_demand:  # logged after the regular views, as they are served
-        features.extend((name, f.dtype) for name, f in zip(computed.output_names, computed.features, strict=True))
-        widths.extend([1] * len(computed.features))  # each output has its own status
-        for f in computed.view.request_fields:
-            if f.name not in keys:
-                request_fields.setdefault(f.name, f.dtype)
-    destination = config.destination
-    path = Path(destination.path)
-    return LogSpec(
-        service=service.name,
-        sample_rate=config.sample_rate,
-        path=path if path.is_absolute() else Path(store.repo_path) / path,
-        partition_by=tuple(destination.partition_columns),
-        keys=tuple(keys.items()),
-        features=tuple(features),
-        view_widths=tuple(widths),
-        request_fields=tuple(request_fields.items()),
-    )
+__all__ = ["StoreBackend", "log_spec"]  # log_spec: its home is potluck.feature_logs.resolve

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+import pickle
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from potluck.server.feature_log.spec import (
+from potluck.feature_logs.spec import (
     STATUS_CODES,
     LogSpec,
 )
@@ -27,11 +28,13 @@ from potluck.server.feature_log.spec import (
 # spec's request fields or None). The body already exists and holds every value, status and event
 # time served (and the join keys, echoed first): nothing is copied or converted for the log while
 # the request is answered.
+# The SDK hands over the same shape pickled instead (see `served.served_body`).
 LogRecord = tuple[LogSpec, str | None, float, int, bytes, Mapping[str, list[Any]] | None]
 
 _NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _US_PER_DAY = 86_400_000_000
 _NOT_FOUND_CODE = STATUS_CODES["NOT_FOUND"]
+_PICKLE = b"\x80"  # the first byte of a pickle (protocol 2 and later); a JSON body starts with '{'
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -70,9 +73,20 @@ def _from_json(value: Any, dtype: Any) -> Any:
     return value
 
 
+def _answer(body: Any) -> Mapping[str, Any]:
+    """An answer as `{"metadata": {"feature_names": [...]}, "results": [{"values", "statuses",
+    "event_timestamps"}, ...]}`: a JSON body (the server's) or a pickled one (the SDK's)."""
+    import orjson
+
+    if body[:1] == _PICKLE:  # an SDK read's answer (see served.py), from this process's own logger
+        unpickled: Mapping[str, Any] = pickle.loads(body)
+        return unpickled
+    parsed: Mapping[str, Any] = orjson.loads(body)
+    return parsed
+
+
 def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
     """The log rows of `records` (all of `spec`'s service) as one table of `spec.schema`."""
-    import orjson
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -88,7 +102,7 @@ def build_table(spec: LogSpec, records: Sequence[LogRecord]) -> Any:
     request_ids: list[str] = []
     codes = STATUS_CODES
     for _, request_id, logged_at, rows, body, request in records:
-        answer = orjson.loads(body)
+        answer = _answer(body)
         names = answer["metadata"]["feature_names"]
         columns = answer["results"]
         offset = len(columns) - width

@@ -21,8 +21,8 @@ import signal
 import sys
 from typing import IO, Any
 
-from potluck.server.feature_log.spec import LogSpec
-from potluck.server.feature_log.writer import LogRecord, rows_of, write_records
+from potluck.feature_logs.spec import LogSpec
+from potluck.feature_logs.writer import LogRecord, rows_of, write_records
 
 LENGTH_BYTES = 8
 

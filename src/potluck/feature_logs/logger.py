@@ -14,14 +14,14 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from potluck.server.feature_log.spec import LogSpec
-from potluck.server.feature_log.writer import LogRecord, rows_of
+from potluck.feature_logs.spec import LogSpec
+from potluck.feature_logs.writer import LogRecord, rows_of
 
-log = logging.getLogger("potluck.server")
+log = logging.getLogger("potluck.feature_logs")
 _ERROR_LOG_EVERY_S = 60.0
 
 
@@ -59,7 +59,7 @@ class FeatureLogger:
         self._interval = flush_interval
         self._random = (rng or random.Random()).random
         if writer is None:
-            from potluck.server.feature_log.process import ProcessWriter
+            from potluck.feature_logs.process import ProcessWriter
 
             writer = ProcessWriter()
         self._writer = writer
@@ -80,15 +80,26 @@ class FeatureLogger:
         spec: LogSpec,
         request_id: str | None,
         rows: int,
-        body: bytes,
+        body: bytes | Callable[[], bytes],
         entities: Mapping[str, list[Any]] | None = None,
     ) -> bool:
-        """Queue a sample of one answered request (`rows` entity rows, its JSON `body`, the request's
+        """Queue a sample of one answered request (`rows` entity rows, its JSON `body`, or a function
+        that builds it, called only for a sampled request with room in the queue; the request's
         `entities`, of which the spec's request fields are kept); True when it was queued. Never
         blocks, never raises."""
         rate = spec.sample_rate
         if rate < 1.0 and self._random() >= rate:
             return False
+        if not isinstance(body, bytes):
+            if self._closed or self._pending + rows > self._max_rows:
+                with self._lock:
+                    self._dropped[spec.service] += rows
+                return False
+            try:
+                body = body()
+            except Exception as err:
+                self._failed(spec.service, rows, err)
+                return False
         with self._lock:
             if self._closed or self._pending + rows > self._max_rows:
                 self._dropped[spec.service] += rows

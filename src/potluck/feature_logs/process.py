@@ -10,11 +10,11 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from potluck.server.feature_log.child import read_frame, write_frame
-from potluck.server.feature_log.spec import LogSpec
-from potluck.server.feature_log.writer import LogRecord, rows_of
+from potluck.feature_logs.child import read_frame, write_frame
+from potluck.feature_logs.spec import LogSpec
+from potluck.feature_logs.writer import LogRecord, rows_of
 
-log = logging.getLogger("potluck.server")
+log = logging.getLogger("potluck.feature_logs")
 
 
 class LogWriteError(RuntimeError):
@@ -45,7 +45,7 @@ class ProcessWriter:
     def _process(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "potluck.server.feature_log.child"],
+                [sys.executable, "-m", "potluck.feature_logs.child"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
