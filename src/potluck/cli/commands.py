@@ -1,5 +1,13 @@
 """Registers every command on the `potluck` group."""
 
-from potluck.cli import data_cmds, definitions_cmds, monitor_cmds, monitor_ops_cmds, repo_cmds, server_cmds  # noqa: F401
+from potluck.cli import (  # noqa: F401
+    data_cmds,
+    definitions_cmds,
+    monitor_cmds,
+    monitor_ops_cmds,
+    repo_cmds,
+    server_cmds,
+    skew_cmds,
+)
 
 monitor_ops_cmds.register(monitor_cmds.monitor)
