@@ -57,7 +57,7 @@ class ServedLog:
 
     def relation(self, start: datetime | None, end: datetime | None) -> Sql:
         """The logged rows with `start <= __log_timestamp <= end` (either bound optional)."""
-        text = "(SELECT * FROM read_parquet(?, file_row_number = true, hive_partitioning = false, union_by_name = true)"
+        text = "(SELECT *, file_index FROM read_parquet(?, file_row_number = true, hive_partitioning = false, union_by_name = true)"
         params: list[Any] = [self.files]
         bounds = [(">=", start), ("<=", end)]
         where = [f"{DUCKDB.quote(LOG_TIMESTAMP)} {op} ?" for op, bound in bounds if bound is not None]
@@ -91,7 +91,9 @@ class ServedLog:
             f"SELECT {cols} FROM {relation.text} "
             f"ORDER BY hash({_POSITION}, {int(seed)}), file_index, file_row_number LIMIT {int(rows)}"
         )
-        table: pa.Table = cursor.execute(text, list(relation.params)).fetch_arrow_table()
+        relation_out = cursor.sql(text, params=list(relation.params))
+        fetch = getattr(relation_out, "to_arrow_table", None) or relation_out.fetch_arrow_table
+        table: pa.Table = fetch()
         return table
 
 
