@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -32,8 +32,10 @@ from potluck.definitions.errors import (
     RetrievalError,
 )
 from potluck.repo.config import RepoConfig, load_config
+from potluck.retrieval.metadata import retrieval_metadata
 
 if TYPE_CHECKING:
+    from potluck.definitions.saved_dataset import SavedDataset, SavedDatasetStorage
     from potluck.materialize.runner import MaterializationResult, ProgressFactory
     from potluck.materialize.watermark import ViewFreshness
     from potluck.monitoring.drift import DriftReport
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from potluck.retrieval.on_demand import ResolvedRequest
     from potluck.retrieval.online import OnlineResponse, OnlineSelection
     from potluck.retrieval.references import FeatureRequest
+    from potluck.retrieval.saved import SavedDatasets
     from potluck.transforms.code import Udf
 
     OnlinePlan = tuple[ResolvedRequest, list[Udf]]
@@ -556,8 +559,9 @@ class FeatureStore:
         from potluck.retrieval.on_demand import resolve_request
         from potluck.retrieval.plans import view_query
 
+        snapshot = self._snapshot()
         request = resolve_request(
-            features, self._snapshot(), full_feature_names=full_feature_names, versions=self._view_versions
+            features, snapshot, full_feature_names=full_feature_names, versions=self._view_versions
         )
         udfs = request.udfs(self.repo_path)  # a function that differs from the registry fails before any work
         selections = request.offline_reads[0] if request.on_demand else request.selections
@@ -572,12 +576,45 @@ class FeatureStore:
         elif start_date is not None or end_date is not None:
             raise RetrievalError("pass either an entity dataframe or start_date/end_date, not both")
         job = self._offline.get_historical_features(entity_df, queries, availability_time=availability_time)
-        if not request.on_demand:
-            return job
-        from potluck.materialize.runner import DEFAULT_BATCH_ROWS
-        from potluck.retrieval.on_demand import OnDemandRetrievalJob
+        metadata = retrieval_metadata(
+            features, request, getattr(job, "entity_stats", None), full_feature_names, snapshot.version
+        )
+        if request.on_demand:
+            from potluck.materialize.runner import DEFAULT_BATCH_ROWS
+            from potluck.retrieval.on_demand import OnDemandRetrievalJob
 
-        return OnDemandRetrievalJob(job, request, udfs, DEFAULT_BATCH_ROWS)
+            job = OnDemandRetrievalJob(job, request, udfs, DEFAULT_BATCH_ROWS)
+        if hasattr(job, "metadata"):
+            job.metadata = replace(metadata, repo_path=str(self.repo_path))
+        return job
+
+    # -- saved datasets ---------------------------------------------------------------------------
+    @property
+    def _saved_datasets(self) -> SavedDatasets:
+        from potluck.retrieval.saved import SavedDatasets
+
+        return SavedDatasets(self._registry_store, self._registry, self.repo_path)
+
+    def create_saved_dataset(
+        self,
+        from_: Any,
+        name: str,
+        storage: SavedDatasetStorage,
+        tags: dict[str, str] | None = None,
+        feature_service: FeatureService | None = None,
+        allow_overwrite: bool = False,
+    ) -> SavedDataset:
+        """Write the result of `from_` (a `get_historical_features` job) to `storage` and record it
+        in the registry as saved dataset `name` (docs/skew.md). An existing name is an error unless
+        `allow_overwrite`."""
+        return self._saved_datasets.create(from_, name, storage, tags, feature_service, allow_overwrite)
+
+    def get_saved_dataset(self, name: str) -> SavedDataset:
+        """Saved dataset `name`, its data readable with `.to_df()` / `.to_arrow()`."""
+        return self._saved_datasets.get(name)
+
+    def list_saved_datasets(self, tags: dict[str, str] | None = None) -> list[SavedDataset]:
+        return self._saved_datasets.list(tags)
 
     # -- serving ----------------------------------------------------------------------------------
     @cached_property

@@ -324,3 +324,46 @@ def projects_list(ctx: Context, tags: tuple[str, ...], output: str) -> None:
     else:
         rows = [[p.name, p.description, ", ".join(f"{k}={v}" for k, v in p.tags.items()), p.owner] for p in found]
         print_table("Projects", ["name", "description", "tags", "owner"], rows)
+
+
+@cli.group(name="saved-datasets", help="List and describe saved datasets.")
+def saved_datasets() -> None:
+    pass
+
+
+def _dataset_row(spec: dict[str, Any]) -> list[Any]:
+    return [
+        spec["name"],
+        len(spec["features"]),
+        spec.get("feature_service_name") or "",
+        spec.get("row_count"),
+        f"{spec.get('min_event_timestamp') or ''} .. {spec.get('max_event_timestamp') or ''}",
+        spec["storage"].get("path", ""),
+        spec.get("created_timestamp") or "",
+        ", ".join(f"{k}={v}" for k, v in (spec.get("tags") or {}).items()),
+    ]
+
+
+@saved_datasets.command("list", help="List saved datasets.")
+@tags_option
+@output_option
+@pass_ctx
+def saved_datasets_list(ctx: Context, tags: tuple[str, ...], output: str) -> None:
+    specs = [d.to_spec() for d in ctx.store.list_saved_datasets(tags=parse_tags(tags) or None)]
+    if output == "json":
+        print_json(specs)
+    else:
+        columns = ["name", "features", "feature service", "rows", "event times", "path", "created", "tags"]
+        print_table("Saved datasets", columns, [_dataset_row(s) for s in specs])
+
+
+@saved_datasets.command("describe", help="Show one saved dataset in full.")
+@click.argument("name")
+@output_option
+@pass_ctx
+def saved_datasets_describe(ctx: Context, name: str, output: str) -> None:
+    spec = ctx.store.get_saved_dataset(name).to_spec()
+    if output == "json":
+        print_json(spec)
+    else:
+        print_kv(f"Saved dataset '{name}'", _kv(spec))

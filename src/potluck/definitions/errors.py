@@ -74,6 +74,10 @@ class RegistryConflictError(PotluckError):
     """Another writer changed the registry since this one read it."""
 
 
+class DatasetExistsError(PotluckError):
+    """A saved dataset (or its storage file) exists and `allow_overwrite` was not set."""
+
+
 class BreakingChangeError(PotluckError):
     """An apply contains breaking changes and was not allowed to break."""
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import RetrievalError
 from potluck.offline import duckdb_sources
-from potluck.offline.protocol import SourceScan, SourceTable, ViewQuery
+from potluck.offline.protocol import EntityStats, RetrievalMetadata, SourceScan, SourceTable, ViewQuery
 from potluck.offline.sql import (
     DUCKDB,
     EntityInput,
@@ -143,10 +143,24 @@ def _naive_utc(value: datetime) -> datetime:
 class DuckDBRetrievalJob:
     """A prepared point-in-time query; nothing runs until a `to_*` method is called."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, query: Sql, keep_alive: list[Any]) -> None:
+    def __init__(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        query: Sql,
+        keep_alive: list[Any],
+        entity_stats: EntityStats | None = None,
+    ) -> None:
         self._cursor = cursor
         self._query = query
         self._keep_alive = keep_alive  # Arrow tables registered on the cursor
+        self.entity_stats = entity_stats
+        self.metadata: RetrievalMetadata | None = None  # set by the FeatureStore that built the job
+
+    def persist(self, storage: Any, allow_overwrite: bool = False, timeout: int | None = None) -> None:
+        """Write the result to `storage` (a `SavedDatasetFileStorage`): a temporary file, then renamed."""
+        from potluck.offline.persist import persist
+
+        persist(self, storage, allow_overwrite)
 
     def _relation(self) -> Any:
         return self._cursor.sql(self._query.text, params=list(self._query.params))
@@ -254,7 +268,11 @@ class DuckDBOfflineStore:
         except BaseException:
             cursor.close()
             raise
-        return DuckDBRetrievalJob(cursor, query, keep_alive)
+        given = entity.input
+        stats = EntityStats(
+            given.columns, given.timestamp_column, given.row_count, given.min_timestamp, given.max_timestamp
+        )
+        return DuckDBRetrievalJob(cursor, query, keep_alive, stats)
 
     def _join_is_cheaper(
         self, cursor: duckdb.DuckDBPyConnection, view: ViewQuery, source: SourceInput, entity: _Entity

@@ -79,6 +79,39 @@ class ViewQuery:
         return tuple(out.values())
 
 
+@dataclass(frozen=True)
+class RetrievalMetadata:
+    """What a retrieval job was built from (Feast's `RetrievalJob.metadata`, with more).
+
+    `features`: `view:feature` references; `keys`: the entity dataframe's columns other than its
+    timestamp (join keys and request data); the entity rows' count and min/max event time (UTC);
+    `registry_version`: the registry the job was planned against; `repo_path` resolves relative
+    storage paths.
+    """
+
+    features: list[str]
+    keys: list[str]
+    min_event_timestamp: datetime | None = None
+    max_event_timestamp: datetime | None = None
+    entity_rows: int | None = None
+    join_keys: list[str] | None = None
+    full_feature_names: bool = False
+    feature_service: str | None = None
+    registry_version: int | None = None
+    repo_path: str | None = None
+
+
+@dataclass(frozen=True)
+class EntityStats:
+    """The entity rows of a point-in-time join: their columns, timestamp column, count and bounds."""
+
+    columns: tuple[str, ...]
+    timestamp_column: str
+    row_count: int | None
+    min_timestamp: datetime | None  # naive UTC
+    max_timestamp: datetime | None
+
+
 class RetrievalJob(Protocol):
     def to_arrow(self) -> pa.Table: ...
     def to_arrow_batches(self, batch_rows: int = ...) -> pa.RecordBatchReader: ...

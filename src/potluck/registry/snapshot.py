@@ -18,6 +18,10 @@ from potluck.definitions.feature_view import CURRENT_VERSION
 
 T = TypeVar("T", bound=Definition)
 
+# Kinds the registry keeps beside the definitions, which no repository declares (so `apply` never
+# deletes them): their specs are held as JSON objects, decoded by the part of Potluck that owns them.
+RECORD_KINDS = ("saved_dataset",)
+
 KIND_LABELS = {
     "entity": "Entity",
     "data_source": "Data source",
@@ -26,6 +30,7 @@ KIND_LABELS = {
     "feature_service": "Feature service",
     "on_demand_feature_view": "On-demand feature view",
     "stream_feature_view": "Stream feature view",
+    "saved_dataset": "Saved dataset",
 }
 
 
@@ -76,6 +81,7 @@ class RegistrySnapshot:
     version: int
     objects: dict[str, dict[str, Definition]] = field(default_factory=dict)  # kind -> name -> object
     broken: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> what is wrong
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # RECORD_KINDS -> name -> spec
 
     @classmethod
     def from_rows(
@@ -84,12 +90,19 @@ class RegistrySnapshot:
         """Decode rows of (kind, name, spec as JSON text or mapping); undecodable rows are kept aside."""
         objects: dict[str, dict[str, Definition]] = {kind: {} for kind in DEFINITION_KINDS}
         broken: dict[tuple[str, str], str] = {}
+        records: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in RECORD_KINDS}
         for kind, name, spec in rows:
+            if kind in records:
+                try:
+                    records[kind][name] = json.loads(spec) if isinstance(spec, str) else dict(spec)
+                except (json.JSONDecodeError, TypeError, ValueError) as err:
+                    broken[(kind, name)] = f"the spec is not a JSON object ({err})"
+                continue
             try:
                 objects[kind][name] = _decode_row(kind, name, spec)
             except ValueError as err:
                 broken[(kind, name)] = str(err)
-        return cls(project, version, objects, broken)
+        return cls(project, version, objects, broken, records)
 
     def broken_message(self, kind: str, name: str) -> str:
         label = KIND_LABELS.get(kind, kind)

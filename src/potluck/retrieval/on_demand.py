@@ -43,7 +43,7 @@ from potluck.transforms.runner import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from potluck.offline.protocol import RetrievalJob
+    from potluck.offline.protocol import RetrievalJob, RetrievalMetadata
 
 _INPUT_PREFIX = "__potluck_input__"  # hidden columns of the on-demand views' source features
 
@@ -227,6 +227,13 @@ class OnDemandRetrievalJob:
         self._request = request
         self._udfs = udfs
         self._batch_rows = batch_rows
+        self.metadata: RetrievalMetadata | None = None  # set by the FeatureStore that built the job
+
+    def persist(self, storage: Any, allow_overwrite: bool = False, timeout: int | None = None) -> None:
+        """Write the result to `storage` (a `SavedDatasetFileStorage`): a temporary file, then renamed."""
+        from potluck.offline.persist import persist
+
+        persist(self, storage, allow_overwrite)
 
     def _schema(self, base: pa.Schema) -> pa.Schema:
         import pyarrow as pa
