@@ -157,38 +157,49 @@ def test_clean_service_reports_no_skew_and_the_json_shape(tmp_path: Path, capsys
 
 
 def test_definition_changed_since_the_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from potluck.saved_dataset import SavedDatasetFileStorage
+
     root = write_repo(tmp_path / "repo")
     store = prepare(root)
     training = write_training(store, tmp_path / "training.parquet")
+    job = store.get_historical_features(
+        pq.read_table(training, columns=["user_id", "event_timestamp"]),
+        store.get_feature_service("scored"),
+        full_feature_names=True,
+    )
+    store.create_saved_dataset(
+        from_=job, name="scored_training", storage=SavedDatasetFileStorage(path="data/saved/scored.parquet")
+    )
     store.close()
     # `amount` now reads a column holding three times the value: the training data predates it
     (root / "features.py").write_text(FEATURES_PY.format(mapping=REMAPPED))
     store = prepare(root)
     changed_at = datetime.now(UTC)
     serve_and_log(root)
-    code, out, err = run_cli(
-        capsys,
-        "-c",
-        str(root),
-        "skew",
-        "-s",
-        "scored",
-        "-t",
-        str(training),
-        "--start",
-        changed_at.isoformat(),
-        "-o",
-        "json",
-    )
-    assert code == 1, err
-    found = _by_name(json.loads(out))
-    amount = found["stats:amount"]
-    assert REDEFINED_SINCE_BUILT in amount["causes"]
-    assert amount["skew"] is True
-    assert {"ks", "psi"} <= set(amount["rules_fired"])
-    assert amount["match_rate"] == 1.0  # served and offline agree on the new definition
-    assert REDEFINED_SINCE_BUILT in found["stats:count"]["causes"]
-    assert REDEFINED_SINCE_BUILT not in found["live:score"]["causes"]
+    for given in ("scored_training", str(training)):  # a saved dataset (registry version), a file (its time)
+        code, out, err = run_cli(
+            capsys,
+            "-c",
+            str(root),
+            "skew",
+            "-s",
+            "scored",
+            "-t",
+            given,
+            "--start",
+            changed_at.isoformat(),
+            "-o",
+            "json",
+        )
+        assert code == 1, err
+        found = _by_name(json.loads(out))
+        amount = found["stats:amount"]
+        assert REDEFINED_SINCE_BUILT in amount["causes"], given
+        assert amount["skew"] is True
+        assert {"ks", "psi"} <= set(amount["rules_fired"])
+        assert amount["match_rate"] == 1.0  # served and offline agree on the new definition
+        assert REDEFINED_SINCE_BUILT in found["stats:count"]["causes"]
+        assert REDEFINED_SINCE_BUILT not in found["live:score"]["causes"]
     store.close()
 
 

@@ -2,14 +2,14 @@
 
 Training data is a retrieval job (`get_historical_features(...)`), a Parquet file or folder, or a
 saved dataset (by name or object). What the report needs besides the rows: when the data was built
-and, where recorded, the definition (content hash) of each feature view it was built from, to tell
-whether a view's definition changed since.
+(a saved dataset: the registry version its job was planned against; a Parquet path: its files'
+modification time), to tell whether a view's definition changed since.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,7 @@ class TrainingData:
     data: Any  # what `compute_statistics` profiles: a retrieval job or a Parquet path
     name: str
     built_at: datetime | None = None  # None: built now (a retrieval job runs on the current definitions)
-    view_hashes: dict[str, str] = field(default_factory=dict)  # view -> content hash at build time, if recorded
+    registry_version: int | None = None  # the registry version a saved dataset's job was planned against
 
 
 def training_data(store: FeatureStore, training: Any) -> TrainingData:
@@ -39,7 +39,9 @@ def training_data(store: FeatureStore, training: Any) -> TrainingData:
         raise RetrievalError(f"training data '{training}' does not exist; pass a Parquet file or folder")
     if callable(getattr(training, "to_arrow", None)):
         return TrainingData(training, "retrieval_job")
-    if hasattr(training, "storage") and hasattr(training, "name"):
+    from potluck.definitions.saved_dataset import SavedDataset
+
+    if isinstance(training, SavedDataset):
         return _saved(store, training)
     raise RetrievalError(
         "training data must be a saved dataset (name or object), a retrieval job or a Parquet path; "
@@ -48,19 +50,13 @@ def training_data(store: FeatureStore, training: Any) -> TrainingData:
 
 
 def _saved(store: FeatureStore, dataset: Any) -> TrainingData:
-    get = getattr(store, "get_saved_dataset", None)
-    if get is None:
-        raise RetrievalError(
-            f"training data '{dataset}' is not a Parquet path, and this store has no saved datasets; "
-            "pass a Parquet file or folder or a retrieval job"
-        )
-    saved = get(dataset) if isinstance(dataset, str) else dataset
-    path = getattr(saved.storage, "path", None) or getattr(getattr(saved.storage, "file_options", None), "uri", None)
-    if not path:
-        raise RetrievalError(f"saved dataset '{saved.name}': its storage has no file path to read")
-    built = getattr(saved, "created_timestamp", None) or getattr(saved, "created_at", None)
-    hashes = getattr(saved, "view_hashes", None) or {}
-    return TrainingData(str(path), f"saved_dataset:{saved.name}", built, dict(hashes))
+    """A saved dataset (its name: looked up in the registry, the error naming the nearest ones)."""
+    from potluck.offline.persist import storage_path
+
+    saved = store.get_saved_dataset(dataset) if isinstance(dataset, str) else dataset
+    path = storage_path(saved.storage, store.repo_path)
+    built = saved.last_updated_timestamp or saved.created_timestamp
+    return TrainingData(str(path), f"saved_dataset:{saved.name}", built, saved.registry_version)
 
 
 def _built_at(path: Path) -> datetime:
@@ -73,22 +69,26 @@ def _built_at(path: Path) -> datetime:
 def changed_views(store: FeatureStore, training: TrainingData, views: list[str]) -> dict[str, str]:
     """The views whose definition changed since `training` was built, each with a line saying how."""
     out: dict[str, str] = {}
-    if training.built_at is None and not training.view_hashes:
+    if training.built_at is None and training.registry_version is None:
         return out
     for name in views:
         versions = store._registry_store.feature_view_versions(name)
-        if not versions:
+        if len(versions) < 2:  # never redefined
             continue
         current = versions[-1]
-        recorded = training.view_hashes.get(name)
-        if recorded is not None:
-            if recorded != current.content_hash:
+        if training.registry_version is not None:
+            if current.registry_version > training.registry_version:
                 out[name] = (
-                    f"view '{name}' is now {current.tag} ({current.content_hash[:12]}), built from {recorded[:12]}"
+                    f"view '{name}' {current.tag} applied in registry version {current.registry_version}, "
+                    f"after the dataset was built (version {training.registry_version})"
                 )
-        elif training.built_at is not None and len(versions) > 1 and current.created_at > training.built_at:
+        elif training.built_at is not None and _aware(current.created_at) > _aware(training.built_at):
             out[name] = (
                 f"view '{name}' {current.tag} applied {current.created_at:%Y-%m-%d %H:%M:%S}, "
                 f"after the dataset was built ({training.built_at:%Y-%m-%d %H:%M:%S})"
             )
     return out
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
