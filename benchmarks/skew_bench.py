@@ -134,7 +134,14 @@ def main() -> None:
     print(f"data ready in {time.perf_counter() - began:.1f} s: {data}", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
         usage, phase_out = Path(workdir) / "usage.json", Path(workdir) / "phase.json"
-        command = [sys.executable, str(Path(__file__).resolve()), "--rows", str(args.rows), "--sample", str(args.sample)]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--rows",
+            str(args.rows),
+            "--sample",
+            str(args.sample),
+        ]
         command += ["--data-dir", str(args.data_dir), "--phase", "--workdir", workdir, "--phase-out", str(phase_out)]
         load = os.getloadavg()
         subprocess.run([sys.executable, str(HERE / "_measure.py"), str(usage), "--", *command], check=True)
