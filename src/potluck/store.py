@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from potluck.monitoring.profile import Profile
     from potluck.monitoring.report import MonitorRunReport
     from potluck.monitoring.service import Monitoring, RunPart
+    from potluck.monitoring.skew import SkewReport
     from potluck.monitoring.state import MonitorState
     from potluck.offline.protocol import OfflineStore, RetrievalJob
     from potluck.online.protocol import OnlineStore
@@ -1053,6 +1054,22 @@ class FeatureStore:
         With `logs` (a feature service), against the values it served (its feature log) instead.
         """
         return self._monitoring().run(baselines, views, start, end, logs=logs)
+
+    def skew_report(
+        self,
+        feature_service: str,
+        training: Any,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        sample: int = 10_000,
+        seed: int = 0,
+    ) -> SkewReport:
+        """Training-serving skew of `feature_service` (docs/skew.md): its logged served values (log time in
+        [start, end]) against `training` (a saved dataset, a retrieval job or a Parquet path), by
+        distribution, and value by value for `sample` logged rows recomputed offline at their log time."""
+        from potluck.monitoring.skew import skew_report
+
+        return skew_report(self, feature_service, training, start, end, sample, seed)
 
     def last_monitoring_runs(self) -> list[RunPart]:
         """The newest recorded run of each baseline (its drift recomputed from the recorded profiles)."""

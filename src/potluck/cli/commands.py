@@ -8,6 +8,7 @@ from potluck.cli import (  # noqa: F401
     monitor_ops_cmds,
     repo_cmds,
     server_cmds,
+    skew_cmds,
     stream_cmds,
     stream_status_cmds,
 )

@@ -52,6 +52,17 @@ class ViewMonitoring(_Strict):
     features: dict[str, FeatureMonitoring] = Field(default_factory=dict)
 
 
+class SkewConfig(_Strict):
+    """`monitoring.skew`: when served values count as inconsistent with the offline store (docs/skew.md)."""
+
+    # share of compared rows whose served value does not match the offline recomputation (value
+    # mismatches, missing online, missing offline together) above which a feature is skewed; null: off
+    mismatch_rate: float | None = Field(default=0.01, ge=0, le=1)
+    rel_tolerance: float = Field(default=1e-6, ge=0)  # floats match within rel_tolerance * |offline| ...
+    abs_tolerance: float = Field(default=1e-9, ge=0)  # ... or abs_tolerance, whichever is larger
+    examples: int = Field(default=3, ge=0, le=100)  # example rows kept per mismatch kind and feature
+
+
 class MonitoringConfig(_Strict):
     thresholds: Thresholds = Thresholds()
     views: dict[str, ViewMonitoring] = Field(default_factory=dict)
@@ -63,6 +74,7 @@ class MonitoringConfig(_Strict):
     top_k: int = Field(default=100, ge=1, le=10_000)  # categories kept per categorical feature
     alerts: AlertsConfig = AlertsConfig()  # where alerts go (docs/monitoring.md, "Alerts")
     freshness: FreshnessConfig = FreshnessConfig()  # staleness limits (docs/monitoring.md, "Freshness")
+    skew: SkewConfig = SkewConfig()  # training-serving consistency (docs/skew.md)
 
     def thresholds_for(self, view: str, feature: str, tags: Mapping[str, str] | None = None) -> Thresholds:
         """The thresholds of one feature of one view (see the module docstring for the order)."""

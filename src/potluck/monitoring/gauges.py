@@ -24,6 +24,13 @@ MATERIALIZATION_FAILED = "potluck_materialization_failed"
 MATERIALIZATION_FAILED_AT = "potluck_materialization_last_failure_timestamp_seconds"
 LAST_RUN = "potluck_monitor_last_run_timestamp_seconds"
 DELIVERY_FAILED = "potluck_monitor_alert_delivery_failed"
+SKEW = "potluck_feature_skew"
+SKEW_PSI = "potluck_feature_skew_psi"
+SKEW_KS_STATISTIC = "potluck_feature_skew_ks_statistic"
+SKEW_MISMATCH_RATE = "potluck_feature_skew_mismatch_rate"  # 1 - match rate: every kind of inconsistency
+SKEW_MISSING_ONLINE_RATE = "potluck_feature_skew_missing_online_rate"
+SKEW_MISSING_OFFLINE_RATE = "potluck_feature_skew_missing_offline_rate"
+SKEW_CHECKED = "potluck_feature_skew_checked_timestamp_seconds"
 # the server's own series, used by rules and the dashboard
 HTTP_REQUESTS = "potluck_http_requests_total"
 HTTP_DURATION = "potluck_http_request_duration_seconds"
@@ -66,6 +73,53 @@ class DriftGauge:
         )
 
 
+_SKEW_VALUES = (
+    (SKEW_PSI, "psi", "Population stability index of served values against the training data"),
+    (SKEW_KS_STATISTIC, "ks_statistic", "Kolmogorov-Smirnov statistic of served values against the training data"),
+    (SKEW_MISMATCH_RATE, "inconsistent_rate", "Share of logged rows whose served value differs from the offline one"),
+    (
+        SKEW_MISSING_ONLINE_RATE,
+        "missing_online_rate",
+        "Share of logged rows served without a value the offline store has",
+    ),
+    (SKEW_MISSING_OFFLINE_RATE, "missing_offline_rate", "Share of logged rows served a value the offline store lacks"),
+)
+
+
+@dataclass(frozen=True)
+class SkewGauge:
+    feature_service: str
+    view: str
+    feature: str
+    skew: bool
+    psi: float | None = None
+    ks_statistic: float | None = None
+    inconsistent_rate: float | None = None
+    missing_online_rate: float | None = None
+    missing_offline_rate: float | None = None
+
+    @classmethod
+    def from_report(cls, service: str, row: Mapping[str, Any]) -> SkewGauge:
+        """From one entry of `potluck skew -o json`'s `features`."""
+
+        def num(key: str) -> float | None:
+            value = row.get(key)
+            return None if value is None else float(value)
+
+        match = num("match_rate")
+        return cls(
+            service,
+            str(row["view"]),
+            str(row["feature"]),
+            bool(row.get("skew")),
+            num("psi"),
+            num("ks_statistic"),
+            None if match is None else 1.0 - match,
+            num("missing_online_rate"),
+            num("missing_offline_rate"),
+        )
+
+
 @dataclass
 class MonitorSnapshot:
     """What the gauges show; empty fields export nothing."""
@@ -79,6 +133,8 @@ class MonitorSnapshot:
     materialization_failed: dict[str, float] = field(default_factory=dict)  # view -> unix time
     last_run: float | None = None
     delivery_failed: dict[str, bool] = field(default_factory=dict)  # channel -> failed in the last run
+    skew: list[SkewGauge] = field(default_factory=list)
+    skew_checked: dict[str, float] = field(default_factory=dict)  # feature service -> unix time of its report
 
 
 def families(snapshot: MonitorSnapshot, *, with_freshness: bool = True) -> Iterator[Any]:
@@ -141,6 +197,28 @@ def families(snapshot: MonitorSnapshot, *, with_freshness: bool = True) -> Itera
             "Unix time of the view's last failed materialization run (while not followed by a success)",
             ["view"],
             {(v,): t for v, t in snapshot.materialization_failed.items()},
+        )
+    if snapshot.skew:
+        labels = ["feature_service", "view", "feature"]
+        yield gauge(
+            SKEW,
+            "1 when the feature's served values are skewed against its training data",
+            labels,
+            {(g.feature_service, g.view, g.feature): float(g.skew) for g in snapshot.skew},
+        )
+        for name, attr, doc in _SKEW_VALUES:
+            per_feature = {
+                (g.feature_service, g.view, g.feature): getattr(g, attr)
+                for g in snapshot.skew
+                if getattr(g, attr) is not None
+            }
+            yield gauge(name, doc, labels, per_feature)
+    if snapshot.skew_checked:
+        yield gauge(
+            SKEW_CHECKED,
+            "Unix time of the last skew report of the feature service",
+            ["feature_service"],
+            {(s,): t for s, t in snapshot.skew_checked.items()},
         )
     if snapshot.last_run is not None:
         yield gauge(LAST_RUN, "Unix time of the last potluck monitor run", [], {(): snapshot.last_run})

@@ -66,7 +66,7 @@ def dataset_scan(
         cursor, owns = offline.engine_cursor(), True
         position = None
         if isinstance(data, (str, os.PathLike)):
-            files = _parquet_files(Path(data))
+            files = parquet_files(Path(data))
             relation = Sql("read_parquet(?, file_row_number = true, union_by_name = true)", (files,))
             position, source = "file_index, file_row_number", name or f"dataset:{data}"
             found = cursor.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", [files]).fetchall()
@@ -86,7 +86,7 @@ def dataset_scan(
         keep.clear()
 
 
-def _parquet_files(path: Path) -> list[str]:
+def parquet_files(path: Path) -> list[str]:
     if path.is_dir():
         files = sorted(str(p) for p in path.rglob("*.parquet") if p.is_file() and not p.name.startswith("."))
         if not files:

@@ -24,8 +24,13 @@ class _Channel(_Strict):
     retries: int = Field(default=3, ge=0, le=20)  # attempts after the first on a timeout, a 5xx or a 429
     backoff_seconds: float = Field(default=0.5, ge=0, le=300)  # first wait; doubled each retry
     max_backoff_seconds: float = Field(default=30.0, ge=0, le=3600)
-    # which alerts this channel gets: drift, stale, materialization (default all)
-    kinds: tuple[Literal["drift", "stale", "materialization"], ...] = ("drift", "stale", "materialization")
+    # which alerts this channel gets: drift, stale, materialization, skew (default all)
+    kinds: tuple[Literal["drift", "stale", "materialization", "skew"], ...] = (
+        "drift",
+        "stale",
+        "materialization",
+        "skew",
+    )
 
 
 class WebhookChannel(_Channel):

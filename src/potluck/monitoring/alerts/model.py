@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-AlertKind = Literal["drift", "stale", "materialization"]
-ALERT_KINDS: tuple[AlertKind, ...] = ("drift", "stale", "materialization")
+AlertKind = Literal["drift", "stale", "materialization", "skew"]
+ALERT_KINDS: tuple[AlertKind, ...] = ("drift", "stale", "materialization", "skew")
 _MAX_KEY = 255  # PagerDuty's limit on a dedup key
 
 
@@ -19,7 +19,7 @@ class Alert:
     kind: AlertKind
     view: str
     feature: str | None  # None: the alert is about the whole view (staleness, materialization)
-    rule: str  # e.g. psi, ks, mean_change, max_staleness, materialization_failed
+    rule: str  # e.g. psi, ks, mean_change, max_staleness, materialization_failed; skew: the feature service
     summary: str = ""
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)  # JSON values only
 
@@ -46,17 +46,20 @@ def dedup_key(project: str, kind: str, view: str, feature: str | None, rule: str
 
 @dataclass(frozen=True)
 class Scope:
-    """What one run checked, as (kind, view) pairs: a previously firing alert inside it that no
-    longer fires is resolved; alerts outside it are left as they are."""
+    """What one run checked, as (kind, view) pairs, or (kind, view, rule) triples where one run
+    checks only some rules of a view (skew: one feature service): a previously firing alert inside
+    it that no longer fires is resolved; alerts outside it are left as they are."""
 
-    checked: frozenset[tuple[str, str]] = frozenset()
+    checked: frozenset[tuple[str, ...]] = frozenset()
 
     @classmethod
-    def of(cls, kind: AlertKind, views: Iterable[str]) -> Scope:
+    def of(cls, kind: AlertKind, views: Iterable[str], rule: str | None = None) -> Scope:
+        if rule is not None:
+            return cls(frozenset((kind, v, rule) for v in views))
         return cls(frozenset((kind, v) for v in views))
 
     def __or__(self, other: Scope) -> Scope:
         return Scope(self.checked | other.checked)
 
-    def covers(self, kind: str, view: str) -> bool:
-        return (kind, view) in self.checked
+    def covers(self, kind: str, view: str, rule: str | None = None) -> bool:
+        return (kind, view) in self.checked or (rule is not None and (kind, view, rule) in self.checked)

@@ -76,7 +76,7 @@ def changes(
     now_keys = {a.key for a in current}
     told_keys = {a.key for a in told}
     fired = [a for a in current if a.kind in kinds and a.key not in told_keys]
-    resolved = [a for a in told if a.key not in now_keys and scope.covers(a.kind, a.view)]
+    resolved = [a for a in told if a.key not in now_keys and scope.covers(a.kind, a.view, a.rule)]
     return fired, resolved
 
 
