@@ -78,6 +78,7 @@ class KafkaSource(DataSource):
         owner: str = "",
         batch_source: DataSource | None = None,
         watermark_delay_threshold: timedelta | None = None,
+        kafka_settings: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
         self.name = check_name("KafkaSource", name)
         label = f"KafkaSource '{name}'"
@@ -117,13 +118,14 @@ class KafkaSource(DataSource):
                 f"got {watermark_delay_threshold!r}"
             )
         self.watermark_delay_threshold = watermark_delay_threshold
+        self.kafka_settings = _check_kafka_settings(label, kafka_settings)
         self.description = check_text(label, description, "description")
         self.tags = check_tags(label, tags)
         self.owner = check_text(label, owner, "owner")
 
     def to_spec(self) -> dict[str, Any]:
         delay = self.watermark_delay_threshold
-        return {
+        spec: dict[str, Any] = {
             "type": self.source_type,
             "name": self.name,
             "kafka_bootstrap_servers": self.kafka_bootstrap_servers,
@@ -138,6 +140,9 @@ class KafkaSource(DataSource):
             "tags": self.tags,
             "owner": self.owner,
         }
+        if self.kafka_settings:  # absent when empty, so sources stored before it existed compare equal
+            spec["kafka_settings"] = self.kafka_settings
+        return spec
 
     @classmethod
     def _from_spec(cls, spec: Mapping[str, Any]) -> KafkaSource:
@@ -156,4 +161,26 @@ class KafkaSource(DataSource):
             description=spec.get("description", ""),
             tags=spec.get("tags"),
             owner=spec.get("owner", ""),
+            kafka_settings=spec.get("kafka_settings"),
         )
+
+
+def _check_kafka_settings(label: str, settings: object) -> dict[str, str | int | float | bool]:
+    """librdkafka properties for this source's clients (a Potluck addition; Feast has none).
+
+    Stored in the registry in clear: secrets belong in feature_store.yaml's `stream:` settings.
+    """
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise DefinitionError(f"{label}: 'kafka_settings' must map librdkafka property names to values")
+    out: dict[str, str | int | float | bool] = {}
+    for key, value in settings.items():
+        if not isinstance(key, str) or not key.strip():
+            raise DefinitionError(f"{label}: 'kafka_settings' keys must be non-empty strings, got {key!r}")
+        if not isinstance(value, str | int | float | bool):
+            raise DefinitionError(
+                f"{label}: kafka_settings['{key}'] must be a string, number or boolean, got {value!r}"
+            )
+        out[key] = value
+    return dict(sorted(out.items()))
