@@ -202,20 +202,6 @@ def test_read_lag_does_not_disturb_a_running_consumer(
     assert consumer.committed()[f"{topic}:2"] == 0
 
 
-def test_kafka_settings_round_trip_and_validation() -> None:
-    source = source_for("b:9092", "t", **{"security.protocol": "SASL_SSL", "fetch.max.bytes": 1024, "check.crcs": True})
-    spec = source.to_spec()
-    assert spec["kafka_settings"] == {"check.crcs": True, "fetch.max.bytes": 1024, "security.protocol": "SASL_SSL"}
-    again = KafkaSource._from_spec(spec)
-    assert again.kafka_settings == source.kafka_settings
-    assert again.to_spec() == spec
-    assert "kafka_settings" not in source_for("b:9092", "t").to_spec()
-    with pytest.raises(PotluckError, match=r"KafkaSource 'events': 'kafka_settings' keys must be non-empty"):
-        source_for("b:9092", "t", **{" ": "x"})
-    with pytest.raises(PotluckError, match=r"kafka_settings\['a'\] must be a string, number or boolean"):
-        source_for("b:9092", "t", a=["x"])
-
-
 def test_dead_letter_topic_round_trip(kafka_broker: str, consumers: list[StreamConsumer]) -> None:
     dead_topic = unique_name("dead")
     create_topic(kafka_broker, dead_topic, partitions=1)

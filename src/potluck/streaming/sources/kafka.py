@@ -206,6 +206,7 @@ class KafkaConsumer:
         seconds. Messages fetched meanwhile are kept for the next `poll`.
         """
         deadline = time.monotonic() + COMMIT_TIMEOUT
+        wait = 0.002  # consume() returns at its timeout, not at the commit's answer: short waits, growing
         while len(self._commit_results) < self._commits_sent:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -214,7 +215,8 @@ class KafkaConsumer:
                     f"no answer within {COMMIT_TIMEOUT:.0f} s"
                 )
             try:
-                self._fetched.extend(self._consumer.consume(num_messages=500, timeout=min(0.1, left)))
+                self._fetched.extend(self._consumer.consume(num_messages=500, timeout=min(wait, left)))
+                wait = min(wait * 2, 0.1)
             except self._ck.KafkaException as exc:
                 raise_for(self._label, exc.args[0], "committing")
         last = self._commit_results[-1]
