@@ -202,6 +202,29 @@ def test_read_lag_does_not_disturb_a_running_consumer(
     assert consumer.committed()[f"{topic}:2"] == 0
 
 
+def test_commit_of_a_partition_lost_in_a_rebalance_is_skipped(
+    kafka_broker: str, topic: str, consumers: list[StreamConsumer]
+) -> None:
+    source, group = source_for(kafka_broker, topic), unique_name("g")
+    for p in range(3):
+        produce_one_per_batch(kafka_broker, topic, [f"p{p}-{i}".encode() for i in range(4)], partition=p)
+    first = open_(consumers, source, options(group))
+    poll_until(first, 12)
+    second = open_(consumers, source, options(group))
+    deadline = time.monotonic() + 60
+    while not (first.committed() and second.committed() and len(first.committed()) + len(second.committed()) == 3):
+        assert time.monotonic() < deadline, "the group never rebalanced over both consumers"
+        first.poll(100, 0.1)
+        second.poll(100, 0.1)
+    mine, theirs = sorted(first.committed()), sorted(second.committed())
+    second.commit(dict.fromkeys(theirs, 1))
+    # The first consumer still holds positions of every partition it read; only its own are committed.
+    first.commit({f"{topic}:{p}": 3 for p in range(3)})
+    expected = {**dict.fromkeys(mine, 3), **dict.fromkeys(theirs, 1)}
+    assert {**first.committed(), **second.committed()} == expected
+    assert read_lag(source, options(group)) == {name: 3 - offset for name, offset in expected.items()}
+
+
 def test_dead_letter_topic_round_trip(kafka_broker: str, consumers: list[StreamConsumer]) -> None:
     dead_topic = unique_name("dead")
     create_topic(kafka_broker, dead_topic, partitions=1)
