@@ -57,7 +57,74 @@ class AvroFormat(StreamFormat):
     format_name = "avro"
 
 
-class KafkaSource(DataSource):
+class StreamSource(DataSource):
+    """A source of events on a stream; `batch_source` holds them for training data.
+
+    The fields every stream source has are checked, stored and restored here once.
+    """
+
+    created_timestamp_column: str
+    batch_source: FileSource | None
+    watermark_delay_threshold: timedelta | None
+
+    def _init_common(
+        self,
+        label: str,
+        *,
+        timestamp_field: str,
+        created_timestamp_column: str,
+        field_mapping: dict[str, str] | None,
+        batch_source: DataSource | None,
+        watermark_delay_threshold: timedelta | None,
+        description: str,
+        tags: dict[str, str] | None,
+        owner: str,
+    ) -> None:
+        self.timestamp_field = check_column(label, timestamp_field, field="timestamp_field")
+        self.created_timestamp_column = (
+            check_column(label, created_timestamp_column, field="created_timestamp_column")
+            if created_timestamp_column
+            else ""
+        )
+        self.field_mapping = _check_field_mapping(label, field_mapping)
+        if batch_source is not None and not isinstance(batch_source, FileSource):
+            raise DefinitionError(f"{label}: 'batch_source' must be a FileSource, got {batch_source!r}")
+        self.batch_source = batch_source
+        self.watermark_delay_threshold = _check_delay(label, watermark_delay_threshold)
+        self.description = check_text(label, description, "description")
+        self.tags = check_tags(label, tags)
+        self.owner = check_text(label, owner, "owner")
+
+    def _common_spec(self) -> dict[str, Any]:
+        delay = self.watermark_delay_threshold
+        return {
+            "timestamp_field": self.timestamp_field,
+            "created_timestamp_column": self.created_timestamp_column,
+            "field_mapping": self.field_mapping,
+            "batch_source": None if self.batch_source is None else self.batch_source.to_spec(),
+            "watermark_delay_threshold_seconds": None if delay is None else delay.total_seconds(),
+            "description": self.description,
+            "tags": self.tags,
+            "owner": self.owner,
+        }
+
+    @staticmethod
+    def _common_arguments(spec: Mapping[str, Any]) -> dict[str, Any]:
+        batch = spec.get("batch_source")
+        delay = spec.get("watermark_delay_threshold_seconds")
+        return {
+            "timestamp_field": spec["timestamp_field"],
+            "created_timestamp_column": spec.get("created_timestamp_column", ""),
+            "field_mapping": spec.get("field_mapping"),
+            "batch_source": None if batch is None else FileSource._from_spec(batch),
+            "watermark_delay_threshold": None if delay is None else timedelta(seconds=float(delay)),
+            "description": spec.get("description", ""),
+            "tags": spec.get("tags"),
+            "owner": spec.get("owner", ""),
+        }
+
+
+class KafkaSource(StreamSource):
     """Events on a Kafka topic; `batch_source` holds them for training data."""
 
     source_type = "kafka"
@@ -78,6 +145,7 @@ class KafkaSource(DataSource):
         owner: str = "",
         batch_source: DataSource | None = None,
         watermark_delay_threshold: timedelta | None = None,
+        kafka_settings: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
         self.name = check_name("KafkaSource", name)
         label = f"KafkaSource '{name}'"
@@ -94,72 +162,45 @@ class KafkaSource(DataSource):
                 f"from potluck.data_format, got {message_format!r}"
             )
         self.message_format = message_format
-        self.timestamp_field = check_column(label, timestamp_field, field="timestamp_field")
-        self.created_timestamp_column = (
-            check_column(label, created_timestamp_column, field="created_timestamp_column")
-            if created_timestamp_column
-            else ""
+        self._init_common(
+            label,
+            timestamp_field=timestamp_field,
+            created_timestamp_column=created_timestamp_column,
+            field_mapping=field_mapping,
+            batch_source=batch_source,
+            watermark_delay_threshold=watermark_delay_threshold,
+            description=description,
+            tags=tags,
+            owner=owner,
         )
-        mapping = field_mapping or {}
-        if not isinstance(mapping, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
-        ):
-            raise DefinitionError(f"{label}: 'field_mapping' must map source column names to field names")
-        self.field_mapping = dict(sorted(mapping.items()))
-        if batch_source is not None and not isinstance(batch_source, FileSource):
-            raise DefinitionError(f"{label}: 'batch_source' must be a FileSource, got {batch_source!r}")
-        self.batch_source = batch_source
-        if watermark_delay_threshold is not None and (
-            not isinstance(watermark_delay_threshold, timedelta) or watermark_delay_threshold < timedelta(0)
-        ):
-            raise DefinitionError(
-                f"{label}: 'watermark_delay_threshold' must be a non-negative datetime.timedelta, "
-                f"got {watermark_delay_threshold!r}"
-            )
-        self.watermark_delay_threshold = watermark_delay_threshold
-        self.description = check_text(label, description, "description")
-        self.tags = check_tags(label, tags)
-        self.owner = check_text(label, owner, "owner")
+        self.kafka_settings = _check_kafka_settings(label, kafka_settings)
 
     def to_spec(self) -> dict[str, Any]:
-        delay = self.watermark_delay_threshold
-        return {
+        spec: dict[str, Any] = {
             "type": self.source_type,
             "name": self.name,
             "kafka_bootstrap_servers": self.kafka_bootstrap_servers,
             "topic": self.topic,
             "message_format": self.message_format.to_spec(),
-            "timestamp_field": self.timestamp_field,
-            "created_timestamp_column": self.created_timestamp_column,
-            "field_mapping": self.field_mapping,
-            "batch_source": None if self.batch_source is None else self.batch_source.to_spec(),
-            "watermark_delay_threshold_seconds": None if delay is None else delay.total_seconds(),
-            "description": self.description,
-            "tags": self.tags,
-            "owner": self.owner,
+            **self._common_spec(),
         }
+        if self.kafka_settings:  # absent when empty, so sources stored before it existed compare equal
+            spec["kafka_settings"] = self.kafka_settings
+        return spec
 
     @classmethod
     def _from_spec(cls, spec: Mapping[str, Any]) -> KafkaSource:
-        batch = spec.get("batch_source")
-        delay = spec.get("watermark_delay_threshold_seconds")
         return cls(
             name=spec["name"],
             kafka_bootstrap_servers=spec["kafka_bootstrap_servers"],
             topic=spec["topic"],
             message_format=StreamFormat.from_spec(spec["message_format"]),
-            timestamp_field=spec["timestamp_field"],
-            created_timestamp_column=spec.get("created_timestamp_column", ""),
-            field_mapping=spec.get("field_mapping"),
-            batch_source=None if batch is None else FileSource._from_spec(batch),
-            watermark_delay_threshold=None if delay is None else timedelta(seconds=float(delay)),
-            description=spec.get("description", ""),
-            tags=spec.get("tags"),
-            owner=spec.get("owner", ""),
+            kafka_settings=spec.get("kafka_settings"),
+            **cls._common_arguments(spec),
         )
 
 
-class RedisStreamSource(DataSource):
+class RedisStreamSource(StreamSource):
     """Events on a Redis stream, read through a consumer group; `batch_source` holds them for training data.
 
     Without `message_format` each entry's field map is the event (field name -> text value); with
@@ -204,23 +245,19 @@ class RedisStreamSource(DataSource):
                 f"{label}: 'value_field' must name the entry field that holds the encoded event, got {value_field!r}"
             )
         self.value_field = value_field
-        self.timestamp_field = check_column(label, timestamp_field, field="timestamp_field")
-        self.created_timestamp_column = (
-            check_column(label, created_timestamp_column, field="created_timestamp_column")
-            if created_timestamp_column
-            else ""
+        self._init_common(
+            label,
+            timestamp_field=timestamp_field,
+            created_timestamp_column=created_timestamp_column,
+            field_mapping=field_mapping,
+            batch_source=batch_source,
+            watermark_delay_threshold=watermark_delay_threshold,
+            description=description,
+            tags=tags,
+            owner=owner,
         )
-        self.field_mapping = _check_field_mapping(label, field_mapping)
-        if batch_source is not None and not isinstance(batch_source, FileSource):
-            raise DefinitionError(f"{label}: 'batch_source' must be a FileSource, got {batch_source!r}")
-        self.batch_source = batch_source
-        self.watermark_delay_threshold = _check_delay(label, watermark_delay_threshold)
-        self.description = check_text(label, description, "description")
-        self.tags = check_tags(label, tags)
-        self.owner = check_text(label, owner, "owner")
 
     def to_spec(self) -> dict[str, Any]:
-        delay = self.watermark_delay_threshold
         return {
             "type": self.source_type,
             "name": self.name,
@@ -228,20 +265,11 @@ class RedisStreamSource(DataSource):
             "connection_string": self.connection_string,
             "message_format": None if self.message_format is None else self.message_format.to_spec(),
             "value_field": self.value_field,
-            "timestamp_field": self.timestamp_field,
-            "created_timestamp_column": self.created_timestamp_column,
-            "field_mapping": self.field_mapping,
-            "batch_source": None if self.batch_source is None else self.batch_source.to_spec(),
-            "watermark_delay_threshold_seconds": None if delay is None else delay.total_seconds(),
-            "description": self.description,
-            "tags": self.tags,
-            "owner": self.owner,
+            **self._common_spec(),
         }
 
     @classmethod
     def _from_spec(cls, spec: Mapping[str, Any]) -> RedisStreamSource:
-        batch = spec.get("batch_source")
-        delay = spec.get("watermark_delay_threshold_seconds")
         fmt = spec.get("message_format")
         return cls(
             name=spec["name"],
@@ -249,14 +277,7 @@ class RedisStreamSource(DataSource):
             connection_string=spec["connection_string"],
             message_format=None if fmt is None else StreamFormat.from_spec(fmt),
             value_field=spec.get("value_field", "value"),
-            timestamp_field=spec["timestamp_field"],
-            created_timestamp_column=spec.get("created_timestamp_column", ""),
-            field_mapping=spec.get("field_mapping"),
-            batch_source=None if batch is None else FileSource._from_spec(batch),
-            watermark_delay_threshold=None if delay is None else timedelta(seconds=float(delay)),
-            description=spec.get("description", ""),
-            tags=spec.get("tags"),
-            owner=spec.get("owner", ""),
+            **cls._common_arguments(spec),
         )
 
 
@@ -295,3 +316,24 @@ def _check_delay(label: str, delay: object) -> timedelta | None:
             f"{label}: 'watermark_delay_threshold' must be a non-negative datetime.timedelta, got {delay!r}"
         )
     return delay
+
+
+def _check_kafka_settings(label: str, settings: object) -> dict[str, str | int | float | bool]:
+    """librdkafka properties for this source's clients (a Potluck addition; Feast has none).
+
+    Stored in the registry in clear: secrets belong in feature_store.yaml's `stream:` settings.
+    """
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise DefinitionError(f"{label}: 'kafka_settings' must map librdkafka property names to values")
+    out: dict[str, str | int | float | bool] = {}
+    for key, value in settings.items():
+        if not isinstance(key, str) or not key.strip():
+            raise DefinitionError(f"{label}: 'kafka_settings' keys must be non-empty strings, got {key!r}")
+        if not isinstance(value, str | int | float | bool):
+            raise DefinitionError(
+                f"{label}: kafka_settings['{key}'] must be a string, number or boolean, got {value!r}"
+            )
+        out[key] = value
+    return dict(sorted(out.items()))
