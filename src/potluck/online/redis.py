@@ -145,6 +145,7 @@ class RedisOnlineStore:
         try:
             import redis
             import redis.cluster
+            import redis.sentinel
         except ImportError:
             raise MissingExtraError("redis", "redis") from None
         self._redis = redis
@@ -243,6 +244,11 @@ class RedisOnlineStore:
         exc = self._redis.exceptions
         try:
             yield
+        except self._redis.sentinel.MasterNotFoundError as err:
+            raise BackendUnavailableError(
+                f"Redis at {self._where} is unavailable: no sentinel names a primary that is up "
+                "(a failover under way, or the sentinels are unreachable)"
+            ) from err
         except (
             exc.ConnectionError,
             exc.TimeoutError,
