@@ -62,3 +62,19 @@ def kafka_broker() -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         stop_tansu(proc)
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """A primary, a replica and three sentinels (master name "m") on loopback for the whole session.
+
+    Yields the sentinels' "host:port"s. Shared by the contract suites; nothing may kill its processes
+    (the failover tests start their own).
+    """
+    from sentinel_support import SentinelGroup
+
+    group = SentinelGroup(tmp_path_factory.mktemp("redis-sentinel")).start()
+    try:
+        yield group.sentinel_hosts
+    finally:
+        group.stop()

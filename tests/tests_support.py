@@ -42,10 +42,11 @@ def require_server(name: str, host: str, port: int) -> None:
     pytest.skip(f"{message}; start it to run this test")
 
 
-def start_redis_server(port: int, workdir: Any, *extra: str) -> subprocess.Popen[bytes]:
+def start_redis_server(port: int, workdir: Any, *extra: str, config: Any = None) -> subprocess.Popen[bytes]:
     """A private redis-server on loopback `port` (nothing kept on disk), once it accepts connections.
 
-    Its binary missing fails in CI and skips elsewhere, like an unreachable server.
+    `config`: a config file read first (a sentinel's, which it rewrites). Its binary missing fails
+    in CI and skips elsewhere, like an unreachable server.
     """
     binary = shutil.which("redis-server")
     if binary is None:
@@ -54,7 +55,7 @@ def start_redis_server(port: int, workdir: Any, *extra: str) -> subprocess.Popen
             pytest.fail(message)
         pytest.skip(message)
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        [binary, *([str(config)] if config is not None else []), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(workdir), *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -63,6 +63,7 @@ BACKENDS = [
     "sqlite",
     pytest.param("redis", marks=pytest.mark.redis),
     pytest.param("redis_cluster", marks=pytest.mark.redis),
+    pytest.param("redis_sentinel", marks=pytest.mark.redis),
     pytest.param("postgres", marks=pytest.mark.postgres),
     "remote",
 ]
@@ -211,7 +212,7 @@ def build_store(kind: str, spec: dict[str, Any]) -> OnlineStore:
         from potluck.online.sqlite import SqliteOnlineStore
 
         return SqliteOnlineStore(SqliteOnlineStoreConfig(), path=spec["path"])
-    if kind in ("redis", "redis_cluster"):
+    if kind in ("redis", "redis_cluster", "redis_sentinel"):
         from potluck.online.redis import RedisOnlineStore
 
         return RedisOnlineStore(RedisOnlineStoreConfig(type="redis", **spec))
@@ -245,6 +246,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     elif kind == "redis_cluster":
         nodes = request.getfixturevalue("redis_cluster")
         spec = {"connection_string": nodes, "redis_type": "redis_cluster", "key_prefix": f"{unique}:"}
+    elif kind == "redis_sentinel":
+        spec = sentinel_spec(request, unique)
     else:
         user = _pg_user()
         if user is None:
@@ -258,13 +261,19 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
             "max_conn": 4,
         }
     yield kind, spec
-    if kind in ("redis", "redis_cluster"):
+    if kind in ("redis", "redis_cluster", "redis_sentinel"):
         _redis_leftovers(kind, spec)
     elif kind == "postgres":
         import psycopg
 
         with psycopg.connect(PG_DSN + f" user={spec['user']}", autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{unique}" CASCADE')
+
+
+def sentinel_spec(request: pytest.FixtureRequest, unique: str) -> dict[str, Any]:
+    """The store spec over the session's Sentinel deployment (the `redis_sentinel` fixture)."""
+    hosts = request.getfixturevalue("redis_sentinel")
+    return {"redis_type": "redis_sentinel", "sentinel_master": "m", "sentinel_hosts": hosts, "key_prefix": f"{unique}:"}
 
 
 @pytest.fixture
@@ -785,7 +794,7 @@ def test_teardown_removes_the_data(store: OnlineStore, request: pytest.FixtureRe
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("backend", ["redis", "redis_cluster"], indirect=True)
+@pytest.mark.parametrize("backend", ["redis", "redis_cluster", "redis_sentinel"], indirect=True)
 def test_key_ttl_seconds_sets_a_physical_expiry(backend: tuple[str, dict[str, Any]]) -> None:
     kind, spec = backend
     store: Any = build_store(kind, {**spec, "key_ttl_seconds": 1000})

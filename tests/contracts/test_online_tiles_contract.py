@@ -23,6 +23,7 @@ from test_online_store_contract import (
     _unreachable,
     build_store,
     redis_cluster,  # noqa: F401  (the session fixture)
+    sentinel_spec,
 )
 
 from potluck.aggregation.online_tiles import Event, TileAggregation, TileSpec, read_values
@@ -38,6 +39,7 @@ TILE_BACKENDS = [
     "sqlite",
     pytest.param("redis", marks=pytest.mark.redis),
     pytest.param("redis_cluster", marks=pytest.mark.redis),
+    pytest.param("redis_sentinel", marks=pytest.mark.redis),
     pytest.param("postgres", marks=pytest.mark.postgres),
 ]
 FUNCTIONS = ("count", "sum", "mean", "min", "max", "stddev", "variance", "last")
@@ -60,6 +62,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
         spec = {"connection_string": "127.0.0.1:6379", "key_prefix": f"{unique}:"}
         if kind == "redis_cluster":
             spec |= {"connection_string": request.getfixturevalue("redis_cluster"), "redis_type": "redis_cluster"}
+    elif kind == "redis_sentinel":
+        spec = sentinel_spec(request, unique)
     else:
         user = _pg_user()
         if user is None:
@@ -73,7 +77,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
             "max_conn": 4,
         }
     yield kind, spec
-    if kind in ("redis", "redis_cluster"):
+    if kind in ("redis", "redis_cluster", "redis_sentinel"):
         _redis_leftovers(kind, spec)
     elif kind == "postgres":
         import psycopg

@@ -1,9 +1,14 @@
-"""Redis online store (single server or Redis Cluster).
+"""Redis online store (single server, Redis Cluster, or a primary watched by Redis Sentinel).
 
 One string key per (view, entity): ``<key_prefix><project>:<view>:{<hex entity key>}`` holding
 ``<event_us>,<created_us>;<row blob>``. The hash tag makes every view of one entity live in one
 cluster slot. Newest-wins is a server-side Lua script, loaded once and called by EVALSHA for
 many rows at a time, batched in a pipeline.
+
+With Sentinel every new connection asks the sentinels for the current primary, and a primary
+that was demoted (READONLY) or went away drops the connection; writes then retry for up to
+`failover_wait_seconds` (each is idempotent: newest-wins and tile compare-and-set), reads fail
+at once (503) until the sentinels name the new primary.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from potluck.definitions.errors import BackendUnavailableError, ConfigError, MissingExtraError
 from potluck.online.arrow_util import as_numpy, bin_scalar, concat_range, fill_null, from_numpy, hex_binary, join_rows
@@ -33,8 +39,10 @@ from potluck.online.rows import encode_rows, newest_per_key
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from potluck.repo.config import RedisOnlineStoreConfig, RepoConfig
+    from potluck.online.redis_config import RedisOnlineStoreConfig
+    from potluck.repo.config import RepoConfig
 
+T = TypeVar("T")
 WRITE_CHUNK_ROWS = 50_000
 ROWS_PER_SCRIPT_CALL = 1_000
 SCAN_COUNT = 10_000
@@ -137,6 +145,7 @@ class RedisOnlineStore:
         try:
             import redis
             import redis.cluster
+            import redis.sentinel
         except ImportError:
             raise MissingExtraError("redis", "redis") from None
         self._redis = redis
@@ -161,7 +170,14 @@ class RedisOnlineStore:
             common["ssl_ca_certs"] = config.ssl_ca_certs
         if "ssl_cert_reqs" in options:
             common["ssl_cert_reqs"] = options["ssl_cert_reqs"]
+        db = int(options.get("db", config.db))
+        self.sentinel = config.redis_type == "redis_sentinel"
+        self.failover_wait = config.failover_wait_seconds if self.sentinel else 0.0
+        self.wait_replicas = config.wait_for_replicas
+        self.wait_timeout_ms = config.wait_timeout_ms
         self.client: Any
+        self._sentinel: Any = None
+        sentinels = config.sentinel_nodes() if self.sentinel else []
         if self.cluster:
             startup = [redis.cluster.ClusterNode(host, port) for host, port in nodes]  # type: ignore[no-untyped-call]
             try:
@@ -169,8 +185,6 @@ class RedisOnlineStore:
             except redis.exceptions.RedisError as err:
                 raise BackendUnavailableError(f"Redis Cluster at {config.connection_string}: {err}") from err
         else:
-            host, port = nodes[0]
-            db = int(options.get("db", config.db))
             from redis.backoff import ExponentialBackoff
             from redis.retry import Retry
 
@@ -178,20 +192,30 @@ class RedisOnlineStore:
             # covers a pooled connection that a restarted server closed, and a down server
             # answers 503 at once. A timeout is not retried: a frozen server would cost a second
             # full socket_timeout (and a push or /ready would outlast backend_timeout_seconds).
+            # With Sentinel, that retry reconnects to the primary the sentinels name now.
             retry = Retry(
                 ExponentialBackoff(cap=0.05, base=0.01),
                 _count(options, "retries", DEFAULT_RETRIES),
                 supported_errors=(redis.exceptions.ConnectionError,),
             )
-            self.client = redis.Redis(host=host, port=port, db=db, retry=retry, **common)
-        self._where = config.connection_string.split(",")[0]
+            if self.sentinel:
+                self._sentinel = _sentinel_client(redis, config, sentinels, common)
+                self.client = self._sentinel.master_for(config.sentinel_master, db=db, retry=retry)
+            else:
+                host, port = nodes[0]
+                self.client = redis.Redis(host=host, port=port, db=db, retry=retry, **common)
+        self._where = (
+            f"Sentinel master '{config.sentinel_master}' ({', '.join(f'{h}:{p}' for h, p in sentinels)})"
+            if self.sentinel
+            else config.connection_string.split(",")[0]
+        )
         self._async_settings = (
             None
             if self.cluster
             else AsyncRedisSettings(
                 host=nodes[0][0],
                 port=nodes[0][1],
-                db=int(options.get("db", config.db)),
+                db=db,
                 username=username,
                 password=password,
                 ssl=ssl,
@@ -199,6 +223,10 @@ class RedisOnlineStore:
                 ssl_verify=options.get("ssl_cert_reqs", "required").lower() != "none",
                 connect_timeout=common["socket_connect_timeout"],
                 timeout=common["socket_timeout"],
+                sentinels=tuple(sentinels),
+                sentinel_master=config.sentinel_master,
+                sentinel_username=config.sentinel_username,
+                sentinel_password=config.sentinel_password,
             )
         )
         self._async_reader: AsyncRedisReader | None = None
@@ -216,10 +244,39 @@ class RedisOnlineStore:
         exc = self._redis.exceptions
         try:
             yield
-        except (exc.ConnectionError, exc.TimeoutError, exc.ClusterDownError, exc.BusyLoadingError) as err:
+        except self._redis.sentinel.MasterNotFoundError as err:
+            raise BackendUnavailableError(
+                f"Redis at {self._where} is unavailable: no sentinel names a primary that is up "
+                "(a failover under way, or the sentinels are unreachable)"
+            ) from err
+        except (
+            exc.ConnectionError,
+            exc.TimeoutError,
+            exc.ClusterDownError,
+            exc.BusyLoadingError,
+            exc.ReadOnlyError,
+        ) as err:
             raise BackendUnavailableError(f"Redis at {self._where} is unavailable: {err}") from err
         except exc.RedisClusterException as err:
             raise BackendUnavailableError(f"Redis Cluster at {self._where}: {err}") from err
+
+    def _retrying(self, fn: Callable[[], T]) -> T:
+        """`fn()`, retried while the store is unavailable for up to `failover_wait` seconds (Sentinel only).
+
+        Only for idempotent calls: a newest-wins write, a tile compare-and-set (a retry of one that
+        was applied answers "version moved", which the caller re-reads), a teardown.
+        """
+        deadline = time.monotonic() + self.failover_wait
+        pause = 0.05
+        while True:
+            try:
+                return fn()
+            except BackendUnavailableError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 0.5)
 
     def _script_sha(self) -> str:
         # The SHA1 of the script, computed here: a server that lacks the script answers NOSCRIPT
@@ -230,10 +287,16 @@ class RedisOnlineStore:
     # ------------------------------------------------------------ protocol
 
     def create(self, views: Sequence[OnlineView]) -> None:
-        with self._errors():
-            self.client.script_load(NEWEST_WINS_LUA)
+        def load() -> None:
+            with self._errors():
+                self.client.script_load(NEWEST_WINS_LUA)
+
+        self._retrying(load)
 
     def teardown(self, views: Sequence[OnlineView]) -> None:
+        self._retrying(lambda: self._teardown(views))
+
+    def _teardown(self, views: Sequence[OnlineView]) -> None:
         with self._errors():
             for view in views:
                 pattern = _glob_escape(self.view_prefix(view)) + b"*"
@@ -272,7 +335,7 @@ class RedisOnlineStore:
                 ]
             )
             keys = join_rows([prefix, hex_binary(enc.keys), bin_scalar(b"}")])
-            self._run_script_packed(keys, values)
+            self._retrying(lambda k=keys, v=values: self._run_script_packed(k, v))  # type: ignore[misc]
             written += len(enc)
         return written
 
@@ -356,6 +419,10 @@ class RedisOnlineStore:
         conn = pool.get_connection()
         error: Exception | None = None
         missing = False
+        acked = None
+        wait = self._wait_args()
+        if wait:
+            commands = [*commands, *conn.pack_command(*wait)]
         try:
             conn.send_packed_command(commands)
             for _ in range(calls):
@@ -365,6 +432,8 @@ class RedisOnlineStore:
                     missing = True
                 except exc.ResponseError as err:
                     error = error or err
+            if wait:
+                acked = int(conn.read_response())
         except BaseException:
             conn.disconnect()
             raise
@@ -372,7 +441,21 @@ class RedisOnlineStore:
             pool.release(conn)
         if error is not None:
             raise error
+        if acked is not None and not missing:
+            self._check_acked(acked)
         return not missing
+
+    def _wait_args(self) -> tuple[Any, ...]:
+        """WAIT numreplicas timeout, sent after a write when `wait_for_replicas` asks for it."""
+        return ("WAIT", self.wait_replicas, self.wait_timeout_ms) if self.wait_replicas else ()
+
+    def _check_acked(self, acked: int) -> None:
+        if acked < self.wait_replicas:
+            raise BackendUnavailableError(
+                f"Redis at {self._where}: a write reached {acked} of the {self.wait_replicas} replicas "
+                f"wait_for_replicas asks for within {self.wait_timeout_ms} ms (it is on the primary; "
+                "retrying is safe)"
+            )
 
     def _keys(self, requests: Sequence[ReadRequest]) -> list[bytes]:
         all_keys: list[bytes] = []
@@ -439,6 +522,9 @@ class RedisOnlineStore:
     def write_tiles(self, view: OnlineView, writes: Sequence[TileWrite], ttl_seconds: int) -> list[bool]:
         if not writes:
             return []
+        return self._retrying(lambda: self._write_tiles(view, writes, ttl_seconds))
+
+    def _write_tiles(self, view: OnlineView, writes: Sequence[TileWrite], ttl_seconds: int) -> list[bool]:
         with self._errors():
             pipe = self.client.pipeline(transaction=False)
             for w in writes:
@@ -446,12 +532,36 @@ class RedisOnlineStore:
                 pipe.execute_command(
                     "EVAL", TILE_CAS_LUA, 1, self.tile_key(view, w.key), w.expected, w.blob, max(0, int(ttl_seconds))
                 )
-            return [bool(r) for r in pipe.execute()]
+            wait = self._wait_args()
+            if wait:
+                pipe.execute_command(*wait)
+            replies = pipe.execute()
+        if wait:
+            self._check_acked(int(replies.pop()))
+        return [bool(r) for r in replies]
 
     def close(self) -> None:
         if self._async_reader is not None:
             self._async_reader.close()
         self.client.close()
+        if self._sentinel is not None:
+            self._sentinel.close()
+
+
+def _sentinel_client(
+    redis: Any, config: RedisOnlineStoreConfig, sentinels: list[tuple[str, int]], common: dict[str, Any]
+) -> Any:
+    """A `redis.sentinel.Sentinel` over `sentinels`: its own credentials, the data nodes' TLS and timeouts.
+
+    A sentinel that does not answer is skipped at once (no retries): the next one is asked.
+    """
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+    from redis.sentinel import Sentinel
+
+    own = {k: v for k, v in common.items() if k.startswith(("socket_", "ssl"))}
+    own |= {"password": config.sentinel_password, "username": config.sentinel_username, "retry": Retry(NoBackoff(), 0)}
+    return Sentinel(sentinels, sentinel_kwargs=own, **common)  # type: ignore[no-untyped-call]
 
 
 def _decode(requests: Sequence[ReadRequest], raw: Sequence[bytes | None]) -> list[ReadResult]:

@@ -7,7 +7,10 @@ connection: a command on an idle connection is written at once, the commands iss
 are in flight go out together at the end of the loop's turn, and replies come back in order and
 complete the oldest waiting future.
 
-Only what the read path needs: MGET (plus AUTH and SELECT at connect) on a single server.
+Only what the read path needs: MGET (plus AUTH and SELECT at connect) on a single server. Behind
+Redis Sentinel, each new connection first asks the sentinels for the primary (SENTINEL MASTER,
+skipping one that is down or flagged down) and checks it answers ROLE as a master; the killed or
+demoted primary's connection drops, and the next read connects to the new one.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ class AsyncRedisSettings:
     ssl_verify: bool = True
     connect_timeout: float = 3.0
     timeout: float = 3.0  # for each reply
+    sentinels: tuple[tuple[str, int], ...] = ()  # set: host and port are found through these
+    sentinel_master: str = "mymaster"
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
 
     def ssl_context(self) -> ssl_module.SSLContext | None:
         if not self.ssl:
@@ -202,17 +209,17 @@ class AsyncRedisReader:
             if current is not None and current.usable:
                 return current
             s = self._settings
+            host, port = (await self._primary()) if s.sentinels else (s.host, s.port)
             protocol: _RedisProtocol | None = None
             try:
                 async with asyncio.timeout(s.connect_timeout):
-                    _, protocol = await loop.create_connection(
-                        lambda: _RedisProtocol(self._hiredis, s.timeout), s.host, s.port, ssl=s.ssl_context()
-                    )
-                    if s.password is not None:
-                        auth = (s.username, s.password) if s.username else (s.password,)
-                        await protocol.command(b"AUTH", *auth)
+                    protocol = await self._open(host, port, s.username, s.password)
                     if s.db:
                         await protocol.command(b"SELECT", s.db)
+                    if s.sentinels:
+                        role = await protocol.command(b"ROLE")
+                        if not role or role[0] != b"master":
+                            raise ConnectionError(f"{host}:{port}, named by the sentinels, is not a primary (yet)")
             except (TimeoutError, OSError, ConnectionError, self._hiredis.ReplyError) as err:
                 if protocol is not None:
                     protocol.close()
@@ -220,6 +227,38 @@ class AsyncRedisReader:
                 raise self._unavailable(reason) from err
             self._connections[loop] = protocol
             return protocol
+
+    async def _open(self, host: str, port: int, username: str | None, password: str | None) -> _RedisProtocol:
+        s = self._settings
+        _, protocol = await asyncio.get_running_loop().create_connection(
+            lambda: _RedisProtocol(self._hiredis, s.timeout), host, port, ssl=s.ssl_context()
+        )
+        if password is not None:
+            await protocol.command(b"AUTH", *((username, password) if username else (password,)))
+        return protocol
+
+    async def _primary(self) -> tuple[str, int]:
+        """The primary the first answering sentinel names, unless it flags it down."""
+        s = self._settings
+        problems: list[str] = []
+        for host, port in s.sentinels:
+            protocol: _RedisProtocol | None = None
+            try:
+                async with asyncio.timeout(s.connect_timeout):
+                    protocol = await self._open(host, port, s.sentinel_username, s.sentinel_password)
+                    reply = await protocol.command(b"SENTINEL", b"MASTER", s.sentinel_master)
+            except (TimeoutError, OSError, ConnectionError, self._hiredis.ReplyError) as err:
+                problems.append(f"sentinel {host}:{port}: {err or type(err).__name__}")
+                continue
+            finally:
+                if protocol is not None:
+                    protocol.close()
+            state = dict(zip(reply[::2], reply[1::2], strict=True))
+            flags = set(state.get(b"flags", b"").split(b","))
+            if b"master" in flags and not flags & {b"s_down", b"o_down"}:
+                return state[b"ip"].decode(), int(state[b"port"])
+            problems.append(f"sentinel {host}:{port}: the primary is down ({state.get(b'flags', b'').decode()})")
+        raise self._unavailable(f"no primary for '{s.sentinel_master}': {'; '.join(problems)}")
 
     def close(self) -> None:
         """Close every connection; callable from any thread, including after its loop has ended."""

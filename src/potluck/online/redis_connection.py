@@ -9,17 +9,18 @@ from __future__ import annotations
 from potluck.definitions.errors import ConfigError
 
 DEFAULT_PORT = 6379
+DEFAULT_SENTINEL_PORT = 26379
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_RETRIES = 1
 DEFAULT_SOCKET_TIMEOUT = 3.0
 
 
 def parse_connection_string(
-    text: str, where: str = "online_store.connection_string"
+    text: str, where: str = "online_store.connection_string", default_port: int = DEFAULT_PORT
 ) -> tuple[list[tuple[str, int]], dict[str, str]]:
     """Split Feast's "host:port[,host:port...][,key=value...]" into nodes and options.
 
-    `where` names the setting in errors.
+    `where` names the setting in errors; a node without a port gets `default_port`.
     """
     nodes: list[tuple[str, int]] = []
     options: dict[str, str] = {}
@@ -33,7 +34,7 @@ def parse_connection_string(
             continue
         host, sep, port = part.rpartition(":")
         if not sep:
-            host, port = part, str(DEFAULT_PORT)
+            host, port = part, str(default_port)
         try:
             nodes.append((host.strip("[]") or "localhost", int(port)))
         except ValueError:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from potluck.definitions.errors import ConfigError, ConfigKeyWarning, suggestion
 from potluck.monitoring.config import MonitoringConfig
+from potluck.online.redis_config import RedisOnlineStoreConfig
 from potluck.online.remote import RemoteOnlineStoreConfig
 from potluck.repo.feast_keys import feast_keys_of, translate
 from potluck.server.settings import ServerSettings
@@ -66,19 +67,6 @@ class SqliteOnlineStoreConfig(_Strict):
     type: Literal["sqlite"] = "sqlite"
     path: str = "data/online_store.db"
     busy_timeout_ms: int = Field(default=5000, ge=0)
-
-
-class RedisOnlineStoreConfig(_Strict):
-    type: Literal["redis"]
-    connection_string: str = "localhost:6379"
-    redis_type: Literal["redis", "redis_cluster"] = "redis"
-    password: str | None = None
-    username: str | None = None
-    ssl: bool = False
-    ssl_ca_certs: str | None = None
-    key_ttl_seconds: int | None = Field(default=None, ge=1)
-    key_prefix: str = ""
-    db: int = Field(default=0, ge=0)
 
 
 class PostgresOnlineStoreConfig(_Strict):

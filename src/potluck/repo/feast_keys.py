@@ -100,7 +100,6 @@ ONLINE_KEYS: dict[str, dict[str, Ignored]] = {
     "sqlite": dict(_VECTOR_KEYS),
     "redis": {
         "client": Ignored("no effect: Potluck reads with its own Redis client", (None, "redis")),
-        "sentinel_master": Ignored("no effect: Redis Sentinel is not supported", (None, "mymaster")),
         "full_scan_for_deletion": Ignored(
             "no effect: a deleted or reshaped view's rows are dropped by its generation, without a scan",
             (None, True, False),
@@ -427,10 +426,6 @@ class Translation:
                 raise self.error(self.store_error("online_store", kind, LACKING_ONLINE, ONLINE_ALTERNATIVE))
             if "type" in section:
                 section["type"] = kind
-            if kind == "redis" and section.get("redis_type") == "redis_sentinel":
-                raise self.error(
-                    "online_store.redis_type 'redis_sentinel' is not available: use redis or redis_cluster"
-                )
             self.drop(section, ONLINE_KEYS.get(kind, {}), "online_store.")
         return section
 
