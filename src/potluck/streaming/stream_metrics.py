@@ -59,7 +59,8 @@ class _Buckets:
 
     def cumulative(self) -> list[tuple[str, float]]:
         running = np.cumsum(self.counts)
-        labels = [repr(b) for b in self.bounds_list]  # 0.005, 1.0, 60.0: as prometheus_client writes them + ["+Inf"]
+        # 0.005, 1.0, 60.0: the `le` values as prometheus_client writes them.
+        labels = [repr(b) for b in self.bounds_list] + ["+Inf"]
         return list(zip(labels, running.astype(float).tolist(), strict=True))
 
 
