@@ -45,3 +45,20 @@ def feast_python() -> Path:
     from feast_support import ensure_feast
 
     return ensure_feast()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[str]:
+    """A Tansu Kafka-protocol broker on loopback for the whole session; yields its bootstrap "127.0.0.1:PORT".
+
+    Tests isolate themselves by unique topic and group names (`stream_support.unique_name`).
+    """
+    from stream_support import start_tansu, stop_tansu
+    from tests_support import free_port
+
+    port = free_port()
+    proc = start_tansu(port)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop_tansu(proc)

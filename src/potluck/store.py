@@ -1016,6 +1016,33 @@ class FeatureStore:
             lambda: self.push(push_source_name, df, allow_registry_cache, to, idempotency_key=key)
         )
 
+    def run_stream(
+        self,
+        views: Sequence[str] | None = None,
+        *,
+        exit_when_idle: float | None = None,
+        offline: bool | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
+    ) -> dict[str, Any]:
+        """Consume the stream sources of `views` (default: every view on a stream source) into the online
+        store and the offline log, exactly once, until SIGTERM/SIGINT or, with `exit_when_idle`, that many
+        seconds without a message; returns what the run did (docs/streaming.md).
+
+        `offline` overrides `stream.offline` of feature_store.yaml; with `metrics_port`, Prometheus
+        metrics are served on `metrics_host:metrics_port` while it runs.
+        """
+        from potluck.streaming.run import run_stream
+
+        return run_stream(
+            self,
+            views,
+            exit_when_idle=exit_when_idle,
+            offline=offline,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
+        )
+
     def write_to_online_store(
         self,
         feature_view_name: str,

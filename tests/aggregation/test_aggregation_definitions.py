@@ -117,7 +117,7 @@ def test_tiling_hop_size_is_the_views_default_hop() -> None:
             r"'tx_stats'.*column 'amont', which the view's schema does not declare.*Did you mean 'amount'",
         ),
         ({"timestamp_field": ""}, r"'tx_stats': its aggregations need a timestamp field.*the source's is 'ts'"),
-        ({"source": FILE}, r"'tx_stats': 'source' must be a PushSource or KafkaSource"),
+        ({"source": FILE}, r"'tx_stats': 'source' must be a PushSource, KafkaSource or RedisStreamSource"),
         (
             {"aggregations": [Aggregation(column="city", function="sum")]},
             r"'tx_stats'.*function 'sum' cannot aggregate a String column",

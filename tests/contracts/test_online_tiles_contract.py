@@ -271,6 +271,69 @@ def test_replay_with_one_idempotency_key_counts_once(tiles: OnlineStore) -> None
     _check(tiles, view, history, NOW + SECOND)
 
 
+def test_stream_offsets_apply_each_event_once_whatever_the_replays(tiles: OnlineStore) -> None:
+    """Batches of two partitions delivered again from random earlier points, with other batch
+    boundaries (as after crashes and restarts): every event counts once, by its partition's offset."""
+    rng = random.Random(7)
+    spec = _spec([timedelta(hours=1), None])
+    view = _view("offsets", spec)
+    stream = [  # (partition, offset, user, ts, value) in delivery order within each partition
+        (p, o, rng.randint(1, 4), NOW - rng.randint(0, 3000) * SECOND, float(rng.randint(-5, 20)))
+        for p in ("t:0", "t:1")
+        for o in range(60)
+    ]
+    rng.shuffle(stream)
+    stream.sort(key=lambda e: (e[1], e[0]))  # interleaved partitions, each in offset order
+    position = 0
+    applied = replayed = 0
+    while position < len(stream):
+        size = rng.randint(1, 25)
+        batch = stream[position : position + size]
+        stats = update_tiles(
+            tiles,
+            view,
+            spec,
+            [_key(view, u) for _, _, u, _, _ in batch],
+            [Event(ts, None, (v,)) for _, _, _, ts, v in batch],
+            offsets=[(p, o) for p, o, _, _, _ in batch],
+            now=NOW,
+        )
+        applied += stats.applied
+        replayed += stats.replayed
+        if rng.random() < 0.4:
+            position = max(0, position + size - rng.randint(1, 30))  # a crash before commit: some again
+        else:
+            position += size
+    assert applied == len(stream)
+    assert replayed > 0
+    history: dict[int, list[tuple[int, int, Any]]] = {}
+    for i, (_, _, user, ts, value) in enumerate(stream):
+        history.setdefault(user, []).append((ts, i, value))
+    _check(tiles, view, history, NOW)
+
+
+def test_version_3_records_are_read_and_gain_offsets(tiles: OnlineStore) -> None:
+    """A record written before the offsets existed (layout 3) still reads, and takes stream events."""
+    from potluck.aggregation import tile_record
+
+    spec = _spec([timedelta(hours=1)])
+    view = _view("v3", spec)
+    key = _key(view, 1)
+    update_tiles(tiles, view, spec, [key], [Event(NOW - SECOND, None, (2.0,))], position="push-1", now=NOW)
+    record = tiles.read_tiles([ReadRequest(view, [key])])[0][0]  # type: ignore[attr-defined]
+    assert record is not None
+    assert record.blob[0] == tile_record.VERSION
+    old = bytes([3]) + record.blob[1:-4]  # the same record in layout 3: no offsets section
+    assert tiles.write_tiles(view, [TileWrite(key, record.version, old)], 0) == [True]  # type: ignore[attr-defined]
+    assert tile_record.decode(old).marks == {"push-1": NOW}
+    update_tiles(tiles, view, spec, [key], [Event(NOW - 2 * SECOND, None, (3.0,))], offsets=[("s", 5)], now=NOW)
+    again = update_tiles(tiles, view, spec, [key], [Event(NOW - 2 * SECOND, None, (3.0,))], offsets=[("s", 5)], now=NOW)
+    assert again.replayed == 1
+    _check(tiles, view, {1: [(NOW - SECOND, 0, 2.0), (NOW - 2 * SECOND, 1, 3.0)]}, NOW)
+    stored = tiles.read_tiles([ReadRequest(view, [key])])[0][0]  # type: ignore[attr-defined]
+    assert tile_record.decode(stored.blob).offsets == {"s": 5}
+
+
 def _pusher(kind: str, spec_args: dict[str, Any], worker: int, rounds: int) -> None:
     store = build_store(kind, spec_args)
     spec = _spec([timedelta(days=1)])

@@ -10,7 +10,8 @@ One record per (view, entity key), replaced by compare-and-set (`SupportsTiles`)
 - a lifetime base per column, into which tiles older than the longest window are folded when a
   lifetime aggregation needs them;
 - events that were in the future when written, kept apart until they are due;
-- the idempotency marks (source positions) already applied, each with its write time;
+- the idempotency marks (push positions) already applied, each with its write time;
+- per stream partition, the highest offset applied (the stream worker's exactly-once marks);
 - the time of the last write.
 
 The view's backfill watermark (per hop: tiles before it are rebuilt from the batch source, and
@@ -149,7 +150,7 @@ class UpdateStats:
     applied: int = 0  # events merged into tiles (or kept as future events)
     late: int = 0  # events older than the longest window plus one hop: dropped
     behind_watermark: int = 0  # events at or before the backfill watermark: the batch source has them
-    replayed: int = 0  # entity updates skipped because their position was already applied
+    replayed: int = 0  # entity updates (pushes) or events (streams) skipped: their position was already applied
     future_dropped: int = 0  # future events beyond MAX_PENDING per key: dropped
 
 
@@ -269,16 +270,24 @@ def apply_events(
     marks: dict[int, int],
     arrival: int,
     stats: UpdateStats,
+    offsets: Sequence[tuple[str, int]] | None = None,
 ) -> bytes | None:
-    """The record after merging `events` of one entity; None when `position` was already applied.
+    """The record after merging `events` of one entity; None when `position` was already applied
+    (or every event's stream offset was).
 
     Events after `now` are kept apart (pending) until a later write finds them due; `arrival`
-    is the write time that orders ties (`arrival_of`).
+    is the write time that orders ties (`arrival_of`). `offsets`, one (partition, offset) per
+    event, are stream positions: an event at or below its partition's mark in the record is
+    skipped as replayed, and each mark rises to the highest offset taken.
     """
     record = decode_record(blob)
     if position is not None and position in record.marks:
         stats.replayed += 1
         return None
+    if offsets is not None:
+        events = _unapplied(record, events, offsets, stats)
+        if not events:
+            return None
     _expire(spec, record, now)
     due = [(ts, s) for ts, s in record.pending if ts <= now]
     record.pending = [(ts, s) for ts, s in record.pending if ts > now]
@@ -302,6 +311,24 @@ def apply_events(
     return encode_record(record)
 
 
+def _unapplied(
+    record: TileRecord, events: Sequence[Event], offsets: Sequence[tuple[str, int]], stats: UpdateStats
+) -> list[Event]:
+    """The events whose stream offset is past their partition's mark; the marks rise to every offset seen."""
+    marks = record.offsets
+    seen = dict(marks)
+    fresh: list[Event] = []
+    for ev, (partition, offset) in zip(events, offsets, strict=True):
+        if offset <= marks.get(partition, -1):
+            stats.replayed += 1
+            continue
+        fresh.append(ev)
+        if offset > seen.get(partition, -1):
+            seen[partition] = offset
+    record.offsets = seen
+    return fresh
+
+
 def rebuild(spec: TileSpec, blob: bytes | None, events: Sequence[Event], *, marks: dict[int, int], now: int) -> bytes:
     """The record with every tile up to the one holding each hop's watermark rebuilt from `events`
     (the batch source's events of the entity up to the watermark); later tiles are kept. A
@@ -311,7 +338,13 @@ def rebuild(spec: TileSpec, blob: bytes | None, events: Sequence[Event], *, mark
     stats = UpdateStats()
     # Built as pushes into an empty record (no watermark), then spliced in below each watermark.
     built = decode_record(apply_events(spec, None, events, now=now, position=None, marks={}, arrival=0, stats=stats))
-    fresh = TileRecord(written=max(record.written, now), marks=record.marks, base=built.base, pending=record.pending)
+    fresh = TileRecord(
+        written=max(record.written, now),
+        marks=record.marks,
+        base=built.base,
+        pending=record.pending,
+        offsets=record.offsets,
+    )
     for hop, cols in spec.groups.items():
         mark = marks.get(hop)
         first_kept = -(2**63) if mark is None else tile_index(mark, hop) + 1  # tiles after the watermark's

@@ -17,11 +17,15 @@ Layout (little endian), after a version byte:
     base           slot
     pending        I n, then n x (q event time, slot)
     marks          I n, then n x (H len, utf-8, q applied-at)
+    offsets        I n, then n x (H len, utf-8 partition, q offset)     (version 4 only)
     slot           H n, then n x (H column, I len, partial)
 
 `pending` holds events that were in the future when written (one single-event partial per column);
 they join their tiles once a write happens after their time, and reads at t count those <= t.
-Version 2 records (one encoded partial per tile) are not read: `potluck materialize` rebuilds them.
+`offsets` holds, per stream partition, the highest offset whose event the record took (exactly-once
+stream updates); unlike the marks they never expire. Version 3 records (no offsets) are read as
+holding none, and written back as version 4. Version 2 records (one encoded partial per tile) are
+not read: `potluck materialize` rebuilds them.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from potluck.aggregation.partials import LastKey, Partial, PartialDecodeError
 from potluck.aggregation.partials import decode as decode_partial
 from potluck.aggregation.partials import encode as encode_partial
 
-VERSION = 3
+VERSION = 4
+READABLE = (3, 4)  # versions this code decodes
 _B = struct.Struct("<B")
 _H = struct.Struct("<H")
 _I = struct.Struct("<I")
@@ -242,6 +247,7 @@ class TileRecord:
     base: Slot = field(default_factory=dict)
     tiles: dict[int, dict[str, Block]] = field(default_factory=dict)  # hop -> column -> block
     pending: list[tuple[int, Slot]] = field(default_factory=list)
+    offsets: dict[str, int] = field(default_factory=dict)  # stream partition -> highest offset taken
 
     def block(self, hop: int, column: str) -> Block:
         cols = self.tiles.setdefault(hop, {})
@@ -293,6 +299,10 @@ def encode(record: TileRecord) -> bytes:
     for mark, at in record.marks.items():
         raw = mark.encode("utf-8")
         body.extend(_H.pack(len(raw)) + raw + _Q.pack(at))
+    body.extend(_I.pack(len(record.offsets)))
+    for partition, offset in record.offsets.items():
+        raw = partition.encode("utf-8")
+        body.extend(_H.pack(len(raw)) + raw + _Q.pack(offset))
     head = bytearray(_B.pack(VERSION) + _Q.pack(record.written) + _H.pack(len(names)))
     for name in names:
         raw = name.encode("utf-8")
@@ -337,9 +347,9 @@ def written_at(blob: bytes) -> int:
 
 def _check_version(blob: bytes) -> None:
     version = blob[0] if blob else None
-    if version != VERSION:
+    if version not in READABLE:
         raise TileRecordError(
-            f"tile record version {version} is not known (this version reads {VERSION}); "
+            f"tile record version {version} is not known (this version reads {', '.join(map(str, READABLE))}); "
             "run `potluck materialize` for the view to rebuild its tiles"
         )
 
@@ -451,6 +461,13 @@ def decode(blob: bytes | None) -> TileRecord:
             mark, pos = _text(blob, pos)
             (record.marks[mark],) = _Q.unpack_from(blob, pos)
             pos += 8
+        if blob[0] >= 4:
+            (n,) = _I.unpack_from(blob, pos)
+            pos += 4
+            for _ in range(n):
+                partition, pos = _text(blob, pos)
+                (record.offsets[partition],) = _Q.unpack_from(blob, pos)
+                pos += 8
     except (struct.error, UnicodeDecodeError) as err:
         raise TileRecordError(f"malformed tile record ({err})") from None
     if pos != len(blob):

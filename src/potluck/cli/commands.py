@@ -7,9 +7,9 @@ from potluck.cli import (  # noqa: F401
     monitor_ops_cmds,
     repo_cmds,
     server_cmds,
+    stream_cmds,
     stream_status_cmds,
 )
-from potluck.cli.main import cli
 
 monitor_ops_cmds.register(monitor_cmds.monitor)
-stream_status_cmds.register(cli)
+stream_cmds.stream.add_command(stream_status_cmds.status_cmd)

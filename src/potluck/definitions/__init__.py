@@ -15,7 +15,7 @@ from potluck.definitions.on_demand import OnDemandFeatureView, on_demand_feature
 from potluck.definitions.project import Project
 from potluck.definitions.request_source import RequestSource
 from potluck.definitions.sources import CsvFormat, DataSource, FileSource, ParquetFormat, PushSource
-from potluck.definitions.stream_sources import AvroFormat, JsonFormat, KafkaSource
+from potluck.definitions.stream_sources import AvroFormat, JsonFormat, KafkaSource, RedisStreamSource
 from potluck.definitions.types import ValueType
 
 # The kinds whose objects are feature views (keyed by entities, read as "view:feature"); one namespace.
@@ -55,6 +55,7 @@ __all__ = [
     "ParquetFormat",
     "Project",
     "PushSource",
+    "RedisStreamSource",
     "RequestSource",
     "StreamFeatureView",
     "ValueType",

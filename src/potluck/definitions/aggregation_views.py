@@ -20,9 +20,9 @@ from potluck.definitions.errors import DefinitionError, PotluckWarning
 from potluck.definitions.feature_view import FeatureView, FeatureViewProjection
 from potluck.definitions.field import Field
 from potluck.definitions.sources import DataSource, PushSource
-from potluck.definitions.stream_sources import KafkaSource
+from potluck.definitions.stream_sources import KafkaSource, RedisStreamSource
 
-STREAM_SOURCES = (PushSource, KafkaSource)
+STREAM_SOURCES = (PushSource, KafkaSource, RedisStreamSource)
 
 
 class TransformationNotAppliedWarning(PotluckWarning):
@@ -107,7 +107,7 @@ class StreamFeatureView(FeatureView):
         label = f"StreamFeatureView '{name}'"
         if not isinstance(source, STREAM_SOURCES):
             raise DefinitionError(
-                f"{label}: 'source' must be a PushSource or KafkaSource, got {type(source).__name__}; "
+                f"{label}: 'source' must be a PushSource, KafkaSource or RedisStreamSource, got {type(source).__name__}; "
                 "use a FeatureView or BatchFeatureView for a batch source"
             )
         super().__init__(

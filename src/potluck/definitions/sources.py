@@ -49,6 +49,10 @@ class DataSource(Definition):
             from potluck.definitions.stream_sources import KafkaSource
 
             return KafkaSource._from_spec(spec)
+        if kind == "redis_stream":
+            from potluck.definitions.stream_sources import RedisStreamSource
+
+            return RedisStreamSource._from_spec(spec)
         if kind == "request":
             from potluck.definitions.request_source import RequestSource
 
@@ -208,7 +212,7 @@ def batch_file_source(source: DataSource) -> FileSource:
     """The file a source's historical rows live in."""
     if isinstance(source, FileSource):
         return source
-    batch = getattr(source, "batch_source", None)  # PushSource, KafkaSource
+    batch = getattr(source, "batch_source", None)  # PushSource, KafkaSource, RedisStreamSource
     if isinstance(batch, FileSource):
         return batch
     raise DefinitionError(

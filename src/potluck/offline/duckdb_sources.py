@@ -105,8 +105,20 @@ def empty_scan(view: ViewQuery, key_types: dict[str, str]) -> tuple[Sql, str]:
     return Sql(f"(SELECT {select} WHERE false)"), "CAST(0 AS BIGINT)"
 
 
-def append(source: SourceTable, table: pa.Table) -> None:
-    """Append rows to a Parquet source (see the module docstring for how it stays atomic)."""
+def is_directory_source(source: SourceTable) -> bool:
+    """Whether appends to `source` add part files to a folder (not a single file nor a glob)."""
+    path = source.path
+    return not is_glob(path) and (
+        os.path.isdir(path) or not (os.path.isfile(path) or path.lower().endswith(".parquet"))
+    )
+
+
+def append(source: SourceTable, table: pa.Table, *, part_name: str | None = None) -> None:
+    """Append rows to a Parquet source (see the module docstring for how it stays atomic).
+
+    `part_name`: the name of the new part file in a directory source (replacing a file of that
+    name); by default a timestamped name.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -115,6 +127,8 @@ def append(source: SourceTable, table: pa.Table) -> None:
     path = source.path
     if is_glob(path):
         raise PotluckError(f"source '{source.name}': cannot append to a glob path '{path}'; use a directory")
+    if part_name is not None and not is_directory_source(source):
+        raise PotluckError(f"source '{source.name}': '{path}' is a single file; named parts need a directory")
     if os.path.isfile(path):
         existing = pq.read_table(path)
         combined = pa.concat_tables([existing, _conform(source, table, existing.schema)])
@@ -127,7 +141,7 @@ def append(source: SourceTable, table: pa.Table) -> None:
     os.makedirs(path, exist_ok=True)
     schema = _directory_schema(path)
     data = _conform(source, table, schema) if schema is not None else table
-    name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
+    name = part_name or f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
     _write_atomically(data, os.path.join(path, name))
 
 

@@ -453,8 +453,9 @@ class DuckDBOfflineStore:
         finally:
             cursor.close()
 
-    def append(self, source: SourceTable, table: pa.Table) -> None:
-        """Append rows to a Parquet source atomically (new part file, or rewrite of a single file).
+    def append(self, source: SourceTable, table: pa.Table, *, part_name: str | None = None) -> None:
+        """Append rows to a Parquet source atomically (new part file, or rewrite of a single file);
+        `part_name` names the part file (directory sources only).
 
         Times outside years 1 to 9999 are refused: they could be stored but never served.
         """
@@ -466,7 +467,7 @@ class DuckDBOfflineStore:
                     f"append to source '{source.name}': column '{name}' row {bad} ({shown}) "
                     f"is outside the supported range ({RANGE_TEXT})"
                 )
-        duckdb_sources.append(source, table)
+        duckdb_sources.append(source, table, part_name=part_name)
 
     def close(self) -> None:
         self._con.close()

@@ -115,7 +115,10 @@ class OfflineStore(Protocol):
 class SupportsAppend(Protocol):
     """Capability: appending rows to a source (push to the offline store)."""
 
-    def append(self, source: SourceTable, table: pa.Table) -> None: ...
+    def append(self, source: SourceTable, table: pa.Table, *, part_name: str | None = None) -> None:
+        """Append `table`; with `part_name` (a directory source only), as the part file of that name,
+        replacing one written before under it."""
+        ...
 
 
 @dataclass

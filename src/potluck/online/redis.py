@@ -19,6 +19,15 @@ from potluck.definitions.errors import BackendUnavailableError, ConfigError, Mis
 from potluck.online.arrow_util import as_numpy, bin_scalar, concat_range, fill_null, from_numpy, hex_binary, join_rows
 from potluck.online.protocol import OnlineView, ReadRequest, ReadResult, TileRecord, TileWrite
 from potluck.online.redis_async import AsyncRedisReader, AsyncRedisSettings
+from potluck.online.redis_connection import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_RETRIES,
+    DEFAULT_SOCKET_TIMEOUT,
+    parse_connection_string,
+)
+from potluck.online.redis_connection import count_option as _count
+from potluck.online.redis_connection import seconds_option as _seconds
+from potluck.online.redis_connection import truthy as _truthy
 from potluck.online.rows import encode_rows, newest_per_key
 
 if TYPE_CHECKING:
@@ -29,10 +38,6 @@ if TYPE_CHECKING:
 WRITE_CHUNK_ROWS = 50_000
 ROWS_PER_SCRIPT_CALL = 1_000
 SCAN_COUNT = 10_000
-DEFAULT_PORT = 6379
-DEFAULT_CONNECT_TIMEOUT = 3.0
-DEFAULT_RETRIES = 1
-DEFAULT_SOCKET_TIMEOUT = 3.0
 
 # KEYS: one per row; ARGV[1]: expiry in seconds (0: none); ARGV[i + 1]: the value for KEYS[i],
 # "<event_us>,<created_us or empty>;<blob>". Writes the value unless the stored one is newer.
@@ -123,54 +128,6 @@ end
 return out
 """
 _SCRIPT_SHA = hashlib.sha1(NEWEST_WINS_LUA.encode("utf-8")).hexdigest()  # what SCRIPT LOAD answers
-
-
-def parse_connection_string(text: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
-    """Split Feast's "host:port[,host:port...][,key=value...]" into nodes and options."""
-    nodes: list[tuple[str, int]] = []
-    options: dict[str, str] = {}
-    for raw in text.split(","):
-        part = raw.strip()
-        if not part:
-            continue
-        if "=" in part:
-            key, _, value = part.partition("=")
-            options[key.strip().lower()] = value.strip()
-            continue
-        host, sep, port = part.rpartition(":")
-        if not sep:
-            host, port = part, str(DEFAULT_PORT)
-        try:
-            nodes.append((host.strip("[]") or "localhost", int(port)))
-        except ValueError:
-            raise ConfigError(f"online_store.connection_string: bad port in '{part}'") from None
-    if not nodes:
-        raise ConfigError("online_store.connection_string: no host:port given")
-    return nodes, options
-
-
-def _seconds(options: dict[str, str], name: str, default: float) -> float:
-    raw = options.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise ConfigError(f"online_store.connection_string: {name}={raw!r} must be a positive number of seconds")
-    return value
-
-
-def _count(options: dict[str, str], name: str, default: int) -> int:
-    raw = options.get(name, str(default))
-    if not raw.isdigit():
-        raise ConfigError(f"online_store.connection_string: {name}={raw!r} must be a whole number >= 0")
-    return int(raw)
-
-
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 class RedisOnlineStore:

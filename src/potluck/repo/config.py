@@ -126,6 +126,34 @@ class MaterializationConfig(_Strict):
     online_write_batch_size: int | None = Field(default=None, gt=0)
 
 
+class StreamDeadLetterConfig(_Strict):
+    path: str = "data/dead_letter"  # a folder, resolved against the repository
+    topic: str | None = None  # a Kafka topic to send dead letters to instead of the folder
+
+
+class StreamSourceConfig(_Strict):
+    """Per stream source overrides (`stream.sources.<name>`)."""
+
+    auto_offset_reset: Literal["earliest", "latest"] | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class StreamConfig(_Strict):
+    """The stream worker (`potluck stream run`, docs/streaming.md)."""
+
+    consumer_group: str | None = None  # default: potluck-<project>
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    batch_size: int = Field(default=5000, ge=1, le=1_000_000)  # messages per batch at most
+    batch_interval_seconds: float = Field(default=0.5, gt=0, le=3600)  # a batch ends after this long
+    offline: bool = True  # append consumed events to the views' batch sources
+    dead_letter: StreamDeadLetterConfig = StreamDeadLetterConfig()
+    settings: dict[str, Any] = Field(default_factory=dict)  # client settings merged over each source's own
+    sources: dict[str, StreamSourceConfig] = Field(default_factory=dict)
+
+    def group(self, project: str) -> str:
+        return self.consumer_group or f"potluck-{project}"
+
+
 class BatchEngineConfig(_Strict):
     type: Literal["local"] = "local"
 
@@ -144,6 +172,7 @@ class RepoConfig(_Strict):
     auth: Literal["no_auth", "oidc"] | None = None
     feature_server: ServerSettings | None = None
     monitoring: MonitoringConfig = MonitoringConfig()
+    stream: StreamConfig = StreamConfig()
     repo_path: Path = Path(".")
 
     @field_validator("project")

@@ -26,7 +26,7 @@ from potluck.definitions import (
 )
 from potluck.definitions.errors import DefinitionError, RepositoryError, suggestion
 from potluck.definitions.feature_view import FeatureViewProjection
-from potluck.definitions.stream_sources import KafkaSource
+from potluck.definitions.stream_sources import KafkaSource, RedisStreamSource
 from potluck.definitions.types import PotluckType, dtype_from_arrow, dtype_from_value_type, is_compatible
 from potluck.registry.snapshot import RegistrySnapshot
 
@@ -252,7 +252,7 @@ def _resolve_view(view: FeatureView, entities: dict[str, Definition], schema_of:
                     f"{label}: field '{f.name}' is declared {f.dtype.name} but column '{col}' of source "
                     f"'{source.name}' holds {columns[col]}; fix the Field dtype or the data"
                 )
-    elif not isinstance(source, (PushSource, KafkaSource)):
+    elif not isinstance(source, (PushSource, KafkaSource, RedisStreamSource)):
         raise RepositoryError(f"{label}: source '{source.name}' has no data at {getattr(source, 'path', '?')}")
     features = list(view.features)
     if not features:

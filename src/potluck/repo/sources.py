@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from potluck.definitions import DataSource
 from potluck.definitions.errors import RepositoryError
 from potluck.definitions.sources import batch_file_source
-from potluck.definitions.stream_sources import KafkaSource
+from potluck.definitions.stream_sources import KafkaSource, RedisStreamSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -23,7 +23,7 @@ def resolve_source_path(path: str, repo_path: str) -> str:
 
 def source_schema(source: DataSource, repo_path: str) -> pa.Schema | None:
     """The Arrow schema of a source's files; None if a push or stream source has no file yet (or none at all)."""
-    if isinstance(source, KafkaSource) and source.batch_source is None:
+    if isinstance(source, (KafkaSource, RedisStreamSource)) and source.batch_source is None:
         return None
     file_source = batch_file_source(source)
     path = resolve_source_path(file_source.path, repo_path)

@@ -83,19 +83,27 @@ def update_tiles(
     events: Sequence[Event],
     *,
     position: str | None = None,
+    offsets: Sequence[tuple[str, int]] | None = None,
     now: int | None = None,
 ) -> UpdateStats:
     """Merge `events` (one per key in `keys`) into their entities' tiles, exactly once per `position`.
 
     Each entity's record is read, merged and written back by compare-and-set; records another
     writer changed meanwhile are read and merged again. With a `position`, an entity whose record
-    already holds it is left alone, so a replayed push changes nothing.
+    already holds it is left alone, so a replayed push changes nothing. With `offsets` (one stream
+    (partition, offset) per event, in offset order within a partition), an event at or below its
+    partition's high-water offset in the record is skipped, so a replayed stream batch changes
+    nothing either.
     """
     tiles = tiles_of(store, view)
     now = now_micros() if now is None else now
     by_key: dict[bytes, list[Event]] = {}
+    at: dict[bytes, list[tuple[str, int]]] = {}
     for key, ev in zip(keys, events, strict=True):
         by_key.setdefault(key, []).append(ev)
+    if offsets is not None:
+        for key, pos in zip(keys, offsets, strict=True):
+            at.setdefault(key, []).append(pos)
     stats = UpdateStats()
     pending = list(by_key)
     for start in range(0, len(pending), ENTITIES_PER_ROUND):
@@ -105,7 +113,15 @@ def update_tiles(
             spec,
             pending[start : start + ENTITIES_PER_ROUND],
             lambda blob, key, marks, st: apply_events(
-                spec, blob, by_key[key], now=now, position=position, marks=marks, arrival=now, stats=st
+                spec,
+                blob,
+                by_key[key],
+                now=now,
+                position=position,
+                marks=marks,
+                arrival=now,
+                stats=st,
+                offsets=at[key] if offsets is not None else None,
             ),
             stats,
         )
