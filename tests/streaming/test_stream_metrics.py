@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from potluck.streaming.metrics_server import serve_metrics
 from potluck.streaming.progress import ProgressLine, progress_text
-from potluck.streaming.stream_metrics import LATENCY_BUCKETS, StreamMetrics
+from potluck.streaming.stream_metrics import LATENCY_BUCKETS, StreamMetrics, serve_metrics
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

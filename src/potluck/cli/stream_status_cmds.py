@@ -36,12 +36,3 @@ def status_cmd(ctx: Context, views: tuple[str, ...], group: str | None, output: 
         )
     if any(r.error is not None for r in rows):
         sys.exit(EXIT_UNAVAILABLE)
-
-
-def register(cli: click.Group) -> None:
-    """Add `status` to the `stream` group, making the group if no module made it yet."""
-    group = cli.commands.get("stream")
-    if not isinstance(group, click.Group):
-        group = click.Group("stream", help="Stream ingestion: consume stream sources into the online store.")
-        cli.add_command(group)
-    group.add_command(status_cmd)

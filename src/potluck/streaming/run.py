@@ -82,7 +82,7 @@ def run_stream(
     metrics = StreamMetrics()
     stop_server = None
     if metrics_port is not None:
-        from potluck.streaming.stream_metrics import serve_metrics  # type: ignore[attr-defined]
+        from potluck.streaming.stream_metrics import serve_metrics
 
         stop_server = serve_metrics(metrics, host=metrics_host, port=metrics_port)
     worker = StreamWorker(

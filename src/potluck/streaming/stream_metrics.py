@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from potluck.definitions.errors import PotluckError
+from potluck.streaming.metrics_server import MetricsServer, prometheus_module, serve_metrics
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+__all__ = ["MetricsServer", "ProgressSnapshot", "StreamMetrics", "serve_metrics"]
 
 log = logging.getLogger("potluck.streaming")
 
@@ -231,7 +233,7 @@ class StreamMetrics:
     def registry(self) -> CollectorRegistry:
         """A Prometheus registry of these metrics only (made on first use)."""
         if self._registry is None:
-            prometheus = _prometheus()
+            prometheus = prometheus_module()
             registry = prometheus.CollectorRegistry(auto_describe=False)
             registry.register(_Collector(self))
             self._registry = registry
@@ -239,7 +241,7 @@ class StreamMetrics:
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""
-        return bytes(_prometheus().generate_latest(self.registry))
+        return bytes(prometheus_module().generate_latest(self.registry))
 
     def families(self) -> Iterator[Any]:
         """The Prometheus metric families, built from the current figures."""
@@ -323,11 +325,3 @@ class _Collector:
 
     def collect(self) -> Iterator[Any]:
         return self._metrics.families()
-
-
-def _prometheus() -> Any:
-    try:
-        import prometheus_client
-    except ImportError:
-        raise PotluckError("exporting stream metrics needs prometheus-client: pip install 'potluck[stream]'") from None
-    return prometheus_client
