@@ -19,10 +19,10 @@ EXIT_UNAVAILABLE = 1  # a source's lag could not be read
 @pass_ctx
 def status_cmd(ctx: Context, views: tuple[str, ...], group: str | None, output: str) -> None:
     """Consumer lag of the stream views' sources, per partition (read without joining the group)."""
-    from potluck.streaming.status import consumer_group, stream_status
+    from potluck.streaming.status import stream_status
 
     store = ctx.store
-    group = group or consumer_group(store)
+    group = group or store.config.stream.group(store.project)
     rows = stream_status(store, list(views) or None, group=group)
     if output == "json":
         print_json({"consumer_group": group, "lag": [r.to_dict() for r in rows]})

@@ -184,8 +184,8 @@ class StreamMetrics:
         with self._lock:
             was = self._s.paused.get(source)
             self._s.paused[source] = reason
-        if was != reason:  # one line per pause (or change of cause), not one per retry
-            log.warning("stream source '%s' paused: %s (retrying)", source, reason)
+        if was != reason:  # one line per pause (or change of cause), not one per retry; the worker warns
+            log.info("stream source '%s' paused: %s (retrying)", source, reason)
 
     def resumed(self, source: str) -> None:
         """Consumption of a paused source goes on (`committed` ends a pause as well)."""
