@@ -177,15 +177,15 @@ class StreamMetrics:
             was = self._s.paused.get(source)
             self._s.paused[source] = None
         if was is not None:
-            log.info("stream source '%s' resumed", source)
+            log.warning("stream source '%s' resumed", source)
 
     def paused(self, source: str, reason: str) -> None:
         """Consumption paused: the broker or the online store is unavailable (retrying)."""
         with self._lock:
             was = self._s.paused.get(source)
             self._s.paused[source] = reason
-        if was != reason:  # one line per pause (or change of cause), not one per retry; the worker warns
-            log.info("stream source '%s' paused: %s (retrying)", source, reason)
+        if was != reason:  # one line per pause (or change of cause), not one per retry
+            log.warning("stream source '%s' paused: %s (retrying)", source, reason)
 
     def resumed(self, source: str) -> None:
         """Consumption of a paused source goes on (`committed` ends a pause as well)."""
@@ -193,7 +193,7 @@ class StreamMetrics:
             was = self._s.paused.get(source)
             self._s.paused[source] = None
         if was is not None:
-            log.info("stream source '%s' resumed", source)
+            log.warning("stream source '%s' resumed", source)
 
     # Reading them back.
 
