@@ -1024,13 +1024,15 @@ class FeatureStore:
         offline: bool | None = None,
         metrics_port: int | None = None,
         metrics_host: str = "127.0.0.1",
+        progress: bool = False,
     ) -> dict[str, Any]:
         """Consume the stream sources of `views` (default: every view on a stream source) into the online
         store and the offline log, exactly once, until SIGTERM/SIGINT or, with `exit_when_idle`, that many
         seconds without a message; returns what the run did (docs/streaming.md).
 
         `offline` overrides `stream.offline` of feature_store.yaml; with `metrics_port`, Prometheus
-        metrics are served on `metrics_host:metrics_port` while it runs.
+        metrics are served on `metrics_host:metrics_port` while it runs; `progress` shows a live line
+        on stderr when it is a terminal.
         """
         from potluck.streaming.run import run_stream
 
@@ -1041,6 +1043,7 @@ class FeatureStore:
             offline=offline,
             metrics_port=metrics_port,
             metrics_host=metrics_host,
+            progress=progress,
         )
 
     def write_to_online_store(

@@ -58,6 +58,7 @@ def run(
             offline=False if no_offline else None,
             metrics_port=metrics_port,
             metrics_host=metrics_host,
+            progress=True,
         )
     except (ConfigError, DefinitionError, MissingExtraError, NotFoundError, RepositoryError) as err:
         _report(err, ctx.verbose)

@@ -146,9 +146,11 @@ class Decoder:
         source_column = needed.source_column
         values = [r.get(source_column, _MISSING) for r in rows]
         if _MISSING in values:
+            optional = needed.role == CREATED_TIME
             for j, v in enumerate(values):
                 if v is _MISSING:
-                    bad.setdefault(j, f"field '{source_column}' is missing")
+                    if not optional:
+                        bad.setdefault(j, f"field '{source_column}' is missing")
                     values[j] = None
         for j in bad:
             values[j] = None  # a row already set apart needs no checks

@@ -70,8 +70,11 @@ def run_stream(
     offline: bool | None = None,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Run the stream worker for `views` (default: every view on a stream source); returns its summary."""
+    """Run the stream worker for `views` (default: every view on a stream source); returns its summary.
+
+    `progress`: a live progress line on stderr when it is a terminal."""
     store.refresh_registry()
     snapshot = store.registry_snapshot()
     chosen = select_views(snapshot.feature_views(), views)
@@ -80,11 +83,11 @@ def run_stream(
         config = config.model_copy(update={"offline": offline})
     sources = list({v.source.name: v.source for v in chosen}.values())
     metrics = StreamMetrics()
-    stop_server = None
+    server = None
     if metrics_port is not None:
-        from potluck.streaming.stream_metrics import serve_metrics
+        from potluck.streaming.metrics_server import serve_metrics
 
-        stop_server = serve_metrics(metrics, host=metrics_host, port=metrics_port)
+        server = serve_metrics(metrics, host=metrics_host, port=metrics_port)
     worker = StreamWorker(
         chosen,
         project=store.project,
@@ -96,9 +99,16 @@ def run_stream(
         stored_for=lambda view: store._stored_reading(snapshot, [view]),
         metrics=metrics,
     )
+    from potluck.streaming.progress import ProgressLine
+
+    line = ProgressLine(metrics) if progress else None
     try:
+        if line is not None:
+            line.start()
         summary = worker.run(exit_when_idle=exit_when_idle)
     finally:
-        if stop_server is not None:
-            stop_server()
+        if line is not None:
+            line.stop()
+        if server is not None:
+            server.stop()
     return dataclasses.asdict(summary)

@@ -68,8 +68,8 @@ class DeadLetterSink(Protocol):
 
 
 def _is_outage(err: BaseException) -> bool:
-    """Whether `err` says the online store (or the offline folder's disk) cannot be reached now."""
-    if isinstance(err, BackendUnavailableError | ConnectionError | TimeoutError):
+    """Whether `err` says a store the batch is written to (online store, dead-letter topic) is unreachable now."""
+    if isinstance(err, BackendUnavailableError | StreamUnavailableError | ConnectionError | TimeoutError):
         return True
     names = {c.__name__ for c in type(err).__mro__}
     return bool(names & {"OperationalError", "InterfaceError", "RedisError", "ConnectionError", "TimeoutError"})
@@ -318,7 +318,7 @@ class StreamWorker:
                 self._lost(run, err)
                 return []
             if run.backoff:
-                log.warning("source '%s': the broker is back; resuming", run.source.name)
+                self.metrics.resumed(run.source.name)
                 run.backoff = 0.0
             if not got:
                 break
@@ -402,7 +402,7 @@ class StreamWorker:
         import pyarrow.compute as pc
 
         micros = pc.cast(data.column("event_timestamp"), pa.int64()).to_numpy()
-        self.metrics.latency(view, (now - micros / 1e6).tolist())
+        self.metrics.latency(view, now - micros / 1e6)
 
     # ------------------------------------------------------------------ the broker
 
@@ -427,8 +427,7 @@ class StreamWorker:
     def _lost(self, run: SourceRun, err: BaseException) -> None:
         """The broker went away: drop the consumer; the next poll reconnects (and redelivers what
         was not committed)."""
-        if not run.backoff:
-            log.warning("source '%s': the broker is unavailable (%s); reconnecting", run.source.name, _line(err))
+        if not run.backoff:  # the metrics log one line per pause
             self.metrics.paused(run.source.name, f"the broker is unavailable: {_line(err)}")
             self.summary.pauses += 1
         run.backoff = min(max(BACKOFF_START, run.backoff * 2), BACKOFF_CAP)
@@ -471,11 +470,8 @@ class StreamWorker:
             except Exception as err:
                 if not (isinstance(err, StreamUnavailableError) if stream else _is_outage(err)):
                     raise
-                if not paused:
-                    log.warning(
-                        "source '%s': %s is unavailable (%s); pausing and retrying", run.source.name, what, _line(err)
-                    )
-                    self.metrics.paused(run.source.name, f"{what} unavailable: {_line(err)}")
+                if not paused:  # the metrics log one line per pause
+                    self.metrics.paused(run.source.name, f"{what} is unavailable: {_line(err)}")
                     self.summary.pauses += 1
                     paused = True
                 if self._stop.wait(delay * random.uniform(0.5, 1.0)):
@@ -483,7 +479,7 @@ class StreamWorker:
                 delay = min(delay * 2, BACKOFF_CAP)
                 continue
             if paused:
-                log.warning("source '%s': %s is back; resuming", run.source.name, what)
+                self.metrics.resumed(run.source.name)
             return True
 
 
