@@ -110,9 +110,10 @@ class Decoder:
         field_rows: list[int] = []
         dead: dict[int, str] = {}
         loads, is_json, avro = orjson.loads, self._format == "json", self._avro
+        field_maps = not self._format  # with a message format, the payload is `value` even if fields come too
         for i, message in enumerate(messages):
             value = message.value
-            if message.fields is not None:
+            if field_maps and message.fields is not None:
                 field_rows.append(len(rows))
                 obj: Any = {k.decode("utf-8", "replace"): v for k, v in message.fields.items()}
             elif value is None:
@@ -206,6 +207,6 @@ class Decoder:
         letters = []
         for i in sorted(dead):
             m = messages[i]
-            value = field_map_payload(m.fields) if m.fields is not None else m.value
+            value = field_map_payload(m.fields) if m.fields is not None and not self._format else m.value
             letters.append(DeadLetter(self.source.name, m.partition, m.offset, m.key, value, dead[i]))
         return letters

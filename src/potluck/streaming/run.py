@@ -43,10 +43,11 @@ class _PerSource:
                         "source; dead letters of other sources go to a folder (remove the topic, or run those "
                         "views in a worker of their own)"
                     )
-                from potluck.streaming.sources.kafka_dead_letter import KafkaDeadLetterTopic
+                import importlib
 
+                topics = importlib.import_module("potluck.streaming.sources.kafka_dead_letter")  # the kafka plugin's
                 self._sinks[source.name] = _TopicSink(
-                    KafkaDeadLetterTopic(servers, settings.topic, dict(store.config.stream.settings))
+                    topics.KafkaDeadLetterTopic(servers, settings.topic, dict(store.config.stream.settings))
                 )
             else:
                 from potluck.streaming.dead_letter import DeadLetterFile

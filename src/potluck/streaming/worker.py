@@ -60,6 +60,7 @@ log = logging.getLogger("potluck.stream")
 
 BACKOFF_START = 0.2  # seconds before the first retry after an outage
 BACKOFF_CAP = 10.0
+IDLE_PAUSE = 0.05  # seconds to wait when every source answered "nothing" at once
 CONSUMER_NAME_ENV = "POTLUCK_STREAM_CONSUMER_NAME"
 
 
@@ -71,8 +72,15 @@ def _is_outage(err: BaseException) -> bool:
     """Whether `err` says a store the batch is written to (online store, dead-letter topic) is unreachable now."""
     if isinstance(err, BackendUnavailableError | StreamUnavailableError | ConnectionError | TimeoutError):
         return True
-    names = {c.__name__ for c in type(err).__mro__}
-    return bool(names & {"OperationalError", "InterfaceError", "RedisError", "ConnectionError", "TimeoutError"})
+    kind = type(err)
+    if kind.__module__.startswith(("psycopg", "redis")):  # their connection errors, unwrapped
+        return any(
+            c.__name__ in ("OperationalError", "InterfaceError", "ConnectionError", "TimeoutError")
+            for c in kind.__mro__
+        )
+    if kind.__module__ == "sqlite3" and kind.__name__ == "OperationalError":
+        return "locked" in str(err) or "busy" in str(err)
+    return False
 
 
 def consumer_name() -> str:
@@ -218,7 +226,7 @@ class StreamWorker:
                 ),
                 settings={**config.settings, **(own.settings if own else {})},
             )
-            to_log = [v for v in source_views if v.offline] if config.offline else []
+            to_log = list(source_views) if config.offline else []
             has_batch = getattr(source, "batch_source", None) is not None
             offline_log = (
                 OfflineLog(source, to_log, repo_path, offline) if to_log and has_batch and offline is not None else None
@@ -261,6 +269,7 @@ class StreamWorker:
         with self._signals():
             try:
                 while not self._stop.is_set():
+                    began = time.monotonic()
                     got = 0
                     for run in self.runs:
                         if self._stop.is_set():
@@ -272,6 +281,8 @@ class StreamWorker:
                     elif exit_when_idle is not None and now - last_message >= exit_when_idle:
                         self.summary.stopped_by = self.summary.stopped_by or "idle"
                         break
+                    elif now - began < IDLE_PAUSE:  # consumers that answer at once (a standby): no busy loop
+                        self._stop.wait(IDLE_PAUSE)
             finally:
                 for run in self.runs:
                     self._close(run)
