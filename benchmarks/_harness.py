@@ -37,9 +37,7 @@ def run_child(
     wrapped = [sys.executable, str(BENCH / "_measure.py"), str(measured), "--", *argv]
     t0 = time.perf_counter()
     with log.open("w") as out:
-        proc = subprocess.Popen(
-            wrapped, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        proc = subprocess.Popen(wrapped, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         timed_out = False
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)

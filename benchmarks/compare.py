@@ -28,9 +28,7 @@ def compare_historical(reference: Path, candidate: Path, features: list[tuple[st
 
     con = duckdb.connect()
     con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet({_lit(str(reference))})")
-    con.execute(
-        f"CREATE VIEW c AS SELECT * FROM read_parquet({_lit(str(candidate))}, file_row_number = true)"
-    )
+    con.execute(f"CREATE VIEW c AS SELECT * FROM read_parquet({_lit(str(candidate))}, file_row_number = true)")
     cand_cols = {row[0] for row in con.execute("DESCRIBE c").fetchall()}
     rows_ref = con.execute("SELECT count(*) FROM r").fetchone()[0]
     rows_cand, distinct_cand, in_order = con.execute(

@@ -56,12 +56,8 @@ MERCHANT_FEATURES: list[tuple[str, str]] = [
 ]
 # The 12 features read online: 8 from user_stats and all 4 of merchant_stats.
 ONLINE_USER_FEATURES = [name for name, _ in USER_FEATURES[:8]]
-ALL_REFS = [f"user_stats:{n}" for n, _ in USER_FEATURES] + [
-    f"merchant_stats:{n}" for n, _ in MERCHANT_FEATURES
-]
-ONLINE_REFS = [f"user_stats:{n}" for n in ONLINE_USER_FEATURES] + [
-    f"merchant_stats:{n}" for n, _ in MERCHANT_FEATURES
-]
+ALL_REFS = [f"user_stats:{n}" for n, _ in USER_FEATURES] + [f"merchant_stats:{n}" for n, _ in MERCHANT_FEATURES]
+ONLINE_REFS = [f"user_stats:{n}" for n in ONLINE_USER_FEATURES] + [f"merchant_stats:{n}" for n, _ in MERCHANT_FEATURES]
 
 SEGMENTS = ["bronze", "silver", "gold", "platinum"]
 COUNTRIES = ["US", "GB", "DE", "FR", "ES", "IT", "NL", "SE", "PL", "BR", "MX", "IN", "JP", "AU", "CA", "ZA"]

@@ -63,9 +63,7 @@ def views(project: str) -> tuple[OnlineView, OnlineView]:
     return user, merchant
 
 
-def batches(
-    key: str, entities: int, rows: int, features: tuple[Field, ...], size: int
-) -> Iterator[pa.RecordBatch]:
+def batches(key: str, entities: int, rows: int, features: tuple[Field, ...], size: int) -> Iterator[pa.RecordBatch]:
     rng = np.random.default_rng(7)
     base = datetime(2024, 1, 1, tzinfo=UTC)
     for start in range(0, rows, size):
@@ -114,14 +112,11 @@ def run(name: str, store: OnlineStore, raw: Callable[[int, int], object], rows: 
     print(f"{name}: materialized {written:,} rows in {elapsed:.2f} s = {written / elapsed:,.0f} rows/s")
     sels = [
         OnlineSelection(user, tuple(f.name for f in USER_FEATURES), tuple(f.name for f in USER_FEATURES)),
-        OnlineSelection(
-            merchant, tuple(f.name for f in MERCHANT_FEATURES), tuple(f.name for f in MERCHANT_FEATURES)
-        ),
+        OnlineSelection(merchant, tuple(f.name for f in MERCHANT_FEATURES), tuple(f.name for f in MERCHANT_FEATURES)),
     ]
     rng = np.random.default_rng(1)
     ids = [
-        (int(a), int(b))
-        for a, b in zip(rng.integers(0, 100_000, reads), rng.integers(0, 10_000, reads), strict=True)
+        (int(a), int(b)) for a, b in zip(rng.integers(0, 100_000, reads), rng.integers(0, 10_000, reads), strict=True)
     ]
     it = iter(ids * 2)
 

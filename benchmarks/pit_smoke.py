@@ -68,8 +68,7 @@ def generate(n_feature_rows: int, n_entity_rows: int, folder: Path, seed: int = 
 def hand_written(con: duckdb.DuckDBPyConnection, path: Path, entity: pa.Table) -> pa.Table:
     ttl_us = TTL // timedelta(microseconds=1)
     features = ", ".join(
-        f"CASE WHEN f.event_timestamp >= e.event_timestamp - to_microseconds({ttl_us}) "
-        f"THEN f.f{i} END AS f{i}"
+        f"CASE WHEN f.event_timestamp >= e.event_timestamp - to_microseconds({ttl_us}) THEN f.f{i} END AS f{i}"
         for i in range(N_FEATURES)
     )
     con.register("entity", entity.append_column("row_id", pa.array(np.arange(entity.num_rows))))
@@ -133,9 +132,7 @@ def main() -> None:
                 both_null = pa.compute.and_(a.is_null(), b.is_null())
                 ok = pa.compute.or_(pa.compute.fill_null(eq, False), both_null)
                 differing = max(differing, ok.length() - pa.compute.sum(ok.cast(pa.int64())).as_py())
-            print(
-                f"  rows differing     {differing} (equal event timestamps, where plain ASOF picks any row)"
-            )
+            print(f"  rows differing     {differing} (equal event timestamps, where plain ASOF picks any row)")
         store.close()
 
 

@@ -231,9 +231,7 @@ def bench_historical(args: argparse.Namespace) -> dict[str, Any]:
     features = USER_FEATURES + MERCHANT_FEATURES
     for run in runs.values():
         if run.get("ok") and reference:
-            run["comparison"] = compare_historical(
-                Path(runs[reference]["output"]), Path(run["output"]), features
-            )
+            run["comparison"] = compare_historical(Path(runs[reference]["output"]), Path(run["output"]), features)
             run["compared_with"] = reference
     if not args.keep_outputs:
         for run in runs.values():
@@ -302,9 +300,7 @@ def summary(run: dict[str, Any]) -> str:
 def print_errors(runs: dict[str, dict[str, Any]]) -> None:
     for tool, run in runs.items():
         if not run.get("ok"):
-            print(
-                f"  {tool}: FAILED: {run.get('error')}" + (f" (log: {run['log']})" if run.get("log") else "")
-            )
+            print(f"  {tool}: FAILED: {run.get('error')}" + (f" (log: {run['log']})" if run.get("log") else ""))
 
 
 # --------------------------------------------------------------------------------------------- materialize
@@ -376,9 +372,7 @@ def store_runs(
                     argv, env = store_command(tool, repo, result, refs)
                     argv += [mode, "--start", start, "--end", end]
                 argv += [a.replace("{dump}", str(tdir / "dump.json")) for a in extra]
-                run = run_child(
-                    argv, env=env, cwd=tdir, log=tdir / "log.txt", result=result, timeout_s=args.timeout
-                )
+                run = run_child(argv, env=env, cwd=tdir, log=tdir / "log.txt", result=result, timeout_s=args.timeout)
                 runs[key] = {"tool": tool, "backend": backend, **run}
                 if mode == "online":
                     runs[key]["dump"] = str(tdir / "dump.json")
@@ -484,9 +478,7 @@ def bench_online(args: argparse.Namespace) -> dict[str, Any]:
     runs = store_runs(args, "online", spec, data, work, extra)
     names = ["user_id", "merchant_id"] + [r.split(":", 1)[1] for r in ONLINE_REFS]
     for backend in {r.get("backend") for r in runs.values()}:
-        ref_key = next(
-            (k for k in (f"potluck/{backend}", f"raw/{backend}") if runs.get(k, {}).get("ok")), None
-        )
+        ref_key = next((k for k in (f"potluck/{backend}", f"raw/{backend}") if runs.get(k, {}).get("ok")), None)
         for run in runs.values():
             if run.get("backend") == backend and run.get("ok") and ref_key:
                 run["compared_with"] = ref_key

@@ -59,9 +59,7 @@ def historical_sql(data: Path, entity: Path, out: Path) -> str:
 
     def guarded(alias: str, feats: list[tuple[str, str]], ttl_s: int, ts_col: str) -> str:
         bound = f"e.event_timestamp - INTERVAL {ttl_s} SECOND"
-        return ", ".join(
-            f"CASE WHEN {ts_col} >= {bound} THEN {alias}.{_q(n)} END AS {_q(n)}" for n, _ in feats
-        )
+        return ", ".join(f"CASE WHEN {ts_col} >= {bound} THEN {alias}.{_q(n)} END AS {_q(n)}" for n, _ in feats)
 
     return f"""
 COPY (
@@ -104,9 +102,7 @@ def latest_rows_sql(view: str, data: Path, start: str, end: str) -> str:
 
 def _batches(con: Any, sql: str) -> Any:
     rel = con.sql(sql)
-    return iter(
-        rel.to_arrow_reader(100_000) if hasattr(rel, "to_arrow_reader") else rel.record_batch(100_000)
-    )
+    return iter(rel.to_arrow_reader(100_000) if hasattr(rel, "to_arrow_reader") else rel.record_batch(100_000))
 
 
 def materialize_sqlite(args: argparse.Namespace, con: Any) -> int:
@@ -118,9 +114,7 @@ def materialize_sqlite(args: argparse.Namespace, con: Any) -> int:
         names = [key, *(n for n, _ in feats), "event_ts", "created_ts"]
         db.execute(f"DROP TABLE IF EXISTS {_q(view)}")
         db.execute(
-            f"CREATE TABLE {_q(view)} ({_q(key)} INTEGER PRIMARY KEY, "
-            + ", ".join(_q(n) for n in names[1:])
-            + ")"
+            f"CREATE TABLE {_q(view)} ({_q(key)} INTEGER PRIMARY KEY, " + ", ".join(_q(n) for n in names[1:]) + ")"
         )
         insert = f"INSERT OR REPLACE INTO {_q(view)} VALUES ({', '.join('?' * len(names))})"
         db.execute("BEGIN")
@@ -281,9 +275,7 @@ def main() -> int:
         s = sub.add_parser(name)
         s.add_argument("--backend", choices=["sqlite", "redis"], required=True)
         s.add_argument("--sqlite-path", default="online_raw.db")
-        s.add_argument(
-            "--redis", default="127.0.0.1:6379", help="host:port of a server this run may write to"
-        )
+        s.add_argument("--redis", default="127.0.0.1:6379", help="host:port of a server this run may write to")
         s.add_argument("--start", required=True)
         s.add_argument("--end", required=True)
         if name == "online":

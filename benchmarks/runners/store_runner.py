@@ -44,9 +44,7 @@ def open_store(lib_name: str, repo: Path, phases: Phases) -> tuple[Any, Any]:
     return lib, store
 
 
-def historical(
-    lib_name: str, store: Any, args: argparse.Namespace, phases: Phases, result: dict[str, Any]
-) -> None:
+def historical(lib_name: str, store: Any, args: argparse.Namespace, phases: Phases, result: dict[str, Any]) -> None:
     refs: list[str] = json.loads(args.features)
     with phases.time("total"):
         if lib_name == "feast":

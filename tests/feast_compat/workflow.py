@@ -75,7 +75,9 @@ def main(repo, out, labels):
     result = {}
 
     def historical(key, refs, entities=entity_df, **kwargs):
-        result[key] = frame(store.get_historical_features(entity_df=entities, features=refs, **kwargs).to_df(), entities)
+        result[key] = frame(
+            store.get_historical_features(entity_df=entities, features=refs, **kwargs).to_df(), entities
+        )
 
     historical("historical", features + odfv)
     historical("historical_odfv_only", features[:1] + odfv)
@@ -97,17 +99,19 @@ def main(repo, out, labels):
         read(features=store.get_feature_service("driver_activity_v2"), entity_rows=rows, full_feature_names=True)
     )
 
-    pushed = pd.DataFrame.from_dict({
-        "driver_id": [drivers[0]],
-        "event_timestamp": [end],
-        "created": [end],
-        "conv_rate": [1.0],
-        "acc_rate": [1.0],
-        "avg_daily_trips": [1000],
-        "driver_metadata": [{"vehicle_type": "truck", "rating": "5.0"}],
-        "driver_config": [json.dumps({"max_distance_km": 500, "preferred_zones": ["north"]})],
-        "driver_profile": [{"name": "driver_updated", "age": "30"}],
-    })
+    pushed = pd.DataFrame.from_dict(
+        {
+            "driver_id": [drivers[0]],
+            "event_timestamp": [end],
+            "created": [end],
+            "conv_rate": [1.0],
+            "acc_rate": [1.0],
+            "avg_daily_trips": [1000],
+            "driver_metadata": [{"vehicle_type": "truck", "rating": "5.0"}],
+            "driver_config": [json.dumps({"max_distance_km": 500, "preferred_zones": ["north"]})],
+            "driver_profile": [{"name": "driver_updated", "age": "30"}],
+        }
+    )
     store.push("driver_stats_push_source", pushed, to=PushMode.ONLINE_AND_OFFLINE)
     result["online_after_push"] = online(
         read(features=store.get_feature_service("driver_activity_v3"), entity_rows=rows[:2])
@@ -116,12 +120,14 @@ def main(repo, out, labels):
     result["online_fresh_after_push"] = online(
         read(features=["driver_hourly_stats_fresh:conv_rate", *fresh_odfv], entity_rows=rows, full_feature_names=True)
     )
-    after = pd.DataFrame({
-        "driver_id": [drivers[0], drivers[1]],
-        "event_timestamp": [end + timedelta(minutes=1)] * 2,
-        "val_to_add": [5, 6],
-        "val_to_add_2": [50, 60],
-    })
+    after = pd.DataFrame(
+        {
+            "driver_id": [drivers[0], drivers[1]],
+            "event_timestamp": [end + timedelta(minutes=1)] * 2,
+            "val_to_add": [5, 6],
+            "val_to_add_2": [50, 60],
+        }
+    )
     historical("historical_after_push", features[:3], after)
     historical("historical_fresh_after_push", ["driver_hourly_stats_fresh:conv_rate", *fresh_odfv], after)
     historical("historical_driver_activity_v3_after_push", store.get_feature_service("driver_activity_v3"), after)
@@ -130,23 +136,27 @@ def main(repo, out, labels):
         label_time = end - timedelta(hours=2)
         store.push(
             "driver_quality_labels_push",
-            pd.DataFrame({
-                "driver_id": [drivers[0], drivers[0], drivers[1]],
-                "is_reliable": [1, 0, 1],
-                "quality_score": [0.5, 0.75, 0.25],
-                "reviewer_notes": ["ok", "late twice", "fine"],
-                "labeler": ["alice", "bob", "alice"],
-                "event_timestamp": [label_time, label_time + timedelta(minutes=1), label_time],
-            }),
+            pd.DataFrame(
+                {
+                    "driver_id": [drivers[0], drivers[0], drivers[1]],
+                    "is_reliable": [1, 0, 1],
+                    "quality_score": [0.5, 0.75, 0.25],
+                    "reviewer_notes": ["ok", "late twice", "fine"],
+                    "labeler": ["alice", "bob", "alice"],
+                    "event_timestamp": [label_time, label_time + timedelta(minutes=1), label_time],
+                }
+            ),
             to=PushMode.ONLINE_AND_OFFLINE,
         )
         label_refs = [f"driver_quality_labels:{name}" for name in LABELS]
         result["online_labels"] = online(read(features=label_refs, entity_rows=[{"driver_id": d} for d in drivers]))
-        label_rows = pd.DataFrame({
-            "driver_id": [drivers[0], drivers[1], drivers[2], drivers[0]],
-            "event_timestamp": [end, end, end, label_time - timedelta(hours=1)],
-            "label": [0, 1, 2, 3],
-        })
+        label_rows = pd.DataFrame(
+            {
+                "driver_id": [drivers[0], drivers[1], drivers[2], drivers[0]],
+                "event_timestamp": [end, end, end, label_time - timedelta(hours=1)],
+                "label": [0, 1, 2, 3],
+            }
+        )
         historical("historical_labels", label_refs, label_rows)
 
     with open(out, "w") as f:

@@ -58,15 +58,24 @@ def test_round_trip_and_defaults() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"conflict_policy": ConflictPolicy.LABELER_PRIORITY}, "LabelView 'labels': conflict_policy LABELER_PRIORITY needs 'labeler_priorities'"),
+        (
+            {"conflict_policy": ConflictPolicy.LABELER_PRIORITY},
+            "LabelView 'labels': conflict_policy LABELER_PRIORITY needs 'labeler_priorities'",
+        ),
         ({"conflict_policy": ConflictPolicy.LABELER_PRIORITY, "labeler_priorities": []}, "needs 'labeler_priorities'"),
         ({"labeler_priorities": ["a"]}, "'labeler_priorities' is only used by conflict_policy LABELER_PRIORITY"),
         ({"conflict_policy": ConflictPolicy.LABELER_PRIORITY, "labeler_priorities": ["a", "a"]}, "lists 'a' twice"),
         ({"conflict_policy": ConflictPolicy.LABELER_PRIORITY, "labeler_priorities": "ab"}, "must be a list"),
-        ({"conflict_policy": ConflictPolicy.LABELER_PRIORITY, "labeler_priorities": ["a", ""]}, "labeler_priorities[1]"),
+        (
+            {"conflict_policy": ConflictPolicy.LABELER_PRIORITY, "labeler_priorities": ["a", ""]},
+            "labeler_priorities[1]",
+        ),
         ({"conflict_policy": "first_write_wins"}, "'conflict_policy' must be one of ConflictPolicy.LAST_WRITE_WINS"),
         ({"conflict_policy": ConflictPolicy.MAJORITY_VOTE, "labeler_field": "who"}, "needs the labeler column 'who'"),
-        ({"conflict_policy": ConflictPolicy.MAJORITY_VOTE, "labeler_field": "trips"}, "declared Int64; declare it String"),
+        (
+            {"conflict_policy": ConflictPolicy.MAJORITY_VOTE, "labeler_field": "trips"},
+            "declared Int64; declare it String",
+        ),
         ({"labeler_field": "driver_id", "schema": [Field(name="driver_id", dtype=Int64), *SCHEMA]}, "is a join key"),
         ({"labeler_field": "not an identifier"}, "'labeler_field'"),
         ({"entities": []}, "at least one entity"),
@@ -159,5 +168,3 @@ def test_inferred_schema_is_checked_for_the_labeler(tmp_path: Path) -> None:
     make_repo(tmp_path, extra_files={"labels.py": body})
     with pytest.raises(RepositoryError, match="needs the labeler column 'labeler'"):
         FeatureStore(repo_path=tmp_path).plan()
-
-

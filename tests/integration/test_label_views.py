@@ -21,7 +21,7 @@ from tests_support import run_cli, serve
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
-REPO = '''
+REPO = """
 from datetime import timedelta
 
 from potluck import ConflictPolicy, Entity, FeatureService, FeatureView, Field, FileSource, LabelView, PushSource
@@ -56,7 +56,7 @@ lww = labels("lww_labels", ConflictPolicy.LAST_WRITE_WINS)
 ranked = labels("ranked_labels", ConflictPolicy.LABELER_PRIORITY, labeler_priorities=["expert", "crowd"])
 voted = labels("voted_labels", ConflictPolicy.MAJORITY_VOTE, reference_feature_view="driver_stats")
 model = FeatureService(name="model", features=[stats, ranked[["is_fraud"]], voted[["note"]]])
-'''
+"""
 
 LABELS = [  # driver, hour, labeler, is_fraud, note
     (1, 0, "expert", 1, "checked"),
@@ -168,15 +168,21 @@ def test_push_and_online_reads_are_last_write_wins(store: FeatureStore) -> None:
     online = store.get_online_features(["ranked_labels:is_fraud", "ranked_labels:labeler"], [{"driver_id": 7}])
     assert online.to_dict() == {"driver_id": [7], "is_fraud": [1], "labeler": ["expert"]}
     # Training data sees the pushed rows too (appended to the batch source).
-    at = pa.table({"driver_id": [7], "event_timestamp": pa.array([T0 + timedelta(hours=3)], pa.timestamp("us", tz="UTC"))})
+    at = pa.table(
+        {"driver_id": [7], "event_timestamp": pa.array([T0 + timedelta(hours=3)], pa.timestamp("us", tz="UTC"))}
+    )
     assert store.get_historical_features(at, ["ranked_labels:note"]).to_arrow()["note"].to_pylist() == ["late"]
 
 
 def test_materialize_and_online_equal_offline_last_write_wins(store: FeatureStore) -> None:
     store.materialize(T0 - timedelta(days=1), T0 + timedelta(days=1), ["lww_labels"])
-    online = store.get_online_features(["lww_labels:is_fraud", "lww_labels:labeler"], [{"driver_id": 1}, {"driver_id": 2}])
+    online = store.get_online_features(
+        ["lww_labels:is_fraud", "lww_labels:labeler"], [{"driver_id": 1}, {"driver_id": 2}]
+    )
     late = _entity([])
-    late = pa.table({"driver_id": [1, 2], "event_timestamp": pa.array([T0 + timedelta(days=1)] * 2, pa.timestamp("us", tz="UTC"))})
+    late = pa.table(
+        {"driver_id": [1, 2], "event_timestamp": pa.array([T0 + timedelta(days=1)] * 2, pa.timestamp("us", tz="UTC"))}
+    )
     offline = store.get_historical_features(late, ["lww_labels:is_fraud", "lww_labels:labeler"]).to_arrow()
     assert online.to_dict()["is_fraud"] == offline["is_fraud"].to_pylist()
     assert online.to_dict()["labeler"] == offline["labeler"].to_pylist() == ["bot", "bot"]
@@ -228,7 +234,9 @@ def test_server_serves_label_views(store: FeatureStore) -> None:
                 "note": ["remote"],
             }
             remote.write_to_online_store("voted_labels", written)
-            got = remote.get_online_features(["voted_labels:note", "lww_labels:is_fraud"], [{"driver_id": 9}, {"driver_id": 1}])
+            got = remote.get_online_features(
+                ["voted_labels:note", "lww_labels:is_fraud"], [{"driver_id": 9}, {"driver_id": 1}]
+            )
             assert got.to_dict()["note"] == ["remote", None]
             assert got.to_dict()["is_fraud"] == [None, 1]
         finally:

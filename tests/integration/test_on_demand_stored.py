@@ -174,7 +174,12 @@ def test_a_failing_function_writes_nothing(store: FeatureStore, bad: dict[str, l
 
 
 _events = st.lists(
-    st.tuples(st.integers(0, 2), st.integers(0, 50), st.floats(-1e6, 1e6, allow_nan=False).filter(lambda c: c != -1.0), st.integers(0, 99)),  # -1: the failing input
+    st.tuples(
+        st.integers(0, 2),
+        st.integers(0, 50),
+        st.floats(-1e6, 1e6, allow_nan=False).filter(lambda c: c != -1.0),
+        st.integers(0, 99),
+    ),  # -1: the failing input
     min_size=1,
     max_size=12,
 )

@@ -93,7 +93,9 @@ def _query(root: Path, scenario: dict[str, Any], name: str = "labels") -> ViewQu
     if policy != "last_write_wins":
         priorities = scenario["priorities"] if policy == "labeler_priority" else ()
         rule = LabelRule(policy, "fwho", priorities)
-    return ViewQuery(name, source, ("k",), features, tuple(f"{name}__f{c}" for c in scenario["features"]), scenario["ttl"], rule)
+    return ViewQuery(
+        name, source, ("k",), features, tuple(f"{name}__f{c}" for c in scenario["features"]), scenario["ttl"], rule
+    )
 
 
 def _expected(scenario: dict[str, Any], name: str = "labels") -> list[dict[str, Any]]:

@@ -54,8 +54,13 @@ def kafka_source(message_format: Any) -> KafkaSource:
 
 
 def field_map_source() -> PushSource:
-    batch = FileSource(name="rides_batch", path="data/rides", timestamp_field="ts",
-                       created_timestamp_column="created", field_mapping=MAPPING)
+    batch = FileSource(
+        name="rides_batch",
+        path="data/rides",
+        timestamp_field="ts",
+        created_timestamp_column="created",
+        field_mapping=MAPPING,
+    )
     return PushSource(name="rides", batch_source=batch)
 
 
@@ -150,7 +155,10 @@ def reference(obj: Any, field_map: bool = False) -> tuple[str, Any]:
             return "missing", column
         value = obj[column]
         if field_map:
-            value = field_map_text(target, value)
+            try:
+                value = field_map_text(target, value)
+            except UnicodeDecodeError:
+                return "wrong_type", column
         if value is None and required:
             return "null", column
         try:

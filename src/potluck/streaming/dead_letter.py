@@ -41,7 +41,9 @@ def dead_letter_schema() -> pa.Schema:
 
 
 def _safe(name: str) -> str:
-    return quote(name, safe="")
+    """A name as one path segment: percent-encoded, a leading dot too (no '..', no hidden files)."""
+    text = quote(name, safe="")
+    return "%2E" + text[1:] if text.startswith(".") else text
 
 
 def _sync_folder(folder: Path) -> None:
@@ -108,7 +110,7 @@ def read_dead_letters(folder: str | os.PathLike[str], source: str | None = None)
 
     root = Path(folder)
     folders = [root / _safe(source)] if source is not None else sorted(p for p in root.glob("*") if p.is_dir())
-    files = [f for d in folders for f in sorted(d.glob(f"*{SUFFIX}")) if not f.name.startswith(".")]
+    files = [f for d in folders for f in sorted(d.glob(f"*{SUFFIX}"))]  # temporary names end in .tmp
     schema = dead_letter_schema()
     if not files:
         return schema.empty_table()
