@@ -299,3 +299,25 @@ def test_online_store_outage_pauses_and_loses_nothing(tmp_path: Path, stream_nam
         os.kill(server.pid, signal.SIGCONT)
         server.kill()
         server.wait()
+
+
+def test_cli_runs_as_a_subprocess_with_exit_codes(tmp_path: Path, stream_name: str) -> None:
+    import subprocess
+    import sys
+
+    events = make_events(11, datetime.now(UTC), n=50)
+    produce(stream_name, [payload(e) for e in events])
+    store = make_repo(tmp_path, stream_name)
+    potluck = [str(Path(sys.executable).with_name("potluck")), "-c", str(tmp_path), "stream", "run"]
+    done = subprocess.run(
+        [*potluck, "--exit-when-idle", "1", "-o", "json"], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["messages"], summary["written"]["rider_fare"], summary["stopped_by"]) == (50, 50, "idle")
+    check_against_brute_force(store, events)
+    unknown = subprocess.run([*potluck, "-v", "rider_far"], check=False, capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 1
+    assert "rider_far" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    store.close()
