@@ -1,8 +1,9 @@
 """Decoded messages' values as typed columns, by the push rules, with each bad value set apart.
 
-A column is converted in one vectorised `to_column` call; when that refuses a value, the rows are
-split in halves until every refused value stands alone, so a batch with k bad values costs about
-k * log2(n) calls and each good value gets exactly what the push rules give it.
+A column is converted in one vectorised `to_column` call; when that refuses a value, a basic
+scalar column is checked value by value with the rule's own converter, and then (and for the other
+types) the rows are split in halves until every refused value stands alone, so each good value
+gets exactly what the push rules give it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import orjson
 from potluck.definitions.errors import RetrievalError
 from potluck.definitions.types import Array, Int64, Set, String, Struct, is_basic
 from potluck.streaming.decode_plan import TIME_TYPE_NAME, Target, field_target
-from potluck.streaming.push_values import BadValue, _show, to_column
+from potluck.streaming.push_values import BadValue, _converter, _show, to_column
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 _BYTES_TYPES = {"Bytes", "PdfBytes", "ImageBytes"}
 _TIME_TYPES = {"UnixTimestamp", "ZonedTimestamp"}
 _FIELD_MAP_BOOLS = {"1": "true", "0": "false"}
+_BOOL_KINDS = {bool, type(None)}
 
 
 def _article(type_name: str) -> str:
@@ -89,7 +91,11 @@ class ColumnConverter:
         self.context = context
 
     def _convert(self, values: list[Any]) -> pa.Array:
+        import pyarrow as pa
+
         t = self.target
+        if pa.types.is_boolean(t.arrow) and set(map(type, values)) <= _BOOL_KINDS:
+            return pa.array(values, t.arrow)  # booleans stay as they are (the push rules' slow path otherwise)
         dtype = t.dtype if t.dtype is not None and not is_basic(t.dtype) else None
         array = to_column(values, t.arrow, self.column, self.context, t.type_name, dtype)
         return array if array.type == t.arrow else array.cast(t.arrow)
@@ -98,6 +104,19 @@ class ColumnConverter:
         """All values as one array (null where refused); `bad` gets each refused row's reason."""
         import pyarrow as pa
 
+        try:
+            return self._convert(values)
+        except (RetrievalError, pa.ArrowException, ValueError, TypeError, OverflowError):
+            pass
+        convert = _converter(self.target.arrow)
+        if convert is not None and self.target.dtype is not None and is_basic(self.target.dtype):
+            values = list(values)  # the rule value by value finds the bad ones in one pass
+            for j, value in enumerate(values):
+                try:
+                    convert(value)
+                except BadValue as err:
+                    bad.setdefault(j, bad_value_reason(self.column, value, self.target.type_name, f": expected {err}"))
+                    values[j] = None
         pieces: list[pa.Array] = []
         self._split(values, 0, len(values), pieces, bad)
         return pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
