@@ -145,6 +145,9 @@ def test_redis_status_table_and_json(
     assert "potluck-shop" in out
     assert "total 34" in out
     assert table_rows(out) == [["last_click", "clicks", clicks, "30"], ["last_order", "orders", orders, "4"]]
+    code, out, err = run_cli(capsys, "-c", str(tmp_path), "stream", "status")
+    assert code == 0, err
+    assert "total 34" in out  # clicks' lag once, though two views read it
 
     # A group that never committed is behind by everything the stream holds (it starts at the earliest).
     code, out, err = run_cli(capsys, "-c", str(tmp_path), "stream", "status", "--group", "nobody", "-o", "json")
