@@ -145,6 +145,9 @@ def test_redis_status_table_and_json(
     assert "potluck-shop" in out
     assert "total 34" in out
     assert table_rows(out) == [["last_click", "clicks", clicks, "30"], ["last_order", "orders", orders, "4"]]
+    code, out, err = run_cli(capsys, "-c", str(tmp_path), "stream", "status")
+    assert code == 0, err
+    assert "total 34" in out  # clicks' lag once, though two views read it
 
     # A group that never committed is behind by everything the stream holds (it starts at the earliest).
     code, out, err = run_cli(capsys, "-c", str(tmp_path), "stream", "status", "--group", "nobody", "-o", "json")
@@ -232,13 +235,31 @@ def test_kafka_status_exact_lag_per_partition(
     ]
 
 
-def test_an_unreachable_broker_is_reported_per_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreachable_server_is_reported_per_source(
+    tmp_path: Path, redis_streams: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests_support import free_port
 
-    features = KAFKA_FEATURES.replace("{bootstrap}", f"127.0.0.1:{free_port()}").replace("{topic}", "t")
+    clicks, orders = redis_streams
+    features = REDIS_FEATURES.replace("{clicks}", clicks).replace("{orders}", orders)
+    # orders' server is not running; clicks' is, and is still read.
+    features = features.replace(
+        'name="orders", stream="' + orders + '", connection_string="127.0.0.1:6379"',
+        'name="orders", stream="' + orders + f'", connection_string="127.0.0.1:{free_port()}"',
+    )
     make_repo(tmp_path, features)
+    xadd(clicks, 3)
     code, out, err = run_cli(capsys, "-c", str(tmp_path), "stream", "status", "-o", "json")
     assert code == 1, (out, err)
     rows = json.loads(out)["lag"]
-    assert [(r["view"], r["partition"], r["lag"]) for r in rows] == [("last_payment", None, None)]
-    assert rows[0]["error"]
+    assert [(r["view"], r["partition"], r["lag"]) for r in rows] == [
+        ("click_stream", clicks, 3),
+        ("last_click", clicks, 3),
+        ("last_order", None, None),
+    ]
+    assert "error" not in rows[0]
+    assert rows[2]["error"]
+    code, out, _ = run_cli(capsys, "-c", str(tmp_path), "stream", "status")
+    assert code == 1
+    assert table_rows(out)[2][:3] == ["last_order", "orders", ""]
+    assert table_rows(out)[2][3].startswith("unavailable:")

@@ -30,7 +30,7 @@ def status_cmd(ctx: Context, views: tuple[str, ...], group: str | None, output: 
         table = [
             (r.view, r.source, r.partition or "", r.lag if r.error is None else f"unavailable: {r.error}") for r in rows
         ]
-        total = sum(r.lag or 0 for r in rows)
+        total = sum({(r.source, r.partition): r.lag or 0 for r in rows}.values())  # a shared source once
         print_table(
             f"Stream lag of consumer group {group} (total {total:,})", ["view", "source", "partition", "lag"], table
         )
