@@ -115,12 +115,18 @@ def group_done(client: Any, group: str, stream: str = STREAM) -> int:
     return 0
 
 
+def redis_cpu(client: Any) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def run_worker(repo: Path, view: str, client: Any, group: str, total: int, profile: Path | None) -> dict[str, Any]:
     """`potluck stream run -v VIEW` until idle; drain rate from its first to its last commit, CPU from wait4."""
     argv = [POTLUCK, "stream", "run", "-v", view, "--exit-when-idle", "1", "--no-offline", "-o", "json"]
     if profile is not None:
         argv = [sys.executable, "-m", "cProfile", "-o", str(profile), *argv]
     log = (repo / "worker.log").open("w")
+    server_cpu = redis_cpu(client)
     proc = subprocess.Popen(argv, cwd=repo, env=potluck_env(), stdout=log, stderr=subprocess.STDOUT)
     marks: list[tuple[float, int]] = []
 
@@ -137,7 +143,11 @@ def run_worker(repo: Path, view: str, client: Any, group: str, total: int, profi
     proc.returncode = os.waitstatus_to_exitcode(status)
     watcher.join()
     log.close()
-    out: dict[str, Any] = {"cpu_s": usage.ru_utime + usage.ru_stime, "returncode": proc.returncode}
+    out: dict[str, Any] = {
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "redis_server_cpu_s": round(redis_cpu(client) - server_cpu, 3),  # the stream's and the online store's
+        "returncode": proc.returncode,
+    }
     if proc.returncode != 0:
         out["error"] = (repo / "worker.log").read_text()[-1500:]
         return out

