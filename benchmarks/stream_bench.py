@@ -228,7 +228,7 @@ def feast_push(kind: str, redis_url: str, events: list[dict[str, Any]], batch: i
     repo = work / f"feast-{kind}"
     (repo / "data").mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(events)
-    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
+    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True, format="ISO8601")
     frame.to_parquet(repo / "data" / "events.parquet")
     online = (
         "  type: sqlite\n  path: data/online.db\n"
@@ -420,7 +420,9 @@ def main() -> int:
                         make_repo(work / group, "redis", url, group, args.batch_size), view, client, group, 0, prof
                     )
                     results["profile"][view] = top_profile(prof) if prof.exists() else []
+                save(results, args.name)
             results["raw"] = raw_floor(client, events, args.batch_size, work)
+            save(results, args.name)
             if not args.skip_feast:
                 results["feast_push"] = {
                     k: feast_push(k, url, events, args.batch_size, work) for k in ("redis", "sqlite")
@@ -437,11 +439,15 @@ def main() -> int:
             client.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    out = BENCH / "results" / f"{args.name}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
+    save(results, args.name)
     report(results)
     return 0
+
+
+def save(results: dict[str, Any], name: str) -> None:
+    out = BENCH / "results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
 
 
 def report(results: dict[str, Any]) -> None:
