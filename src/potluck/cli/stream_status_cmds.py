@@ -19,10 +19,10 @@ EXIT_UNAVAILABLE = 1  # a source's lag could not be read
 @pass_ctx
 def status_cmd(ctx: Context, views: tuple[str, ...], group: str | None, output: str) -> None:
     """Consumer lag of the stream views' sources, per partition (read without joining the group)."""
-    from potluck.streaming.status import consumer_group, stream_status
+    from potluck.streaming.status import stream_status
 
     store = ctx.store
-    group = group or consumer_group(store)
+    group = group or store.config.stream.group(store.project)
     rows = stream_status(store, list(views) or None, group=group)
     if output == "json":
         print_json({"consumer_group": group, "lag": [r.to_dict() for r in rows]})
@@ -30,18 +30,9 @@ def status_cmd(ctx: Context, views: tuple[str, ...], group: str | None, output: 
         table = [
             (r.view, r.source, r.partition or "", r.lag if r.error is None else f"unavailable: {r.error}") for r in rows
         ]
-        total = sum(r.lag or 0 for r in rows)
+        total = sum({(r.source, r.partition): r.lag or 0 for r in rows}.values())  # a shared source once
         print_table(
             f"Stream lag of consumer group {group} (total {total:,})", ["view", "source", "partition", "lag"], table
         )
     if any(r.error is not None for r in rows):
         sys.exit(EXIT_UNAVAILABLE)
-
-
-def register(cli: click.Group) -> None:
-    """Add `status` to the `stream` group, making the group if no module made it yet."""
-    group = cli.commands.get("stream")
-    if not isinstance(group, click.Group):
-        group = click.Group("stream", help="Stream ingestion: consume stream sources into the online store.")
-        cli.add_command(group)
-    group.add_command(status_cmd)

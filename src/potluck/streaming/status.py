@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from potluck.definitions.errors import NotFoundError, PotluckError
-from potluck.streaming.sources import ConsumerOptions, StreamUnavailableError, is_stream_source, read_lag
+from potluck.streaming.sources import ConsumerOptions, StreamUnavailableError, read_lag
+from potluck.streaming.worker import select_views
 
 if TYPE_CHECKING:
-    from potluck.definitions import DataSource, FeatureView
+    from potluck.repo.config import StreamConfig
     from potluck.store import FeatureStore
 
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class PartitionLag:
     """One partition of a view's stream source: messages after the group's committed position.
 
-    `lag` is None and `error` says why when the source could not be read (the others still are).
+    When the source could not be read, `partition` and `lag` are None and `error` says why.
     """
 
     view: str
@@ -34,64 +34,46 @@ class PartitionLag:
     error: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        row: dict[str, object] = {
-            "view": self.view,
-            "source": self.source,
-            "partition": self.partition,
-            "lag": self.lag,
-        }
+        row: dict[str, object] = {"view": self.view, "source": self.source, "partition": self.partition}
+        row["lag"] = self.lag
         if self.error is not None:
             row["error"] = self.error
         return row
 
 
-def consumer_group(store: FeatureStore) -> str:
-    """The group the stream worker of this repository commits in (feature_store.yaml `stream.consumer_group`)."""
-    configured = getattr(getattr(store.config, "stream", None), "consumer_group", None)
-    return str(configured) if configured else f"potluck-{store.project}"
-
-
-def stream_views(store: FeatureStore, views: Sequence[str] | None = None) -> list[FeatureView]:
-    """The views fed by a stream source the worker consumes; `views` selects some by name (in that order)."""
-    candidates = [*store.list_feature_views(), *store.list_stream_feature_views()]
-    streamed = {v.name: v for v in candidates if is_stream_source(v.source)}
-    if not views:
-        return [streamed[name] for name in sorted(streamed)]
-    chosen: list[FeatureView] = []
-    for name in dict.fromkeys(views):
-        if name in streamed:
-            chosen.append(streamed[name])
-        elif any(v.name == name for v in candidates):
-            raise PotluckError(f"feature view '{name}' is not fed by a stream source; stream views: {_names(streamed)}")
-        else:
-            raise NotFoundError(f"feature view '{name}' not found; stream views: {_names(streamed)}")
-    return chosen
+def lag_options(config: StreamConfig, project: str, source: str, group: str | None = None) -> ConsumerOptions:
+    """How to read a source's lag: the worker's group and client settings, under a name of its own."""
+    own = config.sources.get(source)
+    return ConsumerOptions(
+        group=group or config.group(project),
+        consumer_name=f"potluck-status-{socket.gethostname()}-{os.getpid()}",
+        auto_offset_reset=own.auto_offset_reset if own and own.auto_offset_reset else config.auto_offset_reset,
+        settings={**config.settings, **(own.settings if own else {})},
+    )
 
 
 def stream_status(
     store: FeatureStore, views: Sequence[str] | None = None, group: str | None = None
 ) -> list[PartitionLag]:
-    """Lag per view, source and partition of the worker's consumer group (`group`, default from the config)."""
-    options = ConsumerOptions(
-        group=group or consumer_group(store),
-        consumer_name=f"potluck-status-{socket.gethostname()}-{os.getpid()}",
-    )
+    """Lag per view, source and partition of the worker's consumer group (`group`: another one).
+
+    `views` selects views by name (each must read a stream source); default: every stream view.
+    """
+    store.refresh_registry()
+    chosen = sorted(select_views(store.registry_snapshot().feature_views(), views), key=lambda v: v.name)
     by_source: dict[str, dict[str, int] | str] = {}
     rows: list[PartitionLag] = []
-    for view in stream_views(store, views):
-        source: DataSource = view.source
+    for view in chosen:
+        source = view.source
         if source.name not in by_source:
             try:
+                options = lag_options(store.config.stream, store.project, source.name, group)
                 by_source[source.name] = read_lag(source, options)
             except StreamUnavailableError as err:
-                by_source[source.name] = str(err) or type(err).__name__
+                by_source[source.name] = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         lag = by_source[source.name]
         if isinstance(lag, str):
             rows.append(PartitionLag(view.name, source.name, None, None, lag))
         else:
             rows += [PartitionLag(view.name, source.name, p, n) for p, n in sorted(lag.items())]
     return rows
-
-
-def _names(views: dict[str, FeatureView]) -> str:
-    return ", ".join(sorted(views)) or "(none)"

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from potluck.definitions.errors import PotluckError
+from potluck.streaming.metrics_server import MetricsServer, prometheus_module, serve_metrics
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+__all__ = ["MetricsServer", "ProgressSnapshot", "StreamMetrics", "serve_metrics"]
 
 log = logging.getLogger("potluck.streaming")
 
@@ -59,7 +61,8 @@ class _Buckets:
 
     def cumulative(self) -> list[tuple[str, float]]:
         running = np.cumsum(self.counts)
-        labels = [repr(b) for b in self.bounds_list]  # 0.005, 1.0, 60.0: as prometheus_client writes them + ["+Inf"]
+        # 0.005, 1.0, 60.0: the `le` values as prometheus_client writes them.
+        labels = [repr(b) for b in self.bounds_list] + ["+Inf"]
         return list(zip(labels, running.astype(float).tolist(), strict=True))
 
 
@@ -174,7 +177,7 @@ class StreamMetrics:
             was = self._s.paused.get(source)
             self._s.paused[source] = None
         if was is not None:
-            log.info("stream source '%s' resumed", source)
+            log.warning("stream source '%s' resumed", source)
 
     def paused(self, source: str, reason: str) -> None:
         """Consumption paused: the broker or the online store is unavailable (retrying)."""
@@ -190,7 +193,7 @@ class StreamMetrics:
             was = self._s.paused.get(source)
             self._s.paused[source] = None
         if was is not None:
-            log.info("stream source '%s' resumed", source)
+            log.warning("stream source '%s' resumed", source)
 
     # Reading them back.
 
@@ -230,7 +233,7 @@ class StreamMetrics:
     def registry(self) -> CollectorRegistry:
         """A Prometheus registry of these metrics only (made on first use)."""
         if self._registry is None:
-            prometheus = _prometheus()
+            prometheus = prometheus_module()
             registry = prometheus.CollectorRegistry(auto_describe=False)
             registry.register(_Collector(self))
             self._registry = registry
@@ -238,7 +241,7 @@ class StreamMetrics:
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""
-        return bytes(_prometheus().generate_latest(self.registry))
+        return bytes(prometheus_module().generate_latest(self.registry))
 
     def families(self) -> Iterator[Any]:
         """The Prometheus metric families, built from the current figures."""
@@ -322,11 +325,3 @@ class _Collector:
 
     def collect(self) -> Iterator[Any]:
         return self._metrics.families()
-
-
-def _prometheus() -> Any:
-    try:
-        import prometheus_client
-    except ImportError:
-        raise PotluckError("exporting stream metrics needs prometheus-client: pip install 'potluck[stream]'") from None
-    return prometheus_client
