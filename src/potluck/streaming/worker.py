@@ -278,7 +278,7 @@ class StreamWorker:
                             break
                         got += self._step(run)
                     now = time.monotonic()
-                    if got:
+                    if got or not self._all_ready():  # joining a group (or reconnecting) is not idle
                         last_message = now
                     elif exit_when_idle is not None and now - last_message >= exit_when_idle:
                         self.summary.stopped_by = self.summary.stopped_by or "idle"
@@ -291,6 +291,9 @@ class StreamWorker:
         if not self.summary.stopped_by:
             self.summary.stopped_by = "stop"
         return self.summary
+
+    def _all_ready(self) -> bool:
+        return all(run.consumer is not None and run.consumer.ready() for run in self.runs)
 
     # ------------------------------------------------------------------ one batch
 

@@ -76,6 +76,12 @@ class StreamConsumer(Protocol):
         """Per partition, the messages after the committed position (for metrics and status)."""
         ...
 
+    def ready(self) -> bool:
+        """Whether this consumer holds partitions to read (Kafka: an assignment; Redis Streams: the
+        lease). The worker's idle clock (`--exit-when-idle`) runs only while every consumer is ready,
+        so the time a consumer waits to join its group does not count as idle."""
+        ...
+
     def close(self) -> None: ...
 
 

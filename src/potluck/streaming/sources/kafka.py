@@ -246,6 +246,12 @@ class KafkaConsumer:
     def lag(self) -> dict[str, int]:
         return _lag(self._label, self._consumer, self._assigned(), self._seen)
 
+    def ready(self) -> bool:
+        try:
+            return bool(self._consumer.assignment())
+        except self._ck.KafkaException:
+            return False
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

@@ -342,6 +342,9 @@ class RedisStreamConsumer:
         before = self.client.xrevrange(self.source.stream, max=f"({_text(oldest)}", min="-", count=1)
         return entry_offset(before[0][0], self.source.stream) if before else -1
 
+    def ready(self) -> bool:
+        return self._holding
+
     def lag(self) -> dict[str, int]:
         with _errors(self.source):
             return {self.partition: _group_lag(self.client, self.source, self.group)}
