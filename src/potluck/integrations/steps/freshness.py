@@ -1,28 +1,36 @@
-"""Whether a view's online rows are fresh: its materialization watermark against a limit."""
+"""Whether views' online rows are fresh: each view's materialization watermark against a limit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
+
+from potluck.integrations.steps.materialize import online_view_names
 
 if TYPE_CHECKING:
     from potluck.monitoring.freshness import Staleness
     from potluck.store import FeatureStore
 
 
-def freshness_status(store: FeatureStore, view: str, max_staleness: timedelta | None = None) -> Staleness:
-    """The view's staleness (`monitoring.freshness`): against `max_staleness` when given, else against the
-    view's own limit (its `potluck.max_staleness` tag, then `monitoring.freshness` settings)."""
+def freshness_status(
+    store: FeatureStore, views: Sequence[str] | None = None, max_staleness: timedelta | None = None
+) -> list[Staleness]:
+    """The staleness of each view (every online view by default), as `monitoring.freshness` computes it:
+    against `max_staleness` when given, else against the view's own limit (its `potluck.max_staleness`
+    tag, then the `monitoring.freshness` settings; no limit leaves it `unchecked`)."""
     from potluck.monitoring.freshness import FreshnessConfig, check, check_views
     from potluck.monitoring.snapshot import freshness_config
 
-    store._snapshot().feature_view(view)  # an unknown view is an error naming the nearest
-    if max_staleness is None:
-        found = check_views(store, [view], None, freshness_config(store))
-    else:
-        found = check([f for f in store.freshness() if f.feature_view == view], {}, max_staleness, FreshnessConfig())
-    if not found:  # an offline-only view has no online rows to be fresh
+    names = online_view_names(store, views)  # an unknown view is an error naming the nearest
+    offline_only = [n for n in names if not store._snapshot().feature_view(n).online]
+    if offline_only:
         from potluck.definitions.errors import RetrievalError
 
-        raise RetrievalError(f"feature view '{view}' is not served online (online=False): it has no freshness")
-    return found[0]
+        raise RetrievalError(
+            f"feature view '{offline_only[0]}' is not served online (online=False): it has no freshness"
+        )
+    if max_staleness is None:
+        return check_views(store, names, None, freshness_config(store))
+    wanted = set(names)
+    return check([f for f in store.freshness() if f.feature_view in wanted], {}, max_staleness, FreshnessConfig())

@@ -25,9 +25,7 @@ class Interval:
     def of(cls, start: Any, end: Any) -> Interval:
         """From datetimes (naive ones are UTC) or anything with `isoformat()` (pendulum times)."""
         if not isinstance(start, datetime) or not isinstance(end, datetime):
-            raise ConfigError(
-                f"the interval needs two datetimes, got {type(start).__name__} and {type(end).__name__}"
-            )
+            raise ConfigError(f"the interval needs two datetimes, got {type(start).__name__} and {type(end).__name__}")
         lo, hi = _utc(start), _utc(end)
         if hi < lo:
             raise ConfigError(f"the interval ends ({hi.isoformat()}) before it starts ({lo.isoformat()})")

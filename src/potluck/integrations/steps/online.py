@@ -144,9 +144,7 @@ def _compare_view(
     if keys.num_rows == 0:
         return entry
     rows = {k: keys.column(k).to_pylist() for k in keys.column_names}
-    online = store.get_online_features(
-        [f"{view.name}:{f.name}" for f in view.features], rows, full_feature_names=True
-    )
+    online = store.get_online_features([f"{view.name}:{f.name}" for f in view.features], rows, full_feature_names=True)
     stamp = as_of or interval.end
     entity = keys.append_column("event_timestamp", pa.array([stamp] * keys.num_rows, pa.timestamp("us", tz="UTC")))
     selection = ViewSelection(view, tuple(view.features), tuple(names))
