@@ -156,6 +156,7 @@ def test_validate_online_passes_then_names_a_planted_mismatch(demo: FeatureStore
     assert summary["differing"] == 1
     assert summary["examples"][0]["keys"] == {"user_id": key}
     assert summary["examples"][0]["offline"] == int(row["txn_count_7d"])
+    assert summary["examples"][0]["cause"].startswith("online-only write")
     assert validate_online(demo, interval, sample=50, seed=3, max_mismatch_rate=0.01)["differing"] == 1
 
 

@@ -178,9 +178,23 @@ def _compare_view(
                     "offline": json_value(b),
                     "offline_event_timestamp": json_value(off_ts[i]) if off_ts else None,
                     "never_materialized": as_of is None,
+                    "cause": _cause(served_ts[i], off_ts[i] if off_ts else None, as_of),
                 }
             )
     return entry
+
+
+def _cause(online_ts: datetime | None, offline_ts: datetime | None, as_of: datetime | None) -> str | None:
+    """What the event times say about a difference."""
+    if as_of is None:
+        return "the view was never materialized"
+    if online_ts is not None and (offline_ts is None or _aware(online_ts) > _aware(offline_ts)):
+        return "online-only write (newer than the offline rows; a push or stream wrote it)"
+    if offline_ts is not None and (online_ts is None or _aware(offline_ts) > _aware(online_ts)):
+        return "stale online value (materialize the interval again)"
+    if online_ts is not None:
+        return "different value for the same event"
+    return None
 
 
 def _describe(e: dict[str, Any]) -> str:
@@ -190,7 +204,7 @@ def _describe(e: dict[str, Any]) -> str:
         f"({e['online_status']}, event {e['online_event_timestamp']}), offline {e['offline']!r} "
         f"(event {e['offline_event_timestamp']})"
     )
-    return text + ("; the view was never materialized" if e["never_materialized"] else "")
+    return text + (f"; {e['cause']}" if e["cause"] else "")
 
 
 def _aware(value: Any) -> Any:
