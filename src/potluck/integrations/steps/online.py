@@ -107,8 +107,8 @@ def validate_online(
         summary["ok"] = False
         title = (
             f"online validation: {differing} of {compared} sampled values differ between the online and the offline "
-            f"store (allowed rate {max_mismatch_rate:g}); rematerialize the views concerned "
-            "(potluck materialize START END --views VIEW) after finding what wrote them:"
+            f"store (allowed rate {max_mismatch_rate:g}); a stale value needs its interval materialized again "
+            "(potluck materialize START END --views VIEW), an online-only write needs its writer found:"
         )
         raise CheckFailed(bullet_list(title, lines), summary)
     return summary
