@@ -25,7 +25,7 @@ from airflow_support import airflow_env, ensure_airflow
 from potluck import FeatureStore
 from potluck.integrations.steps import Interval, sample_keys
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the first test installs Airflow (minutes)
 DAG_ID = "potluck_feature_pipeline"
 TASKS = ["validate_sources", "materialize", "wait_until_fresh", "validate_online", "monitor"]
 
