@@ -131,33 +131,27 @@ def run(
 ) -> None:
     """Check drift against baselines and each view's staleness; exit 1 on drift or staleness, 2 on errors."""
     from potluck.cli.data_cmds import parse_duration
-    from potluck.monitoring.ops import after_checks
+    from potluck.monitoring.ops import monitor_run
 
     with _errors_exit_2(ctx):
         limit = parse_duration(max_staleness) if max_staleness else None
         if logs != bool(feature_service):
             raise click.UsageError("--logs and --feature-service go together: the service whose log to check")
-        store = ctx.store
-        if baselines or store.list_baselines():
-            report, parts = store.run_monitoring(
-                list(baselines) or None, list(views) or None, _time(start), _time(end), logs=feature_service
-            )
-        else:  # nothing to compare with yet: staleness only
-            report, parts = {"drift": False, "stale": [], "features": []}, []
-            click.echo("No baseline saved: drift not checked (save one with potluck monitor baseline).", err=True)
-        checked = sorted(
-            {f["view"] for f in report["features"]} | {f.view for p in parts for f in p.profile.features if f.view}
-        )
-        ops = after_checks(
-            store,
-            features=report["features"],
-            drift_views=checked,
-            freshness_views=list(views) or None,
+        result = monitor_run(
+            ctx.store,
+            baselines=baselines,
+            views=views,
+            start=_time(start),
+            end=_time(end),
             max_staleness=limit,
             textfile=textfile,
             send_alerts=not no_alerts,
+            logs=feature_service,
         )
-    extended: dict[str, Any] = {**report, **ops.to_json()}
+        if not result.baselines_checked:
+            click.echo("No baseline saved: drift not checked (save one with potluck monitor baseline).", err=True)
+    report, parts, ops = result.report, result.parts, result.ops
+    extended: dict[str, Any] = result.to_json()
     if output == "json":
         print_json(extended)
     else:

@@ -64,14 +64,23 @@ def print_plan(plan: Plan) -> None:
 @click.option("--minimal", "-m", is_flag=True, help="An empty repository: the same as --template minimal.")
 @click.option("--repo-path", help="Create the repository in this folder; DIRECTORY then names the project.")
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
-def init(directory: str | None, template: str, minimal: bool, repo_path: str | None, force: bool) -> None:
+@click.option("--airflow", is_flag=True, help="Also write an Airflow DAG for it (airflow/potluck_feature_pipeline.py).")
+def init(
+    directory: str | None, template: str, minimal: bool, repo_path: str | None, force: bool, airflow: bool
+) -> None:
     """Create a feature repository (by default a demo with generated sample data)."""
-    from potluck.repo.template import scaffold
+    from potluck.repo.template import AIRFLOW_DAG, scaffold
 
     folder = repo_path or directory or "potluck_repo"
     project = directory if repo_path and directory else None
-    path = scaffold(folder, force=force, template="minimal" if minimal else template.lower(), project=project)
+    template = "minimal" if minimal else template.lower()
+    path = scaffold(folder, force=force, template=template, project=project, airflow=airflow)
     console_print(f"Created a feature repository in [bold]{path}[/bold]. Next: cd {folder} && potluck apply")
+    if airflow:
+        console_print(
+            f"The Airflow DAG is {path / AIRFLOW_DAG}: copy it into Airflow's dags folder "
+            "(pip install 'potluck\\[airflow,monitoring]' where Airflow runs)."
+        )
 
 
 def _validation_notice(skip_source_validation: bool, skip_feature_view_validation: bool) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from potluck.monitoring.config import SkewConfig
     from potluck.monitoring.served_log import ServedLog
     from potluck.offline.protocol import ViewQuery
+    from potluck.retrieval.references import ViewSelection
     from potluck.store import FeatureStore
 
 KINDS = ("mismatch", "missing_online", "missing_offline")
@@ -77,7 +79,7 @@ class FeatureConsistency:
 
 
 @dataclass(frozen=True)
-class _Recomputed:
+class Recomputed:
     values: dict[str, list[Any]]  # log column -> offline value per sampled row (ttl applied)
     event_ts: dict[str, list[datetime | None]]  # view -> event time of the offline row picked (ttl not applied)
     ttl: dict[str, timedelta]
@@ -233,11 +235,9 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
-def _recompute(store: FeatureStore, log: ServedLog, sample: pa.Table) -> _Recomputed:
+def _recompute(store: FeatureStore, log: ServedLog, sample: pa.Table) -> Recomputed:
     """The offline values of the sampled rows at their log time, and the event time of each row picked."""
     import pyarrow as pa
-
-    from potluck.retrieval.plans import view_query
 
     entity = pa.table(
         {
@@ -245,10 +245,26 @@ def _recompute(store: FeatureStore, log: ServedLog, sample: pa.Table) -> _Recomp
             "event_timestamp": sample.column(LOG_TIMESTAMP),
         }
     )
+    log_ts = [_aware(t) for t in sample.column(LOG_TIMESTAMP).to_pylist()]
+    return recompute_offline(store, log.selections, entity, log_ts, availability_time=True)
+
+
+def recompute_offline(
+    store: FeatureStore,
+    selections: Sequence[ViewSelection],
+    entity: pa.Table,
+    ttl_from: Sequence[datetime | None],
+    *,
+    availability_time: bool,
+) -> Recomputed:
+    """The offline values of `entity`'s rows (join keys and `event_timestamp`) and the event time of each
+    row picked; each view's ttl counts back from `ttl_from` (per row), not from the entity time."""
+    from potluck.retrieval.plans import view_query
+
     queries: list[ViewQuery] = []
     stamps: dict[str, str] = {}  # view -> the output column of its event time
     python_ttl: dict[str, timedelta] = {}
-    for i, selection in enumerate(log.selections):
+    for i, selection in enumerate(selections):
         query = view_query(selection, str(store.repo_path))
         if not query.aggregations and query.labels is None:
             out = f"__potluck_skew_ts_{i}"
@@ -264,17 +280,16 @@ def _recompute(store: FeatureStore, log: ServedLog, sample: pa.Table) -> _Recomp
                 ttl=timedelta(0),  # applied below, so the row picked is known even when it expired
             )
         queries.append(query)
-    job = store._offline.get_historical_features(entity, queries, availability_time=True)
+    job = store._offline.get_historical_features(entity, queries, availability_time=availability_time)
     try:
         table = job.to_arrow()
     finally:
         close = getattr(job, "close", None)
         if callable(close):
             close()
-    log_ts = [_aware(t) for t in sample.column(LOG_TIMESTAMP).to_pylist()]
     event_ts = {view: [_aware(t) for t in table.column(col).to_pylist()] for view, col in stamps.items()}
     values: dict[str, list[Any]] = {}
-    for selection in log.selections:
+    for selection in selections:
         view = selection.view.name
         ttl = python_ttl.get(view, timedelta(0))
         times = event_ts.get(view)
@@ -283,10 +298,10 @@ def _recompute(store: FeatureStore, log: ServedLog, sample: pa.Table) -> _Recomp
             if ttl > timedelta(0) and times is not None:
                 column = [
                     None if t is None or lt is None or t < lt - ttl else v
-                    for v, t, lt in zip(column, times, log_ts, strict=True)
+                    for v, t, lt in zip(column, times, ttl_from, strict=True)
                 ]
             values[name] = column
-    return _Recomputed(values, event_ts, {s.view.name: s.view.ttl for s in log.selections})
+    return Recomputed(values, event_ts, {s.view.name: s.view.ttl for s in selections})
 
 
 def _redefined_at(store: FeatureStore, views: set[str]) -> dict[str, datetime]:

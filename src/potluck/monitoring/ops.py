@@ -117,3 +117,56 @@ def after_checks(
         )
         write_textfile(textfile, snapshot)
     return result
+
+
+@dataclass
+class MonitorRun:
+    """The outcome of `potluck monitor run`: the drift report, its parts, and the staleness and alerts."""
+
+    report: dict[str, Any]  # MonitorRunReport: drift, features
+    parts: list[Any]  # monitoring.service.RunPart, one per baseline checked
+    ops: OpsResult
+    baselines_checked: bool  # False: no baseline saved, drift not checked
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.report["drift"])
+
+    def exit_code(self) -> int:
+        return self.ops.exit_code(self.drift)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.report, **self.ops.to_json()}
+
+
+def monitor_run(
+    store: FeatureStore,
+    *,
+    baselines: Sequence[str] = (),
+    views: Sequence[str] = (),
+    start: datetime | None = None,
+    end: datetime | None = None,
+    max_staleness: timedelta | None = None,
+    textfile: str | None = None,
+    send_alerts: bool = True,
+    logs: str | None = None,
+) -> MonitorRun:
+    """Drift of each baseline (all when none is named; skipped when none is saved), then `after_checks`."""
+    if baselines or store.list_baselines():
+        report, parts = store.run_monitoring(list(baselines) or None, list(views) or None, start, end, logs=logs)
+        checked_baselines = True
+    else:  # nothing to compare with yet: staleness only
+        report, parts, checked_baselines = {"drift": False, "stale": [], "features": []}, [], False
+    checked = sorted(
+        {f["view"] for f in report["features"]} | {f.view for p in parts for f in p.profile.features if f.view}
+    )
+    ops = after_checks(
+        store,
+        features=report["features"],
+        drift_views=checked,
+        freshness_views=list(views) or None,
+        max_staleness=max_staleness,
+        textfile=textfile,
+        send_alerts=send_alerts,
+    )
+    return MonitorRun(dict(report), parts, ops, checked_baselines)

@@ -161,10 +161,58 @@ def project_name(folder: str) -> str:
     return project if project[0].isalpha() else f"repo_{project}"
 
 
+AIRFLOW_DAG = "airflow/potluck_feature_pipeline.py"  # where `init --airflow` puts the example DAG
+_DAG_REPO_DEFAULT = 'os.environ.get("POTLUCK_REPO_PATH", "")'
+AIRFLOW_IGNORE = """\
+# The Airflow DAG: copy or link it into Airflow's dags folder; apply does not import it.
+airflow/
+"""
+
+
+def example_dag() -> str:
+    """The text of the example Airflow DAG (`examples/airflow/potluck_feature_pipeline.py`)."""
+    from importlib import resources
+
+    packaged = resources.files("potluck.repo").joinpath("airflow_example_dag.py")
+    if packaged.is_file():  # an installed wheel carries a copy
+        return packaged.read_text(encoding="utf-8")
+    checkout = Path(__file__).resolve().parents[3] / "examples" / "airflow" / "potluck_feature_pipeline.py"
+    if checkout.is_file():  # an editable install reads the checkout's own
+        return checkout.read_text(encoding="utf-8")
+    raise RepositoryError(
+        "the example Airflow DAG is missing from this installation of potluck; reinstall it, or copy "
+        "examples/airflow/potluck_feature_pipeline.py from the source distribution"
+    )
+
+
+def write_airflow_dag(repo: Path) -> Path:
+    """Copy the example DAG into `repo`, defaulting to this repository's path, and keep apply away from it."""
+    text = example_dag()
+    if _DAG_REPO_DEFAULT not in text:
+        raise RepositoryError(
+            f"the example Airflow DAG has no line {_DAG_REPO_DEFAULT!r} to fill in; reinstall potluck"
+        )
+    text = text.replace(_DAG_REPO_DEFAULT, f'os.environ.get("POTLUCK_REPO_PATH", {str(repo)!r})', 1)
+    target = repo / AIRFLOW_DAG
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    ignore = repo / ".potluckignore"
+    current = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    if "airflow/" not in current.split():
+        ignore.write_text(current + ("" if current.endswith("\n") or not current else "\n") + AIRFLOW_IGNORE)
+    return target
+
+
 def scaffold(
-    directory: str | Path, *, force: bool = False, template: str = "local", project: str | None = None
+    directory: str | Path,
+    *,
+    force: bool = False,
+    template: str = "local",
+    project: str | None = None,
+    airflow: bool = False,
 ) -> Path:
-    """Create a repository from `template` in `directory` (project: from the folder name unless given)."""
+    """Create a repository from `template` in `directory` (project: from the folder name unless given);
+    with `airflow`, also the example Airflow DAG in `airflow/`."""
     if template not in TEMPLATES:
         raise RepositoryError(f"unknown template '{template}'; the templates are {', '.join(TEMPLATES)}")
     path = Path(directory).resolve()
@@ -174,6 +222,8 @@ def scaffold(
     (path / "data").mkdir(parents=True, exist_ok=True)
     (path / "feature_store.yaml").write_text(FEATURE_STORE_YAML.format(project=name), encoding="utf-8")
     (path / ".potluckignore").write_text(IGNORE, encoding="utf-8")
+    if airflow:
+        write_airflow_dag(path)
     if template == "minimal":
         (path / "features.py").write_text(MINIMAL_FEATURES_PY, encoding="utf-8")
         return path

@@ -1,0 +1,1 @@
+"""Orchestrator integrations: pipeline steps any scheduler can run (`steps`), and Airflow operators (`airflow`)."""
