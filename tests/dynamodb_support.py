@@ -5,8 +5,8 @@ Credentials are dummies, given to the store's client only (never put in this pro
 
 from __future__ import annotations
 
+import functools
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -36,22 +36,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _moto_binary() -> str | None:
-    beside = Path(sys.executable).with_name("moto_server")
-    return str(beside) if beside.is_file() else shutil.which("moto_server")
+def _moto_installed() -> bool:
+    try:
+        import moto.moto_server.werkzeug_app  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """The endpoint URL of a moto_server started for this test session (stopped at its end)."""
-    binary = _moto_binary()
-    if binary is None:
-        _unreachable("moto_server not found (pip install 'moto[server,dynamodb]', in the dev extra)")
-    assert binary
+    """The endpoint URL of a moto server started for this test session (stopped at its end).
+
+    It is moto_server serving one request at a time (`moto_serial_server.py` says why).
+    """
+    if not _moto_installed():
+        _unreachable("moto is not installed (pip install 'moto[server,dynamodb]', in the dev extra)")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    script = Path(__file__).with_name("moto_serial_server.py")
     proc = subprocess.Popen(
-        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, str(script), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 30
@@ -107,7 +114,9 @@ def build_dynamodb_store(spec: dict[str, Any]) -> Any:
         return DynamoDBOnlineStore(DynamoDBOnlineStoreConfig(type="dynamodb", **spec))
 
 
+@functools.cache
 def client(endpoint: str) -> Any:
+    """A plain boto3 client of the emulator (built once per endpoint: building one takes a while)."""
     import boto3
 
     with dummy_credentials():
@@ -115,18 +124,14 @@ def client(endpoint: str) -> Any:
 
 
 def table_names(endpoint: str, prefix: str) -> list[str]:
-    c = client(endpoint)
     names: list[str] = []
-    for page in c.get_paginator("list_tables").paginate():
+    for page in client(endpoint).get_paginator("list_tables").paginate():
         names += [n for n in page["TableNames"] if n.startswith(prefix)]
-    c.close()
     return names
 
 
 def drop_tables(spec: dict[str, Any]) -> None:
     """Delete the tables a test made (by its spec's prefix)."""
     prefix = spec["table_name_template"].split(".", 1)[0] + "."
-    c = client(spec["endpoint_url"])
     for name in table_names(spec["endpoint_url"], prefix):
-        c.delete_table(TableName=name)
-    c.close()
+        client(spec["endpoint_url"]).delete_table(TableName=name)

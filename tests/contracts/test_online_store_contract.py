@@ -19,8 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from dynamodb_support import build_dynamodb_store, drop_tables, dynamodb_spec, moto_server  # noqa: F401
 
+from dynamodb_support import build_dynamodb_store, drop_tables, dynamodb_spec, moto_server  # noqa: F401
 from potluck.definitions.errors import RetrievalError
 from potluck.definitions.field import Field
 from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest

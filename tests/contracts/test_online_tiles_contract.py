@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from dynamodb_support import drop_tables, dynamodb_spec, moto_server  # noqa: F401  (the session fixture)
 from test_online_store_contract import (
     PG_DSN,
     _pg_user,
@@ -26,6 +25,7 @@ from test_online_store_contract import (
     redis_cluster,  # noqa: F401  (the session fixture)
 )
 
+from dynamodb_support import drop_tables, dynamodb_spec, moto_server  # noqa: F401  (the session fixture)
 from potluck.aggregation.online_tiles import Event, TileAggregation, TileSpec, read_values
 from potluck.aggregation.rule import default_hop, in_window
 from potluck.definitions.field import Field
