@@ -19,6 +19,7 @@ read one entity and 100 entities many times. The emulator's cost per request dom
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -168,7 +169,7 @@ def run_raw(endpoint: str, rows: int, reads: int) -> dict[str, Any]:
     def conditional() -> None:  # the same work as Potluck's, by hand: one conditional write per row, in turn
         condition = "attribute_not_exists(event_ts) OR event_ts < :e OR (event_ts = :e AND created_ts <= :c)"
         for k, e, c, b in zip(keys, event, created, blobs, strict=True):
-            try:
+            with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):
                 client.update_item(
                     TableName=name,
                     Key={"entity_key": {"B": k}},
@@ -177,8 +178,6 @@ def run_raw(endpoint: str, rows: int, reads: int) -> dict[str, Any]:
                     ExpressionAttributeNames={"#v": "value"},
                     ExpressionAttributeValues={":e": {"N": str(e)}, ":c": {"N": str(c)}, ":v": {"B": b}},
                 )
-            except client.exceptions.ConditionalCheckFailedException:
-                pass
 
     out["conditional_replay_s"] = _timed(conditional)
 
