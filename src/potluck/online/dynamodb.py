@@ -8,8 +8,9 @@ store writes). An aggregation view's tile record lives in the same kind of item 
 Newest wins as one conditional UpdateItem per row. BatchWriteItem cannot carry a condition, and a
 TransactWriteItems is cancelled whole when any of its conditions fails (an older row is routine
 here, not an error), costs twice the write units and takes at most 100 items; so the rows of a
-batch, one per key, go out as single conditional writes, `max_write_workers` in flight. A failed
-condition means the stored row is newer: skipped. Reads are BatchGetItem calls of at most
+batch, one per key, go out as single conditional writes, `max_write_workers` in flight, after one
+BatchGetItem per 100 keys has left out the rows already stored or older than the stored ones (a
+replay costs reads only). A failed condition means the stored row is newer: skipped. Reads are BatchGetItem calls of at most
 `batch_size` (<= 100, DynamoDB's limit) distinct keys over all requested views, several in flight;
 the keys DynamoDB leaves unprocessed (a response over 16 MB, throttling) are asked for again, with
 exponential backoff when a call made no progress. The view's ttl is applied by the reader, as for
@@ -56,6 +57,7 @@ TILE_OVERHEAD = len(KEY) + len(TILE_VERSION) + len(TILE_BLOB) + len(TILE_EXPIRES
 _NAMES = {"#v": VALUE}
 _ROW_PROJECTION = f"{KEY}, {EVENT}, #v"
 _TILE_PROJECTION = f"{KEY}, {TILE_VERSION}, {TILE_BLOB}"
+_STORED_PROJECTION = f"{KEY}, {EVENT}, {CREATED}, #v"
 # The stored row is replaced when absent, older, or of the same event time and an older-or-equal
 # created time (a null created time is the oldest): the rule of docs/semantics.md.
 _NEWER = (
@@ -278,10 +280,37 @@ class DynamoDBOnlineStore:
                 continue
             newest = newest_per_key(enc)
             _check_sizes(view, newest.keys, newest.blobs, ROW_OVERHEAD, start)
-            batch = list(zip(*newest.python(), strict=True))
+            batch = self._unless_stored(view, table, list(zip(*newest.python(), strict=True)))
+            if not batch:
+                written += len(enc)
+                continue
             self._fan_out("write", lambda part: self._put_rows(table, part), _slices(batch, self._write_workers(batch)))
             written += len(enc)
         return written
+
+    def _unless_stored(
+        self, view: OnlineView, table: str, batch: list[tuple[bytes, int, int | None, bytes]]
+    ) -> list[tuple[bytes, int, int | None, bytes]]:
+        """The rows whose write could change the table: a stored row that is newer, or the same row
+        (times and blob), makes the write a no-op, found by one read per 100 keys instead of a
+        write each (a failed conditional write still costs a write unit). The writes that remain
+        are conditional all the same, so a concurrent writer is never overtaken."""
+        found = self._batch_get(
+            [table], [ReadRequest(view, [row[0] for row in batch])], _STORED_PROJECTION, _NAMES
+        ).get(table, {})
+        if not found:
+            return batch
+        keep = []
+        for row in batch:
+            item = found.get(row[0])
+            if item is None or EVENT not in item:
+                keep.append(row)
+                continue
+            stored = (int(item[EVENT]["N"]), int(item[CREATED]["N"]) if CREATED in item else None)
+            if _newer_or_same(stored, row[1], row[2], bytes(item[VALUE]["B"]) == row[3]):
+                continue
+            keep.append(row)
+        return keep
 
     def _write_workers(self, items: Sequence[Any]) -> int:
         return max(1, min(self._config.max_write_workers, len(items)))
@@ -479,6 +508,14 @@ class DynamoDBOnlineStore:
             if pool is not None:
                 pool.shutdown(wait=True)
         self._client.close()
+
+
+def _newer_or_same(stored: tuple[int, int | None], event: int, created: int | None, same_value: bool) -> bool:
+    """Whether the stored (event, created) makes writing this row a no-op (null created: the oldest)."""
+    low = -(2**63) - 1
+    old = (stored[0], low if stored[1] is None else stored[1])
+    new = (event, low if created is None else created)
+    return old > new or (old == new and same_value)
 
 
 def _slices(items: list[T], parts: int) -> list[list[T]]:
