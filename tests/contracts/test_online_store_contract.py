@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from dynamodb_support import build_dynamodb_store, drop_tables, dynamodb_spec, moto_server  # noqa: F401
 from potluck.definitions.errors import RetrievalError
 from potluck.definitions.field import Field
 from potluck.online.protocol import OnlineStore, OnlineView, ReadRequest
@@ -66,6 +67,7 @@ BACKENDS = [
     pytest.param("redis_sentinel", marks=pytest.mark.redis),
     pytest.param("postgres", marks=pytest.mark.postgres),
     "remote",
+    "dynamodb",
 ]
 
 
@@ -216,6 +218,8 @@ def build_store(kind: str, spec: dict[str, Any]) -> OnlineStore:
         from potluck.online.redis import RedisOnlineStore
 
         return RedisOnlineStore(RedisOnlineStoreConfig(type="redis", **spec))
+    if kind == "dynamodb":
+        return build_dynamodb_store(spec)  # type: ignore[no-any-return]
     if kind == "remote":
         from potluck.online.remote import RemoteOnlineStore, RemoteOnlineStoreConfig
 
@@ -243,6 +247,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     elif kind == "remote":
         server = request.getfixturevalue("remote_server")
         spec = {"path": server}
+    elif kind == "dynamodb":
+        spec = dynamodb_spec(request.getfixturevalue("moto_server"))
     elif kind == "redis_cluster":
         nodes = request.getfixturevalue("redis_cluster")
         spec = {"connection_string": nodes, "redis_type": "redis_cluster", "key_prefix": f"{unique}:"}
@@ -263,6 +269,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     yield kind, spec
     if kind in ("redis", "redis_cluster", "redis_sentinel"):
         _redis_leftovers(kind, spec)
+    elif kind == "dynamodb":
+        drop_tables(spec)
     elif kind == "postgres":
         import psycopg
 

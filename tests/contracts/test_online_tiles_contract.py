@@ -1,5 +1,5 @@
 """Tiles of windowed aggregations on every online store that keeps them (SQLite, Redis, Redis
-Cluster, PostgreSQL): compare-and-set records, exactness against a brute-force reference of the
+Cluster, PostgreSQL, DynamoDB): compare-and-set records, exactness against a brute-force reference of the
 window rule, replays, concurrent writers and backfills."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from test_online_store_contract import (
     sentinel_spec,
 )
 
+from dynamodb_support import drop_tables, dynamodb_spec, moto_server  # noqa: F401  (the session fixture)
 from potluck.aggregation.online_tiles import Event, TileAggregation, TileSpec, read_values
 from potluck.aggregation.rule import default_hop, in_window
 from potluck.definitions.field import Field
@@ -41,6 +42,7 @@ TILE_BACKENDS = [
     pytest.param("redis_cluster", marks=pytest.mark.redis),
     pytest.param("redis_sentinel", marks=pytest.mark.redis),
     pytest.param("postgres", marks=pytest.mark.postgres),
+    "dynamodb",
 ]
 FUNCTIONS = ("count", "sum", "mean", "min", "max", "stddev", "variance", "last")
 
@@ -52,6 +54,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     spec: dict[str, Any]
     if kind == "sqlite":
         spec = {"path": str(tmp_path / "online.db")}
+    elif kind == "dynamodb":
+        spec = dynamodb_spec(request.getfixturevalue("moto_server"))
     elif kind in ("redis", "redis_cluster"):
         import redis
 
@@ -79,6 +83,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     yield kind, spec
     if kind in ("redis", "redis_cluster", "redis_sentinel"):
         _redis_leftovers(kind, spec)
+    elif kind == "dynamodb":
+        drop_tables(spec)
     elif kind == "postgres":
         import psycopg
 

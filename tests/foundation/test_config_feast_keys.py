@@ -188,7 +188,7 @@ def test_keys_without_effect_warn_once(tmp_path: Path, text: str, key: str) -> N
 REFUSED: list[tuple[str, tuple[str, ...]]] = [
     ("provider: gcp\n", ("provider 'gcp'", "provider: local")),
     ("provider: aws\n", ("provider 'aws'", "redis or postgres")),
-    ("online_store:\n  type: dynamodb\n  region: us-east-1\n", ("'dynamodb'", "DynamoDB", "redis or postgres")),
+    ("online_store:\n  type: hbase\n  region: us-east-1\n", ("'hbase'", "HBase", "redis or postgres")),
     ("online_store:\n  type: bigtable\n", ("'bigtable'", "Bigtable", "sqlite")),
     ("online_store:\n  type: cassandra\n", ("'cassandra'", "Cassandra", "redis or postgres")),
     ("online_store:\n  type: milvus\n  vector_enabled: true\n", ("'milvus'", "vector", "redis")),
@@ -291,8 +291,8 @@ def test_config_built_in_python_takes_feast_keys_too(tmp_path: Path) -> None:
     assert (config.offline_store.type, config.auth) == ("dask", "no_auth")
     with pytest.warns(ConfigKeyWarning, match="'flags'"):
         RepoConfig.model_validate({"project": "p", "flags": {"on_demand_transforms": True}, "repo_path": tmp_path})
-    with pytest.raises(ValidationError, match="DynamoDB"):
-        RepoConfig(project="p", online_store={"type": "dynamodb"}, repo_path=tmp_path)
+    with pytest.raises(ValidationError, match="Bigtable"):
+        RepoConfig(project="p", online_store={"type": "bigtable"}, repo_path=tmp_path)
 
 
 def test_registry_folder_outside_the_repository_must_exist(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ ONLINE_STORES: dict[str, str] = {
     "redis": "potluck.online.redis:RedisOnlineStore",
     "postgres": "potluck.online.postgres:PostgresOnlineStore",
     "remote": "potluck.online.remote:RemoteOnlineStore",
+    "dynamodb": "potluck.online.dynamodb:DynamoDBOnlineStore",
 }
 
 

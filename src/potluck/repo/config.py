@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from potluck.definitions.errors import ConfigError, ConfigKeyWarning, suggestion
 from potluck.monitoring.config import MonitoringConfig
+from potluck.online.dynamodb_config import DynamoDBOnlineStoreConfig
 from potluck.online.redis_config import RedisOnlineStoreConfig
 from potluck.online.remote import RemoteOnlineStoreConfig
 from potluck.repo.feast_keys import feast_keys_of, translate
@@ -92,7 +93,11 @@ class PostgresOnlineStoreConfig(_Strict):
 
 
 OnlineStoreConfig = Annotated[
-    SqliteOnlineStoreConfig | RedisOnlineStoreConfig | PostgresOnlineStoreConfig | RemoteOnlineStoreConfig,
+    SqliteOnlineStoreConfig
+    | RedisOnlineStoreConfig
+    | PostgresOnlineStoreConfig
+    | RemoteOnlineStoreConfig
+    | DynamoDBOnlineStoreConfig,
     Field(discriminator="type"),
 ]
 

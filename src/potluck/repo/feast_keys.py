@@ -34,7 +34,6 @@ class Ignored:
 LACKING_ONLINE: dict[str, str] = {
     "aerospike": "Aerospike",
     "datastore": "Google Cloud Datastore",
-    "dynamodb": "Amazon DynamoDB",
     "snowflake.online": "Snowflake",
     "bigtable": "Google Bigtable",
     "hbase": "HBase",
@@ -85,6 +84,7 @@ FEAST_CLASS_PATHS: dict[str, str] = {
     "feast.infra.online_stores.redis.RedisOnlineStore": "redis",
     "feast.infra.online_stores.postgres_online_store.postgres.PostgreSQLOnlineStore": "postgres",
     "feast.infra.online_stores.contrib.postgres.PostgreSQLOnlineStore": "postgres",
+    "feast.infra.online_stores.dynamodb.DynamoDBOnlineStore": "dynamodb",
     "feast.infra.offline_stores.dask.DaskOfflineStore": "dask",
     "feast.infra.offline_stores.duckdb.DuckDBOfflineStore": "duckdb",
 }
@@ -113,6 +113,14 @@ ONLINE_KEYS: dict[str, dict[str, Ignored]] = {
         **_VECTOR_KEYS,
         "conn_type": Ignored("no effect: Potluck always uses a pool of min_conn..max_conn connections", (None, "pool")),
         "max_batched_result_rows": Ignored("no effect: every request is read in one query per view"),
+    },
+    "dynamodb": {
+        "warmup_connections": Ignored("no effect: connections open at the first call", (None, False)),
+        "session_based_auth": Ignored(
+            "no effect: credentials come from boto3's default chain (environment, profile, instance role)",
+            (None, False),
+        ),
+        "keepalive_timeout": Ignored("no effect: reads run on boto3's pooled connections, not aiobotocore's"),
     },
 }
 OFFLINE_KEYS: dict[str, Ignored] = {
