@@ -265,6 +265,7 @@ def restore(
             online.teardown([view])
             progress.cleared.append(entry.name)
             progress.save()
+        online.create([view])
         tiles = 0
         for part_name, part in entry.parts.items():
             done = progress.done.setdefault(entry.name, {}).get(part_name, 0)
