@@ -1,6 +1,7 @@
 """Registers every command on the `potluck` group."""
 
 from potluck.cli import (  # noqa: F401
+    backup_cmds,
     data_cmds,
     definitions_cmds,
     logs_cmds,

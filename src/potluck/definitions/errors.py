@@ -90,6 +90,10 @@ class UnknownFeatureError(NotFoundError, RetrievalError):
     """A requested feature, feature view or feature service does not exist."""
 
 
+class BackupError(PotluckError):
+    """A registry export or online snapshot cannot be read, written or restored as asked."""
+
+
 class BackendUnavailableError(PotluckError):
     """A backing store (online store, registry database) cannot be reached."""
 

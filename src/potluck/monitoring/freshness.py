@@ -139,7 +139,8 @@ def check_views(
     """`check` over the store's online views (or those named), with each view's tags."""
     wanted = None if views is None else set(views)
     fresh = [f for f in store.freshness() if wanted is None or f.feature_view in wanted]
-    tags = {f.feature_view: store.get_feature_view(f.feature_view).tags for f in fresh}
+    views = store.registry_snapshot().feature_views()  # every kind: stream and label views have limits too
+    tags = {f.feature_view: views[f.feature_view].tags for f in fresh if f.feature_view in views}
     return check(fresh, tags, run_limit, config)
 
 

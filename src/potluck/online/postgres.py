@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import BackendUnavailableError, MissingExtraError
 from potluck.online.protocol import OnlineView, ReadRequest, ReadResult, TileRecord, TileWrite
-from potluck.online.rows import encode_rows, newest_per_key
-from potluck.online.sql import newer_condition, quote_ident, tile_table_name
+from potluck.online.rows import EncodedRows, encode_rows, newest_per_key
+from potluck.online.sql import newer_condition, quote_ident, tile_table, tile_table_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -154,29 +154,67 @@ class PostgresOnlineStore:
                 conn.execute(f"DROP TABLE IF EXISTS {self._tile_table(view)}")
 
     def write(self, view: OnlineView, rows: pa.Table) -> int:
-        errors = self._psycopg.errors
         written = 0
-        created = False
         for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
-            enc = encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS))
-            if not len(enc):
-                continue
-            batch = list(zip(*newest_per_key(enc).python(), strict=True))
-            for attempt in range(5):
-                try:
-                    self._upsert(view, batch)
-                    break
-                except errors.UndefinedTable:
-                    if created:
-                        raise
-                    self.create([view])
-                    created = True
-                except (errors.DeadlockDetected, errors.SerializationFailure):
-                    if attempt == 4:
-                        raise
-                    time.sleep(0.01 * (attempt + 1))
-            written += len(enc)
+            written += self.write_stored(view, encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS)))
         return written
+
+    def write_stored(self, view: OnlineView, rows: EncodedRows) -> int:
+        """Upsert encoded rows newest-wins (one statement; the table is created when missing)."""
+        if not len(rows):
+            return 0
+        errors = self._psycopg.errors
+        batch = list(zip(*newest_per_key(rows).python(), strict=True))
+        created = False
+        for attempt in range(5):
+            try:
+                self._upsert(view, batch)
+                break
+            except errors.UndefinedTable:
+                if created:
+                    raise
+                self.create([view])
+                created = True
+            except (errors.DeadlockDetected, errors.SerializationFailure):
+                if attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        return len(rows)
+
+    def scan_rows(self, view: OnlineView, after: bytes | None, chunk_rows: int) -> Iterator[EncodedRows]:
+        import pyarrow as pa
+
+        sql = (
+            f"SELECT entity_key, event_ts, created_ts, value FROM {self._table(view)} "
+            "WHERE entity_key > %s ORDER BY entity_key LIMIT %s"
+        )
+        for chunk in self._scan(sql, after, chunk_rows):
+            keys, event, created, blobs = zip(*chunk, strict=True)
+            yield EncodedRows(
+                pa.array([bytes(k) for k in keys], pa.binary()),
+                pa.array(event, pa.int64()),
+                pa.array(created, pa.int64()),
+                pa.array([bytes(b) for b in blobs], pa.binary()),
+            )
+
+    def _scan(self, sql: str, after: bytes | None, chunk_rows: int) -> Iterator[list[Any]]:
+        """Pages of a keyset scan (each its own short transaction); a table that does not exist is empty."""
+        errors = self._psycopg.errors
+        last = b"" if after is None else after  # every key is longer than the empty one
+        while True:
+            with self._connection() as conn:
+                try:
+                    chunk = conn.execute(sql, (last, chunk_rows)).fetchall()
+                except errors.UndefinedTable:
+                    conn.rollback()
+                    return
+                conn.rollback()
+            if not chunk:
+                return
+            yield chunk
+            if len(chunk) < chunk_rows:
+                return
+            last = bytes(chunk[-1][0])
 
     def _upsert(self, view: OnlineView, batch: list[tuple[bytes, int, int | None, bytes]]) -> None:
         table = self._table(view)
@@ -320,6 +358,34 @@ class PostgresOnlineStore:
                     raise
                 time.sleep(0.01 * (attempt + 1))
         return [False] * len(writes)
+
+    def scan_tiles(self, view: OnlineView, after: bytes | None, chunk_rows: int) -> Iterator[pa.Table]:
+        sql = (
+            f"SELECT entity_key, version, blob FROM {self._tile_table(view)} "
+            "WHERE entity_key > %s ORDER BY entity_key LIMIT %s"
+        )
+        for chunk in self._scan(sql, after, chunk_rows):
+            yield tile_table([bytes(r[0]) for r in chunk], [int(r[1]) for r in chunk], [bytes(r[2]) for r in chunk])
+
+    def put_tiles(self, view: OnlineView, tiles: pa.Table, ttl_seconds: int) -> int:
+        if not tiles.num_rows:
+            return 0
+        table = self._tile_table(view)
+        sql = (
+            f"INSERT INTO {table} (entity_key, version, blob) "
+            "SELECT k, v, b FROM unnest(%s::bytea[], %s::bigint[], %s::bytea[]) AS u(k, v, b) ORDER BY k "
+            "ON CONFLICT (entity_key) DO NOTHING"
+        )
+        params = [tiles.column(c).to_pylist() for c in ("entity_key", "version", "blob")]
+        with self._connection() as conn:
+            conn.execute(self._write_timeout)
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} (entity_key bytea PRIMARY KEY, "
+                "version bigint NOT NULL, blob bytea NOT NULL)"
+            )
+            stored = conn.execute(sql, params).rowcount
+        return int(stored)
 
     def close(self) -> None:
         self.pool.close()

@@ -7,7 +7,7 @@ holds (partial aggregates per hop, idempotency marks) is `potluck.aggregation.ti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from potluck.aggregation.online_tiles import TileSpec
     from potluck.online.keys import KeyEncoder
+    from potluck.online.rows import EncodedRows
     from potluck.online.values import RowCodec
 
 
@@ -140,5 +141,34 @@ class SupportsTiles(Protocol):
         """Compare-and-set each write atomically (keys are distinct); True where it was applied.
 
         `ttl_seconds` > 0 lets the backend expire a record not written for that long (Redis).
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsScan(Protocol):
+    """An online store whose stored rows and tile records can be listed and written back as stored (backups).
+
+    Keys are compared as bytes (their encoding is shared by every store), so every store lists a view
+    in the same order, and a snapshot of one store restores into any other.
+    """
+
+    def scan_rows(self, view: OnlineView, after: bytes | None, chunk_rows: int) -> Iterator[EncodedRows]:
+        """The view's stored rows whose key is after `after` (all when None), in key order, chunk by chunk."""
+        ...
+
+    def write_stored(self, view: OnlineView, rows: EncodedRows) -> int:
+        """Write stored rows back as they are (keys, times, blobs), newest wins as in `write`; returns how many."""
+        ...
+
+    def scan_tiles(self, view: OnlineView, after: bytes | None, chunk_rows: int) -> Iterator[pa.Table]:
+        """The view's tile records (`entity_key`, `version`, `blob`) after `after`, in key order, chunk by chunk."""
+        ...
+
+    def put_tiles(self, view: OnlineView, tiles: pa.Table, ttl_seconds: int) -> int:
+        """Store tile records (`entity_key`, `version`, `blob`) where the key has none; returns how many were stored.
+
+        A record already there is kept, as newest-wins keeps a newer row (a restore that replaces
+        everything empties the view first).
         """
         ...

@@ -14,6 +14,7 @@ at once (503) until the sentinels name the new primary.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import itertools
 import time
@@ -34,7 +35,7 @@ from potluck.online.redis_connection import (
 from potluck.online.redis_connection import count_option as _count
 from potluck.online.redis_connection import seconds_option as _seconds
 from potluck.online.redis_connection import truthy as _truthy
-from potluck.online.rows import encode_rows, newest_per_key
+from potluck.online.rows import EncodedRows, encode_rows, newest_per_key
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -123,6 +124,18 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
 else
   redis.call('PERSIST', KEYS[1])
+end
+return 1
+"""
+# KEYS[1]: a tile record; ARGV: version, blob, expiry in seconds (0: none). Stored only where none is (a restore).
+TILE_PUT_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'b', ARGV[2])
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
 end
 return 1
 """
@@ -316,28 +329,32 @@ class RedisOnlineStore:
         pipe.execute()
 
     def write(self, view: OnlineView, rows: pa.Table) -> int:
+        written = 0
+        for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
+            written += self.write_stored(view, encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS)))
+        return written
+
+    def write_stored(self, view: OnlineView, rows: EncodedRows) -> int:
+        """Write encoded rows through the newest-wins script."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        written = 0
+        enc = newest_per_key(rows)
+        if not len(enc):
+            return 0
         prefix = bin_scalar(self.view_prefix(view) + b"{")
-        for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
-            enc = newest_per_key(encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS)))
-            if not len(enc):
-                continue
-            values = join_rows(
-                [
-                    pc.cast(enc.event_us, pa.string()).cast(pa.binary()),
-                    bin_scalar(b","),
-                    fill_null(pc.cast(enc.created_us, pa.string()).cast(pa.binary()), b""),
-                    bin_scalar(b";"),
-                    enc.blobs,
-                ]
-            )
-            keys = join_rows([prefix, hex_binary(enc.keys), bin_scalar(b"}")])
-            self._retrying(lambda k=keys, v=values: self._run_script_packed(k, v))  # type: ignore[misc]
-            written += len(enc)
-        return written
+        values = join_rows(
+            [
+                pc.cast(enc.event_us, pa.string()).cast(pa.binary()),
+                bin_scalar(b","),
+                fill_null(pc.cast(enc.created_us, pa.string()).cast(pa.binary()), b""),
+                bin_scalar(b";"),
+                enc.blobs,
+            ]
+        )
+        keys = join_rows([prefix, hex_binary(enc.keys), bin_scalar(b"}")])
+        self._retrying(lambda: self._run_script_packed(keys, values))
+        return len(enc)
 
     def _run_script_packed(self, keys: pa.Array, values: pa.Array) -> None:
         """EVALSHA calls packed straight from Arrow buffers into the wire protocol, pipelined.
@@ -539,6 +556,88 @@ class RedisOnlineStore:
         if wait:
             self._check_acked(int(replies.pop()))
         return [bool(r) for r in replies]
+
+    # ------------------------------------------------------------ backups (SupportsScan)
+
+    def _scan_keys(self, prefix: bytes, after: bytes | None) -> list[bytes]:
+        """The entity keys stored under `prefix` + "{hex}", after `after`, in byte order.
+
+        SCAN has no order: every key name of the view is collected (names only), then sorted.
+        Lower-case hex sorts as the bytes it encodes.
+        """
+        found: set[bytes] = set()
+        with self._errors():
+            for name in self.client.scan_iter(match=_glob_escape(prefix) + b"{*", count=SCAN_COUNT):
+                hexed = name[len(prefix) + 1 : -1]
+                try:
+                    found.add(bytes.fromhex(hexed.decode("ascii")))
+                except ValueError:
+                    continue
+        keys = sorted(found)
+        if after is not None:
+            keys = keys[bisect.bisect_right(keys, after) :]
+        return keys
+
+    def scan_rows(self, view: OnlineView, after: bytes | None, chunk_rows: int) -> Iterator[EncodedRows]:
+        import pyarrow as pa
+
+        keys = self._scan_keys(self.view_prefix(view), after)
+        for start in range(0, len(keys), chunk_rows):
+            chunk = keys[start : start + chunk_rows]
+            with self._errors():
+                raw = self._get_many(self._keys([ReadRequest(view, chunk)]))
+            kept, event, created, blobs = [], [], [], []
+            for key, value in zip(chunk, raw, strict=True):
+                if value is None:
+                    continue  # expired or removed since the scan
+                times, _, blob = value.partition(b";")
+                ev, _, cr = times.partition(b",")
+                kept.append(key)
+                event.append(int(ev))
+                created.append(int(cr) if cr else None)
+                blobs.append(blob)
+            if kept:
+                yield EncodedRows(
+                    pa.array(kept, pa.binary()),
+                    pa.array(event, pa.int64()),
+                    pa.array(created, pa.int64()),
+                    pa.array(blobs, pa.binary()),
+                )
+
+    def _get_many(self, names: list[bytes]) -> list[bytes | None]:
+        if not self.cluster:
+            return list(self.client.mget(names))
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.get(name)
+        return list(pipe.execute())
+
+    def scan_tiles(self, view: OnlineView, after: bytes | None, chunk_rows: int) -> Iterator[pa.Table]:
+        from potluck.online.sql import tile_table
+
+        keys = self._scan_keys(self.view_prefix(view) + b"#t", after)
+        for start in range(0, len(keys), chunk_rows):
+            chunk = keys[start : start + chunk_rows]
+            records = self.read_tiles([ReadRequest(view, chunk)])[0]
+            found = [(k, r) for k, r in zip(chunk, records, strict=True) if r is not None]
+            if found:
+                yield tile_table([k for k, _ in found], [r.version for _, r in found], [r.blob for _, r in found])
+
+    def put_tiles(self, view: OnlineView, tiles: pa.Table, ttl_seconds: int) -> int:
+        keys = tiles.column("entity_key").to_pylist()
+        versions = tiles.column("version").to_pylist()
+        blobs = tiles.column("blob").to_pylist()
+
+        def put() -> int:
+            with self._errors():
+                pipe = self.client.pipeline(transaction=False)
+                for key, version, blob in zip(keys, versions, blobs, strict=True):
+                    pipe.execute_command(
+                        "EVAL", TILE_PUT_LUA, 1, self.tile_key(view, key), version, blob, max(0, int(ttl_seconds))
+                    )
+                return sum(int(r) for r in pipe.execute())
+
+        return self._retrying(put) if keys else 0
 
     def close(self) -> None:
         if self._async_reader is not None:

@@ -11,14 +11,14 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import BackendUnavailableError
 from potluck.online.protocol import OnlineView, ReadRequest, ReadResult, TileRecord, TileWrite
-from potluck.online.rows import encode_rows, sorted_by_key
-from potluck.online.sql import newer_condition, quote_ident, tile_table_name
+from potluck.online.rows import EncodedRows, encode_rows, sorted_by_key
+from potluck.online.sql import newer_condition, quote_ident, tile_table, tile_table_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -140,38 +140,78 @@ class SqliteOnlineStore:
                 self._created.discard(tile_table_name(view))
 
     def write(self, view: OnlineView, rows: pa.Table) -> int:
+        if view.storage_name not in self._created:
+            self.create([view])
+        written = 0
+        for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
+            written += self.write_stored(view, encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS)))
+        return written
+
+    def write_stored(self, view: OnlineView, rows: EncodedRows) -> int:
+        """Upsert encoded rows newest-wins, in one transaction."""
+        if not len(rows):
+            return 0
         conn = self._conn()
         if view.storage_name not in self._created:
             self.create([view])
         per = ROWS_PER_STATEMENT
         sql = self._statement(view, "upsert", per)
-        written = 0
-        for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
-            encoded = encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS))
-            if not len(encoded):
-                continue
-            # Key order keeps B-tree page accesses local; the sort is stable, so rows of one key
-            # are still applied in batch order.
-            keys, event, created, blobs = sorted_by_key(encoded).python()
-            n = len(keys)
-            params: list[Any] = [None] * (4 * n)
-            params[0::4], params[1::4], params[2::4], params[3::4] = keys, event, created, blobs
-            full = n - n % per
-            step = 4 * per
+        # Key order keeps B-tree page accesses local; the sort is stable, so rows of one key
+        # are still applied in batch order.
+        keys, event, created, blobs = sorted_by_key(rows).python()
+        n = len(keys)
+        params: list[Any] = [None] * (4 * n)
+        params[0::4], params[1::4], params[2::4], params[3::4] = keys, event, created, blobs
+        full = n - n % per
+        step = 4 * per
+        with _errors(self.path):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                if full:
+                    conn.executemany(sql, (params[i : i + step] for i in range(0, 4 * full, step)))
+                if full < n:
+                    conn.execute(self._statement(view, "upsert", n - full), params[4 * full :])
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return n
+
+    def scan_rows(self, view: OnlineView, after: bytes | None, chunk_rows: int) -> Iterator[EncodedRows]:
+        import pyarrow as pa
+
+        sql = (
+            f"SELECT entity_key, event_ts, created_ts, value FROM {self._table(view)} "
+            "WHERE entity_key > ? ORDER BY entity_key LIMIT ?"
+        )
+        for chunk in self._scan(sql, after, chunk_rows):
+            keys, event, created, blobs = zip(*chunk, strict=True)
+            yield EncodedRows(
+                pa.array(keys, pa.binary()),
+                pa.array(event, pa.int64()),
+                pa.array(created, pa.int64()),
+                pa.array(blobs, pa.binary()),
+            )
+
+    def _scan(self, sql: str, after: bytes | None, chunk_rows: int) -> Iterator[list[Any]]:
+        """Pages of a keyset scan; a table that does not exist is empty."""
+        conn = self._conn()
+        last = b"" if after is None else after  # every key is longer than the empty one
+        while True:
             with _errors(self.path):
                 try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    if full:
-                        conn.executemany(sql, (params[i : i + step] for i in range(0, 4 * full, step)))
-                    if full < n:
-                        conn.execute(self._statement(view, "upsert", n - full), params[4 * full :])
-                    conn.execute("COMMIT")
-                except sqlite3.Error:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            written += len(keys)
-        return written
+                    chunk = conn.execute(sql, (last, chunk_rows)).fetchall()
+                except sqlite3.OperationalError as err:
+                    if "no such table" not in str(err):
+                        raise
+                    return
+            if not chunk:
+                return
+            yield chunk
+            if len(chunk) < chunk_rows:
+                return
+            last = chunk[-1][0]
 
     def read(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         conn = self._conn()
@@ -297,6 +337,38 @@ class SqliteOnlineStore:
                     conn.execute("ROLLBACK")
                 raise
         return applied
+
+    def scan_tiles(self, view: OnlineView, after: bytes | None, chunk_rows: int) -> Iterator[pa.Table]:
+
+        table = quote_ident(tile_table_name(view))
+        sql = f"SELECT entity_key, version, blob FROM {table} WHERE entity_key > ? ORDER BY entity_key LIMIT ?"
+        for chunk in self._scan(sql, after, chunk_rows):
+            keys, versions, blobs = zip(*chunk, strict=True)
+            yield tile_table(list(keys), list(versions), list(blobs))
+
+    def put_tiles(self, view: OnlineView, tiles: pa.Table, ttl_seconds: int) -> int:
+        conn = self._conn()
+        name = tile_table_name(view)
+        table = quote_ident(name)
+        with _errors(self.path):
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} (entity_key BLOB PRIMARY KEY, "
+                "version INTEGER NOT NULL, blob BLOB NOT NULL) WITHOUT ROWID"
+            )
+            self._created.add(name)
+            sql = (
+                f"INSERT INTO {table} (entity_key, version, blob) VALUES (?, ?, ?) ON CONFLICT (entity_key) DO NOTHING"
+            )
+            rows = zip(*(tiles.column(c).to_pylist() for c in ("entity_key", "version", "blob")), strict=True)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                stored = sum(conn.execute(sql, row).rowcount for row in rows)
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return stored
 
     def close(self) -> None:
         if self._pid != os.getpid():

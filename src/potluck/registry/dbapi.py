@@ -371,3 +371,10 @@ class Cursor:
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self._cursor.fetchall()]
+
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._cursor.fetchmany(size)]
+
+    def column_names(self) -> list[str]:
+        """The columns of the last statement's result, in order."""
+        return [str(d[0]) for d in self._cursor.description or ()]
