@@ -19,6 +19,7 @@ from test_online_store_contract import (  # noqa: F401  (fixtures)
     store,
 )
 
+from dynamodb_support import moto_server  # noqa: F401  (the session fixture)
 from potluck.definitions.field import Field
 from potluck.online.protocol import OnlineStore, OnlineView, SupportsScan, SupportsTiles, TileWrite
 from potluck.online.rows import encode_rows, newest_per_key
