@@ -158,6 +158,19 @@ class BatchEngineConfig(_Strict):
     type: Literal["local"] = "local"
 
 
+class SparkEngineConfig(_Strict):
+    """`batch_engine: {type: spark.engine}`: latest rows computed in Spark, written from its executors."""
+
+    type: Literal["spark.engine"]
+    # partitions the online writes are spread over (0: as Spark's plan leaves them); Feast's name
+    partitions: int = Field(default=0, ge=0)
+    # settings of the Spark session, over those of an already running one; Feast's name
+    spark_conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+EngineConfig = Annotated[BatchEngineConfig | SparkEngineConfig, Field(discriminator="type")]
+
+
 class RepoConfig(_Strict):
     project: str
     project_description: str | None = None
@@ -165,7 +178,7 @@ class RepoConfig(_Strict):
     provider: Literal["local"] = "local"
     offline_store: DuckDBOfflineStoreConfig = DuckDBOfflineStoreConfig()
     online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
-    batch_engine: BatchEngineConfig = BatchEngineConfig()
+    batch_engine: EngineConfig = BatchEngineConfig()
     materialization: MaterializationConfig = MaterializationConfig()
     entity_key_serialization_version: Literal[3] = 3
     # Feast's `auth.type` as given (None: not given); `oidc` settings move to feature_server.oidc

@@ -73,7 +73,6 @@ LACKING_ENGINES: dict[str, str] = {
     "snowflake.engine": "Snowflake",
     "lambda": "AWS Lambda",
     "k8s": "Kubernetes jobs",
-    "spark.engine": "Spark (not yet available)",
     "ray.engine": "Ray",
     "flink.engine": "Flink",
     "spark_application": "Spark applications",
@@ -87,6 +86,7 @@ FEAST_CLASS_PATHS: dict[str, str] = {
     "feast.infra.online_stores.contrib.postgres.PostgreSQLOnlineStore": "postgres",
     "feast.infra.offline_stores.dask.DaskOfflineStore": "dask",
     "feast.infra.offline_stores.duckdb.DuckDBOfflineStore": "duckdb",
+    "feast.infra.compute_engines.spark.compute.SparkComputeEngine": "spark.engine",
 }
 
 _SEARCH = "no effect: " + VECTOR
@@ -198,6 +198,10 @@ OIDC_RENAMES: dict[str, str] = {
     "jwks_request_timeout_seconds": "jwks_timeout_seconds",
     "verify_ssl": "verify_tls",
     "ca_cert_path": "ca_cert_file",
+}
+SPARK_ENGINE_KEYS: dict[str, Ignored] = {
+    "staging_location": Ignored("no effect: the Spark engine writes to the online store from the executors directly"),
+    "region": Ignored("no effect: the Spark engine stages nothing"),
 }
 OIDC_CLIENT_KEYS = ("client_secret", "token", "token_env_var", "username", "password", "token_refresh_margin_seconds")
 OIDC_IGNORED: dict[str, Ignored] = {
@@ -463,9 +467,15 @@ class Translation:
         if not isinstance(value, dict):
             return value
         section = dict(value)
-        kind = section.get("type", "local")
+        kind = FEAST_CLASS_PATHS.get(section.get("type", "local"), section.get("type", "local"))
+        if kind == "spark.engine":
+            section["type"] = kind
+            self.drop(section, SPARK_ENGINE_KEYS, "batch_engine.")
+            return section
         if kind != "local":
-            alternative = "use batch_engine: local (materialization runs inside the offline engine, DuckDB)"
+            alternative = (
+                "use batch_engine: local (materialization runs inside the offline engine, DuckDB) or spark.engine"
+            )
             raise self.error(self.store_error("batch_engine", str(kind), LACKING_ENGINES, alternative))
         self.drop(
             section, {"backend": Ignored("no effect: rows are selected inside DuckDB, then streamed")}, "batch_engine."

@@ -58,6 +58,8 @@ class Dialect:
     # Type names for casting features to their declared types.
     type_names: dict[str, str] = field(default_factory=dict)
     array_suffix: str = "[]"
+    array_template: str = ""  # e.g. "ARRAY<{}>" where array types wrap their element type instead
+    quote_char: str = '"'  # identifiers are quoted with it, inner occurrences doubled
     supports_struct: bool = False
     max_timestamp: str = "'infinity'::TIMESTAMP"
     min_timestamp: str = "'-infinity'::TIMESTAMP"
@@ -67,10 +69,11 @@ class Dialect:
     packs_sort_keys: bool = False  # has 128-bit integers for `packed_sort_key`
 
     def quote(self, identifier: str) -> str:
-        """The one way an identifier enters SQL text: double-quoted, inner quotes doubled."""
+        """The one way an identifier enters SQL text: quoted (double quotes; Spark: backticks), inner quotes doubled."""
         if "\x00" in identifier:
             raise ValueError(f"identifier {identifier!r} contains a NUL character")
-        return '"' + identifier.replace('"', '""') + '"'
+        mark = self.quote_char
+        return mark + identifier.replace(mark, mark + mark) + mark
 
     def qualified(self, alias: str, identifier: str) -> str:
         return f"{self.quote(alias)}.{self.quote(identifier)}"
@@ -145,6 +148,8 @@ class Dialect:
 
     def type_name(self, dtype: PotluckType) -> str:
         if isinstance(dtype, (Array, Set)):
+            if self.array_template:
+                return self.array_template.format(self.type_name(dtype.base_type))
             return self.type_name(dtype.base_type) + self.array_suffix
         if isinstance(dtype, Struct) and self.supports_struct:
             return "STRUCT(" + ", ".join(f"{self.quote(k)} {self.type_name(t)}" for k, t in dtype.fields) + ")"
@@ -202,4 +207,37 @@ POSTGRES = Dialect(
     },
     max_timestamp="'infinity'::TIMESTAMP",
     min_timestamp="'-infinity'::TIMESTAMP",
+)
+
+# Spark SQL, on a session whose time zone is UTC: TIMESTAMP then holds UTC instants, and naive
+# (TIMESTAMP_NTZ) columns cast to it are read as UTC wall time. Spark has no infinite timestamps:
+# the extremes of its range stand for them.
+SPARK = Dialect(
+    name="spark",
+    placeholder="?",
+    supports_asof=False,
+    quote_char="`",
+    array_template="ARRAY<{}>",
+    type_names={
+        "Bytes": "BINARY",
+        "String": "STRING",
+        "Bool": "BOOLEAN",
+        "Int32": "INT",
+        "Int64": "BIGINT",
+        "Float32": "FLOAT",
+        "Float64": "DOUBLE",
+        "UnixTimestamp": "TIMESTAMP",
+        "ZonedTimestamp": "TIMESTAMP",
+        "PdfBytes": "BINARY",
+        "ImageBytes": "BINARY",
+        "Json": "STRING",
+        "Uuid": "STRING",
+        "TimeUuid": "STRING",
+        "Decimal": "STRING",
+        "Map": "MAP<STRING, STRING>",
+    },
+    max_timestamp="TIMESTAMP'9999-12-31 23:59:59.999999'",
+    min_timestamp="TIMESTAMP'0001-01-01 00:00:00'",
+    utc_timestamp_type="TIMESTAMP",
+    utc_timestamptz_type="TIMESTAMP",
 )
