@@ -537,6 +537,12 @@ class FeatureStore:
     # -- training data --------------------------------------------------------------------------
     @cached_property
     def _offline(self) -> OfflineStore:
+        from potluck.offline.spark_config import SparkOfflineStoreConfig
+
+        if isinstance(self.config.offline_store, SparkOfflineStoreConfig):
+            from potluck.offline.spark_store import SparkOfflineStore
+
+            return SparkOfflineStore(self.config.offline_store)
         from potluck.offline.duckdb_store import DuckDBOfflineStore
 
         return DuckDBOfflineStore(self.config.offline_store)

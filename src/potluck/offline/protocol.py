@@ -22,11 +22,17 @@ class SourceTable:
     """
 
     name: str
-    path: str  # absolute path of a file, a directory of Parquet files, or a glob
-    file_format: str  # "parquet" | "csv"
+    path: str  # absolute path of a file, a directory of Parquet files, or a glob ("" for a table or query)
+    file_format: str  # "parquet" | "csv" (Spark also "json" | "avro")
     timestamp_column: str
     created_timestamp_column: str  # "" when the source has none
     columns: dict[str, str]
+    # A SparkSource's catalog table or Spark SQL query (at most one set; then `path` is ""), and its
+    # date partition column with that column's format (Python strftime), for partition pruning.
+    table: str = ""
+    query: str = ""
+    date_partition_column: str = ""
+    date_partition_format: str = "%Y-%m-%d"
 
 
 @dataclass(frozen=True)

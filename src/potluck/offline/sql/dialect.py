@@ -143,11 +143,29 @@ class Dialect:
     def cast(self, expr: str, type_name: str) -> str:
         return f"CAST({expr} AS {type_name})"
 
+    def epoch_us(self, expr: str) -> str:
+        """A naive UTC timestamp as integer microseconds since the epoch."""
+        return f"epoch_us({expr})"
+
+    def arg_max(self, value: str, key: str) -> str:
+        """The aggregate: `value` of the row with the greatest `key`, among rows whose value is not null."""
+        return f"arg_max({value}, {key})"
+
+    # Whether a window frame's bounds may be expressions of the row (the sawtooth window plan needs them).
+    row_dependent_frames: bool = True
+    materialized: str = "MATERIALIZED "  # the keyword after `name AS` that keeps a CTE computed once
+
+    def array_type(self, element: str) -> str:
+        return element + self.array_suffix
+
+    def struct_type(self, fields: Sequence[tuple[str, str]]) -> str:
+        return "STRUCT(" + ", ".join(f"{self.quote(k)} {t}" for k, t in fields) + ")"
+
     def type_name(self, dtype: PotluckType) -> str:
         if isinstance(dtype, (Array, Set)):
-            return self.type_name(dtype.base_type) + self.array_suffix
+            return self.array_type(self.type_name(dtype.base_type))
         if isinstance(dtype, Struct) and self.supports_struct:
-            return "STRUCT(" + ", ".join(f"{self.quote(k)} {self.type_name(t)}" for k, t in dtype.fields) + ")"
+            return self.struct_type([(k, self.type_name(t)) for k, t in dtype.fields])
         if isinstance(dtype, PrimitiveType) and dtype.name in self.type_names:
             return self.type_names[dtype.name]
         raise PotluckError(f"type {dtype.name} is not supported by the {self.name} offline store")

@@ -162,7 +162,7 @@ def resolved_labels_sql(
 def _majority(dialect: Dialect, view: ViewQuery, rule: LabelRule, found: Sql, row: str) -> Sql:
     q = dialect.quote
     newest = dialect.composite([q(_VOTE_TS), q(_VOTE_CREATED), q(_VOTE_POSITION)])
-    ctes: list[Sql] = [Sql(f"{q('__potluck_votes')} AS MATERIALIZED ") + found]
+    ctes: list[Sql] = [Sql(f"{q('__potluck_votes')} AS {dialect.materialized}") + found]
     cols: list[str] = []
     joins: list[str] = []
     for j, f in enumerate(view.features):
@@ -182,7 +182,7 @@ def _majority(dialect: Dialect, view: ViewQuery, rule: LabelRule, found: Sql, ro
         order = dialect.composite([q("n"), q("newest")])
         ctes.append(
             Sql(
-                f"{winner} AS (SELECT {q(OUTER)}, arg_max({q('v')}, {order}) AS {q('v')} FROM {tally} "
+                f"{winner} AS (SELECT {q(OUTER)}, {dialect.arg_max(q('v'), order)} AS {q('v')} FROM {tally} "
                 f"GROUP BY {q(OUTER)})"
             )
         )

@@ -50,7 +50,7 @@ def _lower(us: str, window: int, hop: int) -> str:
 
 def _call(dialect: Dialect, agg: WindowedFeature, value: str, last_key: str) -> str:
     if agg.function == "last":
-        return f"arg_max({value}, {last_key})"
+        return dialect.arg_max(value, last_key)
     return f"{_SQL_FUNCTIONS[agg.function]}({value})"
 
 
@@ -125,7 +125,7 @@ def aggregation_ctes(
         + f") AS {q('__potluck_f')} GROUP BY {', '.join(keys)})"
     )
     last_key = dialect.composite([q("__t"), q("__c"), q("__o")])
-    if availability_time or joined:
+    if availability_time or joined or not dialect.row_dependent_frames:
         body = _joined(dialect, view, index, ev, entity_cte, entity_ts, row, slot, availability_time)
     else:
         body = _windowed(dialect, view, ev, entity_cte, entity_ts, row, slot, last_key, un, agg)
@@ -173,11 +173,11 @@ def _windowed(
     offsets = {frame: f"__off{m}" for m, frame in enumerate(frames)}
     # The sort key of `last` rides through the window only when some aggregation needs it.
     wants_last = any(a.function == "last" for a in view.aggregations)
-    event_cols = [*keys, f"epoch_us({q('__t')}) AS {us}", *values]
+    event_cols = [*keys, f"{dialect.epoch_us(q('__t'))} AS {us}", *values]
     if wants_last:
         event_cols.append(f"{last_key} AS {q('__lk')}")
     event_cols.append(f"CAST(NULL AS BIGINT) AS {q('__row')}")
-    probe_ts = f"epoch_us({q(entity_ts)})"
+    probe_ts = dialect.epoch_us(q(entity_ts))
     probe_cols = [f"{q(k)} AS {q(f'__k{i}')}" for i, k in enumerate(view.join_keys)]
     probe_cols += [f"{probe_ts} AS {us}", *(f"NULL AS {v}" for v in values)]
     if wants_last:
@@ -221,8 +221,8 @@ def _joined(
 ) -> list[Sql]:
     q = dialect.quote
     e, s = "__potluck_e", "__potluck_s"
-    t_us = f"epoch_us({dialect.qualified(e, entity_ts)})"
-    ev_us = f"epoch_us({dialect.qualified(s, '__t')})"
+    t_us = dialect.epoch_us(dialect.qualified(e, entity_ts))
+    ev_us = dialect.epoch_us(dialect.qualified(s, "__t"))
     on: list[str] = [
         f"{dialect.qualified(s, f'__k{i}')} = {dialect.qualified(e, k)}" for i, k in enumerate(view.join_keys)
     ]
