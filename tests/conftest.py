@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -62,3 +63,15 @@ def kafka_broker() -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         stop_tansu(proc)
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One local Spark session (local[2,2], 127.0.0.1, no UI) for every Spark test; stopped at the end."""
+    from spark_support import start_spark
+
+    session = start_spark()
+    try:
+        yield session
+    finally:
+        session.stop()

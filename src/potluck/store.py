@@ -537,6 +537,12 @@ class FeatureStore:
     # -- training data --------------------------------------------------------------------------
     @cached_property
     def _offline(self) -> OfflineStore:
+        from potluck.offline.spark_config import SparkOfflineStoreConfig
+
+        if isinstance(self.config.offline_store, SparkOfflineStoreConfig):
+            from potluck.offline.spark_store import SparkOfflineStore
+
+            return SparkOfflineStore(self.config.offline_store)
         from potluck.offline.duckdb_store import DuckDBOfflineStore
 
         return DuckDBOfflineStore(self.config.offline_store)
@@ -859,8 +865,10 @@ class FeatureStore:
         if section.type != "spark.engine":
             return None
         from potluck.materialize.spark import SparkEngine
+        from potluck.offline.spark_config import SparkOfflineStoreConfig
 
-        return SparkEngine(section, self.config)
+        shared = self._offline if isinstance(self.config.offline_store, SparkOfflineStoreConfig) else None
+        return SparkEngine(section, self.config, offline=shared)
 
     @cached_property
     def _monitor_state(self) -> MonitorState:

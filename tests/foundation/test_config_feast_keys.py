@@ -198,7 +198,7 @@ REFUSED: list[tuple[str, tuple[str, ...]]] = [
     ("online_store:\n  type: redis\n  redis_type: redis_sentinel\n", ("redis_sentinel", "redis_cluster")),
     ("offline_store:\n  type: bigquery\n", ("'bigquery'", "BigQuery", "Parquet", "duckdb")),
     ("offline_store:\n  type: snowflake.offline\n", ("'snowflake.offline'", "Snowflake", "duckdb")),
-    ("offline_store:\n  type: spark\n", ("'spark'", "not yet", "duckdb")),
+    ("offline_store:\n  type: trino\n", ("'trino'", "duckdb")),
     ("batch_engine: spark.engine\n", ("'spark.engine'", "batch_engine: local")),
     ("batch_engine:\n  type: ray.engine\n  max_workers: 2\n", ("'ray.engine'", "batch_engine: local")),
     ("auth:\n  type: kubernetes\n", ("'kubernetes'", "API keys", "oidc")),

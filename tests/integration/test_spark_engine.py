@@ -6,7 +6,6 @@ job that fails records no interval.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -27,29 +26,6 @@ FEATURES = ["driver_stats:conv_rate", "driver_stats:trips", "driver_stats:city",
 ALL_IDS = list(range(1, DRIVERS + 3))  # two ids that have no rows
 WINDOW = (END - timedelta(days=60), END)
 ENGINE_YAML = "batch_engine:\n  type: spark.engine\n  partitions: 3\nmaterialization:\n  online_write_batch_size: 40\n"
-
-
-@pytest.fixture(scope="session")
-def spark_session() -> Iterator[Any]:
-    """One local Spark for the module: two cores, a failed task retried once (as on a cluster), loopback only."""
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    os.environ["PYSPARK_PYTHON"] = sys.executable  # the executors' Python workers import potluck
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2,2]")
-        .appName("potluck-tests")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def add_ties(path: Path) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from potluck.definitions.errors import ConfigError, ConfigKeyWarning, suggestion
 from potluck.monitoring.config import MonitoringConfig
+from potluck.offline.spark_config import SparkOfflineStoreConfig
 from potluck.online.remote import RemoteOnlineStoreConfig
 from potluck.repo.feast_keys import feast_keys_of, translate
 from potluck.server.settings import ServerSettings
@@ -60,6 +61,9 @@ class DuckDBOfflineStoreConfig(_Strict):
     memory_limit: str | None = None  # e.g. "4GB"; unset: 40% of memory, at least 1GB (beyond it DuckDB spills)
     temp_directory: str | None = None  # where DuckDB spills over the memory limit; unset: under the system temp dir
     threads: int | None = Field(default=None, ge=1)
+
+
+OfflineStoreConfig = Annotated[DuckDBOfflineStoreConfig | SparkOfflineStoreConfig, Field(discriminator="type")]
 
 
 class SqliteOnlineStoreConfig(_Strict):
@@ -176,7 +180,7 @@ class RepoConfig(_Strict):
     project_description: str | None = None
     registry: RegistryConfig = RegistryConfig()
     provider: Literal["local"] = "local"
-    offline_store: DuckDBOfflineStoreConfig = DuckDBOfflineStoreConfig()
+    offline_store: OfflineStoreConfig = DuckDBOfflineStoreConfig()
     online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
     batch_engine: EngineConfig = BatchEngineConfig()
     materialization: MaterializationConfig = MaterializationConfig()
@@ -209,6 +213,8 @@ class RepoConfig(_Strict):
             return {"type": value}
         if info.field_name == "online_store" and isinstance(value, dict) and "type" not in value:
             return {**value, "type": "sqlite"}
+        if info.field_name == "offline_store" and isinstance(value, dict) and "type" not in value:
+            return {**value, "type": "duckdb"}
         return value
 
     @model_validator(mode="before")

@@ -56,7 +56,6 @@ LACKING_OFFLINE: dict[str, str] = {
     "bigquery": "BigQuery",
     "redshift": "Amazon Redshift",
     "snowflake.offline": "Snowflake",
-    "spark": "Spark (not yet available)",
     "trino": "Trino",
     "postgres": "PostgreSQL as an offline store (not yet available)",
     "athena": "Amazon Athena",
@@ -86,6 +85,7 @@ FEAST_CLASS_PATHS: dict[str, str] = {
     "feast.infra.online_stores.contrib.postgres.PostgreSQLOnlineStore": "postgres",
     "feast.infra.offline_stores.dask.DaskOfflineStore": "dask",
     "feast.infra.offline_stores.duckdb.DuckDBOfflineStore": "duckdb",
+    "feast.infra.offline_stores.contrib.spark_offline_store.spark.SparkOfflineStore": "spark",
     "feast.infra.compute_engines.spark.compute.SparkComputeEngine": "spark.engine",
 }
 
@@ -454,6 +454,9 @@ class Translation:
             return value
         section = dict(value)
         kind = FEAST_CLASS_PATHS.get(section.get("type", "duckdb"), section.get("type", "duckdb"))
+        if kind == "spark":  # Feast's keys are Potluck's (spark_conf, staging_location, region)
+            section["type"] = kind
+            return section
         if kind not in ("duckdb", "file", "dask"):
             raise self.error(self.store_error("offline_store", str(kind), LACKING_OFFLINE, OFFLINE_ALTERNATIVE))
         if "type" in section:

@@ -7,47 +7,64 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from potluck.definitions.errors import RetrievalError
-from potluck.materialize.spark import sources
 from potluck.materialize.spark.executor import RESULT_SCHEMA, TaskHook, WriteTask
-from potluck.offline.protocol import ViewQuery
-from potluck.offline.sql import SPARK, latest_rows_sql
+from potluck.offline.protocol import OfflineStore, ViewQuery
+from potluck.offline.sql import Sql
 from potluck.online.protocol import OnlineView
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
+    from potluck.offline.spark_store import SparkOfflineStore
     from potluck.repo.config import RepoConfig, SparkEngineConfig
 
 log = logging.getLogger("potluck.materialize")
 _PROGRESS_SECONDS = 0.5
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
+# Source kinds Spark reads: files of these formats, tables and queries (`offline/spark_sources.py`).
+_FILE_FORMATS = ("parquet", "csv", "json", "avro")
 
 
 class SparkEngine:
-    """Materializes views whose source Spark reads (Parquet files); the runner asks `handles` first."""
+    """Materializes the views whose source Spark reads; the runner asks `handles` first.
+
+    Sources are read, and the latest-rows query built, by the Spark offline store: the configured
+    one when `offline_store.type` is spark, else one over the same (active or new) Spark session.
+    """
 
     name = "spark.engine"
 
-    def __init__(self, config: SparkEngineConfig, repo_config: RepoConfig, *, task_hook: TaskHook | None = None):
+    def __init__(
+        self,
+        config: SparkEngineConfig,
+        repo_config: RepoConfig,
+        *,
+        offline: OfflineStore | None = None,
+        task_hook: TaskHook | None = None,
+    ) -> None:
         self.config = config
         self.repo_config = repo_config
         self.task_hook = task_hook  # for tests and instrumentation; runs in the executors
-        self._session: SparkSession | None = None
+        self._offline = offline
+        self._store: SparkOfflineStore | None = None
 
     @property
-    def session(self) -> SparkSession:
-        if self._session is None:
-            from potluck.materialize.spark.session import engine_session
+    def store(self) -> SparkOfflineStore:
+        if self._store is None:
+            from potluck.offline.spark_config import SparkOfflineStoreConfig
+            from potluck.offline.spark_store import SparkOfflineStore
 
-            self._session = engine_session(self.config.spark_conf)
-        return self._session
+            if isinstance(self._offline, SparkOfflineStore):
+                self._store = self._offline
+            else:
+                self._store = SparkOfflineStore(SparkOfflineStoreConfig(spark_conf=dict(self.config.spark_conf)))
+        return self._store
 
     def handles(self, query: ViewQuery) -> bool:
-        return sources.readable(query)
+        source = query.source
+        return bool(source.table or source.query) or source.file_format in _FILE_FORMATS
 
     def write_latest(
         self,
@@ -60,18 +77,31 @@ class SparkEngine:
         on_progress: Callable[[int], None] | None = None,
     ) -> tuple[int, int]:
         """Write each key's latest row with start <= event_ts <= end from the executors; (written, read)."""
-        session = self.session
-        source = sources.source_input(session, query)
-        if source is None:
-            return 0, 0
-        sql = latest_rows_sql(SPARK, query, source, _aware(start), _utc(end))
+        store = self.store
+        temp: list[str] = []
         try:
-            frame = session.sql(sql.text, args=list(sql.params))
+            return self._run(
+                store, store.latest_rows_query(query, start, end, temp), query, target, batch_rows, on_progress
+            )
+        finally:
+            store.drop_views(temp)
+
+    def _run(
+        self,
+        store: SparkOfflineStore,
+        sql: Sql,
+        query: ViewQuery,
+        target: OnlineView,
+        batch_rows: int,
+        on_progress: Callable[[int], None] | None,
+    ) -> tuple[int, int]:
+        try:
+            frame = store.sql(sql)
         except Exception as err:
             raise RetrievalError(f"materialize '{query.view_name}': Spark refused the query: {_cause(err)}") from None
         if self.config.partitions:
             frame = frame.repartition(self.config.partitions)
-        progress = session.sparkContext.accumulator(0)
+        progress = store.spark.sparkContext.accumulator(0)
         # A copy without the driver's cached helpers: each worker derives its own encoders.
         task = WriteTask(self.repo_config, dataclasses.replace(target), batch_rows, progress, self.task_hook)
         log.info(
@@ -112,15 +142,6 @@ def _report(progress: Any, on_progress: Callable[[int], None], stop: threading.E
             seen = value
         if done:
             return
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
-def _utc(value: datetime) -> datetime:
-    """A UTC instant: Spark reads a naive datetime parameter in the machine's local time zone."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _cause(err: BaseException) -> str:

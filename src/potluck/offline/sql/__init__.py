@@ -1,6 +1,6 @@
 """Engine-neutral SQL for the offline stores: a dialect object and the query builders."""
 
-from potluck.offline.sql.dialect import DUCKDB, POSTGRES, SPARK, Dialect, Sql, join
+from potluck.offline.sql.dialect import DUCKDB, POSTGRES, Dialect, Sql, join
 from potluck.offline.sql.query import (
     EntityInput,
     SourceInput,
@@ -13,7 +13,6 @@ from potluck.offline.sql.query import (
 __all__ = [
     "DUCKDB",
     "POSTGRES",
-    "SPARK",
     "Dialect",
     "EntityInput",
     "SourceInput",
