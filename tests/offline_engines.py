@@ -111,9 +111,8 @@ def _spark_relation(table: pa.Table, folder: Path) -> str:
 @contextlib.contextmanager
 def spark_engine() -> Iterator[Engine]:
     """The Spark store on the test run's one Spark session (`spark_support.start_spark` reuses it)."""
-    from spark_support import start_spark
-
     from potluck.offline.spark_store import SparkOfflineStore
+    from spark_support import start_spark
 
     store = SparkOfflineStore(session=start_spark())
     yield Engine(
