@@ -100,9 +100,39 @@ def duckdb_engine() -> Iterator[Engine]:
         store.close()
 
 
+def _spark_relation(table: pa.Table, folder: Path) -> str:
+    import pyarrow.parquet as pq
+
+    path = folder / f"relation-{uuid.uuid4().hex[:8]}.parquet"
+    pq.write_table(table, path)
+    return "parquet.`" + str(path).replace("`", "``") + "`"
+
+
+@contextlib.contextmanager
+def spark_engine() -> Iterator[Engine]:
+    """The Spark store on the test run's one Spark session (`spark_support.start_spark` reuses it)."""
+    from potluck.offline.spark_store import SparkOfflineStore
+    from spark_support import start_spark
+
+    store = SparkOfflineStore(session=start_spark())
+    yield Engine(
+        "spark",
+        store,
+        relation=_spark_relation,
+        example_scale=0.08,  # every example is a few Spark jobs
+        strategies=(None, Strategy.WINDOW, Strategy.LATERAL),
+        aggregation_plans=(None, "join"),
+        gaps=SPARK_GAPS,
+    )
+
+
+# Known gaps of the Spark engine (docs/spark.md), as strict expected failures.
+SPARK_GAPS: dict[str, str] = {}
+
 # name -> a context manager yielding the engine for the whole session, and the marks of its tests.
 ENGINES: dict[str, tuple[Callable[[], contextlib.AbstractContextManager[Engine]], tuple[Any, ...]]] = {
     "duckdb": (duckdb_engine, ()),
+    "spark": (spark_engine, (pytest.mark.spark,)),
 }
 
 

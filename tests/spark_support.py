@@ -7,6 +7,7 @@ Java runtime missing fails in CI and skips elsewhere, like an unreachable server
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -50,5 +51,6 @@ def start_spark(conf: dict[str, str] | None = None) -> Any:
     for key, value in {**SPARK_TEST_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setLogLevel("OFF")  # failures reach the tests as exceptions
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     return session

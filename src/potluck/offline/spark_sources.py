@@ -62,11 +62,11 @@ def _hashed(frame: Any) -> Any:
 
 
 def read_files(spark: Any, files: list[str], file_format: str, who: str) -> Any:
-    """The rows of local files, with `POSITION`."""
+    """The rows of local files, with `POSITION`; `who` begins the error message when they cannot be read."""
     try:
         frame = _reader(spark, file_format).load(files)
     except Exception as err:
-        raise RetrievalError(f"{who}: Spark could not read {file_format} files: {_first_line(err)}") from None
+        raise RetrievalError(f"{who}: {_first_line(err)}") from None
     return _with_file_positions(frame, files, file_format)
 
 
@@ -93,7 +93,8 @@ def source_frame(spark: Any, view: ViewQuery, key_types: dict[str, str]) -> tupl
     if not files:
         return empty_frame(spark, view, key_types), True, 0
     rows = _parquet_rows(files) if table.file_format == "parquet" else None
-    return read_files(spark, files, table.file_format, who), table.file_format == "parquet", rows
+    reading = f"{who}: Spark could not read its {table.file_format} files"
+    return read_files(spark, files, table.file_format, reading), table.file_format == "parquet", rows
 
 
 def _parquet_rows(files: list[str]) -> int | None:
@@ -133,7 +134,18 @@ def entity_files(path: str) -> list[str]:
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
+    """What went wrong, in one line: the root cause of a Java error, else the message's first line."""
+    java = getattr(err, "java_exception", None)
+    if java is not None:
+        try:
+            while java.getCause() is not None:
+                java = java.getCause()
+            text = str(java.getMessage() or java.toString())
+        except Exception:
+            text = str(err)
+    else:
+        text = str(err)
+    text = text.strip()
     return text.splitlines()[0] if text else type(err).__name__
 
 

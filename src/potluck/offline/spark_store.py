@@ -166,8 +166,15 @@ class SparkOfflineStore:
         *,
         availability_time: bool = False,
         strategy: Strategy | None = None,
+        aggregation_plan: str | None = None,
     ) -> SparkRetrievalJob:
-        """Training data: every entity row with each view's features as of its timestamp (as on DuckDB)."""
+        """Training data: every entity row with each view's features as of its timestamp (as on DuckDB).
+
+        `strategy` forces the join strategy (tests cross-check them); aggregation views always use
+        the join plan (`aggregation_plan` "window" is refused: Spark has no row-dependent frames).
+        """
+        if aggregation_plan not in (None, "join"):
+            raise RetrievalError(f"aggregation_plan {aggregation_plan!r}: the Spark offline store has only 'join'")
         temp: list[str] = []
         try:
             entity = self._prepare_entity(entity_df, temp)
@@ -202,7 +209,7 @@ class SparkOfflineStore:
             text = str(entity_df)
             if isinstance(entity_df, os.PathLike) or text.lower().endswith(".parquet") or os.path.isdir(text):
                 files = spark_sources.entity_files(text)
-                frame = spark_sources.read_files(self._spark, files, "parquet", "entity_df")
+                frame = spark_sources.read_files(self._spark, files, "parquet", "entity_df could not be read")
                 return frame.withColumnRenamed(spark_sources.POSITION, ROW)
             try:
                 frame = self._spark.sql(text.strip().rstrip(";"))
