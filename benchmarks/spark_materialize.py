@@ -153,6 +153,7 @@ def main() -> None:
                 argv, env = store_command(tool.split("-")[0], repo, result, ALL_REFS)
                 argv += ["materialize", "--start", start, "--end", end]
             env["SPARK_LOCAL_IP"] = "127.0.0.1"
+            env["PYSPARK_PYTHON"] = argv[0]  # Spark's Python workers import the tool's own library
             with TreeMemory(tdir) as memory:
                 run = run_child(argv, env=env, cwd=tdir, log=tdir / "log.txt", result=result, timeout_s=args.timeout)
             run.update(tool=tool, tree_peak_mb=round(memory.peak_mb, 1),
