@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -78,3 +79,15 @@ def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[st
         yield group.sentinel_hosts
     finally:
         group.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One local Spark session (local[2,2], 127.0.0.1, no UI) for every Spark test; stopped at the end."""
+    from spark_support import start_spark
+
+    session = start_spark()
+    try:
+        yield session
+    finally:
+        session.stop()

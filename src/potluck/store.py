@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from potluck.definitions.saved_dataset import SavedDataset, SavedDatasetStorage
     from potluck.feature_logs.logger import LogStats
     from potluck.feature_logs.sdk import SdkFeatureLog
-    from potluck.materialize.runner import MaterializationResult, ProgressFactory
+    from potluck.materialize.runner import BatchEngine, MaterializationResult, ProgressFactory
     from potluck.materialize.watermark import ViewFreshness
     from potluck.monitoring.drift import DriftReport
     from potluck.monitoring.profile import Profile
@@ -537,6 +537,12 @@ class FeatureStore:
     # -- training data --------------------------------------------------------------------------
     @cached_property
     def _offline(self) -> OfflineStore:
+        from potluck.offline.spark_config import SparkOfflineStoreConfig
+
+        if isinstance(self.config.offline_store, SparkOfflineStoreConfig):
+            from potluck.offline.spark_store import SparkOfflineStore
+
+            return SparkOfflineStore(self.config.offline_store)
         from potluck.offline.duckdb_store import DuckDBOfflineStore
 
         return DuckDBOfflineStore(self.config.offline_store)
@@ -849,7 +855,20 @@ class FeatureStore:
             "online": self._online,
             "registry": self._registry_store,
             "on_outcome": self._materialization_watch,
+            "engine": self._batch_engine,
         }
+
+    @cached_property
+    def _batch_engine(self) -> BatchEngine | None:
+        """The configured batch engine (None: the local engine, inside this process)."""
+        section = self.config.batch_engine
+        if section.type != "spark.engine":
+            return None
+        from potluck.materialize.spark import SparkEngine
+        from potluck.offline.spark_config import SparkOfflineStoreConfig
+
+        shared = self._offline if isinstance(self.config.offline_store, SparkOfflineStoreConfig) else None
+        return SparkEngine(section, self.config, offline=shared)
 
     @cached_property
     def _monitor_state(self) -> MonitorState:

@@ -1,9 +1,8 @@
-"""Training data for aggregation views (DuckDB) against the brute-force reference, on random events."""
+"""Training data for aggregation views, on every offline engine, against the brute-force reference on random events."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregation_reference import close, expected
+from offline_engines import Engine
 from potluck.aggregation.rule import FUNCTIONS, default_hop, micros
 from potluck.definitions.field import Field
-from potluck.offline.duckdb_store import DuckDBOfflineStore
 from potluck.offline.protocol import SourceTable, ViewQuery, WindowedFeature
-from potluck.repo.config import DuckDBOfflineStoreConfig
 from potluck.types import Float64, Int64, String
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -32,13 +30,6 @@ FUNCTIONS_OF = {
     "y": FUNCTIONS,
     "s": ("count", "min", "max", "last"),
 }
-
-
-@pytest.fixture(scope="module")
-def store() -> Iterator[DuckDBOfflineStore]:
-    s = DuckDBOfflineStore(DuckDBOfflineStoreConfig(threads=1, memory_limit="1GB"))
-    yield s
-    s.close()
 
 
 def _when(us: int) -> datetime:
@@ -142,7 +133,7 @@ def _query(sc: dict[str, Any], path: Path) -> ViewQuery:
     )
 
 
-def _check(store: DuckDBOfflineStore, sc: dict[str, Any], plan: str | None = None) -> None:
+def _check(store: Engine, sc: dict[str, Any], plan: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events"
         _write(path, sc["events"], sc["split"])
@@ -191,14 +182,21 @@ def _check(store: DuckDBOfflineStore, sc: dict[str, Any], plan: str | None = Non
             assert ok, (fn, i, r, actual, want)
 
 
-@settings(max_examples=90, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(sc=scenarios(), plan=st.sampled_from(["window", "join", None]))
-def test_matches_the_reference(store: DuckDBOfflineStore, sc: dict[str, Any], plan: str | None) -> None:
-    _check(store, sc, plan)
+def test_matches_the_reference(store: Engine) -> None:
+    @settings(
+        max_examples=store.examples(90),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(sc=scenarios(), plan=st.sampled_from(["window", "join", None]))
+    def check(sc: dict[str, Any], plan: str | None) -> None:
+        _check(store, sc, store.plan(plan))
+
+    check()
 
 
 @pytest.mark.parametrize("plan", ["window", "join"])
-def test_the_sawtooth_at_fixed_points(store: DuckDBOfflineStore, plan: str) -> None:
+def test_the_sawtooth_at_fixed_points(store: Engine, plan: str) -> None:
     h = 3_600_000_000
     events = [
         {"key": 1, "ts": t, "created": None, "x": 1, "y": None, "s": None, "arrival": i}
@@ -219,7 +217,7 @@ def test_the_sawtooth_at_fixed_points(store: DuckDBOfflineStore, plan: str) -> N
 
 
 @pytest.mark.parametrize("window", [timedelta(hours=2), None])
-def test_availability_time_per_entity_row(store: DuckDBOfflineStore, window: timedelta | None) -> None:
+def test_availability_time_per_entity_row(store: Engine, window: timedelta | None) -> None:
     h = 3_600_000_000
     rows = [(h, h), (h + 5, 10 * h), (2 * h, None), (3 * h, 30 * h)]  # (ts, created)
     events = [

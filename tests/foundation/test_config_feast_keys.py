@@ -42,6 +42,15 @@ HONOURED: list[tuple[str, Callable[[RepoConfig], bool]]] = [
     ("batch_engine: local\n", lambda c: c.batch_engine.type == "local"),
     ("batch_engine:\n  type: local\n", lambda c: c.batch_engine.type == "local"),
     ("batch_engine_config: local\n", lambda c: c.batch_engine.type == "local"),
+    ("batch_engine: spark.engine\n", lambda c: c.batch_engine.type == "spark.engine"),
+    (
+        "batch_engine:\n  type: spark.engine\n  partitions: 4\n  spark_conf:\n    spark.sql.shuffle.partitions: 8\n",
+        lambda c: c.batch_engine.partitions == 4 and c.batch_engine.spark_conf == {"spark.sql.shuffle.partitions": 8},
+    ),
+    (
+        "batch_engine:\n  type: feast.infra.compute_engines.spark.compute.SparkComputeEngine\n",
+        lambda c: c.batch_engine.type == "spark.engine",
+    ),
     ("offline_store:\n  type: dask\n", lambda c: c.offline_store.type == "dask"),
     ("offline_store: file\n", lambda c: c.offline_store.type == "file"),
     (
@@ -133,6 +142,7 @@ WARNED: list[tuple[str, str]] = [
     ("online_store:\n  type: postgres\n  max_batched_result_rows: 10\n", "online_store.max_batched_result_rows"),
     ("offline_store:\n  type: duckdb\n  staging_location: s3://b/x\n", "offline_store.staging_location"),
     ("batch_engine:\n  type: local\n  backend: polars\n", "batch_engine.backend"),
+    ("batch_engine:\n  type: spark.engine\n  staging_location: s3://b/x\n", "batch_engine.staging_location"),
     ("registry:\n  path: data/r.db\n  purge_feast_metadata: true\n", "registry.purge_feast_metadata"),
     ("registry:\n  path: data/r.db\n  read_path: postgresql://replica/r\n", "registry.read_path"),
     (
@@ -196,8 +206,7 @@ REFUSED: list[tuple[str, tuple[str, ...]]] = [
     ("online_store:\n  type: my.plugin.CustomOnlineStore\n", ("CustomOnlineStore", "Feast store class")),
     ("offline_store:\n  type: bigquery\n", ("'bigquery'", "BigQuery", "Parquet", "duckdb")),
     ("offline_store:\n  type: snowflake.offline\n", ("'snowflake.offline'", "Snowflake", "duckdb")),
-    ("offline_store:\n  type: spark\n", ("'spark'", "not yet", "duckdb")),
-    ("batch_engine: spark.engine\n", ("'spark.engine'", "batch_engine: local")),
+    ("offline_store:\n  type: trino\n", ("'trino'", "duckdb")),
     ("batch_engine:\n  type: ray.engine\n  max_workers: 2\n", ("'ray.engine'", "batch_engine: local")),
     ("auth:\n  type: kubernetes\n", ("'kubernetes'", "API keys", "oidc")),
     ("auth:\n  type: ldap\n", ("auth.type", "no_auth or oidc")),

@@ -1,15 +1,5 @@
-from __future__ import annotations
+"""The contract tests of tests/offline run on every offline engine (tests/offline_engines.py)."""
 
-from collections.abc import Iterator
+from offline_engines import offline_engine, store
 
-import pytest
-
-from potluck.offline.duckdb_store import DuckDBOfflineStore
-from potluck.repo.config import DuckDBOfflineStoreConfig
-
-
-@pytest.fixture
-def store() -> Iterator[DuckDBOfflineStore]:
-    s = DuckDBOfflineStore(DuckDBOfflineStoreConfig(threads=2, memory_limit="2GB"))
-    yield s
-    s.close()
+__all__ = ["offline_engine", "store"]

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from label_reference import resolve
 from pit_reference import utc_naive
 
+from offline_engines import Engine
 from potluck.definitions.field import Field
-from potluck.offline.duckdb_store import DuckDBOfflineStore
 from potluck.offline.protocol import LabelRule, SourceTable, ViewQuery
 from potluck.offline.sql import Strategy, query
 from potluck.types import Int64, String
@@ -66,7 +66,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "priorities": tuple(draw(st.lists(st.sampled_from(LABELERS[:3]), unique=True, min_size=1))),
         "features": draw(st.sampled_from([("x", "y", "who"), ("who", "y"), ("x",)])),
         "availability": draw(st.booleans()),
-        "strategy": draw(st.sampled_from([None, Strategy.LATERAL])),
+        "strategy": draw(st.sampled_from([None, Strategy.LATERAL, Strategy.WINDOW])),
         "prune": draw(st.booleans()),
         "source_zoned": draw(st.booleans()),  # source times stored zoned (UTC) or naive
     }
@@ -120,26 +120,34 @@ def _expected(scenario: dict[str, Any], name: str = "labels") -> list[dict[str, 
     return out
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios())
-def test_policies_match_reference(scenario: dict[str, Any]) -> None:
-    ratio = query._PRUNE_RATIO
-    query._PRUNE_RATIO = 0 if scenario["prune"] else 2**62
-    try:
-        with tempfile.TemporaryDirectory() as tmp, DuckDBOfflineStore() as store:
-            view = _query(Path(tmp), scenario)
-            entity = pa.Table.from_pylist(
-                scenario["entity"], schema=pa.schema([("k", pa.int64()), ("event_timestamp", pa.timestamp("us"))])
-            )
-            job = store.get_historical_features(
-                entity, [view], availability_time=scenario["availability"], strategy=scenario["strategy"]
-            )
-            assert job.to_arrow().to_pylist() == _expected(scenario)
-    finally:
-        query._PRUNE_RATIO = ratio
+def test_policies_match_reference(store: Engine) -> None:
+    @settings(max_examples=store.examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(scenarios())
+    def check(scenario: dict[str, Any]) -> None:
+        ratio = query._PRUNE_RATIO
+        query._PRUNE_RATIO = 0 if scenario["prune"] else 2**62
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                view = _query(Path(tmp), scenario)
+                entity = pa.Table.from_pylist(
+                    scenario["entity"], schema=pa.schema([("k", pa.int64()), ("event_timestamp", pa.timestamp("us"))])
+                )
+                job = store.get_historical_features(
+                    entity,
+                    [view],
+                    availability_time=scenario["availability"],
+                    strategy=store.strategy(scenario["strategy"]),
+                )
+                assert job.to_arrow().to_pylist() == _expected(scenario)
+        finally:
+            query._PRUNE_RATIO = ratio
+
+    check()
 
 
-def _fixed(policy: str, rows: list[dict[str, Any]], at: datetime, priorities: tuple[str, ...] = ()) -> dict[str, Any]:
+def _fixed(
+    store: Engine, policy: str, rows: list[dict[str, Any]], at: datetime, priorities: tuple[str, ...] = ()
+) -> dict[str, Any]:
     scenario = {
         "rows": [{"sk": 1, "x": None, "y": None, "who": None} | r for r in rows],
         "split": len(rows),
@@ -156,7 +164,7 @@ def _fixed(policy: str, rows: list[dict[str, Any]], at: datetime, priorities: tu
     if scenario["with_created"]:
         for r in scenario["rows"]:
             r.setdefault("created", None)
-    with tempfile.TemporaryDirectory() as tmp, DuckDBOfflineStore() as store:
+    with tempfile.TemporaryDirectory() as tmp:
         entity = pa.Table.from_pylist(scenario["entity"])
         got = store.get_historical_features(entity, [_query(Path(tmp), scenario)]).to_arrow().to_pylist()
     assert got == _expected(scenario)
@@ -164,7 +172,7 @@ def _fixed(policy: str, rows: list[dict[str, Any]], at: datetime, priorities: tu
 
 
 @pytest.mark.parametrize("newest_first", [True, False])
-def test_majority_tie_goes_to_the_newest_vote(newest_first: bool) -> None:
+def test_majority_tie_goes_to_the_newest_vote(store: Engine, newest_first: bool) -> None:
     votes = [
         {"ts": T0 + timedelta(hours=2), "who": "alice", "x": 1, "y": "good"},
         {"ts": T0 + timedelta(hours=1), "who": "bob", "x": 2, "y": "bad"},
@@ -172,14 +180,14 @@ def test_majority_tie_goes_to_the_newest_vote(newest_first: bool) -> None:
         {"ts": T0 + timedelta(hours=3), "who": "dave", "x": 1, "y": "bad"},
     ]
     rows = votes if newest_first else votes[::-1]
-    got = _fixed("majority_vote", rows, T0 + timedelta(hours=5))
+    got = _fixed(store, "majority_vote", rows, T0 + timedelta(hours=5))
     # x: 1 (alice, dave) against 2 (bob, carol); dave's vote is the newest. y: good 1, bad 2.
     assert got == {"x": 1, "y": "bad", "who": None}
     # Before dave voted: x is 2 by two votes to one; y ties good (alice) against bad (bob), alice's is newer.
-    assert _fixed("majority_vote", rows, T0 + timedelta(hours=2)) == {"x": 2, "y": "good", "who": None}
+    assert _fixed(store, "majority_vote", rows, T0 + timedelta(hours=2)) == {"x": 2, "y": "good", "who": None}
 
 
-def test_majority_counts_each_labelers_newest_vote_once() -> None:
+def test_majority_counts_each_labelers_newest_vote_once(store: Engine) -> None:
     rows = [
         {"ts": T0, "who": "alice", "x": 2},
         {"ts": T0 + timedelta(hours=1), "who": "alice", "x": 2},
@@ -187,11 +195,11 @@ def test_majority_counts_each_labelers_newest_vote_once() -> None:
         {"ts": T0, "who": "bob", "x": 2},
         {"ts": T0, "who": "carol", "x": 1},
     ]
-    assert _fixed("majority_vote", rows, T0 + timedelta(hours=3))["x"] == 1
-    assert _fixed("majority_vote", rows, T0 + timedelta(hours=1))["x"] == 2
+    assert _fixed(store, "majority_vote", rows, T0 + timedelta(hours=3))["x"] == 1
+    assert _fixed(store, "majority_vote", rows, T0 + timedelta(hours=1))["x"] == 2
 
 
-def test_priority_prefers_the_ranked_labeler_over_newer_labels() -> None:
+def test_priority_prefers_the_ranked_labeler_over_newer_labels(store: Engine) -> None:
     rows = [
         {"ts": T0, "who": "expert", "x": 1},
         {"ts": T0 + timedelta(hours=1), "who": "crowd", "x": 2},
@@ -199,7 +207,7 @@ def test_priority_prefers_the_ranked_labeler_over_newer_labels() -> None:
         {"ts": T0 + timedelta(hours=3), "who": None, "x": 5},
     ]
     at = T0 + timedelta(hours=4)
-    assert _fixed("labeler_priority", rows, at, ("expert", "crowd"))["x"] == 1
-    assert _fixed("labeler_priority", rows, at, ("crowd", "expert"))["x"] == 2
+    assert _fixed(store, "labeler_priority", rows, at, ("expert", "crowd"))["x"] == 1
+    assert _fixed(store, "labeler_priority", rows, at, ("crowd", "expert"))["x"] == 2
     # Only unlisted labelers (bot, the null one) have labels before the expert's: the newest of them.
-    assert _fixed("labeler_priority", rows[2:], at, ("expert",)) == {"x": 5, "y": None, "who": None}
+    assert _fixed(store, "labeler_priority", rows[2:], at, ("expert",)) == {"x": 5, "y": None, "who": None}

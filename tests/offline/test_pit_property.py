@@ -1,4 +1,4 @@
-"""The DuckDB engine against the brute-force reference on random data (both join strategies)."""
+"""Every offline engine against the brute-force reference on random data (each join strategy it has)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pit_reference import RefView, reference_join, reference_latest
 
+from offline_engines import Engine
 from potluck.definitions.field import Field
-from potluck.offline.duckdb_store import DuckDBOfflineStore
 from potluck.offline.protocol import SourceTable, ViewQuery
 from potluck.offline.sql import Strategy, query
 from potluck.types import Float64, Int64
@@ -81,7 +81,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "entity": entity,
         "tz": tz,
         "availability": draw(st.booleans()),
-        "strategy": draw(st.sampled_from([None, Strategy.LATERAL])),
+        "strategy": draw(st.sampled_from([None, Strategy.LATERAL, Strategy.WINDOW])),
         "source_zoned": draw(st.booleans()),  # source timestamps stored zoned (UTC) or naive
         "prune": draw(st.booleans()),  # sources pruned to the entity keys and times, or read whole
     }
@@ -142,58 +142,64 @@ def _entity_table(scenario: dict[str, Any]) -> pa.Table:
     return pa.Table.from_pylist(scenario["entity"], schema=pa.schema(fields))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios())
-def test_join_matches_reference(scenario: dict[str, Any]) -> None:
-    ratio = query._PRUNE_RATIO
-    query._PRUNE_RATIO = 0 if scenario["prune"] else 2**62
-    try:
-        _check_join(scenario)
-    finally:
-        query._PRUNE_RATIO = ratio
+def test_join_matches_reference(store: Engine) -> None:
+    @settings(max_examples=store.examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(scenarios())
+    def check(scenario: dict[str, Any]) -> None:
+        ratio = query._PRUNE_RATIO
+        query._PRUNE_RATIO = 0 if scenario["prune"] else 2**62
+        try:
+            _check_join(store, scenario)
+        finally:
+            query._PRUNE_RATIO = ratio
+
+    check()
 
 
-def _check_join(scenario: dict[str, Any]) -> None:
-    with tempfile.TemporaryDirectory() as tmp, DuckDBOfflineStore() as store:
+def _check_join(store: Engine, scenario: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
         queries, refs = _write_views(Path(tmp), scenario)
         job = store.get_historical_features(
             _entity_table(scenario),
             queries,
             availability_time=scenario["availability"],
-            strategy=scenario["strategy"],
+            strategy=store.strategy(scenario["strategy"]),
         )
         got = job.to_arrow().to_pylist()
         expected = reference_join(scenario["entity"], "event_timestamp", refs, scenario["availability"])
         assert got == expected
 
 
-@settings(max_examples=60, deadline=None)
-@given(scenarios(), st.sampled_from([None, 1, 3]), st.integers(min_value=2, max_value=7))
-def test_latest_rows_match_reference(scenario: dict[str, Any], start_h: int | None, end_h: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp, DuckDBOfflineStore() as store:
-        queries, refs = _write_views(Path(tmp), scenario)
-        view, ref = queries[0], refs[0]
-        start = None if start_h is None else T0 + timedelta(hours=start_h)
-        end = T0 + timedelta(hours=end_h)
-        batches = list(store.latest_rows(view, start, end, batch_rows=2))
-        assert all(b.num_rows <= 2 for b in batches)
-        got = [r for b in batches for r in b.to_pylist()]
-        expected = []
-        for row in reference_latest(ref, start, end):
-            out = {k: row[c] for k, c in zip(view.join_keys, ref.key_columns, strict=True)}
-            out |= {"fx": row["x"], "fy": row["y"], "event_timestamp": row["ts"].replace(tzinfo=UTC)}
-            created = row.get("created")
-            out["created_timestamp"] = None if created is None else created.replace(tzinfo=UTC)
-            expected.append(out)
+def test_latest_rows_match_reference(store: Engine) -> None:
+    @settings(max_examples=store.examples(60), deadline=None)
+    @given(scenarios(), st.sampled_from([None, 1, 3]), st.integers(min_value=2, max_value=7))
+    def check(scenario: dict[str, Any], start_h: int | None, end_h: int) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            queries, refs = _write_views(Path(tmp), scenario)
+            view, ref = queries[0], refs[0]
+            start = None if start_h is None else T0 + timedelta(hours=start_h)
+            end = T0 + timedelta(hours=end_h)
+            batches = list(store.latest_rows(view, start, end, batch_rows=2))
+            assert all(b.num_rows <= 2 for b in batches)
+            got = [r for b in batches for r in b.to_pylist()]
+            expected = []
+            for row in reference_latest(ref, start, end):
+                out = {k: row[c] for k, c in zip(view.join_keys, ref.key_columns, strict=True)}
+                out |= {"fx": row["x"], "fy": row["y"], "event_timestamp": row["ts"].replace(tzinfo=UTC)}
+                created = row.get("created")
+                out["created_timestamp"] = None if created is None else created.replace(tzinfo=UTC)
+                expected.append(out)
 
-        def order(r: dict[str, Any]) -> tuple[Any, ...]:
-            return tuple(r[k] for k in view.join_keys)
+            def order(r: dict[str, Any]) -> tuple[Any, ...]:
+                return tuple(r[k] for k in view.join_keys)
 
-        assert sorted(got, key=order) == sorted(expected, key=order)
+            assert sorted(got, key=order) == sorted(expected, key=order)
+
+    check()
 
 
-@pytest.mark.parametrize("strategy", [None, Strategy.LATERAL])
-def test_strategies_agree_on_a_fixed_case(store: DuckDBOfflineStore, tmp_path: Path, strategy: Strategy | None) -> None:
+@pytest.mark.parametrize("strategy", [None, Strategy.LATERAL, Strategy.WINDOW])
+def test_strategies_agree_on_a_fixed_case(store: Engine, tmp_path: Path, strategy: Strategy | None) -> None:
     rows = [
         {"sk0": 1, "ts": T0, "x": 1, "y": 0.5},
         {"sk0": 1, "ts": T0, "x": 2, "y": None},
@@ -213,6 +219,10 @@ def test_strategies_agree_on_a_fixed_case(store: DuckDBOfflineStore, tmp_path: P
         "tz": None,
     }
     queries, refs = _write_views(tmp_path, scenario)
-    got = store.get_historical_features(_entity_table(scenario), queries, strategy=strategy).to_arrow().to_pylist()
+    got = (
+        store.get_historical_features(_entity_table(scenario), queries, strategy=store.strategy(strategy))
+        .to_arrow()
+        .to_pylist()
+    )
     assert got == reference_join(scenario["entity"], "event_timestamp", refs)
     assert got[0]["v__fx"] == 2  # the later file wins the remaining tie

@@ -31,6 +31,18 @@ def _format_name(file_format: object, path: str, label: str) -> str:
     return str(name)
 
 
+def check_field_mapping(label: str, field_mapping: object) -> dict[str, str]:
+    """A source's `field_mapping` (source column -> field name), checked, in a stable order."""
+    mapping = field_mapping or {}
+    if not isinstance(mapping, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise DefinitionError(f"{label}: 'field_mapping' must map source column names to field names")
+    for target in mapping.values():
+        check_column(label, target, field="field_mapping")
+    return dict(sorted(mapping.items()))
+
+
 class DataSource(Definition):
     kind = "data_source"
     source_type = "abstract"
@@ -53,6 +65,10 @@ class DataSource(Definition):
             from potluck.definitions.stream_sources import RedisStreamSource
 
             return RedisStreamSource._from_spec(spec)
+        if kind == "spark":
+            from potluck.definitions.spark_source import SparkSource
+
+            return SparkSource._from_spec(spec)
         if kind == "request":
             from potluck.definitions.request_source import RequestSource
 
@@ -110,14 +126,7 @@ class FileSource(DataSource):
             if created_timestamp_column
             else ""
         )
-        mapping = field_mapping or {}
-        if not isinstance(mapping, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
-        ):
-            raise DefinitionError(f"{label}: 'field_mapping' must map source column names to field names")
-        for target in mapping.values():
-            check_column(label, target, field="field_mapping")
-        self.field_mapping = dict(sorted(mapping.items()))
+        self.field_mapping = check_field_mapping(label, field_mapping)
         self.description = check_text(label, description, "description")
         self.tags = check_tags(label, tags)
         self.owner = check_text(label, owner, "owner")
@@ -206,6 +215,15 @@ class PushSource(DataSource):
             tags=spec.get("tags"),
             owner=spec.get("owner", ""),
         )
+
+
+def batch_source(source: DataSource) -> DataSource:
+    """The source a view's historical rows are read from: a `FileSource` or a `SparkSource`."""
+    from potluck.definitions.spark_source import SparkSource
+
+    if isinstance(source, SparkSource):
+        return source
+    return batch_file_source(source)
 
 
 def batch_file_source(source: DataSource) -> FileSource:

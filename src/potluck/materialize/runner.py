@@ -8,17 +8,18 @@ online state equals that of one clean run.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from potluck.definitions import FeatureView
 from potluck.definitions.errors import RetrievalError
 from potluck.materialize.local import materialize_view
 from potluck.materialize.watermark import DEFAULT_MAX_CLOCK_SKEW, check_end, watermark
-from potluck.offline.protocol import OfflineStore
+from potluck.offline.protocol import OfflineStore, ViewQuery
 from potluck.online.protocol import OnlineStore, OnlineView
 from potluck.registry.sql import SqlRegistryStore
 from potluck.retrieval.plans import full_view_query, online_view
@@ -28,6 +29,35 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 DEFAULT_BATCH_ROWS = 50_000
+log = logging.getLogger("potluck.materialize")
+
+
+class BatchEngine(Protocol):
+    """An engine that computes a view's latest rows and writes them to the online store itself.
+
+    Views it does not handle (and aggregation views, and views followed by stored on-demand views)
+    run on the local engine: latest rows from the offline store, written by this process.
+    """
+
+    name: str
+
+    def handles(self, query: ViewQuery) -> bool: ...
+
+    def write_latest(
+        self,
+        query: ViewQuery,
+        target: OnlineView,
+        start: datetime | None,
+        end: datetime,
+        *,
+        batch_rows: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> tuple[int, int]:
+        """Write each key's latest row with start <= event_ts <= end, returning (rows written, rows read).
+
+        Returns only once every row is durable; raises (naming the view) otherwise.
+        """
+        ...
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,7 @@ def materialize(
     max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
     stored_for: Callable[[FeatureView], Sequence[StoredView]] | None = None,
     on_outcome: Callable[[str, BaseException | None], None] | None = None,
+    engine: BatchEngine | None = None,
 ) -> list[MaterializationResult]:
     """Materialize each view; with `incremental_lookback` set, each view starts where it left off.
 
@@ -82,7 +113,7 @@ def materialize(
     `stored_for(view)`: the on-demand views stored at write time whose rows follow the view's
     (each slice's outputs are written after the slice, and before the interval is recorded).
     `on_outcome(view, error)` is told of each view's success (None) or failure; a failure still
-    ends the run with its error.
+    ends the run with its error. `engine`: the batch engine of the views it handles (else local).
     """
     end = utc(end)
     check_end(end, datetime.now(UTC), max_clock_skew)
@@ -92,7 +123,7 @@ def materialize(
             continue
         try:
             results.append(_one(view, project, repo_path, offline, online, registry, start, end,
-                                incremental_lookback, batch_rows, progress, stored_for))  # fmt: skip
+                                incremental_lookback, batch_rows, progress, stored_for, engine))  # fmt: skip
         except Exception as err:
             if on_outcome is not None:
                 on_outcome(view.name, err)
@@ -115,6 +146,7 @@ def _one(
     batch_rows: int,
     progress: ProgressFactory | None,
     stored_for: Callable[[FeatureView], Sequence[StoredView]] | None,
+    engine: BatchEngine | None = None,
 ) -> MaterializationResult:
     view_start = (
         incremental_start(view, registry, end, incremental_lookback)
@@ -128,6 +160,11 @@ def _one(
     on_progress = progress(view.name) if progress else None
     if target.tiles is not None:  # an aggregation view: its tiles rebuilt from the events up to end
         from potluck.materialize.tiles import backfill_view
+
+        if engine is not None:
+            log.warning(
+                "materialize '%s': runs on the local engine, not %s: it has aggregations", view.name, engine.name
+            )
 
         online.create([target])
         read = backfill_view(
@@ -145,12 +182,30 @@ def _one(
         return MaterializationResult(view.name, view_start, end, read, seconds, rows_read=read)
     stored = list(stored_for(view)) if stored_for is not None else []
     online.create([target, *(s.target for s in stored)])
-    batches = _Counted(offline.latest_rows(full_view_query(view, repo_path), view_start, end, batch_rows))
+    query = full_view_query(view, repo_path)
+    if engine is not None and _engine_runs(engine, view, query, stored):
+        rows, read = engine.write_latest(query, target, view_start, end, batch_rows=batch_rows, on_progress=on_progress)
+        registry.record_materialization(view.name, view_start, end)
+        seconds = time.perf_counter() - began
+        return MaterializationResult(view.name, view_start, end, rows, seconds, rows_read=read)
+    batches = _Counted(offline.latest_rows(query, view_start, end, batch_rows))
     write = _with_stored(view, online, stored) if stored else None
     rows = materialize_view(batches, online, target, batch_rows=batch_rows, on_progress=on_progress, write=write)
     registry.record_materialization(view.name, view_start, end)
     seconds = time.perf_counter() - began
     return MaterializationResult(view.name, view_start, end, rows, seconds, rows_read=batches.rows)
+
+
+def _engine_runs(engine: BatchEngine, view: FeatureView, query: ViewQuery, stored: Sequence[StoredView]) -> bool:
+    """Whether `engine` materializes `view`; when it cannot, the local engine does, and the log says why."""
+    if stored:
+        why = "on-demand views stored at write time follow it"
+    elif not engine.handles(query):
+        why = f"its source '{query.source.name}' is {query.source.file_format}, which {engine.name} does not read"
+    else:
+        return True
+    log.warning("materialize '%s': runs on the local engine, not %s: %s", view.name, engine.name, why)
+    return False
 
 
 def _with_stored(

@@ -52,7 +52,7 @@ def source_files(
             raise RetrievalError(f"{who}source '{source.name}': no file matches '{path}'")
         return files
     if os.path.isdir(path):
-        pattern = "*.csv" if source.file_format == "csv" else "*.parquet"
+        pattern = f"*.{source.file_format}"  # *.parquet, *.csv (Spark also *.json, *.avro)
         files = sorted(str(p) for p in Path(path).rglob(pattern) if p.is_file() and not p.name.startswith("."))
         if not files and not allow_empty_directory:
             raise RetrievalError(f"{who}source '{source.name}': directory '{path}' holds no {pattern} file")

@@ -340,6 +340,14 @@ class DuckDBOfflineStore:
     def _source_input(self, cursor: duckdb.DuckDBPyConnection, view: ViewQuery, entity: _Entity | None) -> SourceInput:
         if entity is not None:
             check_join_keys(view, entity.types)
+        table = view.source
+        if table.table or table.query or table.file_format not in ("parquet", "csv"):
+            what = f"table '{table.table}'" if table.table else "query" if table.query else f"{table.file_format} files"
+            raise RetrievalError(
+                f"feature view '{view.view_name}': source '{table.name}' reads a {what}, which the DuckDB offline "
+                "store cannot read; use the offline store of that source in feature_store.yaml (offline_store: "
+                "type: spark for a SparkSource), or Parquet or CSV files"
+            )
         files = duckdb_sources.source_files(view.source, view.view_name, allow_empty_directory=True)
         row_count: int | None = None
         if files:

@@ -15,18 +15,29 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SourceTable:
-    """A batch source as the offline engine sees it: a resolved file and its column roles.
+    """A batch source as the offline engine sees it: where its rows are and its column roles.
 
-    `columns` maps each output name (join key or feature field) to the source column holding it,
-    after the source's `field_mapping` is applied.
+    The rows are in exactly one of: files (`path`), a table of the engine (`table`, `name` or
+    `schema.name`) or a query in the engine's SQL (`query`). `columns` maps each output name (join
+    key or feature field) to the source column holding it, after the source's `field_mapping`.
     """
 
     name: str
-    path: str  # absolute path of a file, a directory of Parquet files, or a glob
-    file_format: str  # "parquet" | "csv"
+    path: str  # absolute path of a file, a directory of Parquet files, or a glob; "" for a table or query
+    file_format: str  # "parquet" | "csv" for files (Spark also "json" | "avro"); "" otherwise
     timestamp_column: str
     created_timestamp_column: str  # "" when the source has none
     columns: dict[str, str]
+    table: str = ""  # a table (or view) of the engine's database
+    query: str = ""  # a SELECT in the engine's SQL
+    # A SparkSource's date partition column and that column's format (Python strftime), for pruning.
+    date_partition_column: str = ""
+    date_partition_format: str = "%Y-%m-%d"
+
+    @property
+    def location(self) -> str:
+        """Where the rows are, for messages: the path, the table or the query."""
+        return self.path or self.table or self.query
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from potluck.definitions.errors import ConfigError, ConfigKeyWarning, suggestion
 from potluck.monitoring.config import MonitoringConfig
+from potluck.offline.spark_config import SparkOfflineStoreConfig
 from potluck.online.dynamodb_config import DynamoDBOnlineStoreConfig
 from potluck.online.redis_config import RedisOnlineStoreConfig
 from potluck.online.remote import RemoteOnlineStoreConfig
@@ -62,6 +63,9 @@ class DuckDBOfflineStoreConfig(_Strict):
     memory_limit: str | None = None  # e.g. "4GB"; unset: 40% of memory, at least 1GB (beyond it DuckDB spills)
     temp_directory: str | None = None  # where DuckDB spills over the memory limit; unset: under the system temp dir
     threads: int | None = Field(default=None, ge=1)
+
+
+OfflineStoreConfig = Annotated[DuckDBOfflineStoreConfig | SparkOfflineStoreConfig, Field(discriminator="type")]
 
 
 class SqliteOnlineStoreConfig(_Strict):
@@ -151,14 +155,27 @@ class BatchEngineConfig(_Strict):
     type: Literal["local"] = "local"
 
 
+class SparkEngineConfig(_Strict):
+    """`batch_engine: {type: spark.engine}`: latest rows computed in Spark, written from its executors."""
+
+    type: Literal["spark.engine"]
+    # partitions the online writes are spread over (0: as Spark's plan leaves them); Feast's name
+    partitions: int = Field(default=0, ge=0)
+    # settings of the Spark session, over those of an already running one; Feast's name
+    spark_conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+EngineConfig = Annotated[BatchEngineConfig | SparkEngineConfig, Field(discriminator="type")]
+
+
 class RepoConfig(_Strict):
     project: str
     project_description: str | None = None
     registry: RegistryConfig = RegistryConfig()
     provider: Literal["local"] = "local"
-    offline_store: DuckDBOfflineStoreConfig = DuckDBOfflineStoreConfig()
+    offline_store: OfflineStoreConfig = DuckDBOfflineStoreConfig()
     online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
-    batch_engine: BatchEngineConfig = BatchEngineConfig()
+    batch_engine: EngineConfig = BatchEngineConfig()
     materialization: MaterializationConfig = MaterializationConfig()
     entity_key_serialization_version: Literal[3] = 3
     # Feast's `auth.type` as given (None: not given); `oidc` settings move to feature_server.oidc
@@ -189,6 +206,8 @@ class RepoConfig(_Strict):
             return {"type": value}
         if info.field_name == "online_store" and isinstance(value, dict) and "type" not in value:
             return {**value, "type": "sqlite"}
+        if info.field_name == "offline_store" and isinstance(value, dict) and "type" not in value:
+            return {**value, "type": "duckdb"}
         return value
 
     @model_validator(mode="before")

@@ -55,7 +55,6 @@ LACKING_OFFLINE: dict[str, str] = {
     "bigquery": "BigQuery",
     "redshift": "Amazon Redshift",
     "snowflake.offline": "Snowflake",
-    "spark": "Spark (not yet available)",
     "trino": "Trino",
     "postgres": "PostgreSQL as an offline store (not yet available)",
     "athena": "Amazon Athena",
@@ -72,7 +71,6 @@ LACKING_ENGINES: dict[str, str] = {
     "snowflake.engine": "Snowflake",
     "lambda": "AWS Lambda",
     "k8s": "Kubernetes jobs",
-    "spark.engine": "Spark (not yet available)",
     "ray.engine": "Ray",
     "flink.engine": "Flink",
     "spark_application": "Spark applications",
@@ -87,6 +85,8 @@ FEAST_CLASS_PATHS: dict[str, str] = {
     "feast.infra.online_stores.dynamodb.DynamoDBOnlineStore": "dynamodb",
     "feast.infra.offline_stores.dask.DaskOfflineStore": "dask",
     "feast.infra.offline_stores.duckdb.DuckDBOfflineStore": "duckdb",
+    "feast.infra.offline_stores.contrib.spark_offline_store.spark.SparkOfflineStore": "spark",
+    "feast.infra.compute_engines.spark.compute.SparkComputeEngine": "spark.engine",
 }
 
 _SEARCH = "no effect: " + VECTOR
@@ -205,6 +205,10 @@ OIDC_RENAMES: dict[str, str] = {
     "jwks_request_timeout_seconds": "jwks_timeout_seconds",
     "verify_ssl": "verify_tls",
     "ca_cert_path": "ca_cert_file",
+}
+SPARK_ENGINE_KEYS: dict[str, Ignored] = {
+    "staging_location": Ignored("no effect: the Spark engine writes to the online store from the executors directly"),
+    "region": Ignored("no effect: the Spark engine stages nothing"),
 }
 OIDC_CLIENT_KEYS = ("client_secret", "token", "token_env_var", "username", "password", "token_refresh_margin_seconds")
 OIDC_IGNORED: dict[str, Ignored] = {
@@ -453,6 +457,9 @@ class Translation:
             return value
         section = dict(value)
         kind = FEAST_CLASS_PATHS.get(section.get("type", "duckdb"), section.get("type", "duckdb"))
+        if kind == "spark":  # Feast's keys are Potluck's (spark_conf, staging_location, region)
+            section["type"] = kind
+            return section
         if kind not in ("duckdb", "file", "dask"):
             raise self.error(self.store_error("offline_store", str(kind), LACKING_OFFLINE, OFFLINE_ALTERNATIVE))
         if "type" in section:
@@ -466,9 +473,15 @@ class Translation:
         if not isinstance(value, dict):
             return value
         section = dict(value)
-        kind = section.get("type", "local")
+        kind = FEAST_CLASS_PATHS.get(section.get("type", "local"), section.get("type", "local"))
+        if kind == "spark.engine":
+            section["type"] = kind
+            self.drop(section, SPARK_ENGINE_KEYS, "batch_engine.")
+            return section
         if kind != "local":
-            alternative = "use batch_engine: local (materialization runs inside the offline engine, DuckDB)"
+            alternative = (
+                "use batch_engine: local (materialization runs inside the offline engine, DuckDB) or spark.engine"
+            )
             raise self.error(self.store_error("batch_engine", str(kind), LACKING_ENGINES, alternative))
         self.drop(
             section, {"backend": Ignored("no effect: rows are selected inside DuckDB, then streamed")}, "batch_engine."

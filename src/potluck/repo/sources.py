@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from potluck.definitions import DataSource
 from potluck.definitions.errors import RepositoryError
 from potluck.definitions.sources import batch_file_source
+from potluck.definitions.spark_source import SparkSource
 from potluck.definitions.stream_sources import KafkaSource, RedisStreamSource
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ def source_schema(source: DataSource, repo_path: str) -> pa.Schema | None:
     """The Arrow schema of a source's files; None if a push or stream source has no file yet (or none at all)."""
     if isinstance(source, (KafkaSource, RedisStreamSource)) and source.batch_source is None:
         return None
+    if isinstance(source, SparkSource):
+        return _spark_source_schema(source, repo_path)
     file_source = batch_file_source(source)
     path = resolve_source_path(file_source.path, repo_path)
     exists = os.path.exists(path) or (any(c in path for c in "*?[") and glob.glob(path))
@@ -40,6 +43,25 @@ def source_schema(source: DataSource, repo_path: str) -> pa.Schema | None:
     except _NoFiles:
         if source is not file_source:
             return None  # a push source whose batch folder has received no rows yet
+        raise RepositoryError(f"data source '{source.name}': no data files under '{path}'") from None
+    except (OSError, ValueError) as err:
+        raise RepositoryError(f"data source '{source.name}': cannot read '{path}': {err}") from None
+
+
+def _spark_source_schema(source: SparkSource, repo_path: str) -> pa.Schema | None:
+    """A Parquet path's schema from its footer; None for tables, queries and other formats (only Spark
+    reads those: their columns are checked when the Spark offline store first reads them)."""
+    if source.relation_kind != "path" or source.file_format != "parquet" or "://" in source.path:
+        return None
+    path = resolve_source_path(source.path, repo_path)
+    if not os.path.exists(path) and not glob.glob(path):
+        raise RepositoryError(
+            f"data source '{source.name}': path '{source.path}' does not exist (resolved to {path}); "
+            "create it or fix the 'path'"
+        )
+    try:
+        return _read_schema(path, "parquet")
+    except _NoFiles:
         raise RepositoryError(f"data source '{source.name}': no data files under '{path}'") from None
     except (OSError, ValueError) as err:
         raise RepositoryError(f"data source '{source.name}': cannot read '{path}': {err}") from None

@@ -55,7 +55,9 @@ def _group(dialect: Dialect, rule: LabelRule, labeler: str) -> Sql:
         return Sql("CASE ") + join(ranks, " ") + f" ELSE {len(rule.priorities)} END"
     if rule.policy == MAJORITY:
         # Text that tells a null labeler apart from every named one ('' against '=' || name).
-        return Sql(f"CASE WHEN {labeler} IS NULL THEN '' ELSE '=' || CAST({labeler} AS VARCHAR) END")
+        return Sql(
+            f"CASE WHEN {labeler} IS NULL THEN '' ELSE '=' || CAST({labeler} AS {dialect.type_names['String']}) END"
+        )
     raise ValueError(f"unknown conflict policy {rule.policy!r}")
 
 
@@ -148,21 +150,19 @@ def resolved_labels_sql(
         timestamp_type=dialect.utc_timestamp_type,
     )
     votes = candidates(inner_entity, [(inner_view, inner_source)])
-    found = Sql("(SELECT * FROM (") + votes + f") WHERE {q(_VOTE_POSITION)} IS NOT NULL)"
+    found = Sql("(SELECT * FROM (") + votes + f") AS {q('__potluck_found')} WHERE {q(_VOTE_POSITION)} IS NOT NULL)"
     if rule.policy == PRIORITY:
         picked = ", ".join(f"{q(f'__potluck_lf{j}')} AS {q(f'__f{j}')}" for j in range(len(view.features)))
-        return (
-            Sql(f"SELECT {q(OUTER)} AS {q(row)}, {picked} FROM ")
-            + found
-            + f" QUALIFY row_number() OVER (PARTITION BY {q(OUTER)} ORDER BY {q(GROUP)}) = 1"
-        )
+        rank = f"row_number() OVER (PARTITION BY {q(OUTER)} ORDER BY {q(GROUP)}) AS {q('__potluck_rank')}"
+        select = Sql(f"SELECT {q(OUTER)} AS {q(row)}, {picked}, {rank} FROM ") + found + f" AS {q('__potluck_votes')}"
+        return dialect.filtered(select, f"{q('__potluck_rank')} = 1")
     return _majority(dialect, view, rule, found, row)
 
 
 def _majority(dialect: Dialect, view: ViewQuery, rule: LabelRule, found: Sql, row: str) -> Sql:
     q = dialect.quote
     newest = dialect.composite([q(_VOTE_TS), q(_VOTE_CREATED), q(_VOTE_POSITION)])
-    ctes: list[Sql] = [Sql(f"{q('__potluck_votes')} AS MATERIALIZED ") + found]
+    ctes: list[Sql] = [Sql(f"{q('__potluck_votes')} AS {dialect.materialized}") + found]
     cols: list[str] = []
     joins: list[str] = []
     for j, f in enumerate(view.features):
@@ -175,14 +175,14 @@ def _majority(dialect: Dialect, view: ViewQuery, rule: LabelRule, found: Sql, ro
         ctes.append(
             Sql(
                 f"{tally} AS (SELECT {q(OUTER)}, {value} AS {q('v')}, count(*) AS {q('n')}, "
-                f"max({newest}) AS {q('newest')} FROM {q('__potluck_votes')} WHERE {value} IS NOT NULL "
+                f"{dialect.arg_max(newest, newest)} AS {q('newest')} FROM {q('__potluck_votes')} WHERE {value} IS NOT NULL "
                 f"GROUP BY {q(OUTER)}, {value})"
             )
         )
         order = dialect.composite([q("n"), q("newest")])
         ctes.append(
             Sql(
-                f"{winner} AS (SELECT {q(OUTER)}, arg_max({q('v')}, {order}) AS {q('v')} FROM {tally} "
+                f"{winner} AS (SELECT {q(OUTER)}, {dialect.arg_max(q('v'), order)} AS {q('v')} FROM {tally} "
                 f"GROUP BY {q(OUTER)})"
             )
         )

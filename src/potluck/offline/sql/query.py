@@ -22,9 +22,12 @@ each group's winning position and a second scan that keeps those rows). The comp
 variant (`asof_dedup=False`) compares the entity side `(entity_ts, +inf, +inf)` against the
 source side `(event_ts, created_ts, ordinal)` instead. The ttl is applied afterwards: if the
 latest candidate is older than `entity_ts - ttl` every other candidate is older too, so nulling
-it out is exact. Without an as-of join, and for availability-time mode (two independent
-inequalities, which one as-of cannot express), each view is a `LATERAL` subquery ordered by
-the sort key with `LIMIT 1`.
+it out is exact. Without an as-of join (`Strategy.WINDOW`, the default of such engines) the
+same match is a running maximum: entity rows and the reduced source rows of a key in one window
+ordered by time, each entity row taking the greatest source event time so far, then the source
+row at that key and time joined back. For availability-time mode (two independent inequalities,
+which neither form can express), each view is a `LATERAL` subquery ordered by the sort key with
+`LIMIT 1`.
 
 Both queries read sources through a filtered projection that keeps only the referenced columns
 and the rows inside `[min(entity_ts) - ttl, max(entity_ts)]`, so engines can prune row groups.
@@ -48,6 +51,7 @@ _PRUNE_RATIO = 3
 
 class Strategy(Enum):
     ASOF = "asof"
+    WINDOW = "window"  # the as-of match as a running maximum over entity and source rows
     LATERAL = "lateral"
 
 
@@ -279,7 +283,7 @@ def point_in_time_sql(
             ]
             out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
             continue
-        use = strategy or (Strategy.ASOF if dialect.supports_asof else Strategy.LATERAL)
+        use = strategy or (Strategy.ASOF if dialect.supports_asof else Strategy.WINDOW)
         if availability_time:
             use = Strategy.LATERAL
         ttl_us = _micros(view.ttl)
@@ -299,7 +303,7 @@ def point_in_time_sql(
                     f"WHERE {q(_TS)} IS NOT NULL GROUP BY {group})"
                 )
             )
-        dedup = use is Strategy.ASOF and asof_dedup
+        dedup = (use is Strategy.ASOF and asof_dedup) or use is Strategy.WINDOW
         body = source_cte(
             dialect,
             view,
@@ -314,7 +318,13 @@ def point_in_time_sql(
             # Only the winner of each (keys, event_ts) group can be picked: keep it alone, and the
             # as-of join compares plain event timestamps.
             part = ", ".join([*(q(f"__k{j}") for j in range(len(view.join_keys))), q("__t")])
-            two_pass = by_position and not prune and source.ordinal_is_stable and dialect.packs_sort_keys
+            two_pass = (
+                use is Strategy.ASOF
+                and by_position
+                and not prune
+                and source.ordinal_is_stable
+                and dialect.packs_sort_keys
+            )
             if two_pass:
                 # One aggregation over the sort keys finds each group's winning position; a second
                 # scan keeps the rows at those positions. Cheaper than sorting every row with its
@@ -337,21 +347,26 @@ def point_in_time_sql(
                 body = (
                     Sql("SELECT * FROM (")
                     + rows
-                    + f") AS {q('__potluck_rows')} WHERE {q('__o')} IN (SELECT arg_max({q('__o')}, {q('__p')}) FROM ("
+                    + f") AS {q('__potluck_rows')} WHERE {q('__o')} IN (SELECT {dialect.arg_max(q('__o'), q('__p'))} FROM ("
                     + winners
                     + f") AS {q('__potluck_keys')} GROUP BY {part})"
                 )
             else:
-                body = (
-                    Sql("SELECT * FROM (")
-                    + body
-                    + f") QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {q('__c')} DESC, {q('__o')} DESC) = 1"
-                )
+                body = _first_per_group(dialect, body, part)
         ctes.append(Sql(f"{q(cte_name)} AS (") + body + ")")
         key_eq = [
             f"{dialect.qualified(e, k)} = {dialect.qualified(alias, f'__k{j}')}" for j, k in enumerate(view.join_keys)
         ]
-        if use is Strategy.ASOF:
+        if use is Strategy.WINDOW:
+            joins.append((len(view.features), i, _window_match(dialect, view, i, ctes, cte_name, alias)))
+            if ttl_us > 0:
+                inner_cols.append(
+                    Sql(f"{dialect.qualified(alias, '__t')} >= ")
+                    + dialect.minus_micros(e_ts, ttl_us)
+                    + f" AS {q(f'__potluck_ok{i}')}"
+                )
+            out.extend(_feature_expr(dialect, view, i, j, ttl_us > 0) for j in range(len(view.features)))
+        elif use is Strategy.ASOF:
             if dedup:
                 inequality = f"{e_ts} >= {dialect.qualified(alias, '__t')}"
                 event_ts = dialect.qualified(alias, "__t")
@@ -411,6 +426,44 @@ def point_in_time_sql(
         + join([clause for _, _, clause in sorted(joins, key=lambda j: (j[0], j[1]))], " ")
         + f") AS {q('__potluck_joined')}"
         + (f" ORDER BY {q(ROW)}" if ordered else "")
+    )
+
+
+def _window_match(dialect: Dialect, view: ViewQuery, index: int, ctes: list[Sql], source: str, alias: str) -> Sql:
+    """The as-of match without an as-of join: entity and source rows in one window per key, ordered
+    by time (a source row before an entity row at the same time), where each entity row takes the
+    greatest source event time so far; then the source row at that (key, time), unique after the
+    per-group reduction, is joined. One sort and two hash joins; no index needed."""
+    q = dialect.quote
+    n = len(view.join_keys)
+    keys = [q(f"__k{j}") for j in range(n)]
+    match = f"__potluck_m{index}"
+    src_cols = [*keys, q("__t"), f"{q('__t')} AS {q('__src_t')}", f"0 AS {q('__kind')}"]
+    src_cols.append(f"CAST(NULL AS BIGINT) AS {q(ROW)}")
+    ent_cols = [f"{q(k)} AS {q(f'__k{j}')}" for j, k in enumerate(view.join_keys)]
+    ent_cols += [f"{q(_TS)} AS {q('__t')}", f"NULL AS {q('__src_t')}", f"1 AS {q('__kind')}", q(ROW)]
+    not_null = " AND ".join([f"{q(_TS)} IS NOT NULL", *(f"{q(k)} IS NOT NULL" for k in view.join_keys)])
+    window = (
+        f"max({q('__src_t')}) OVER (PARTITION BY {', '.join(keys)} ORDER BY {q('__t')}, {q('__kind')} "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    )
+    union = (
+        f"SELECT {', '.join(src_cols)} FROM {q(source)} UNION ALL "
+        f"SELECT {', '.join(ent_cols)} FROM {q(_ENTITY)} WHERE {not_null}"
+    )
+    ctes.append(
+        Sql(
+            f"{q(match)} AS (SELECT {q(ROW)}, {q('__match')} FROM (SELECT {q(ROW)}, {q('__kind')}, "
+            f"{window} AS {q('__match')} FROM ({union}) AS {q('__potluck_u')}) AS {q('__potluck_w')} "
+            f"WHERE {q('__kind')} = 1)"
+        )
+    )
+    m = f"__potluck_mm{index}"
+    on = [f"{dialect.qualified(alias, f'__k{j}')} = {dialect.qualified('e', k)}" for j, k in enumerate(view.join_keys)]
+    on.append(f"{dialect.qualified(alias, '__t')} = {dialect.qualified(m, '__match')}")
+    return Sql(
+        f"LEFT JOIN {q(match)} AS {q(m)} ON {dialect.qualified(m, ROW)} = {dialect.qualified('e', ROW)} "
+        f"LEFT JOIN {q(source)} AS {q(alias)} ON {' AND '.join(on)}"
     )
 
 
@@ -559,7 +612,7 @@ def latest_rows_grouped_sql(
         plain.append(f"{q('__t') if ts_zoned else dialect.cast(q('__t'), zoned)} AS {q('event_timestamp')}")
         plain.append(f"{q('__cr') if created_zoned else dialect.cast(q('__cr'), zoned)} AS {q('created_timestamp')}")
         winners = (
-            Sql(f"SELECT arg_max({q('__o')}, {by}) FROM (")
+            Sql(f"SELECT {dialect.arg_max(q('__o'), by)} FROM (")
             + projected
             + f") AS {q('__potluck_p1')} GROUP BY {', '.join(keys)}"
         )
@@ -577,6 +630,16 @@ def latest_rows_grouped_sql(
         + f" AS {w} FROM {q('__potluck_v')} GROUP BY {', '.join(keys)}) SELECT {', '.join(cols)}"
         + f" FROM {q('__potluck_g')}"
     )
+
+
+def _first_per_group(dialect: Dialect, body: Sql, partition: str) -> Sql:
+    """The rows of `body` that win their `partition` group by `(__c, __o)` (the latest)."""
+    q = dialect.quote
+    rank = f"row_number() OVER (PARTITION BY {partition} ORDER BY {q('__c')} DESC, {q('__o')} DESC)"
+    if dialect.supports_qualify:
+        return Sql("SELECT * FROM (") + body + f") AS {q('__potluck_g')} QUALIFY {rank} = 1"
+    ranked = Sql("SELECT *, ") + f"{rank} AS {q('__potluck_rank')} FROM (" + body + f") AS {q('__potluck_g')}"
+    return dialect.filtered(ranked, f"{q('__potluck_rank')} = 1")
 
 
 def _worth_pruning(source: SourceInput, entity: EntityInput) -> bool:

@@ -48,10 +48,11 @@ def _lower(us: str, window: int, hop: int) -> str:
     return f"({us} - ((({us} % {hop}) + {hop}) % {hop}) - {window})"
 
 
-def _call(dialect: Dialect, agg: WindowedFeature, value: str, last_key: str) -> str:
+def _call(dialect: Dialect, agg: WindowedFeature, value: str, last_key: str, where: str | None = None) -> str:
     if agg.function == "last":
-        return f"arg_max({value}, {last_key})"
-    return f"{_SQL_FUNCTIONS[agg.function]}({value})"
+        return dialect.arg_max(value, last_key, where)
+    call = f"{_SQL_FUNCTIONS[agg.function]}({value})"
+    return call + (f" FILTER (WHERE {where})" if where else "")
 
 
 def earliest_event(view: ViewQuery) -> int | None:
@@ -125,7 +126,7 @@ def aggregation_ctes(
         + f") AS {q('__potluck_f')} GROUP BY {', '.join(keys)})"
     )
     last_key = dialect.composite([q("__t"), q("__c"), q("__o")])
-    if availability_time or joined:
+    if availability_time or joined or not dialect.supports_row_frames:
         body = _joined(dialect, view, index, ev, entity_cte, entity_ts, row, slot, availability_time)
     else:
         body = _windowed(dialect, view, ev, entity_cte, entity_ts, row, slot, last_key, un, agg)
@@ -173,11 +174,11 @@ def _windowed(
     offsets = {frame: f"__off{m}" for m, frame in enumerate(frames)}
     # The sort key of `last` rides through the window only when some aggregation needs it.
     wants_last = any(a.function == "last" for a in view.aggregations)
-    event_cols = [*keys, f"epoch_us({q('__t')}) AS {us}", *values]
+    event_cols = [*keys, f"{dialect.epoch_micros(q('__t'))} AS {us}", *values]
     if wants_last:
         event_cols.append(f"{last_key} AS {q('__lk')}")
     event_cols.append(f"CAST(NULL AS BIGINT) AS {q('__row')}")
-    probe_ts = f"epoch_us({q(entity_ts)})"
+    probe_ts = dialect.epoch_micros(q(entity_ts))
     probe_cols = [f"{q(k)} AS {q(f'__k{i}')}" for i, k in enumerate(view.join_keys)]
     probe_cols += [f"{probe_ts} AS {us}", *(f"NULL AS {v}" for v in values)]
     if wants_last:
@@ -202,10 +203,8 @@ def _windowed(
             frame = f"RANGE BETWEEN {q(offsets[(a.window_us, a.hop_us)])} PRECEDING AND CURRENT ROW"
         call = _call(dialect, a, q(f"__f{slot[a.input.name]}"), q("__lk"))
         cols.append(f"{call} OVER ({order} {frame}) AS {q(f'__a{j}')}")
-    return [
-        union,
-        Sql(f"{q(agg)} AS (SELECT {', '.join(cols)} FROM {q(un)} QUALIFY {q('__row')} IS NOT NULL)"),
-    ]
+    select = Sql(f"SELECT {', '.join(cols)} FROM {q(un)}")
+    return [union, Sql(f"{q(agg)} AS (") + dialect.filtered(select, f"{q('__row')} IS NOT NULL") + ")"]
 
 
 def _joined(
@@ -221,8 +220,8 @@ def _joined(
 ) -> list[Sql]:
     q = dialect.quote
     e, s = "__potluck_e", "__potluck_s"
-    t_us = f"epoch_us({dialect.qualified(e, entity_ts)})"
-    ev_us = f"epoch_us({dialect.qualified(s, '__t')})"
+    t_us = dialect.epoch_micros(dialect.qualified(e, entity_ts))
+    ev_us = dialect.epoch_micros(dialect.qualified(s, "__t"))
     on: list[str] = [
         f"{dialect.qualified(s, f'__k{i}')} = {dialect.qualified(e, k)}" for i, k in enumerate(view.join_keys)
     ]
@@ -237,9 +236,10 @@ def _joined(
     cols = [f"{dialect.qualified(e, row)} AS {q('__row')}"]
     for j, a in enumerate(view.aggregations):
         value = dialect.qualified(s, f"__f{slot[a.input.name]}")
-        call = _call(dialect, a, value, joined_key)
+        where = None
         if a.window_us is not None and a.hop_us is not None:
-            call += f" FILTER (WHERE {ev_us} > {_lower(t_us, a.window_us, a.hop_us)})"
+            where = f"{ev_us} > {_lower(t_us, a.window_us, a.hop_us)}"
+        call = _call(dialect, a, value, joined_key, where)
         cols.append(f"{call} AS {q(f'__a{j}')}")
     agg = f"__potluck_a{index}_w"
     return [
