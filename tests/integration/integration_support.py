@@ -76,7 +76,7 @@ def write_stats(path: Path, *, seed: int = 3, rows: int = 4000) -> None:
     )
 
 
-def online_yaml(kind: str, tag: str) -> str:
+def online_yaml(kind: str, tag: str, endpoint: str | None = None) -> str:
     if kind == "sqlite":
         return "online_store:\n  type: sqlite\n  path: data/online.db\n"
     if kind == "redis":
@@ -84,16 +84,22 @@ def online_yaml(kind: str, tag: str) -> str:
             f"online_store:\n  type: redis\n  connection_string: {REDIS_HOST}:{REDIS_PORT}\n"
             f"  key_prefix: 'test_{tag}:'\n"
         )
+    if kind == "dynamodb":  # `endpoint`: the moto server's
+        return (
+            f"online_store:\n  type: dynamodb\n  region: us-east-1\n  endpoint_url: {endpoint}\n"
+            f"  table_name_template: 't{tag}.{{project}}.{{table_name}}'\n  consistent_reads: true\n"
+        )
     return (
         f"online_store:\n  type: postgres\n  host: {POSTGRES_HOST}\n  port: {POSTGRES_PORT}\n"
         f"  database: test\n  user: {POSTGRES_USER}\n  db_schema: test_{tag}\n"
     )
 
 
-def build_repo(root: Path, kind: str) -> Path:
+def build_repo(root: Path, kind: str, endpoint: str | None = None) -> Path:
     tag = uuid.uuid4().hex[:10]
     (root / "data" / "live").mkdir(parents=True, exist_ok=True)
-    (root / "feature_store.yaml").write_text(f"project: p_{tag}\nregistry: data/registry.db\n" + online_yaml(kind, tag))
+    yaml = online_yaml(kind, tag, endpoint)
+    (root / "feature_store.yaml").write_text(f"project: p_{tag}\nregistry: data/registry.db\n" + yaml)
     (root / "features.py").write_text(FEATURES_PY)
     write_stats(root / "data" / "driver_stats.parquet")
     return root

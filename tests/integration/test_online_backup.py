@@ -1,4 +1,4 @@
-"""Online snapshots, restores and rebuilds on SQLite, Redis and PostgreSQL: byte for byte per row and tile record,
+"""Online snapshots, restores and rebuilds on SQLite, Redis and PostgreSQL (round trip: DynamoDB too): byte for byte per row and tile record,
 resumable after SIGKILL, newest-wins unless --overwrite, refusing another project, rebuild after a wipe."""
 
 from __future__ import annotations
@@ -44,6 +44,17 @@ driver_trips = StreamFeatureView(
 PLAIN = ["driver_stats:conv_rate", "driver_stats:trips", "driver_stats:city", "driver_stats:scores"]
 WINDOWED = ["driver_trips:sum_fare_21600s", "driver_trips:count_fare_172800s"]
 IDS = list(range(1, DRIVERS + 3))
+# The round trip on every store that lists its rows; DynamoDB (moto, one request at a time) only there.
+EVERY_STORE = pytest.mark.parametrize(
+    "online_kind",
+    [
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        "dynamodb",
+    ],
+    indirect=True,
+)
 
 
 def _trips(path: Path) -> None:
@@ -134,6 +145,7 @@ def check_listing(store: FeatureStore, state: dict[str, Any]) -> None:
     assert after == tiles[6:]
 
 
+@EVERY_STORE
 def test_snapshot_and_restore_are_byte_for_byte(repo_factory: Callable[..., Path], tmp_path: Path) -> None:
     store = filled(repo_factory)
     before, answers = stored(store), served(store)

@@ -86,7 +86,7 @@ def scanner(store: FeatureStore) -> Any:
     if not isinstance(online, SupportsScan):
         raise BackupError(
             f"online_store type '{store.config.online_store.type}' cannot list its rows, so it has no snapshots; "
-            "snapshot the store it serves from directly (sqlite, redis, postgres)"
+            "snapshot the store it serves from directly (sqlite, redis, postgres, dynamodb)"
         )
     return online
 

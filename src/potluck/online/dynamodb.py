@@ -15,6 +15,13 @@ replay costs reads only). A failed condition means the stored row is newer: skip
 the keys DynamoDB leaves unprocessed (a response over 16 MB, throttling) are asked for again, with
 exponential backoff when a call made no progress. The view's ttl is applied by the reader, as for
 every store.
+
+Snapshots (`SupportsScan`): a Scan is unordered and cannot start after a key, so a listing first
+scans the view's keys alone (the only part held in memory: a few dozen bytes per key), sorts them,
+and reads the items back by BatchGetItem, `chunk_rows` keys per chunk, with consistent reads. A
+listing after a key keeps only the keys after it, so a resumed snapshot holds what is left. Keeping
+whole items sorted would hold the table in memory; one Scan per chunk, each keeping its smallest
+keys, would read the table once per chunk.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,7 +39,7 @@ from potluck.definitions.errors import BackendUnavailableError, MissingExtraErro
 from potluck.online.dynamodb_config import table_name
 from potluck.online.keys import decode_key
 from potluck.online.protocol import OnlineView, ReadRequest, ReadResult, TileRecord, TileWrite
-from potluck.online.rows import encode_rows, newest_per_key
+from potluck.online.rows import EncodedRows, encode_rows, newest_per_key
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -276,17 +283,27 @@ class DynamoDBOnlineStore:
         written = 0
         for start in range(0, max(rows.num_rows, 1), WRITE_CHUNK_ROWS):
             enc = encode_rows(view, rows.slice(start, WRITE_CHUNK_ROWS))
-            if not len(enc):
-                continue
-            newest = newest_per_key(enc)
-            _check_sizes(view, newest.keys, newest.blobs, ROW_OVERHEAD, start)
-            batch = self._unless_stored(view, table, list(zip(*newest.python(), strict=True)))
-            if not batch:
-                written += len(enc)
-                continue
-            self._fan_out("write", lambda part: self._put_rows(table, part), _slices(batch, self._write_workers(batch)))
+            self._write_encoded(view, table, enc, start)
             written += len(enc)
         return written
+
+    def write_stored(self, view: OnlineView, rows: EncodedRows) -> int:
+        """Write stored rows back as they are (a restore), through the same newest-wins writes."""
+        table = self.table(view)
+        self._ensure(table)
+        for start in range(0, len(rows), WRITE_CHUNK_ROWS):
+            part = EncodedRows(*(a.slice(start, WRITE_CHUNK_ROWS) for a in _columns(rows)))
+            self._write_encoded(view, table, part, start)
+        return len(rows)
+
+    def _write_encoded(self, view: OnlineView, table: str, enc: EncodedRows, first_row: int) -> None:
+        if not len(enc):
+            return
+        newest = newest_per_key(enc)
+        _check_sizes(view, newest.keys, newest.blobs, ROW_OVERHEAD, first_row)
+        batch = self._unless_stored(view, table, list(zip(*newest.python(), strict=True)))
+        if batch:
+            self._fan_out("write", lambda part: self._put_rows(table, part), _slices(batch, self._write_workers(batch)))
 
     def _unless_stored(
         self, view: OnlineView, table: str, batch: list[tuple[bytes, int, int | None, bytes]]
@@ -362,7 +379,12 @@ class DynamoDBOnlineStore:
         return await asyncio.to_thread(self.read, requests)
 
     def _batch_get(
-        self, tables: list[str], requests: Sequence[ReadRequest], projection: str, names: dict[str, str] | None
+        self,
+        tables: list[str],
+        requests: Sequence[ReadRequest],
+        projection: str,
+        names: dict[str, str] | None,
+        consistent: bool | None = None,
     ) -> dict[str, dict[bytes, dict[str, Any]]]:
         """The items of every distinct (table, key), `batch_size` keys per BatchGetItem call."""
         wanted: dict[tuple[str, bytes], None] = {}
@@ -378,7 +400,7 @@ class DynamoDBOnlineStore:
         groups = _slices(chunks, workers)
 
         def run(group: list[list[tuple[str, bytes]]]) -> list[dict[str, dict[bytes, dict[str, Any]]]]:
-            return [self._get_chunk(chunk, projection, names) for chunk in group]
+            return [self._get_chunk(chunk, projection, names, consistent) for chunk in group]
 
         for part in self._fan_out("read", run, groups):
             for answer in part:
@@ -387,13 +409,18 @@ class DynamoDBOnlineStore:
         return found
 
     def _get_chunk(
-        self, pairs: list[tuple[str, bytes]], projection: str, names: dict[str, str] | None
+        self,
+        pairs: list[tuple[str, bytes]],
+        projection: str,
+        names: dict[str, str] | None,
+        consistent: bool | None = None,
     ) -> dict[str, dict[bytes, dict[str, Any]]]:
         """One BatchGetItem of at most 100 keys, asked again for its unprocessed keys."""
         by_table: dict[str, list[bytes]] = {}
         for table, key in pairs:
             by_table.setdefault(table, []).append(key)
-        spec: dict[str, Any] = {"ProjectionExpression": projection, "ConsistentRead": self._config.consistent_reads}
+        strong = self._config.consistent_reads if consistent is None else consistent
+        spec: dict[str, Any] = {"ProjectionExpression": projection, "ConsistentRead": strong}
         if names:
             spec["ExpressionAttributeNames"] = names
         request = {t: {**spec, "Keys": [{KEY: {"B": k}} for k in keys]} for t, keys in by_table.items()}
@@ -410,7 +437,7 @@ class DynamoDBOnlineStore:
                     return out  # the view's table does not exist (yet): its keys are not found
                 for table in list(request):  # some table is missing: ask each table alone
                     keys = [bytes(k[KEY]["B"]) for k in request[table]["Keys"]]
-                    out[table].update(self._get_chunk([(table, k) for k in keys], projection, names)[table])
+                    out[table].update(self._get_chunk([(table, k) for k in keys], projection, names, consistent)[table])
                 return out
             got = 0
             for table, items in answer.get("Responses", {}).items():
@@ -475,8 +502,9 @@ class DynamoDBOnlineStore:
                 applied[i] = ok
         return applied
 
-    def _put_tile(self, table: str, w: TileWrite, expires: int | None) -> bool:
-        values: dict[str, Any] = {":n": {"N": str(w.expected + 1)}, ":b": {"B": w.blob}}
+    def _put_tile(self, table: str, w: TileWrite, expires: int | None, version: int | None = None) -> bool:
+        """Compare-and-set one record to `version` (the next one unless given: a restore keeps its own)."""
+        values: dict[str, Any] = {":n": {"N": str(w.expected + 1 if version is None else version)}, ":b": {"B": w.blob}}
         update = f"SET {TILE_VERSION} = :n, {TILE_BLOB} = :b"
         if expires is not None:
             values[":x"] = {"N": str(expires)}
@@ -501,6 +529,102 @@ class DynamoDBOnlineStore:
             return False  # changed since it was read: the caller reads again
         return True
 
+    # ------------------------------------------------------------ backups (SupportsScan)
+
+    def _scan_keys(self, table: str, marker: str, after: bytes | None, page_items: int) -> pa.Array:
+        """The keys of the items holding `marker` (a row or a tile record), after `after`, in byte order.
+
+        Scan has no order: the table is scanned once, keys only (projected), in pages of `page_items`
+        items or 1 MB; the keys are gathered into one Arrow array (their bytes and an offset each, no
+        other attribute) and sorted. Binary keys compare byte by byte, unsigned, in Python and Arrow.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        request: dict[str, Any] = {
+            "TableName": table,
+            "ProjectionExpression": KEY,
+            "FilterExpression": f"attribute_exists({marker})",
+            "ConsistentRead": True,
+            "Limit": page_items,
+        }
+        floor = None if after is None else pa.scalar(after, pa.large_binary())
+        parts: list[pa.Array] = []
+        missing = frozenset({"ResourceNotFoundException"})
+        while True:
+            try:
+                page = self._call("scan", table, missing if not parts else frozenset(), **request)
+            except self._errors.ClientError:
+                return pa.array([], pa.large_binary())  # the view's table does not exist: nothing stored
+            keys = pa.array([bytes(item[KEY]["B"]) for item in page.get("Items", [])], pa.large_binary())
+            parts.append(keys if floor is None else keys.filter(pc.greater(keys, floor)))
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                break
+            request["ExclusiveStartKey"] = last
+        found = pa.concat_arrays(parts)
+        return found.take(pc.sort_indices(found))
+
+    def _scan_items(
+        self,
+        view: OnlineView,
+        marker: str,
+        projection: str,
+        names: dict[str, str] | None,
+        after: bytes | None,
+        chunk_rows: int,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The items of `_scan_keys`, `chunk_rows` keys at a time, read back by BatchGetItem (consistent reads).
+
+        An item removed (or its record) since the keys were listed is left out of its chunk.
+        """
+        table = self.table(view)
+        keys = self._scan_keys(table, marker, after, chunk_rows)
+        for start in range(0, len(keys), chunk_rows):
+            chunk = keys.slice(start, chunk_rows).to_pylist()
+            found = self._batch_get([table], [ReadRequest(view, chunk)], projection, names, True).get(table, {})
+            items = [item for item in (found.get(k) for k in chunk) if item is not None and marker in item]
+            if items:
+                yield items
+
+    def scan_rows(self, view: OnlineView, after: bytes | None, chunk_rows: int) -> Iterator[EncodedRows]:
+        import pyarrow as pa
+
+        for items in self._scan_items(view, EVENT, _STORED_PROJECTION, _NAMES, after, chunk_rows):
+            yield EncodedRows(
+                pa.array([bytes(i[KEY]["B"]) for i in items], pa.binary()),
+                pa.array([int(i[EVENT]["N"]) for i in items], pa.int64()),
+                pa.array([int(i[CREATED]["N"]) if CREATED in i else None for i in items], pa.int64()),
+                pa.array([bytes(i[VALUE]["B"]) for i in items], pa.binary()),
+            )
+
+    def scan_tiles(self, view: OnlineView, after: bytes | None, chunk_rows: int) -> Iterator[pa.Table]:
+        from potluck.online.sql import tile_table
+
+        for items in self._scan_items(view, TILE_VERSION, _TILE_PROJECTION, None, after, chunk_rows):
+            yield tile_table(
+                [bytes(i[KEY]["B"]) for i in items],
+                [int(i[TILE_VERSION]["N"]) for i in items],
+                [bytes(i[TILE_BLOB]["B"]) for i in items],
+            )
+
+    def put_tiles(self, view: OnlineView, tiles: pa.Table, ttl_seconds: int) -> int:
+        """Store each record (its own version) where the key has none: one conditional write each."""
+        if not tiles.num_rows:
+            return 0
+        table = self.table(view)
+        keys = tiles.column("entity_key").combine_chunks()
+        blobs = tiles.column("blob").combine_chunks()
+        _check_sizes(view, keys, blobs, TILE_OVERHEAD, 0)
+        self._ensure(table)
+        expires = int(time.time()) + ttl_seconds if ttl_seconds > 0 else None
+        records = list(zip(keys.to_pylist(), tiles.column("version").to_pylist(), blobs.to_pylist(), strict=True))
+
+        def run(part: list[tuple[bytes, int, bytes]]) -> int:
+            return sum(self._put_tile(table, TileWrite(k, 0, b), expires, v) for k, v, b in part)
+
+        return sum(self._fan_out("write", run, _slices(records, self._write_workers(records))))
+
     def close(self) -> None:
         with self._lock:
             pools, self._read_pool, self._write_pool = (self._read_pool, self._write_pool), None, None
@@ -516,6 +640,10 @@ def _newer_or_same(stored: tuple[int, int | None], event: int, created: int | No
     old = (stored[0], low if stored[1] is None else stored[1])
     new = (event, low if created is None else created)
     return old > new or (old == new and same_value)
+
+
+def _columns(rows: EncodedRows) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    return rows.keys, rows.event_us, rows.created_us, rows.blobs
 
 
 def _slices(items: list[T], parts: int) -> list[list[T]]:
