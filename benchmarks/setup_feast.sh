@@ -7,7 +7,7 @@ FEAST_VERSION="${FEAST_VERSION:-0.67.0}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${FEAST_VENV:-${HERE}/.venv-feast}"  # FEAST_VENV: another folder for it
 PYTHON="${PYTHON:-python3}"
-# FEAST_EXTRAS=spark: also Feast's spark extra (pyspark), for benchmarks/spark_materialize.py
+# FEAST_EXTRAS=spark: also Feast's spark extra (pyspark), for benchmarks/offline_spark.py and spark_materialize.py
 EXTRAS="redis,duckdb,aws${FEAST_EXTRAS:+,${FEAST_EXTRAS}}"
 CHECK="import duckdb, redis, ibis, boto3"
 [[ ",${FEAST_EXTRAS:-}," == *",spark,"* ]] && CHECK="${CHECK}, pyspark"

@@ -97,7 +97,8 @@ def test_availability_time_and_full_names_equal_duckdb(repos: tuple[Path, Path])
 
     def run(repo: Path) -> pa.Table:
         store = FeatureStore(repo_path=repo)
-        job = store.get_historical_features(_entity(repo), features, full_feature_names=True, availability_time=True)
+        entity = _entity(repo).slice(0, 300)  # the LATERAL plan of this mode is Spark's slowest: few rows
+        job = store.get_historical_features(entity, features, full_feature_names=True, availability_time=True)
         return job.to_arrow()
 
     assert run(spark).equals(run(duck))

@@ -43,7 +43,9 @@ class SparkSource(DataSource):
     ) -> None:
         if not name and not table:
             raise DefinitionError("SparkSource: give it a 'name' (or a 'table', whose name it then takes)")
-        self.name = check_name("SparkSource", name or table)
+        if not name:  # Feast names it after the table; here characters a name cannot hold become '_'
+            name = "".join(c if c.isalnum() or c in "_-" else "_" for c in str(table))
+        self.name = check_name("SparkSource", name)
         label = f"SparkSource '{self.name}'"
         for key, value in (("table", table), ("query", query), ("path", path)):
             if value is not None and not isinstance(value, str):

@@ -485,15 +485,7 @@ class DuckDBOfflineStore:
 
         Times outside years 1 to 9999 are refused: they could be stored but never served.
         """
-        for name, column in zip(table.column_names, table.columns, strict=True):
-            found = row_out_of_range(column) if holds_times(column.type) else None
-            if found is not None:
-                bad, shown = found
-                raise RetrievalError(
-                    f"append to source '{source.name}': column '{name}' row {bad} ({shown}) "
-                    f"is outside the supported range ({RANGE_TEXT})"
-                )
-        duckdb_sources.append(source, table, part_name=part_name)
+        append_rows(source, table, part_name=part_name)
 
     def close(self) -> None:
         self._con.close()
@@ -503,6 +495,19 @@ class DuckDBOfflineStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def append_rows(source: SourceTable, table: pa.Table, *, part_name: str | None = None) -> None:
+    """Append rows to a Parquet file source (`duckdb_sources.append`), refusing times outside years 1 to 9999."""
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        found = row_out_of_range(column) if holds_times(column.type) else None
+        if found is not None:
+            bad, shown = found
+            raise RetrievalError(
+                f"append to source '{source.name}': column '{name}' row {bad} ({shown}) "
+                f"is outside the supported range ({RANGE_TEXT})"
+            )
+    duckdb_sources.append(source, table, part_name=part_name)
 
 
 class _Entity:

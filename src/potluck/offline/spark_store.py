@@ -171,10 +171,8 @@ class SparkOfflineStore:
         """Training data: every entity row with each view's features as of its timestamp (as on DuckDB).
 
         `strategy` forces the join strategy (tests cross-check them); aggregation views always use
-        the join plan (`aggregation_plan` "window" is refused: Spark has no row-dependent frames).
+        the join plan, whatever `aggregation_plan` asks (Spark has no row-dependent window frames).
         """
-        if aggregation_plan not in (None, "join"):
-            raise RetrievalError(f"aggregation_plan {aggregation_plan!r}: the Spark offline store has only 'join'")
         temp: list[str] = []
         try:
             entity = self._prepare_entity(entity_df, temp)
@@ -355,8 +353,19 @@ class SparkOfflineStore:
         """The Arrow schema of a source as Spark reads it."""
         view = ViewQuery(source.name, source, (), (), (), timedelta(0))
         frame, _, _ = spark_sources.source_frame(self._spark, view, {})
-        schema: pa.Schema = _utc_times(frame.drop(spark_sources.POSITION).limit(0).toArrow()).schema
+        schema: pa.Schema = frame.drop(spark_sources.POSITION).limit(0).toArrow().schema
         return schema
+
+    def append(self, source: SourceTable, table: pa.Table, *, part_name: str | None = None) -> None:
+        """Append rows to a Parquet file source, exactly as the DuckDB store does (`duckdb_store.append_rows`)."""
+        if source.table or source.query or "://" in source.path:
+            raise RetrievalError(
+                f"append to source '{source.name}': only local Parquet file sources can be appended to; "
+                "write to a Spark table with Spark itself"
+            )
+        from potluck.offline.duckdb_store import append_rows
+
+        append_rows(source, table, part_name=part_name)
 
     def close(self) -> None:
         """Nothing to release: the session belongs to the process (other stores and jobs may share it)."""
@@ -378,7 +387,9 @@ __all__ = ["SparkOfflineStore", "SparkRetrievalJob"]
 
 
 if TYPE_CHECKING:
-    from potluck.offline.protocol import OfflineStore, RetrievalJob
+    from potluck.offline.protocol import OfflineStore, RetrievalJob, SupportsAppend, SupportsEventScan
 
-    def _conforms(store: SparkOfflineStore, job: SparkRetrievalJob) -> tuple[OfflineStore, RetrievalJob]:
-        return store, job
+    def _conforms(
+        store: SparkOfflineStore, job: SparkRetrievalJob
+    ) -> tuple[OfflineStore, SupportsAppend, SupportsEventScan, RetrievalJob]:
+        return store, store, store, job

@@ -451,18 +451,24 @@ def _window_match(dialect: Dialect, view: ViewQuery, index: int, ctes: list[Sql]
         f"SELECT {', '.join(src_cols)} FROM {q(source)} UNION ALL "
         f"SELECT {', '.join(ent_cols)} FROM {q(_ENTITY)} WHERE {not_null}"
     )
+    # The match keeps its keys: a row number alone is not unique when the entity rows were expanded
+    # (a label view's candidates: one row per group, all with the entity row's number).
     ctes.append(
         Sql(
-            f"{q(match)} AS (SELECT {q(ROW)}, {q('__match')} FROM (SELECT {q(ROW)}, {q('__kind')}, "
-            f"{window} AS {q('__match')} FROM ({union}) AS {q('__potluck_u')}) AS {q('__potluck_w')} "
-            f"WHERE {q('__kind')} = 1)"
+            f"{q(match)} AS (SELECT {q(ROW)}, {', '.join(keys)}, {q('__match')} FROM (SELECT {q(ROW)}, "
+            f"{', '.join(keys)}, {q('__kind')}, {window} AS {q('__match')} FROM ({union}) AS {q('__potluck_u')}) "
+            f"AS {q('__potluck_w')} WHERE {q('__kind')} = 1)"
         )
     )
     m = f"__potluck_mm{index}"
+    on_match = [f"{dialect.qualified(m, ROW)} = {dialect.qualified('e', ROW)}"]
+    on_match += [
+        f"{dialect.qualified(m, f'__k{j}')} = {dialect.qualified('e', k)}" for j, k in enumerate(view.join_keys)
+    ]
     on = [f"{dialect.qualified(alias, f'__k{j}')} = {dialect.qualified('e', k)}" for j, k in enumerate(view.join_keys)]
     on.append(f"{dialect.qualified(alias, '__t')} = {dialect.qualified(m, '__match')}")
     return Sql(
-        f"LEFT JOIN {q(match)} AS {q(m)} ON {dialect.qualified(m, ROW)} = {dialect.qualified('e', ROW)} "
+        f"LEFT JOIN {q(match)} AS {q(m)} ON {' AND '.join(on_match)} "
         f"LEFT JOIN {q(source)} AS {q(alias)} ON {' AND '.join(on)}"
     )
 
