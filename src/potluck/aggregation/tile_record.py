@@ -51,6 +51,7 @@ _HBI = struct.Struct("<HBI")
 _QI = struct.Struct("<qI")
 _HI = struct.Struct("<HI")
 _QH = struct.Struct("<qH")
+_BQH = struct.Struct("<BqH")
 
 _LAST = [("ev", "<i8"), ("cr", "<i8"), ("flag", "u1"), ("arr", "<i8")]  # flag: 1 no created time, 2 with one
 ROW_FLOAT = np.dtype(
@@ -75,10 +76,10 @@ class TileRecordError(ValueError):
 
 
 def _kind(p: Partial) -> int:
-    values = (p.total, p.min, p.max, p.last)
-    if all(type(v) is float for v in values):
+    total, lo, hi, last = p.total, p.min, p.max, p.last
+    if type(total) is float and type(lo) is float and type(hi) is float and type(last) is float:
         return FLOAT
-    if all(type(v) is int and _I64[0] <= v < _I64[1] for v in values):
+    if all(type(v) is int and _I64[0] <= v < _I64[1] for v in (total, lo, hi, last)):
         return INT
     return GENERIC
 
@@ -201,7 +202,10 @@ class Block:
         """Fold the updates into the rows (or items), choosing the layout the partials allow."""
         if not self.updates:
             return
-        kinds = {_kind(p) for p in self.updates.values()}
+        if len(self.updates) == 1:
+            kinds = {_kind(next(iter(self.updates.values())))}
+        else:
+            kinds = {_kind(p) for p in self.updates.values()}
         if self.raw:
             kinds.add(self.kind)
         elif self.items:
@@ -284,44 +288,50 @@ class TileRecord:
 
 def encode(record: TileRecord) -> bytes:
     names: dict[str, int] = {}
-
-    def col(name: str) -> int:
-        return names.setdefault(name, len(names))
-
     body = bytearray()
-
-    def slot(s: Slot) -> None:
-        body.extend(_H.pack(len(s)))
-        for name, p in s.items():
-            blob = encode_partial(p)
-            body.extend(_HI.pack(col(name), len(blob)))
-            body.extend(blob)
-
-    hops = [(hop, [(c, b) for c, b in cols.items() if len(b)]) for hop, cols in record.tiles.items()]
-    hops = [(hop, cols) for hop, cols in hops if cols]
-    body.extend(_H.pack(len(hops)))
-    for hop, cols in hops:
-        body.extend(_Q.pack(hop) + _H.pack(len(cols)))
-        for name, block in cols:
-            block.encode(body, col(name))
-    slot(record.base)
-    body.extend(_I.pack(len(record.pending)))
+    hops = []
+    for hop, cols in record.tiles.items():
+        kept = [(c, b) for c, b in cols.items() if len(b)]
+        if kept:
+            hops.append((hop, kept))
+    body += _H.pack(len(hops))
+    for hop, kept in hops:
+        body += _QH.pack(hop, len(kept))
+        for name, block in kept:
+            c = names.get(name)
+            if c is None:
+                c = names[name] = len(names)
+            block.encode(body, c)
+    _encode_slot(body, record.base, names)
+    body += _I.pack(len(record.pending))
     for ts, s in record.pending:
-        body.extend(_Q.pack(ts))
-        slot(s)
-    body.extend(_I.pack(len(record.marks)))
-    for mark, at in record.marks.items():
-        raw = mark.encode("utf-8")
-        body.extend(_H.pack(len(raw)) + raw + _Q.pack(at))
-    body.extend(_I.pack(len(record.offsets)))
-    for partition, offset in record.offsets.items():
-        raw = partition.encode("utf-8")
-        body.extend(_H.pack(len(raw)) + raw + _Q.pack(offset))
-    head = bytearray(_B.pack(VERSION) + _Q.pack(record.written) + _H.pack(len(names)))
+        body += _Q.pack(ts)
+        _encode_slot(body, s, names)
+    for texts in (record.marks, record.offsets):  # each: I n, then n x (H len, utf-8, q)
+        body += _I.pack(len(texts))
+        for text, value in texts.items():
+            raw = text.encode("utf-8")
+            body += _H.pack(len(raw))
+            body += raw
+            body += _Q.pack(value)
+    out = bytearray(_BQH.pack(VERSION, record.written, len(names)))
     for name in names:
         raw = name.encode("utf-8")
-        head.extend(_H.pack(len(raw)) + raw)
-    return bytes(head + body)
+        out += _H.pack(len(raw))
+        out += raw
+    out += body
+    return bytes(out)
+
+
+def _encode_slot(body: bytearray, s: Slot, names: dict[str, int]) -> None:
+    body += _H.pack(len(s))
+    for name, p in s.items():
+        c = names.get(name)
+        if c is None:
+            c = names[name] = len(names)
+        blob = encode_partial(p)
+        body += _HI.pack(c, len(blob))
+        body += blob
 
 
 # ---------------------------------------------------------------- decoding
@@ -371,8 +381,13 @@ def _check_version(blob: bytes) -> None:
 def view(blob: bytes) -> RecordView:
     """The parts of a record a read needs (numeric blocks as read-only arrays over `blob`)."""
     _check_version(blob)
+    parts: RecordView = _checked(_view, blob, memoryview(blob))  # numeric blocks: views into the record
+    return parts
+
+
+def _checked(parse: Any, blob: bytes, *args: Any) -> Any:
     try:
-        return _view(blob)
+        return parse(blob, *args)
     except (struct.error, IndexError, UnicodeDecodeError, ValueError, PartialDecodeError) as err:
         if isinstance(err, TileRecordError):
             raise
@@ -382,10 +397,10 @@ def view(blob: bytes) -> RecordView:
 def _text(data: bytes, pos: int) -> tuple[str, int]:
     (size,) = _H.unpack_from(data, pos)
     pos += 2
-    raw = data[pos : pos + size]
-    if len(raw) != size:
+    end = pos + size
+    if end > len(data):
         raise TileRecordError("truncated tile record")
-    return raw.decode("utf-8"), pos + size
+    return data[pos:end].decode("utf-8"), end
 
 
 def _blob(data: bytes, pos: int, size: int) -> tuple[bytes, int]:
@@ -406,9 +421,9 @@ def _slot(data: bytes, pos: int, names: list[str]) -> tuple[Slot, int]:
     return out, pos
 
 
-def _view(data: bytes) -> RecordView:
-    (written,) = _Q.unpack_from(data, 1)
-    (n,) = _H.unpack_from(data, 9)
+def _view(data: bytes, buffer: bytes | memoryview) -> RecordView:
+    """The record's parts; numeric blocks are slices of `buffer` (`data` or a view of it)."""
+    written, n = _QH.unpack_from(data, 1)
     pos = 11
     names: list[str] = []
     for _ in range(n):
@@ -417,7 +432,7 @@ def _view(data: bytes) -> RecordView:
     tiles: Blocks = {}
     (n_hops,) = _H.unpack_from(data, pos)
     pos += 2
-    whole = memoryview(data)  # numeric blocks are views into the record, not copies
+    size = len(data)
     for _ in range(n_hops):
         hop, n_blocks = _QH.unpack_from(data, pos)
         pos += 10
@@ -428,15 +443,15 @@ def _view(data: bytes) -> RecordView:
             dtype = _DTYPES.get(kind)
             if dtype is not None:
                 end = pos + rows * dtype.itemsize
-                if end > len(data):
+                if end > size:
                     raise TileRecordError("truncated tile record")
-                cols[names[c]] = Rows(dtype, whole[pos:end], rows)
+                cols[names[c]] = Rows(dtype, buffer[pos:end], rows)
                 pos = end
             elif kind == GENERIC:
                 items: dict[int, Partial] = {}
                 for _ in range(rows):
-                    k, size = _QI.unpack_from(data, pos)
-                    raw, pos = _blob(data, pos + 12, size)
+                    k, length = _QI.unpack_from(data, pos)
+                    raw, pos = _blob(data, pos + 12, length)
                     items[k] = decode_partial(raw)
                 cols[names[c]] = items
             else:
@@ -460,34 +475,31 @@ def decode(blob: bytes | None) -> TileRecord:
     """The record stored as `blob` (an empty record for None)."""
     if blob is None:
         return TileRecord()
-    parts = view(blob)
+    _check_version(blob)
+    record: TileRecord = _checked(_decode, blob)
+    return record
+
+
+def _decode(blob: bytes) -> TileRecord:
+    parts = _view(blob, blob)  # numeric blocks as bytes: a write splices them
     record = TileRecord(written=parts.written, base=parts.base, pending=parts.pending)
     for hop, cols in parts.tiles.items():
         record.tiles[hop] = {
             c: Block(kind=GENERIC, items=b) if isinstance(b, dict) else Block(kind=_kind_of(b), raw=bytes(b.data))
             for c, b in cols.items()
         }
-    try:
-        pos = parts.end
+    pos = parts.end
+    for texts in (record.marks, record.offsets) if blob[0] >= 4 else (record.marks,):
         (n,) = _I.unpack_from(blob, pos)
         pos += 4
         for _ in range(n):
-            mark, pos = _text(blob, pos)
-            (record.marks[mark],) = _Q.unpack_from(blob, pos)
+            text, pos = _text(blob, pos)
+            (texts[text],) = _Q.unpack_from(blob, pos)
             pos += 8
-        if blob[0] >= 4:
-            (n,) = _I.unpack_from(blob, pos)
-            pos += 4
-            for _ in range(n):
-                partition, pos = _text(blob, pos)
-                (record.offsets[partition],) = _Q.unpack_from(blob, pos)
-                pos += 8
-    except (struct.error, UnicodeDecodeError) as err:
-        raise TileRecordError(f"malformed tile record ({err})") from None
     if pos != len(blob):
         raise TileRecordError("trailing bytes after a tile record")
     return record
 
 
 def _kind_of(rows: Rows) -> int:
-    return FLOAT if rows.dtype == ROW_FLOAT else INT
+    return FLOAT if rows.dtype is ROW_FLOAT else INT
