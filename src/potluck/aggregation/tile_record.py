@@ -182,21 +182,21 @@ class Block:
 
     def drop_before(self, first: int) -> list[Partial]:
         """Drop the tiles before `first`; returns them."""
-        dropped: list[Partial] = []
+        dropped: dict[int, Partial] = {}
         if self.raw is not None:
             keys = self.keys()
             if keys and keys[0] < first:
                 end = bisect_left(keys, first)
                 row = _ROW_OF[self.kind]
-                dropped = [partial_of_row(r) for r in row.iter_unpack(self.raw[: end * row.size])]
+                dropped = {r[0]: partial_of_row(r) for r in row.iter_unpack(self.raw[: end * row.size])}
                 self.raw, self._keys = self.raw[end * row.size :], keys[end:]
         elif self.items and min(self.items) < first:
-            dropped = [p for k, p in self.items.items() if k < first]
+            dropped = {k: p for k, p in self.items.items() if k < first}
             self.items = {k: p for k, p in self.items.items() if k >= first}
         if self.updates and min(self.updates) < first:
-            dropped += [p for k, p in self.updates.items() if k < first]
+            dropped.update((k, p) for k, p in self.updates.items() if k < first)  # an update replaces its tile
             self.updates = {k: p for k, p in self.updates.items() if k >= first}
-        return dropped
+        return list(dropped.values())
 
     def _settle(self) -> None:
         """Fold the updates into the rows (or items), choosing the layout the partials allow."""
