@@ -112,7 +112,9 @@ def raw_snapshot(store: Any, view: Any, out: Path, backend: str) -> int:
             created.append(int(cr) if cr else None)
             blobs.append(blob)
         pq.write_table(
-            pa.table({"entity_key": keys, "event_ts": event, "created_ts": pa.array(created, pa.int64()), "value": blobs}),
+            pa.table(
+                {"entity_key": keys, "event_ts": event, "created_ts": pa.array(created, pa.int64()), "value": blobs}
+            ),
             out / f"{start:09d}.parquet",
             compression="zstd",
         )

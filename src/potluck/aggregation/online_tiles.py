@@ -194,12 +194,14 @@ def _expire(spec: TileSpec, record: TileRecord, now: int) -> None:
             if hop == spec.lifetime_hop and col in spec.lifetime_columns:
                 for p in dropped:
                     _fold(record.base, col, p)
-    for hop in [h for h in record.tiles if h not in spec.groups]:
-        del record.tiles[hop]  # a hop the view no longer has
-    retention = spec.retention_us
-    horizon = now - (retention if retention is not None else 7 * 86_400_000_000)
-    for mark in [m for m, at in record.marks.items() if at < horizon]:
-        del record.marks[mark]
+    if not record.tiles.keys() <= spec.groups.keys():
+        for hop in [h for h in record.tiles if h not in spec.groups]:
+            del record.tiles[hop]  # a hop the view no longer has
+    if record.marks:
+        retention = spec.retention_us
+        horizon = now - (retention if retention is not None else 7 * 86_400_000_000)
+        for mark in [m for m, at in record.marks.items() if at < horizon]:
+            del record.marks[mark]
 
 
 def _partials(spec: TileSpec, ev: Event, arrival: int) -> Slot:
@@ -289,12 +291,13 @@ def apply_events(
         if not events:
             return None
     _expire(spec, record, now)
-    due = [(ts, s) for ts, s in record.pending if ts <= now]
-    record.pending = [(ts, s) for ts, s in record.pending if ts > now]
-    ignored = UpdateStats()  # pending events were counted when they were written
     batch: dict[tuple[int, str, int], Partial] = {}
-    for ts, s in due:
-        _place(spec, record, ts, s, marks, now, ignored, batch)
+    if record.pending:
+        due = [(ts, s) for ts, s in record.pending if ts <= now]
+        record.pending = [(ts, s) for ts, s in record.pending if ts > now]
+        ignored = UpdateStats()  # pending events were counted when they were written
+        for ts, s in due:
+            _place(spec, record, ts, s, marks, now, ignored, batch)
     for i, ev in enumerate(events):
         slot = _partials(spec, ev, arrival_of(arrival, i))
         if ev.ts <= now:

@@ -31,6 +31,7 @@ not read: `potluck materialize` rebuilds them.
 from __future__ import annotations
 
 import struct
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,7 @@ _HBI = struct.Struct("<HBI")
 _QI = struct.Struct("<qI")
 _HI = struct.Struct("<HI")
 _QH = struct.Struct("<qH")
+_BQH = struct.Struct("<BqH")
 
 _LAST = [("ev", "<i8"), ("cr", "<i8"), ("flag", "u1"), ("arr", "<i8")]  # flag: 1 no created time, 2 with one
 ROW_FLOAT = np.dtype(
@@ -63,6 +65,10 @@ ROW_INT = np.dtype(
 GENERIC, FLOAT, INT = 0, 1, 2
 _DTYPES = {FLOAT: ROW_FLOAT, INT: ROW_INT}
 _I64 = (-(2**63), 2**63)
+# The same rows as `struct` formats (packed, like the dtypes), for the few rows a write touches.
+_ROW_OF = {FLOAT: struct.Struct("<qqddddddqqBq"), INT: struct.Struct("<qqqddqqqqqBq")}
+_KEY_OF = {kind: struct.Struct(f"<q{row.size - 8}x") for kind, row in _ROW_OF.items()}
+assert all(row.size == _DTYPES[kind].itemsize for kind, row in _ROW_OF.items())
 
 
 class TileRecordError(ValueError):
@@ -70,10 +76,10 @@ class TileRecordError(ValueError):
 
 
 def _kind(p: Partial) -> int:
-    values = (p.total, p.min, p.max, p.last)
-    if all(type(v) is float for v in values):
+    total, lo, hi, last = p.total, p.min, p.max, p.last
+    if type(total) is float and type(lo) is float and type(hi) is float and type(last) is float:
         return FLOAT
-    if all(type(v) is int and _I64[0] <= v < _I64[1] for v in values):
+    if all(type(v) is int and _I64[0] <= v < _I64[1] for v in (total, lo, hi, last)):
         return INT
     return GENERIC
 
@@ -107,17 +113,19 @@ def partial_of_row(row: tuple[Any, ...]) -> Partial:
 class Block:
     """One column's tiles of one hop: numeric rows (kind FLOAT / INT), or partials (GENERIC).
 
-    Writes go to `updates` and are folded into the rows once, when the block is encoded."""
+    A numeric block is kept as its stored bytes (`raw`, rows sorted by tile index) and only the
+    rows a write reads or changes are unpacked: a write splices its new rows between slices of the
+    old bytes when the block is encoded (one `struct` pack per changed tile, no numpy on these
+    small arrays). Writes go to `updates` until then."""
 
-    __slots__ = ("_raw", "cut", "items", "kind", "rows", "updates")
+    __slots__ = ("_keys", "items", "kind", "raw", "updates")
 
-    def __init__(self, kind: int = GENERIC, rows: np.ndarray | None = None, items: dict[int, Partial] | None = None):
+    def __init__(self, kind: int = GENERIC, raw: bytes | None = None, items: dict[int, Partial] | None = None):
         self.kind = kind
-        self.rows = rows
-        self.items = items
+        self.raw = raw  # numeric rows as stored (kind FLOAT / INT)
+        self.items = items  # tile -> partial (kind GENERIC)
         self.updates: dict[int, Partial] = {}
-        self.cut: int | None = None  # tiles before it are dropped
-        self._raw: bytes | None = None  # the encoded rows while unchanged
+        self._keys: list[int] | None = None  # the tile indexes of `raw`, once needed
 
     @staticmethod
     def of(partials: dict[int, Partial]) -> Block:
@@ -126,21 +134,26 @@ class Block:
             block.put(k, p)
         return block
 
+    def keys(self) -> list[int]:
+        """The tile indexes of the stored rows (numeric blocks), ascending."""
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = [k for (k,) in _KEY_OF[self.kind].iter_unpack(self.raw)] if self.raw else []
+        return keys
+
     def partials(self) -> dict[int, Partial]:
         """Every tile, by index (ascending)."""
         out: dict[int, Partial] = {}
-        if self.rows is not None:
-            out = {row[0]: partial_of_row(row) for row in self.rows.tolist()}
+        if self.raw is not None:
+            out = {row[0]: partial_of_row(row) for row in _ROW_OF[self.kind].iter_unpack(self.raw)}
         elif self.items is not None:
             out = dict(self.items)
         out.update(self.updates)
-        if self.cut is not None:
-            out = {k: p for k, p in out.items() if k >= self.cut}
         return dict(sorted(out.items()))
 
     def __len__(self) -> int:
         self._settle()
-        return len(self.rows) if self.rows is not None else len(self.items or {})
+        return len(self.raw) // _ROW_OF[self.kind].size if self.raw is not None else len(self.items or {})
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Block) and self.partials() == other.partials()
@@ -151,83 +164,88 @@ class Block:
         return f"Block({self.partials()!r})"
 
     def get(self, k: int) -> Partial | None:
-        if self.cut is not None and k < self.cut:
-            return None
         p = self.updates.get(k)
         if p is not None:
             return p
-        if self.rows is not None:
-            index = self.rows["k"]
-            i = int(np.searchsorted(index, k))
-            if i < len(index) and index[i] == k:
-                return partial_of_row(self.rows[i].item())
+        if self.raw is not None:
+            keys = self.keys()
+            i = bisect_left(keys, k)
+            if i < len(keys) and keys[i] == k:
+                row = _ROW_OF[self.kind]
+                return partial_of_row(row.unpack_from(self.raw, i * row.size))
             return None
         return None if self.items is None else self.items.get(k)
 
     def put(self, k: int, p: Partial) -> None:
-        if p.count == 0:
-            return
-        if self.cut is not None and k < self.cut:
-            self._settle()  # apply the cut first: it would hide this tile
-        self.updates[k] = p
-        self._raw = None
+        if p.count:
+            self.updates[k] = p
 
     def drop_before(self, first: int) -> list[Partial]:
         """Drop the tiles before `first`; returns them."""
-        below: dict[int, Partial] = {}
-        if self.rows is not None:
-            end = int(np.searchsorted(self.rows["k"], first))
-            below = {row[0]: partial_of_row(row) for row in self.rows[:end].tolist()}
-        elif self.items:
-            below = {k: p for k, p in self.items.items() if k < first}
-        below.update((k, p) for k, p in self.updates.items() if k < first)
-        dropped = [p for k, p in below.items() if self.cut is None or k >= self.cut]
-        if dropped:
-            self.cut = first if self.cut is None else max(self.cut, first)
+        dropped: dict[int, Partial] = {}
+        if self.raw is not None:
+            keys = self.keys()
+            if keys and keys[0] < first:
+                end = bisect_left(keys, first)
+                row = _ROW_OF[self.kind]
+                dropped = {r[0]: partial_of_row(r) for r in row.iter_unpack(self.raw[: end * row.size])}
+                self.raw, self._keys = self.raw[end * row.size :], keys[end:]
+        elif self.items and min(self.items) < first:
+            dropped = {k: p for k, p in self.items.items() if k < first}
+            self.items = {k: p for k, p in self.items.items() if k >= first}
+        if self.updates and min(self.updates) < first:
+            dropped.update((k, p) for k, p in self.updates.items() if k < first)  # an update replaces its tile
             self.updates = {k: p for k, p in self.updates.items() if k >= first}
-            self._raw = None
-        return dropped
+        return list(dropped.values())
 
     def _settle(self) -> None:
-        """Fold updates and the cut into the rows (or items), choosing the layout the partials allow."""
-        if not self.updates and self.cut is None:
+        """Fold the updates into the rows (or items), choosing the layout the partials allow."""
+        if not self.updates:
             return
-        kinds = {_kind(p) for p in self.updates.values()}
-        if self.rows is not None:
+        if len(self.updates) == 1:
+            kinds = {_kind(next(iter(self.updates.values())))}
+        else:
+            kinds = {_kind(p) for p in self.updates.values()}
+        if self.raw:
             kinds.add(self.kind)
         elif self.items:
             kinds.add(GENERIC)
         if len(kinds) == 1 and GENERIC not in kinds:
             kind = kinds.pop()
-            new = np.array([_row(k, p) for k, p in sorted(self.updates.items())], dtype=_DTYPES[kind])
-            old = self.rows
-            if old is not None and self.cut is not None:
-                old = old[int(np.searchsorted(old["k"], self.cut)) :]
-            if old is None or not len(old):
-                rows = new
-            else:
-                keys = new["k"]
-                at = np.searchsorted(old["k"], keys)
-                hit = at < len(old)
-                hit[hit] = old["k"][at[hit]] == keys[hit]
-                rows = old.copy()
-                rows[at[hit]] = new[hit]  # tiles the write changed
-                if not hit.all():
-                    rows = np.insert(rows, at[~hit], new[~hit])  # tiles it added, in order
-            self.rows = rows
+            if not self.raw:
+                self.raw, self._keys = b"", []
             self.kind, self.items = kind, None
+            self._splice()
         else:
-            items = self.partials()
-            self.kind, self.rows, self.items = GENERIC, None, items
-        self.updates, self.cut = {}, None
+            self.kind, self.raw, self.items, self._keys = GENERIC, None, self.partials(), None
+        self.updates = {}
+
+    def _splice(self) -> None:
+        """The stored rows with the updates' rows put in place (replacing or inserted in order)."""
+        row = _ROW_OF[self.kind]
+        size, pack = row.size, row.pack
+        raw, keys = self.raw or b"", self.keys()
+        pieces: list[bytes] = []
+        new_keys: list[int] = []
+        at = 0  # the next old row to copy
+        for k in sorted(self.updates):
+            i = bisect_left(keys, k, at)
+            if i > at:
+                pieces.append(raw[at * size : i * size])
+                new_keys += keys[at:i]
+            pieces.append(pack(*_row(k, self.updates[k])))
+            new_keys.append(k)
+            at = i + 1 if i < len(keys) and keys[i] == k else i
+        if at < len(keys):
+            pieces.append(raw[at * size :])
+            new_keys += keys[at:]
+        self.raw, self._keys = b"".join(pieces), new_keys
 
     def encode(self, out: bytearray, column: int) -> None:
         self._settle()
-        if self.rows is not None:
-            out += _HBI.pack(column, self.kind, len(self.rows))
-            if self._raw is None:
-                self._raw = self.rows.tobytes()
-            out += self._raw
+        if self.raw is not None:
+            out += _HBI.pack(column, self.kind, len(self.raw) // _ROW_OF[self.kind].size)
+            out += self.raw
             return
         items = self.items or {}
         out += _HBI.pack(column, GENERIC, len(items))
@@ -270,44 +288,50 @@ class TileRecord:
 
 def encode(record: TileRecord) -> bytes:
     names: dict[str, int] = {}
-
-    def col(name: str) -> int:
-        return names.setdefault(name, len(names))
-
     body = bytearray()
-
-    def slot(s: Slot) -> None:
-        body.extend(_H.pack(len(s)))
-        for name, p in s.items():
-            blob = encode_partial(p)
-            body.extend(_HI.pack(col(name), len(blob)))
-            body.extend(blob)
-
-    hops = [(hop, [(c, b) for c, b in cols.items() if len(b)]) for hop, cols in record.tiles.items()]
-    hops = [(hop, cols) for hop, cols in hops if cols]
-    body.extend(_H.pack(len(hops)))
-    for hop, cols in hops:
-        body.extend(_Q.pack(hop) + _H.pack(len(cols)))
-        for name, block in cols:
-            block.encode(body, col(name))
-    slot(record.base)
-    body.extend(_I.pack(len(record.pending)))
+    hops = []
+    for hop, cols in record.tiles.items():
+        kept = [(c, b) for c, b in cols.items() if len(b)]
+        if kept:
+            hops.append((hop, kept))
+    body += _H.pack(len(hops))
+    for hop, kept in hops:
+        body += _QH.pack(hop, len(kept))
+        for name, block in kept:
+            c = names.get(name)
+            if c is None:
+                c = names[name] = len(names)
+            block.encode(body, c)
+    _encode_slot(body, record.base, names)
+    body += _I.pack(len(record.pending))
     for ts, s in record.pending:
-        body.extend(_Q.pack(ts))
-        slot(s)
-    body.extend(_I.pack(len(record.marks)))
-    for mark, at in record.marks.items():
-        raw = mark.encode("utf-8")
-        body.extend(_H.pack(len(raw)) + raw + _Q.pack(at))
-    body.extend(_I.pack(len(record.offsets)))
-    for partition, offset in record.offsets.items():
-        raw = partition.encode("utf-8")
-        body.extend(_H.pack(len(raw)) + raw + _Q.pack(offset))
-    head = bytearray(_B.pack(VERSION) + _Q.pack(record.written) + _H.pack(len(names)))
+        body += _Q.pack(ts)
+        _encode_slot(body, s, names)
+    for texts in (record.marks, record.offsets):  # each: I n, then n x (H len, utf-8, q)
+        body += _I.pack(len(texts))
+        for text, value in texts.items():
+            raw = text.encode("utf-8")
+            body += _H.pack(len(raw))
+            body += raw
+            body += _Q.pack(value)
+    out = bytearray(_BQH.pack(VERSION, record.written, len(names)))
     for name in names:
         raw = name.encode("utf-8")
-        head.extend(_H.pack(len(raw)) + raw)
-    return bytes(head + body)
+        out += _H.pack(len(raw))
+        out += raw
+    out += body
+    return bytes(out)
+
+
+def _encode_slot(body: bytearray, s: Slot, names: dict[str, int]) -> None:
+    body += _H.pack(len(s))
+    for name, p in s.items():
+        c = names.get(name)
+        if c is None:
+            c = names[name] = len(names)
+        blob = encode_partial(p)
+        body += _HI.pack(c, len(blob))
+        body += blob
 
 
 # ---------------------------------------------------------------- decoding
@@ -357,8 +381,13 @@ def _check_version(blob: bytes) -> None:
 def view(blob: bytes) -> RecordView:
     """The parts of a record a read needs (numeric blocks as read-only arrays over `blob`)."""
     _check_version(blob)
+    parts: RecordView = _checked(_view, blob, memoryview(blob))  # numeric blocks: views into the record
+    return parts
+
+
+def _checked(parse: Any, blob: bytes, *args: Any) -> Any:
     try:
-        return _view(blob)
+        return parse(blob, *args)
     except (struct.error, IndexError, UnicodeDecodeError, ValueError, PartialDecodeError) as err:
         if isinstance(err, TileRecordError):
             raise
@@ -368,10 +397,10 @@ def view(blob: bytes) -> RecordView:
 def _text(data: bytes, pos: int) -> tuple[str, int]:
     (size,) = _H.unpack_from(data, pos)
     pos += 2
-    raw = data[pos : pos + size]
-    if len(raw) != size:
+    end = pos + size
+    if end > len(data):
         raise TileRecordError("truncated tile record")
-    return raw.decode("utf-8"), pos + size
+    return data[pos:end].decode("utf-8"), end
 
 
 def _blob(data: bytes, pos: int, size: int) -> tuple[bytes, int]:
@@ -392,9 +421,9 @@ def _slot(data: bytes, pos: int, names: list[str]) -> tuple[Slot, int]:
     return out, pos
 
 
-def _view(data: bytes) -> RecordView:
-    (written,) = _Q.unpack_from(data, 1)
-    (n,) = _H.unpack_from(data, 9)
+def _view(data: bytes, buffer: bytes | memoryview) -> RecordView:
+    """The record's parts; numeric blocks are slices of `buffer` (`data` or a view of it)."""
+    written, n = _QH.unpack_from(data, 1)
     pos = 11
     names: list[str] = []
     for _ in range(n):
@@ -403,7 +432,7 @@ def _view(data: bytes) -> RecordView:
     tiles: Blocks = {}
     (n_hops,) = _H.unpack_from(data, pos)
     pos += 2
-    whole = memoryview(data)  # numeric blocks are views into the record, not copies
+    size = len(data)
     for _ in range(n_hops):
         hop, n_blocks = _QH.unpack_from(data, pos)
         pos += 10
@@ -414,15 +443,15 @@ def _view(data: bytes) -> RecordView:
             dtype = _DTYPES.get(kind)
             if dtype is not None:
                 end = pos + rows * dtype.itemsize
-                if end > len(data):
+                if end > size:
                     raise TileRecordError("truncated tile record")
-                cols[names[c]] = Rows(dtype, whole[pos:end], rows)
+                cols[names[c]] = Rows(dtype, buffer[pos:end], rows)
                 pos = end
             elif kind == GENERIC:
                 items: dict[int, Partial] = {}
                 for _ in range(rows):
-                    k, size = _QI.unpack_from(data, pos)
-                    raw, pos = _blob(data, pos + 12, size)
+                    k, length = _QI.unpack_from(data, pos)
+                    raw, pos = _blob(data, pos + 12, length)
                     items[k] = decode_partial(raw)
                 cols[names[c]] = items
             else:
@@ -446,34 +475,31 @@ def decode(blob: bytes | None) -> TileRecord:
     """The record stored as `blob` (an empty record for None)."""
     if blob is None:
         return TileRecord()
-    parts = view(blob)
+    _check_version(blob)
+    record: TileRecord = _checked(_decode, blob)
+    return record
+
+
+def _decode(blob: bytes) -> TileRecord:
+    parts = _view(blob, blob)  # numeric blocks as bytes: a write splices them
     record = TileRecord(written=parts.written, base=parts.base, pending=parts.pending)
     for hop, cols in parts.tiles.items():
         record.tiles[hop] = {
-            c: Block(kind=GENERIC, items=b) if isinstance(b, dict) else Block(kind=_kind_of(b), rows=b.array())
+            c: Block(kind=GENERIC, items=b) if isinstance(b, dict) else Block(kind=_kind_of(b), raw=bytes(b.data))
             for c, b in cols.items()
         }
-    try:
-        pos = parts.end
+    pos = parts.end
+    for texts in (record.marks, record.offsets) if blob[0] >= 4 else (record.marks,):
         (n,) = _I.unpack_from(blob, pos)
         pos += 4
         for _ in range(n):
-            mark, pos = _text(blob, pos)
-            (record.marks[mark],) = _Q.unpack_from(blob, pos)
+            text, pos = _text(blob, pos)
+            (texts[text],) = _Q.unpack_from(blob, pos)
             pos += 8
-        if blob[0] >= 4:
-            (n,) = _I.unpack_from(blob, pos)
-            pos += 4
-            for _ in range(n):
-                partition, pos = _text(blob, pos)
-                (record.offsets[partition],) = _Q.unpack_from(blob, pos)
-                pos += 8
-    except (struct.error, UnicodeDecodeError) as err:
-        raise TileRecordError(f"malformed tile record ({err})") from None
     if pos != len(blob):
         raise TileRecordError("trailing bytes after a tile record")
     return record
 
 
 def _kind_of(rows: Rows) -> int:
-    return FLOAT if rows.dtype == ROW_FLOAT else INT
+    return FLOAT if rows.dtype is ROW_FLOAT else INT

@@ -140,6 +140,28 @@ end
 return 1
 """
 # Every tile record of a read in one command (a single server; a cluster pipelines HMGET per key).
+# KEYS: tile records; ARGV: expiry in seconds (0: none), then per key its expected version and blob.
+# `TILE_CAS_LUA` for many keys in one call (one key slot: a single node only); one 0/1 per key.
+TILE_CAS_MANY_LUA = """
+local ttl = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HGET', key, 'v')
+  local cur = v and tonumber(v) or 0
+  if cur ~= tonumber(ARGV[2 * i]) then
+    out[i] = 0
+  else
+    redis.call('HSET', key, 'v', cur + 1, 'b', ARGV[2 * i + 1])
+    if ttl > 0 then
+      redis.call('EXPIRE', key, ttl)
+    else
+      redis.call('PERSIST', key)
+    end
+    out[i] = 1
+  end
+end
+return out
+"""
 TILE_READ_LUA = """
 local out = {}
 for i, key in ipairs(KEYS) do
@@ -543,16 +565,27 @@ class RedisOnlineStore:
 
     def _write_tiles(self, view: OnlineView, writes: Sequence[TileWrite], ttl_seconds: int) -> list[bool]:
         with self._errors():
+            ttl = max(0, int(ttl_seconds))
+            wait = self._wait_args()
+            if not self.cluster:  # one script call for every key, not one per key
+                args: list[Any] = [ttl]
+                for w in writes:
+                    args += (w.expected, w.blob)
+                keys = [self.tile_key(view, w.key) for w in writes]
+                replies = list(self.client.eval(TILE_CAS_MANY_LUA, len(keys), *keys, *args))
+                if wait:
+                    replies.append(self.client.execute_command(*wait))
+                return self._cas_replies(replies, wait)
             pipe = self.client.pipeline(transaction=False)
             for w in writes:
                 # EVAL by command: a cluster pipeline routes it by its one key (it has no eval method).
-                pipe.execute_command(
-                    "EVAL", TILE_CAS_LUA, 1, self.tile_key(view, w.key), w.expected, w.blob, max(0, int(ttl_seconds))
-                )
-            wait = self._wait_args()
+                pipe.execute_command("EVAL", TILE_CAS_LUA, 1, self.tile_key(view, w.key), w.expected, w.blob, ttl)
             if wait:
                 pipe.execute_command(*wait)
             replies = pipe.execute()
+        return self._cas_replies(replies, wait)
+
+    def _cas_replies(self, replies: list[Any], wait: tuple[Any, ...]) -> list[bool]:
         if wait:
             self._check_acked(int(replies.pop()))
         return [bool(r) for r in replies]
