@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from potluck.definitions.errors import ConfigError, ConfigKeyWarning, suggestion
 from potluck.monitoring.config import MonitoringConfig
+from potluck.offline.postgres_config import PostgreSQLOfflineStoreConfig
 from potluck.online.remote import RemoteOnlineStoreConfig
 from potluck.repo.feast_keys import feast_keys_of, translate
 from potluck.server.settings import ServerSettings
@@ -60,6 +61,12 @@ class DuckDBOfflineStoreConfig(_Strict):
     memory_limit: str | None = None  # e.g. "4GB"; unset: 40% of memory, at least 1GB (beyond it DuckDB spills)
     temp_directory: str | None = None  # where DuckDB spills over the memory limit; unset: under the system temp dir
     threads: int | None = Field(default=None, ge=1)
+
+
+OfflineStoreConfig = Annotated[
+    DuckDBOfflineStoreConfig | PostgreSQLOfflineStoreConfig,
+    Field(discriminator="type"),
+]
 
 
 class SqliteOnlineStoreConfig(_Strict):
@@ -119,6 +126,12 @@ def online_store_types() -> tuple[str, ...]:
     return tuple(online_store_models())
 
 
+def offline_store_models() -> dict[str, type[BaseModel]]:
+    """Each offline store type of `OfflineStoreConfig` -> its config model."""
+    union = typing.get_args(OfflineStoreConfig)[0]
+    return {kind: m for m in typing.get_args(union) for kind in typing.get_args(m.model_fields["type"].annotation)}
+
+
 class MaterializationConfig(_Strict):
     # how far past this machine's clock a materialization end may be (ends beyond are refused)
     max_clock_skew_seconds: float = Field(default=300.0, ge=0, allow_inf_nan=False)
@@ -163,7 +176,7 @@ class RepoConfig(_Strict):
     project_description: str | None = None
     registry: RegistryConfig = RegistryConfig()
     provider: Literal["local"] = "local"
-    offline_store: DuckDBOfflineStoreConfig = DuckDBOfflineStoreConfig()
+    offline_store: OfflineStoreConfig = DuckDBOfflineStoreConfig()
     online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
     batch_engine: BatchEngineConfig = BatchEngineConfig()
     materialization: MaterializationConfig = MaterializationConfig()
@@ -196,6 +209,8 @@ class RepoConfig(_Strict):
             return {"type": value}
         if info.field_name == "online_store" and isinstance(value, dict) and "type" not in value:
             return {**value, "type": "sqlite"}
+        if info.field_name == "offline_store" and isinstance(value, dict) and "type" not in value:
+            return {**value, "type": "duckdb"}
         return value
 
     @model_validator(mode="before")
@@ -298,7 +313,9 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def _parts(loc: tuple[int | str, ...]) -> list[str]:
     """The key path of an error location, without the online store union's tag."""
     parts = [str(p) for p in loc]
-    if len(parts) > 1 and parts[0] == "online_store" and parts[1] in online_store_types():
+    if (len(parts) > 1 and parts[0] == "online_store" and parts[1] in online_store_types()) or (
+        len(parts) > 1 and parts[0] == "offline_store" and parts[1] in offline_store_models()
+    ):
         del parts[1]
     return parts
 
@@ -311,12 +328,17 @@ def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
         if i == 1 and parts[0] == "online_store":
             model = online_store_models().get(part)
             continue
+        if i == 1 and parts[0] == "offline_store":
+            model = offline_store_models().get(part)
+            continue
         field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if field is None:
             return []
         model = next((a for a in (field.annotation, *typing.get_args(field.annotation)) if _is_model(a)), None)
         if model is None and part == "online_store":
             model = SqliteOnlineStoreConfig
+        if model is None and part == "offline_store":
+            model = DuckDBOfflineStoreConfig
     if not _is_model(model):
         return []
     return sorted({*model.model_fields, *feast_keys_of(".".join(_parts(loc[:-1])))} - {"repo_path"})

@@ -58,7 +58,6 @@ LACKING_OFFLINE: dict[str, str] = {
     "snowflake.offline": "Snowflake",
     "spark": "Spark (not yet available)",
     "trino": "Trino",
-    "postgres": "PostgreSQL as an offline store (not yet available)",
     "athena": "Amazon Athena",
     "mssql": "SQL Server",
     "remote": "a remote offline server",
@@ -87,7 +86,9 @@ FEAST_CLASS_PATHS: dict[str, str] = {
     "feast.infra.online_stores.contrib.postgres.PostgreSQLOnlineStore": "postgres",
     "feast.infra.offline_stores.dask.DaskOfflineStore": "dask",
     "feast.infra.offline_stores.duckdb.DuckDBOfflineStore": "duckdb",
+    "feast.infra.offline_stores.contrib.postgres_offline_store.postgres.PostgreSQLOfflineStore": "postgres",
 }
+OFFLINE_TYPES = ("duckdb", "file", "dask", "postgres")
 
 _SEARCH = "no effect: " + VECTOR
 _VECTOR_KEYS = {
@@ -114,6 +115,14 @@ ONLINE_KEYS: dict[str, dict[str, Ignored]] = {
         **_VECTOR_KEYS,
         "conn_type": Ignored("no effect: Potluck always uses a pool of min_conn..max_conn connections", (None, "pool")),
         "max_batched_result_rows": Ignored("no effect: every request is read in one query per view"),
+    },
+}
+# Feast's keys of one offline store type that have no effect here.
+OFFLINE_TYPE_KEYS: dict[str, dict[str, Ignored]] = {
+    "postgres": {
+        "conn_type": Ignored(
+            "no effect: Potluck always uses a pool of min_conn..max_conn connections", (None, "pool", "singleton")
+        ),
     },
 }
 OFFLINE_KEYS: dict[str, Ignored] = {
@@ -450,11 +459,11 @@ class Translation:
             return value
         section = dict(value)
         kind = FEAST_CLASS_PATHS.get(section.get("type", "duckdb"), section.get("type", "duckdb"))
-        if kind not in ("duckdb", "file", "dask"):
+        if kind not in OFFLINE_TYPES:
             raise self.error(self.store_error("offline_store", str(kind), LACKING_OFFLINE, OFFLINE_ALTERNATIVE))
         if "type" in section:
             section["type"] = kind
-        self.drop(section, OFFLINE_KEYS, "offline_store.")
+        self.drop(section, {**OFFLINE_KEYS, **OFFLINE_TYPE_KEYS.get(str(kind), {})}, "offline_store.")
         return section
 
     def batch_engine(self, value: Any) -> Any:

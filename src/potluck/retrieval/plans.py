@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from potluck.aggregation.rule import micros
 from potluck.definitions import ConflictPolicy, Definition, FeatureView, LabelView, OnDemandFeatureView
 from potluck.definitions.field import Field
-from potluck.definitions.sources import batch_file_source
+from potluck.definitions.sources import FileSource, batch_table_source
 from potluck.offline.protocol import LabelRule, SourceTable, ViewQuery, WindowedFeature
 from potluck.online.protocol import OnlineView
 from potluck.repo.sources import resolve_source_path
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def source_table(view: FeatureView, repo_path: str) -> SourceTable:
-    source = batch_file_source(view.source)
+    source = batch_table_source(view.source)
     if view.aggregations:
         # Aggregations read the events' own time (a stream view's `timestamp_field`), and the
         # batch file's column names.
@@ -29,13 +29,25 @@ def source_table(view: FeatureView, repo_path: str) -> SourceTable:
     else:
         names = [*view.join_keys, *view.feature_names]
         timestamp, column_for = source.timestamp_field, view.source.column_for
+    columns = {name: column_for(name) for name in names}
+    if not isinstance(source, FileSource):  # a table or query of the offline database
+        return SourceTable(
+            name=source.name,
+            path="",
+            file_format="",
+            timestamp_column=timestamp,
+            created_timestamp_column=source.created_timestamp_column,
+            columns=columns,
+            table=source.table,
+            query=source.query,
+        )
     return SourceTable(
         name=source.name,
         path=resolve_source_path(source.path, repo_path),
         file_format=source.file_format,
         timestamp_column=timestamp,
         created_timestamp_column=source.created_timestamp_column,
-        columns={name: column_for(name) for name in names},
+        columns=columns,
     )
 
 

@@ -98,7 +98,7 @@ def resolved_labels_sql(
         + _group(dialect, rule, labeler)
         + f" AS {q(GROUP)} FROM "
         + source.relation
-        + ")"
+        + f" AS {q('__potluck_lsrc')})"
     )
     inner_source = replace(source, relation=wrapped, ordinal=q(_ORDINAL))
     extra = {name: name for name in (GROUP, _VOTE_TS, _VOTE_CREATED, _VOTE_POSITION)}

@@ -220,7 +220,7 @@ def point_in_time_sql(
     ctes: list[Sql] = [
         Sql(f"{q(_ENTITY)} AS (SELECT {', '.join([*entity_cols, q(ROW)])}, {ts} AS {q(_TS)} FROM ")
         + entity.relation
-        + ")"
+        + f" AS {q('__potluck_in')})"
     ]
     e_ts = dialect.qualified(e, _TS)
     # The inner select joins; the outer one applies the ttl (one comparison per view, not per
@@ -453,7 +453,8 @@ def _window_match(dialect: Dialect, view: ViewQuery, index: int, ctes: list[Sql]
     )
     ctes.append(
         Sql(
-            f"{q(match)} AS (SELECT {q(ROW)}, {q('__match')} FROM (SELECT {q(ROW)}, {q('__kind')}, "
+            f"{q(match)} AS (SELECT {q(ROW)}, {', '.join(keys)}, {q('__match')} FROM (SELECT {q(ROW)}, "
+            f"{', '.join(keys)}, {q('__kind')}, "
             f"{window} AS {q('__match')} FROM ({union}) AS {q('__potluck_u')}) AS {q('__potluck_w')} "
             f"WHERE {q('__kind')} = 1)"
         )
@@ -461,8 +462,12 @@ def _window_match(dialect: Dialect, view: ViewQuery, index: int, ctes: list[Sql]
     m = f"__potluck_mm{index}"
     on = [f"{dialect.qualified(alias, f'__k{j}')} = {dialect.qualified('e', k)}" for j, k in enumerate(view.join_keys)]
     on.append(f"{dialect.qualified(alias, '__t')} = {dialect.qualified(m, '__match')}")
+    # On the row and the keys: a row number is unique per entity row, except in a label view's
+    # inner join, where each row comes once per labeler group (a join key).
+    by_row = [f"{dialect.qualified(m, ROW)} = {dialect.qualified('e', ROW)}"]
+    by_row += [f"{dialect.qualified(m, f'__k{j}')} = {dialect.qualified('e', k)}" for j, k in enumerate(view.join_keys)]
     return Sql(
-        f"LEFT JOIN {q(match)} AS {q(m)} ON {dialect.qualified(m, ROW)} = {dialect.qualified('e', ROW)} "
+        f"LEFT JOIN {q(match)} AS {q(m)} ON {' AND '.join(by_row)} "
         f"LEFT JOIN {q(source)} AS {q(alias)} ON {' AND '.join(on)}"
     )
 
