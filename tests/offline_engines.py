@@ -157,6 +157,14 @@ def postgres_engine() -> Iterator[Engine]:
                 "test_the_sawtooth_at_fixed_points[window]": (
                     "window frames cannot depend on the row here: aggregations use the join plan"
                 ),
+                # psycopg has no Python value for an infinite timestamp, so results holding one fail.
+                "test_output_timestamp_equals_the_input_instant_at_the_extremes": (
+                    "infinite entity timestamps cannot be read back (psycopg has no value for them)"
+                ),
+                # DuckDB's two-scan plan, over test data whose infinite timestamps the upload cannot carry.
+                "test_positional_dedup_orders_null_and_infinite_created_timestamps": (
+                    "the two-scan de-duplication is DuckDB's; infinite created timestamps are not uploaded"
+                ),
             },
         )
     finally:

@@ -78,6 +78,9 @@ class Dialect:
     zoned_type_names: tuple[str, ...] = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")
     # `{micros}` (a placeholder) as an interval, subtracted from a timestamp.
     interval_micros: str = "({micros} * INTERVAL '1 microsecond')"
+    # `{a}` modulo `{b}` (truncating); `mod()` keeps `%` out of SQL text, where drivers with
+    # `%s` placeholders would read it as one.
+    modulo: str = "mod({a}, {b})"
     # A timestamp as integer microseconds since the epoch.
     epoch_us: str = "CAST(EXTRACT(EPOCH FROM {expr}) * 1000000 AS BIGINT)"
     # Naive or zoned timestamp -> naive UTC wall time; for a zoned column (`zoned_to_utc`, when set)
@@ -118,6 +121,9 @@ class Dialect:
     def minus_micros(self, expr: str, micros: int) -> Sql:
         """`expr - micros microseconds`, the amount bound as a parameter."""
         return Sql(f"({expr} - {self.interval_micros.format(micros=self.placeholder)})", (micros,))
+
+    def mod(self, a: str, b: str | int) -> str:
+        return self.modulo.format(a=a, b=b)
 
     def epoch_micros(self, expr: str) -> str:
         return self.epoch_us.format(expr=expr)
@@ -200,6 +206,7 @@ DUCKDB = Dialect(
     supports_row_frames=True,
     interval_micros="to_microseconds({micros})",
     epoch_us="epoch_us({expr})",
+    modulo="({a} % {b})",
     to_utc_template="CAST({expr} AS {naive})",
     # The instant's epoch, reused: several times cheaper than the cast; infinities (null epoch) cast.
     zoned_to_utc="COALESCE(make_timestamp(epoch_us({expr})), CAST({expr} AS {naive}))",
