@@ -10,7 +10,7 @@ PYTHON="${PYTHON:-python3}"
 
 if [[ -x "${VENV}/bin/python" ]] \
    && "${VENV}/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('feast') != '${FEAST_VERSION}')" 2>/dev/null \
-   && "${VENV}/bin/python" -c "import duckdb, redis, ibis" 2>/dev/null; then
+   && "${VENV}/bin/python" -c "import duckdb, redis, ibis, psycopg, psycopg_pool" 2>/dev/null; then
     echo "feast ${FEAST_VERSION} already installed in ${VENV}"
     exit 0
 fi
@@ -26,6 +26,6 @@ start=$(date +%s)
 "${PYTHON}" -m venv "${VENV}"
 quiet() { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 "${VENV}/bin/python" -m pip install --quiet --upgrade pip 2>&1 | quiet
-# redis: the Redis online store; duckdb: the ibis-based DuckDB offline store.
-"${VENV}/bin/python" -m pip install --quiet "feast[redis,duckdb]==${FEAST_VERSION}" 2>&1 | quiet
+# redis: the Redis online store; duckdb: the ibis-based DuckDB offline store; postgres: its PostgreSQL stores.
+"${VENV}/bin/python" -m pip install --quiet "feast[redis,duckdb,postgres]==${FEAST_VERSION}" 2>&1 | quiet
 echo "installed feast $("${VENV}/bin/python" -c 'import importlib.metadata as m; print(m.version("feast"))') into ${VENV} in $(( $(date +%s) - start ))s"

@@ -165,11 +165,21 @@ def create_table(cursor: Any, table_sql: str, table: pa.Table, *, temporary: boo
     copy_into(cursor, table_sql, table)
 
 
+# Planner settings for the join queries, in the reading transaction only. The planner cannot
+# estimate the rows of the builders' CTEs (a semi-joined source reads as a few hundred rows when it
+# holds millions) and then picks nested loops that run for hours; hash and merge joins are right
+# for these queries whatever the sizes (a LATERAL subquery still runs as a loop: it is the only
+# plan there). JIT compilation costs more than it saves on them.
+READ_SETTINGS = ("SET LOCAL enable_nestloop = off", "SET LOCAL jit = off")
+
+
 def batches(conn: Any, query: Sql, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """The rows of `query` as record batches of at most `batch_rows`, from a server-side cursor."""
     import pyarrow as pa
 
     with conn.transaction(), conn.cursor(name=f"potluck_read_{next(_cursors)}", binary=True) as cursor:
+        for setting in READ_SETTINGS:
+            conn.execute(setting)
         cursor.itersize = batch_rows
         cursor.execute(query.text, query.params)
         description = cursor.description or []
