@@ -45,7 +45,7 @@ class Engine:
     relation: Callable[[pa.Table, Path], str] = _parquet_relation
     reads_files: bool = True  # FileSource paths (Parquet, CSV, folders, globs) are read as they are
     example_scale: float = 1.0  # share of each property test's examples run on this engine
-    strategies: tuple[Strategy | None, ...] = (None, Strategy.ASOF, Strategy.WINDOW, Strategy.LATERAL)
+    strategies: tuple[Strategy | None, ...] = (None, Strategy.ASOF, Strategy.WINDOW, Strategy.RANGE, Strategy.LATERAL)
     aggregation_plans: tuple[str | None, ...] = (None, "window", "join")
     # Known gaps: a test's name (or `name[params]`, the engine's id left out) -> the reason.
     gaps: dict[str, str] = field(default_factory=dict)
@@ -151,7 +151,7 @@ def postgres_engine() -> Iterator[Engine]:
             relation=lambda table, folder: POSTGRES.quote(load(table)),
             reads_files=False,
             example_scale=0.25,
-            strategies=(None, Strategy.WINDOW, Strategy.LATERAL),
+            strategies=(None, Strategy.WINDOW, Strategy.RANGE, Strategy.LATERAL),
             aggregation_plans=(None, "join"),
             gaps={
                 "test_the_sawtooth_at_fixed_points[window]": (

@@ -169,8 +169,9 @@ def create_table(cursor: Any, table_sql: str, table: pa.Table, *, temporary: boo
 # estimate the rows of the builders' CTEs (a semi-joined source reads as a few hundred rows when it
 # holds millions) and then picks nested loops that run for hours; hash and merge joins are right
 # for these queries whatever the sizes (a LATERAL subquery still runs as a loop: it is the only
-# plan there). JIT compilation costs more than it saves on them.
-READ_SETTINGS = ("SET LOCAL enable_nestloop = off", "SET LOCAL jit = off")
+# plan there). JIT compilation costs more than it saves on them. A cursor is planned for its first
+# rows (10% by default): every row is read here, so it is planned for all of them.
+READ_SETTINGS = ("SET LOCAL enable_nestloop = off", "SET LOCAL jit = off", "SET LOCAL cursor_tuple_fraction = 1.0")
 
 
 def batches(conn: Any, query: Sql, batch_rows: int) -> Iterator[pa.RecordBatch]:
