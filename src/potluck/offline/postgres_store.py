@@ -46,8 +46,10 @@ _counter = itertools.count()
 _BATCH_ROWS = 100_000
 _NAIVE = "TIMESTAMP"
 _POSITION = "__potluck_pos"
-# A heap tuple's position (block, line) as one ordered number: blocks < 2**32, lines < 2**16.
-_CTID = "(((ctid::text::point)[0]::bigint << 16) | (ctid::text::point)[1]::bigint)"
+# A heap tuple's position (block, line): ordered as it is; as one number (blocks < 2**32, lines
+# < 2**16) where a BIGINT is needed (a label vote's position), at the cost of a text conversion.
+_CTID = "ctid"
+_CTID_NUMBER = "((({pos}::text::point)[0]::bigint << 16) | ({pos}::text::point)[1]::bigint)"
 
 
 def _driver() -> Any:
@@ -342,6 +344,7 @@ class PostgreSQLOfflineStore:
             created_type=columns[created] if created else "",
             row_count=row_count,
             ordinal_is_stable=ordinal_is_stable,
+            ordinal_number=_CTID_NUMBER.format(pos=POSTGRES.quote(_POSITION)) if ordinal_is_stable else "",
         )
 
     def _relation(self, conn: Any, source: SourceTable, view_name: str | None = None) -> tuple[Sql, bool, int | None]:

@@ -93,7 +93,7 @@ def resolved_labels_sql(
     wrapped = (
         Sql(
             f"(SELECT *, {source.ordinal} AS {q(_ORDINAL)}, {event} AS {q(_VOTE_TS)}, "
-            f"{created} AS {q(_VOTE_CREATED)}, {source.ordinal} AS {q(_VOTE_POSITION)}, "
+            f"{created} AS {q(_VOTE_CREATED)}, {source.ordinal_number or source.ordinal} AS {q(_VOTE_POSITION)}, "
         )
         + _group(dialect, rule, labeler)
         + f" AS {q(GROUP)} FROM "

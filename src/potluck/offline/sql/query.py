@@ -84,6 +84,8 @@ class SourceInput:
     # The ordinal is the same in every scan of the source (a stored position, such as Parquet file
     # and row numbers; not a CSV row number): the source may then be read twice.
     ordinal_is_stable: bool = False
+    # The ordinal as a BIGINT, when `ordinal` is only orderable (PostgreSQL's tuple position).
+    ordinal_number: str = ""
 
 
 def source_cte(
@@ -293,7 +295,8 @@ def point_in_time_sql(
             lower = entity.min_timestamp - view.ttl
         cte_name = f"__potluck_v{i}"
         keys_cte = f"__potluck_keys{i}"
-        prune = semi_join and _worth_pruning(source, entity)
+        # The range join keeps only the rows of the entity keys' ttl windows by itself.
+        prune = semi_join and use is not Strategy.RANGE and _worth_pruning(source, entity)
         if prune:
             group = ", ".join(q(k) for k in view.join_keys)
             named = ", ".join(f"{q(k)} AS {q(f'__potluck_j{j}')}" for j, k in enumerate(view.join_keys))
