@@ -8,8 +8,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${FEAST_VENV:-${HERE}/.venv-feast}"  # FEAST_VENV: another folder for it
 PYTHON="${PYTHON:-python3}"
 # FEAST_EXTRAS=spark: also Feast's spark extra (pyspark), for benchmarks/offline_spark.py and spark_materialize.py
-EXTRAS="redis,duckdb,aws${FEAST_EXTRAS:+,${FEAST_EXTRAS}}"
-CHECK="import duckdb, redis, ibis, boto3"
+EXTRAS="redis,duckdb,aws,postgres${FEAST_EXTRAS:+,${FEAST_EXTRAS}}"
+CHECK="import duckdb, redis, ibis, boto3, psycopg, psycopg_pool"
 [[ ",${FEAST_EXTRAS:-}," == *",spark,"* ]] && CHECK="${CHECK}, pyspark"
 
 if [[ -x "${VENV}/bin/python" ]] \
@@ -30,6 +30,7 @@ start=$(date +%s)
 [[ -x "${VENV}/bin/python" ]] || "${PYTHON}" -m venv "${VENV}"
 quiet() { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 "${VENV}/bin/python" -m pip install --quiet --upgrade pip 2>&1 | quiet
-# redis: the Redis online store; duckdb: the ibis-based DuckDB offline store; aws: the DynamoDB online store.
+# redis: the Redis online store; duckdb: the ibis-based DuckDB offline store; aws: the DynamoDB online store;
+# postgres: its PostgreSQL stores.
 "${VENV}/bin/python" -m pip install --quiet "feast[${EXTRAS}]==${FEAST_VERSION}" 2>&1 | quiet
 echo "installed feast $("${VENV}/bin/python" -c 'import importlib.metadata as m; print(m.version("feast"))') into ${VENV} in $(( $(date +%s) - start ))s"

@@ -129,8 +129,13 @@ class FeatureStore:
         self._registry.refresh()
 
     def _schema_of(self, source: DataSource) -> Any:
+        from potluck.definitions.sources import PostgreSQLSource
         from potluck.repo.sources import source_schema
 
+        if isinstance(source, PostgreSQLSource):
+            from potluck.repo.sources import database_source_schema
+
+            return database_source_schema(source, self.config.offline_store.type, self._offline)
         return source_schema(source, str(self.repo_path))
 
     # -- definitions ------------------------------------------------------------------------------
@@ -537,15 +542,9 @@ class FeatureStore:
     # -- training data --------------------------------------------------------------------------
     @cached_property
     def _offline(self) -> OfflineStore:
-        from potluck.offline.spark_config import SparkOfflineStoreConfig
+        from potluck.offline.factory import offline_store
 
-        if isinstance(self.config.offline_store, SparkOfflineStoreConfig):
-            from potluck.offline.spark_store import SparkOfflineStore
-
-            return SparkOfflineStore(self.config.offline_store)
-        from potluck.offline.duckdb_store import DuckDBOfflineStore
-
-        return DuckDBOfflineStore(self.config.offline_store)
+        return offline_store(self.config.offline_store)
 
     def get_historical_features(
         self,

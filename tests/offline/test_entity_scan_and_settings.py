@@ -17,6 +17,7 @@ from pit_reference import reference_join
 from test_pit_cases import T0, _entity, _source, _users, _view
 from test_pit_property import _entity_table, _write_views, scenarios
 
+from offline_engines import Engine
 from potluck.definitions.errors import RetrievalError
 from potluck.offline import duckdb_store
 from potluck.offline.duckdb_store import DuckDBOfflineStore, default_memory_limit, parse_size
@@ -56,7 +57,7 @@ def test_parquet_entity_files_match_reference(scenario: dict[str, Any], n_files:
 
 @pytest.mark.parametrize("shadowing", ["file_row_number", "file_index"])
 def test_entity_file_with_a_position_column_is_copied_and_keeps_its_values(
-    store: DuckDBOfflineStore, tmp_path: Path, shadowing: str
+    store: Engine, tmp_path: Path, shadowing: str
 ) -> None:
     """A real column named like a Parquet position column hides that column: such a file is copied
     and numbered instead, its column passes through unchanged and the order is still the input's."""
@@ -71,7 +72,7 @@ def test_entity_file_with_a_position_column_is_copied_and_keeps_its_values(
     assert out.column("score").to_pylist() == [20, 10, None, 20]
 
 
-def test_unreadable_entity_file_is_a_retrieval_error(store: DuckDBOfflineStore, tmp_path: Path) -> None:
+def test_unreadable_entity_file_is_a_retrieval_error(store: Engine, tmp_path: Path) -> None:
     bad = tmp_path / "entity.parquet"
     bad.write_bytes(b"not parquet")
     with pytest.raises(RetrievalError, match="entity_df could not be read"):
@@ -82,9 +83,7 @@ def test_unreadable_entity_file_is_a_retrieval_error(store: DuckDBOfflineStore, 
 
 
 @pytest.mark.parametrize("kind", ["TIMESTAMP", "TIMESTAMPTZ"])
-def test_output_timestamp_equals_the_input_instant_at_the_extremes(
-    store: DuckDBOfflineStore, tmp_path: Path, kind: str
-) -> None:
+def test_output_timestamp_equals_the_input_instant_at_the_extremes(store: Engine, tmp_path: Path, kind: str) -> None:
     """The entity timestamp comes back as the same instant, zoned UTC, including infinities,
     the first and last representable microseconds and instants before 1970."""
     values = [
@@ -98,7 +97,7 @@ def test_output_timestamp_equals_the_input_instant_at_the_extremes(
     rows = " UNION ALL ".join(
         f"SELECT {i} AS user_id, '{v}'::{kind} AS event_timestamp, {i} AS n" for i, v in enumerate(values)
     )
-    entity = f"SELECT * FROM ({rows}) ORDER BY n"
+    entity = f"SELECT * FROM ({rows}) AS r ORDER BY n"
     out = store.get_historical_features(entity, [_view(_users(tmp_path, [(5, T0, T0, 1)]))]).to_arrow()
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -183,9 +182,7 @@ def _created_ties_source(tmp_path: Path, kind: str) -> SourceTable:
 
 
 @pytest.mark.parametrize("kind", ["TIMESTAMP", "TIMESTAMPTZ"])
-def test_positional_dedup_orders_null_and_infinite_created_timestamps(
-    store: DuckDBOfflineStore, tmp_path: Path, kind: str
-) -> None:
+def test_positional_dedup_orders_null_and_infinite_created_timestamps(store: Engine, tmp_path: Path, kind: str) -> None:
     """+infinity beats every created timestamp; null and -infinity sort first and tie, the
     row stored last winning the tie; both join strategies agree."""
     view = _view(_created_ties_source(tmp_path, kind))
@@ -198,9 +195,7 @@ def test_positional_dedup_orders_null_and_infinite_created_timestamps(
     assert got == [2, 8, 9, 2]
 
 
-def test_views_are_joined_narrowest_first_and_columns_keep_the_requested_order(
-    store: DuckDBOfflineStore, tmp_path: Path
-) -> None:
+def test_views_are_joined_narrowest_first_and_columns_keep_the_requested_order(store: Engine, tmp_path: Path) -> None:
     wide_source = _source(
         tmp_path,
         "wide",
@@ -212,7 +207,7 @@ def test_views_are_joined_narrowest_first_and_columns_keep_the_requested_order(
     narrow = _view(narrow_source, name="narrow")
     job = store.get_historical_features(_entity([(2, T0), (1, T0)], label=[0, 1]), [wide, narrow])
     sql = job.to_sql()
-    assert sql.index('ASOF LEFT JOIN "__potluck_v1"') < sql.index('ASOF LEFT JOIN "__potluck_v0"')
+    assert sql.index('AS "v1" ON') < sql.index('AS "v0" ON')
     out = job.to_arrow()
     assert out.column_names == ["user_id", "event_timestamp", "label", "a", "b", "c", "score"]
     assert out.to_pylist() == [

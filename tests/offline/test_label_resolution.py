@@ -66,7 +66,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "priorities": tuple(draw(st.lists(st.sampled_from(LABELERS[:3]), unique=True, min_size=1))),
         "features": draw(st.sampled_from([("x", "y", "who"), ("who", "y"), ("x",)])),
         "availability": draw(st.booleans()),
-        "strategy": draw(st.sampled_from([None, Strategy.LATERAL, Strategy.WINDOW])),
+        "strategy": draw(st.sampled_from([None, Strategy.LATERAL, Strategy.WINDOW, Strategy.RANGE])),
         "prune": draw(st.booleans()),
         "source_zoned": draw(st.booleans()),  # source times stored zoned (UTC) or naive
     }
@@ -138,7 +138,7 @@ def test_policies_match_reference(store: Engine) -> None:
                     availability_time=scenario["availability"],
                     strategy=store.strategy(scenario["strategy"]),
                 )
-                assert job.to_arrow().to_pylist() == _expected(scenario)
+                assert job.to_arrow().to_pylist() == _expected(scenario), repr(scenario)
         finally:
             query._PRUNE_RATIO = ratio
 
@@ -166,8 +166,10 @@ def _fixed(
             r.setdefault("created", None)
     with tempfile.TemporaryDirectory() as tmp:
         entity = pa.Table.from_pylist(scenario["entity"])
-        got = store.get_historical_features(entity, [_query(Path(tmp), scenario)]).to_arrow().to_pylist()
-    assert got == _expected(scenario)
+        view = _query(Path(tmp), scenario)
+        for strategy in store.strategies:  # every join strategy gives the same resolution
+            got = store.get_historical_features(entity, [view], strategy=strategy).to_arrow().to_pylist()
+            assert got == _expected(scenario), strategy
     return {k.removeprefix("labels__f"): v for k, v in got[0].items() if k.startswith("labels__")}
 
 

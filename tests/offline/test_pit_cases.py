@@ -337,7 +337,7 @@ def test_missing_source_file(store: Engine, tmp_path: Path) -> None:
 def test_source_lacking_a_declared_column(store: Engine, tmp_path: Path) -> None:
     source = _users(tmp_path, [(1, T0, T0, 10)])
     view = _view(source, features=("score", "age"))
-    with pytest.raises(RetrievalError, match=r"users.parquet.*no column 'age'.*feature 'age' of feature view 'users'"):
+    with pytest.raises(RetrievalError, match=r"no column 'age'.*feature 'age' of feature view 'users'"):
         store.get_historical_features(_entity([(1, T0)]), [view])
 
 

@@ -14,7 +14,7 @@ from potluck.definitions.label_view import ConflictPolicy, LabelView
 from potluck.definitions.on_demand import OnDemandFeatureView, on_demand_feature_view
 from potluck.definitions.project import Project
 from potluck.definitions.request_source import RequestSource
-from potluck.definitions.sources import CsvFormat, DataSource, FileSource, ParquetFormat, PushSource
+from potluck.definitions.sources import CsvFormat, DataSource, FileSource, ParquetFormat, PostgreSQLSource, PushSource
 from potluck.definitions.stream_sources import AvroFormat, JsonFormat, KafkaSource, RedisStreamSource
 from potluck.definitions.types import ValueType
 
@@ -54,6 +54,7 @@ __all__ = [
     "OnDemandFeatureView",
     "ParquetFormat",
     "Project",
+    "PostgreSQLSource",
     "PushSource",
     "RedisStreamSource",
     "RequestSource",

@@ -57,6 +57,8 @@ class DataSource(Definition):
             return FileSource._from_spec(spec)
         if kind == PushSource.source_type:
             return PushSource._from_spec(spec)
+        if kind == PostgreSQLSource.source_type:
+            return PostgreSQLSource._from_spec(spec)
         if kind == "kafka":
             from potluck.definitions.stream_sources import KafkaSource
 
@@ -161,6 +163,93 @@ class FileSource(DataSource):
         )
 
 
+class PostgreSQLSource(DataSource):
+    """Rows in a PostgreSQL table (`name` or `schema.name`) or returned by a query, for the
+    `postgres` offline store (Feast's PostgreSQLSource)."""
+
+    source_type = "postgres"
+
+    def __init__(
+        self,
+        name: str | None = None,
+        query: str | None = None,
+        table: str | None = None,
+        timestamp_field: str = "",
+        created_timestamp_column: str = "",
+        field_mapping: dict[str, str] | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        owner: str = "",
+    ) -> None:
+        if bool(query) == bool(table):
+            raise DefinitionError(
+                f"PostgreSQLSource {name or table or ''}: give exactly one of 'table' and 'query'".replace("  ", " ")
+            )
+        if table is not None and (not isinstance(table, str) or any(not part for part in table.split("."))):
+            raise DefinitionError(f"PostgreSQLSource {name or ''}: 'table' must be 'name' or 'schema.name'")
+        self.name = check_name("PostgreSQLSource", name or str(table))
+        label = f"PostgreSQLSource '{self.name}'"
+        if query is not None and not isinstance(query, str):
+            raise DefinitionError(f"{label}: 'query' must be a SQL string")
+        self.table = table or ""
+        self.query = query or ""
+        if not timestamp_field:
+            raise DefinitionError(
+                f"{label}: 'timestamp_field' is required: name the column holding each row's event time"
+            )
+        self.timestamp_field = check_column(label, timestamp_field, field="timestamp_field")
+        self.created_timestamp_column = (
+            check_column(label, created_timestamp_column, field="created_timestamp_column")
+            if created_timestamp_column
+            else ""
+        )
+        mapping = field_mapping or {}
+        if not isinstance(mapping, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+        ):
+            raise DefinitionError(f"{label}: 'field_mapping' must map source column names to field names")
+        for target in mapping.values():
+            check_column(label, target, field="field_mapping")
+        self.field_mapping = dict(sorted(mapping.items()))
+        self.description = check_text(label, description, "description")
+        self.tags = check_tags(label, tags)
+        self.owner = check_text(label, owner, "owner")
+
+    def get_table_query_string(self) -> str:
+        """What the source reads, as SQL that can follow FROM (Feast's method of the same name)."""
+        if self.table:
+            return ".".join('"' + part.replace('"', '""') + '"' for part in self.table.split("."))
+        return f"({self.query})"
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "type": self.source_type,
+            "name": self.name,
+            "table": self.table,
+            "query": self.query,
+            "timestamp_field": self.timestamp_field,
+            "created_timestamp_column": self.created_timestamp_column,
+            "field_mapping": self.field_mapping,
+            "description": self.description,
+            "tags": self.tags,
+            "owner": self.owner,
+        }
+
+    @classmethod
+    def _from_spec(cls, spec: Mapping[str, Any]) -> PostgreSQLSource:
+        return cls(
+            name=spec["name"],
+            table=spec.get("table") or None,
+            query=spec.get("query") or None,
+            timestamp_field=spec["timestamp_field"],
+            created_timestamp_column=spec.get("created_timestamp_column", ""),
+            field_mapping=spec.get("field_mapping"),
+            description=spec.get("description", ""),
+            tags=spec.get("tags"),
+            owner=spec.get("owner", ""),
+        )
+
+
 class PushSource(DataSource):
     """Rows pushed by applications; `batch_source` keeps them for training data."""
 
@@ -218,10 +307,11 @@ class PushSource(DataSource):
 
 
 def batch_source(source: DataSource) -> DataSource:
-    """The source a view's historical rows are read from: a `FileSource` or a `SparkSource`."""
+    """The source a view's historical rows are read from: a `FileSource`, a `SparkSource` or a
+    `PostgreSQLSource` (a table or query of the offline database)."""
     from potluck.definitions.spark_source import SparkSource
 
-    if isinstance(source, SparkSource):
+    if isinstance(source, SparkSource | PostgreSQLSource):
         return source
     return batch_file_source(source)
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from potluck.definitions.errors import ConfigError, ConfigKeyWarning, suggestion
 from potluck.monitoring.config import MonitoringConfig
+from potluck.offline.postgres_config import PostgreSQLOfflineStoreConfig
 from potluck.offline.spark_config import SparkOfflineStoreConfig
 from potluck.online.dynamodb_config import DynamoDBOnlineStoreConfig
 from potluck.online.redis_config import RedisOnlineStoreConfig
@@ -65,7 +66,10 @@ class DuckDBOfflineStoreConfig(_Strict):
     threads: int | None = Field(default=None, ge=1)
 
 
-OfflineStoreConfig = Annotated[DuckDBOfflineStoreConfig | SparkOfflineStoreConfig, Field(discriminator="type")]
+OfflineStoreConfig = Annotated[
+    DuckDBOfflineStoreConfig | SparkOfflineStoreConfig | PostgreSQLOfflineStoreConfig,
+    Field(discriminator="type"),
+]
 
 
 class SqliteOnlineStoreConfig(_Strict):
@@ -114,6 +118,12 @@ def online_store_models() -> dict[str, type[BaseModel]]:
 
 def online_store_types() -> tuple[str, ...]:
     return tuple(online_store_models())
+
+
+def offline_store_models() -> dict[str, type[BaseModel]]:
+    """Each offline store type of `OfflineStoreConfig` -> its config model."""
+    union = typing.get_args(OfflineStoreConfig)[0]
+    return {kind: m for m in typing.get_args(union) for kind in typing.get_args(m.model_fields["type"].annotation)}
 
 
 class MaterializationConfig(_Strict):
@@ -310,7 +320,9 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def _parts(loc: tuple[int | str, ...]) -> list[str]:
     """The key path of an error location, without the online store union's tag."""
     parts = [str(p) for p in loc]
-    if len(parts) > 1 and parts[0] == "online_store" and parts[1] in online_store_types():
+    if (len(parts) > 1 and parts[0] == "online_store" and parts[1] in online_store_types()) or (
+        len(parts) > 1 and parts[0] == "offline_store" and parts[1] in offline_store_models()
+    ):
         del parts[1]
     return parts
 
@@ -323,12 +335,17 @@ def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
         if i == 1 and parts[0] == "online_store":
             model = online_store_models().get(part)
             continue
+        if i == 1 and parts[0] == "offline_store":
+            model = offline_store_models().get(part)
+            continue
         field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if field is None:
             return []
         model = next((a for a in (field.annotation, *typing.get_args(field.annotation)) if _is_model(a)), None)
         if model is None and part == "online_store":
             model = SqliteOnlineStoreConfig
+        if model is None and part == "offline_store":
+            model = DuckDBOfflineStoreConfig
     if not _is_model(model):
         return []
     return sorted({*model.model_fields, *feast_keys_of(".".join(_parts(loc[:-1])))} - {"repo_path"})

@@ -56,7 +56,6 @@ LACKING_OFFLINE: dict[str, str] = {
     "redshift": "Amazon Redshift",
     "snowflake.offline": "Snowflake",
     "trino": "Trino",
-    "postgres": "PostgreSQL as an offline store (not yet available)",
     "athena": "Amazon Athena",
     "mssql": "SQL Server",
     "remote": "a remote offline server",
@@ -87,7 +86,9 @@ FEAST_CLASS_PATHS: dict[str, str] = {
     "feast.infra.offline_stores.duckdb.DuckDBOfflineStore": "duckdb",
     "feast.infra.offline_stores.contrib.spark_offline_store.spark.SparkOfflineStore": "spark",
     "feast.infra.compute_engines.spark.compute.SparkComputeEngine": "spark.engine",
+    "feast.infra.offline_stores.contrib.postgres_offline_store.postgres.PostgreSQLOfflineStore": "postgres",
 }
+OFFLINE_TYPES = ("duckdb", "file", "dask", "postgres")
 
 _SEARCH = "no effect: " + VECTOR
 _VECTOR_KEYS = {
@@ -121,6 +122,14 @@ ONLINE_KEYS: dict[str, dict[str, Ignored]] = {
             (None, False),
         ),
         "keepalive_timeout": Ignored("no effect: reads run on boto3's pooled connections, not aiobotocore's"),
+    },
+}
+# Feast's keys of one offline store type that have no effect here.
+OFFLINE_TYPE_KEYS: dict[str, dict[str, Ignored]] = {
+    "postgres": {
+        "conn_type": Ignored(
+            "no effect: Potluck always uses a pool of min_conn..max_conn connections", (None, "pool", "singleton")
+        ),
     },
 }
 OFFLINE_KEYS: dict[str, Ignored] = {
@@ -460,11 +469,11 @@ class Translation:
         if kind == "spark":  # Feast's keys are Potluck's (spark_conf, staging_location, region)
             section["type"] = kind
             return section
-        if kind not in ("duckdb", "file", "dask"):
+        if kind not in OFFLINE_TYPES:
             raise self.error(self.store_error("offline_store", str(kind), LACKING_OFFLINE, OFFLINE_ALTERNATIVE))
         if "type" in section:
             section["type"] = kind
-        self.drop(section, OFFLINE_KEYS, "offline_store.")
+        self.drop(section, {**OFFLINE_KEYS, **OFFLINE_TYPE_KEYS.get(str(kind), {})}, "offline_store.")
         return section
 
     def batch_engine(self, value: Any) -> Any:

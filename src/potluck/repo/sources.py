@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from potluck.definitions import DataSource
 from potluck.definitions.errors import RepositoryError
-from potluck.definitions.sources import batch_file_source
+from potluck.definitions.sources import PostgreSQLSource, batch_file_source
 from potluck.definitions.spark_source import SparkSource
 from potluck.definitions.stream_sources import KafkaSource, RedisStreamSource
 
@@ -98,3 +98,32 @@ def _read_schema(path: str, file_format: str) -> pa.Schema:
     import pyarrow.parquet as pq
 
     return pq.read_schema(_first_file(path, ".parquet"))
+
+
+def database_source_schema(source: PostgreSQLSource, offline_type: str, offline: Any) -> pa.Schema:
+    """The Arrow schema of a table or query source, as the offline store's database reports it."""
+    from potluck.definitions.errors import RetrievalError
+    from potluck.offline.protocol import SourceTable
+
+    if offline_type != "postgres":
+        raise RepositoryError(
+            f"data source '{source.name}' is a PostgreSQLSource, which needs offline_store.type: postgres "
+            f"in feature_store.yaml (this repository's offline store is {offline_type})"
+        )
+    table = SourceTable(
+        name=source.name,
+        path="",
+        file_format="",
+        timestamp_column=source.timestamp_field,
+        created_timestamp_column=source.created_timestamp_column,
+        columns={},
+        table=source.table,
+        query=source.query,
+    )
+    try:
+        schema: pa.Schema = offline.source_schema(table)
+    except RetrievalError as err:
+        raise RepositoryError(str(err)) from None
+    except Exception as err:  # the driver's errors: a bad query, no such table
+        raise RepositoryError(f"data source '{source.name}' could not be read: {str(err).strip()}") from None
+    return schema

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from potluck.aggregation.rule import micros
 from potluck.definitions import ConflictPolicy, Definition, FeatureView, LabelView, OnDemandFeatureView
 from potluck.definitions.field import Field
-from potluck.definitions.sources import FileSource, batch_source
+from potluck.definitions.sources import FileSource, PostgreSQLSource, batch_source
 from potluck.definitions.spark_source import SparkSource
 from potluck.offline.protocol import LabelRule, SourceTable, ViewQuery, WindowedFeature
 from potluck.online.protocol import OnlineView
@@ -31,6 +31,17 @@ def source_table(view: FeatureView, repo_path: str) -> SourceTable:
         names = [*view.join_keys, *view.feature_names]
         timestamp, column_for = source.timestamp_field, view.source.column_for
     columns = {name: column_for(name) for name in names}
+    if isinstance(source, PostgreSQLSource):  # a table or query of the offline database
+        return SourceTable(
+            name=source.name,
+            path="",
+            file_format="",
+            timestamp_column=timestamp,
+            created_timestamp_column=source.created_timestamp_column,
+            columns=columns,
+            table=source.table,
+            query=source.query,
+        )
     if isinstance(source, SparkSource):
         kind = source.relation_kind
         return SourceTable(

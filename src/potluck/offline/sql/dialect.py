@@ -80,6 +80,9 @@ class Dialect:
     interval_micros: str = "({micros} * INTERVAL '1 microsecond')"
     # The whole subtraction `{expr} - {micros}` microseconds, for engines without intervals of that size.
     minus_micros_template: str | None = None
+    # `{a}` modulo `{b}` (truncating); `mod()` keeps `%` out of SQL text, where drivers with
+    # `%s` placeholders would read it as one.
+    modulo: str = "mod({a}, {b})"
     # A timestamp as integer microseconds since the epoch.
     epoch_us: str = "CAST(EXTRACT(EPOCH FROM {expr}) * 1000000 AS BIGINT)"
     # Naive or zoned timestamp -> naive UTC wall time; for a zoned column (`zoned_to_utc`, when set)
@@ -135,6 +138,9 @@ class Dialect:
         if self.minus_micros_template is not None:
             return Sql(self.minus_micros_template.format(expr=expr, micros=self.placeholder), (micros,))
         return Sql(f"({expr} - {self.interval_micros.format(micros=self.placeholder)})", (micros,))
+
+    def mod(self, a: str, b: str | int) -> str:
+        return self.modulo.format(a=a, b=b)
 
     def epoch_micros(self, expr: str) -> str:
         return self.epoch_us.format(expr=expr)
@@ -224,6 +230,7 @@ DUCKDB = Dialect(
     supports_row_frames=True,
     interval_micros="to_microseconds({micros})",
     epoch_us="epoch_us({expr})",
+    modulo="({a} % {b})",
     to_utc_template="CAST({expr} AS {naive})",
     # The instant's epoch, reused: several times cheaper than the cast; infinities (null epoch) cast.
     zoned_to_utc="COALESCE(make_timestamp(epoch_us({expr})), CAST({expr} AS {naive}))",

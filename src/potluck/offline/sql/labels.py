@@ -93,12 +93,12 @@ def resolved_labels_sql(
     wrapped = (
         Sql(
             f"(SELECT *, {source.ordinal} AS {q(_ORDINAL)}, {event} AS {q(_VOTE_TS)}, "
-            f"{created} AS {q(_VOTE_CREATED)}, {source.ordinal} AS {q(_VOTE_POSITION)}, "
+            f"{created} AS {q(_VOTE_CREATED)}, {source.ordinal_number or source.ordinal} AS {q(_VOTE_POSITION)}, "
         )
         + _group(dialect, rule, labeler)
         + f" AS {q(GROUP)} FROM "
         + source.relation
-        + ")"
+        + f" AS {q('__potluck_lsrc')})"
     )
     inner_source = replace(source, relation=wrapped, ordinal=q(_ORDINAL))
     extra = {name: name for name in (GROUP, _VOTE_TS, _VOTE_CREATED, _VOTE_POSITION)}

@@ -52,6 +52,7 @@ _PRUNE_RATIO = 3
 class Strategy(Enum):
     ASOF = "asof"
     WINDOW = "window"  # the as-of match as a running maximum over entity and source rows
+    RANGE = "range"  # a join on the keys and the ttl window, then the best candidate per entity row
     LATERAL = "lateral"
 
 
@@ -83,6 +84,8 @@ class SourceInput:
     # The ordinal is the same in every scan of the source (a stored position, such as Parquet file
     # and row numbers; not a CSV row number): the source may then be read twice.
     ordinal_is_stable: bool = False
+    # The ordinal as a BIGINT, when `ordinal` is only orderable (PostgreSQL's tuple position).
+    ordinal_number: str = ""
 
 
 def source_cte(
@@ -220,7 +223,7 @@ def point_in_time_sql(
     ctes: list[Sql] = [
         Sql(f"{q(_ENTITY)} AS (SELECT {', '.join([*entity_cols, q(ROW)])}, {ts} AS {q(_TS)} FROM ")
         + entity.relation
-        + ")"
+        + f" AS {q('__potluck_in')})"
     ]
     e_ts = dialect.qualified(e, _TS)
     # The inner select joins; the outer one applies the ttl (one comparison per view, not per
@@ -283,16 +286,17 @@ def point_in_time_sql(
             ]
             out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
             continue
-        use = strategy or (Strategy.ASOF if dialect.supports_asof else Strategy.WINDOW)
-        if availability_time:
-            use = Strategy.LATERAL
         ttl_us = _micros(view.ttl)
+        use = strategy or _default_strategy(dialect, ttl_us, availability_time)
+        if availability_time and use not in (Strategy.LATERAL, Strategy.RANGE):
+            use = Strategy.LATERAL
         lower = None
         if ttl_us > 0 and entity.min_timestamp is not None:
             lower = entity.min_timestamp - view.ttl
         cte_name = f"__potluck_v{i}"
         keys_cte = f"__potluck_keys{i}"
-        prune = semi_join and _worth_pruning(source, entity)
+        # The range join keeps only the rows of the entity keys' ttl windows by itself.
+        prune = semi_join and use is not Strategy.RANGE and _worth_pruning(source, entity)
         if prune:
             group = ", ".join(q(k) for k in view.join_keys)
             named = ", ".join(f"{q(k)} AS {q(f'__potluck_j{j}')}" for j, k in enumerate(view.join_keys))
@@ -357,7 +361,16 @@ def point_in_time_sql(
         key_eq = [
             f"{dialect.qualified(e, k)} = {dialect.qualified(alias, f'__k{j}')}" for j, k in enumerate(view.join_keys)
         ]
-        if use is Strategy.WINDOW:
+        if use is Strategy.RANGE:
+            joins.append(
+                (
+                    len(view.features),
+                    i,
+                    _range_match(dialect, view, i, ctes, cte_name, alias, ttl_us, availability_time),
+                )
+            )
+            out.extend(_feature_expr(dialect, view, i, j, False) for j in range(len(view.features)))
+        elif use is Strategy.WINDOW:
             joins.append((len(view.features), i, _window_match(dialect, view, i, ctes, cte_name, alias)))
             if ttl_us > 0:
                 inner_cols.append(
@@ -429,6 +442,64 @@ def point_in_time_sql(
     )
 
 
+def _default_strategy(dialect: Dialect, ttl_us: int, availability_time: bool) -> Strategy:
+    """An engine's own as-of join when it has one; else, with a ttl, the range join (its candidates
+    are the rows inside the ttl window), and without one the running maximum (a range join would
+    pair each entity row with every earlier row of its key)."""
+    if dialect.supports_asof and not availability_time:
+        return Strategy.ASOF
+    if ttl_us > 0:
+        return Strategy.RANGE
+    return Strategy.LATERAL if availability_time else Strategy.WINDOW
+
+
+def _range_match(
+    dialect: Dialect,
+    view: ViewQuery,
+    index: int,
+    ctes: list[Sql],
+    source: str,
+    alias: str,
+    ttl_us: int,
+    availability_time: bool,
+) -> Sql:
+    """The match as a join: each entity row with the source rows of its key inside
+    `[entity_ts - ttl, entity_ts]` (and available, in availability-time mode), ranked by the sort
+    key; the first is kept. Hash joins and one sort of the candidate pairs: cheap when a ttl window
+    holds few rows per key."""
+    q = dialect.quote
+    name = f"__potluck_r{index}"
+    en, sr = "__potluck_re", "__potluck_rs"
+    on: list[Sql | str] = [
+        f"{dialect.qualified(sr, f'__k{j}')} = {dialect.qualified(en, k)}" for j, k in enumerate(view.join_keys)
+    ]
+    e_ts = dialect.qualified(en, _TS)
+    on.append(f"{dialect.qualified(sr, '__t')} <= {e_ts}")
+    if ttl_us > 0:
+        on.append(Sql(f"{dialect.qualified(sr, '__t')} >= ") + dialect.minus_micros(e_ts, ttl_us))
+    if availability_time:
+        on.append(f"{dialect.qualified(sr, '__c')} <= {e_ts}")
+    keys = [dialect.qualified(en, k) for k in view.join_keys]
+    order = ", ".join(f"{dialect.qualified(sr, c)} DESC" for c in ("__t", "__c", "__o"))
+    cols = [f"{dialect.qualified(en, ROW)} AS {q(ROW)}"]
+    cols += [f"{k} AS {q(f'__k{j}')}" for j, k in enumerate(keys)]
+    cols += [dialect.qualified(sr, f"__f{j}") for j in range(len(view.features))]
+    # Ranked per entity row and key: in a label view's inner join a row comes once per labeler group.
+    cols.append(
+        f"row_number() OVER (PARTITION BY {', '.join([dialect.qualified(en, ROW), *keys])} ORDER BY {order}) "
+        f"AS {q('__potluck_rank')}"
+    )
+    pairs = Sql(f"SELECT {', '.join(cols)} FROM {q(_ENTITY)} AS {q(en)} JOIN {q(source)} AS {q(sr)} ON ") + join(
+        on, " AND "
+    )
+    ctes.append(Sql(f"{q(name)} AS (") + dialect.filtered(pairs, f"{q('__potluck_rank')} = 1") + ")")
+    by_row = [f"{dialect.qualified(alias, ROW)} = {dialect.qualified('e', ROW)}"]
+    by_row += [
+        f"{dialect.qualified(alias, f'__k{j}')} = {dialect.qualified('e', k)}" for j, k in enumerate(view.join_keys)
+    ]
+    return Sql(f"LEFT JOIN {q(name)} AS {q(alias)} ON {' AND '.join(by_row)}")
+
+
 def _window_match(dialect: Dialect, view: ViewQuery, index: int, ctes: list[Sql], source: str, alias: str) -> Sql:
     """The as-of match without an as-of join: entity and source rows in one window per key, ordered
     by time (a source row before an entity row at the same time), where each entity row takes the
@@ -456,19 +527,20 @@ def _window_match(dialect: Dialect, view: ViewQuery, index: int, ctes: list[Sql]
     ctes.append(
         Sql(
             f"{q(match)} AS (SELECT {q(ROW)}, {', '.join(keys)}, {q('__match')} FROM (SELECT {q(ROW)}, "
-            f"{', '.join(keys)}, {q('__kind')}, {window} AS {q('__match')} FROM ({union}) AS {q('__potluck_u')}) "
-            f"AS {q('__potluck_w')} WHERE {q('__kind')} = 1)"
+            f"{', '.join(keys)}, {q('__kind')}, "
+            f"{window} AS {q('__match')} FROM ({union}) AS {q('__potluck_u')}) AS {q('__potluck_w')} "
+            f"WHERE {q('__kind')} = 1)"
         )
     )
     m = f"__potluck_mm{index}"
-    on_match = [f"{dialect.qualified(m, ROW)} = {dialect.qualified('e', ROW)}"]
-    on_match += [
-        f"{dialect.qualified(m, f'__k{j}')} = {dialect.qualified('e', k)}" for j, k in enumerate(view.join_keys)
-    ]
     on = [f"{dialect.qualified(alias, f'__k{j}')} = {dialect.qualified('e', k)}" for j, k in enumerate(view.join_keys)]
     on.append(f"{dialect.qualified(alias, '__t')} = {dialect.qualified(m, '__match')}")
+    # On the row and the keys: a row number is unique per entity row, except in a label view's
+    # inner join, where each row comes once per labeler group (a join key).
+    by_row = [f"{dialect.qualified(m, ROW)} = {dialect.qualified('e', ROW)}"]
+    by_row += [f"{dialect.qualified(m, f'__k{j}')} = {dialect.qualified('e', k)}" for j, k in enumerate(view.join_keys)]
     return Sql(
-        f"LEFT JOIN {q(match)} AS {q(m)} ON {' AND '.join(on_match)} "
+        f"LEFT JOIN {q(match)} AS {q(m)} ON {' AND '.join(by_row)} "
         f"LEFT JOIN {q(source)} AS {q(alias)} ON {' AND '.join(on)}"
     )
 

@@ -38,14 +38,19 @@ _SQL_FUNCTIONS = {
 }
 
 
-def _offset(us: str, window: int, hop: int) -> str:
-    """`t - lower(t) - 1` = `(t mod h) + W - 1` with a floor modulo (DuckDB's `%` truncates)."""
-    return f"((({us} % {hop}) + {hop}) % {hop} + {window - 1})"
+def _floor_mod(dialect: Dialect, us: str, hop: int) -> str:
+    """`t mod h`, floored (SQL's modulo truncates towards zero)."""
+    return dialect.mod(f"({dialect.mod(us, hop)} + {hop})", hop)
 
 
-def _lower(us: str, window: int, hop: int) -> str:
+def _offset(dialect: Dialect, us: str, window: int, hop: int) -> str:
+    """`t - lower(t) - 1` = `(t mod h) + W - 1`."""
+    return f"({_floor_mod(dialect, us, hop)} + {window - 1})"
+
+
+def _lower(dialect: Dialect, us: str, window: int, hop: int) -> str:
     """The rule's exclusive lower bound `floor(t / h) * h - W`, on integer microseconds."""
-    return f"({us} - ((({us} % {hop}) + {hop}) % {hop}) - {window})"
+    return f"({us} - {_floor_mod(dialect, us, hop)} - {window})"
 
 
 def _call(dialect: Dialect, agg: WindowedFeature, value: str, last_key: str, where: str | None = None) -> str:
@@ -186,7 +191,7 @@ def _windowed(
     probe_cols.append(f"{q(row)} AS {q('__row')}")
     not_null = " AND ".join([f"{q(entity_ts)} IS NOT NULL", *(f"{q(k)} IS NOT NULL" for k in view.join_keys)])
     extra = [
-        f"CASE WHEN {q('__row')} IS NULL THEN 0 ELSE {_offset(us, w, h)} END AS {q(name)}"
+        f"CASE WHEN {q('__row')} IS NULL THEN 0 ELSE {_offset(dialect, us, w, h)} END AS {q(name)}"
         for (w, h), name in offsets.items()
         if w is not None and h is not None
     ]
@@ -238,7 +243,7 @@ def _joined(
         value = dialect.qualified(s, f"__f{slot[a.input.name]}")
         where = None
         if a.window_us is not None and a.hop_us is not None:
-            where = f"{ev_us} > {_lower(t_us, a.window_us, a.hop_us)}"
+            where = f"{ev_us} > {_lower(dialect, t_us, a.window_us, a.hop_us)}"
         call = _call(dialect, a, value, joined_key, where)
         cols.append(f"{call} AS {q(f'__a{j}')}")
     agg = f"__potluck_a{index}_w"

@@ -1,0 +1,1 @@
+"""The PostgreSQL offline store at Feast's import path."""
