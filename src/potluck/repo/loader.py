@@ -8,6 +8,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from potluck.definitions import Definition
 from potluck.definitions.errors import RepositoryError
@@ -76,6 +77,7 @@ def import_file(path: Path, repo: Path) -> dict[str, object]:
     if spec is None or spec.loader is None:
         raise RepositoryError(f"{path}: cannot be imported")
     module = importlib.util.module_from_spec(spec)
+    shadowed = _set_aside_foreign_modules(repo)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
@@ -97,6 +99,7 @@ def import_file(path: Path, repo: Path) -> dict[str, object]:
         raise RepositoryError(f"{path.relative_to(repo)}{line}: {what}") from err
     finally:
         sys.modules.pop(module_name, None)
+        sys.modules.update(shadowed)
     return vars(module)
 
 
@@ -129,3 +132,23 @@ def load_repository(repo_path: str | Path) -> RepoContents:
         if added_path:
             sys.path.remove(str(repo))
     return contents
+
+
+def _set_aside_foreign_modules(repo: Path) -> dict[str, Any]:
+    """Take out of `sys.modules`, for an import, modules named like this repository's top-level files
+    or folders but loaded from elsewhere (another repository loaded earlier in the process), so that
+    a file's `import features` finds this repository's `features.py`; they are put back afterwards."""
+    try:
+        names = {n.removesuffix(".py") for n in os.listdir(repo)}
+    except OSError:
+        return {}
+    shadowed: dict[str, Any] = {}
+    for name, module in list(sys.modules.items()):
+        top = name.split(".", 1)[0]
+        if top not in names or module is None:
+            continue
+        origin = getattr(module, "__file__", None)
+        if origin is None or Path(origin).resolve().is_relative_to(repo):
+            continue
+        shadowed[name] = sys.modules.pop(name)
+    return shadowed
