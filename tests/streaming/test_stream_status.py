@@ -171,6 +171,20 @@ def test_status_refuses_unknown_and_batch_views(
     assert "not a stream source" in err
 
 
+
+def test_status_without_stream_views_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch_only = REDIS_FEATURES.split("clicks = ")[0].replace("RedisStreamSource, ", "") + (
+        'profiles = FileSource(name="profiles", path="data/profiles.parquet", timestamp_field="event_timestamp")\n'
+        "profile = FeatureView(name=\"profile\", entities=[user], ttl=timedelta(0),\n"
+        "                      schema=[Field(name=\"amount\", dtype=Float64)], source=profiles)\n"
+    )
+    make_repo(tmp_path, batch_only)
+    code, out, _ = run_cli(capsys, "-c", str(tmp_path), "stream", "status")
+    assert code == 0
+    assert "no feature view reads a stream source" in out
+    code, out, _ = run_cli(capsys, "-c", str(tmp_path), "stream", "status", "-o", "json")
+    assert (code, json.loads(out)["lag"]) == (0, [])
+
 KAFKA_FEATURES = """\
 from datetime import timedelta
 

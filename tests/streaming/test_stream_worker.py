@@ -318,3 +318,23 @@ def test_cli_runs_as_a_subprocess_with_exit_codes(tmp_path: Path, stream_name: s
     assert "rider_far" in unknown.stderr
     assert "Traceback" not in unknown.stderr
     store.close()
+
+
+def test_exit_when_idle_ends_as_unavailable_when_the_source_stays_unreachable(
+    tmp_path: Path, stream_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import potluck.streaming.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "UNAVAILABLE_AFTER", 1.0)
+    dead = free_port()  # nothing listens there
+    store = make_repo(tmp_path, stream_name)
+    (tmp_path / "features.py").write_text(
+        FEATURES_PY.replace("{stream}", stream_name).replace("127.0.0.1:6379", f"127.0.0.1:{dead}")
+    )
+    store.apply()
+    began = time.monotonic()
+    summary = store.run_stream(exit_when_idle=0.5)
+    assert summary["stopped_by"] == "unavailable"
+    assert summary["messages"] == 0
+    assert time.monotonic() - began < 60  # it ended on its own rather than waiting for the source forever
+    store.close()

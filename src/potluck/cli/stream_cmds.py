@@ -1,12 +1,14 @@
 """`potluck stream`: the stream worker (docs/streaming.md).
 
 Exit codes of `stream run`: 0 when it stopped as asked (idle, SIGTERM, SIGINT), 1 on a configuration or
-definition error (found before consuming), 2 on an unexpected failure.
+definition error (found before consuming), 2 on an unexpected failure, 3 when, with --exit-when-idle, a
+source stayed unreachable (`stopped_by: unavailable`).
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -15,6 +17,7 @@ from potluck.cli.output import print_json
 
 EXIT_CONFIG = 1
 EXIT_FAILURE = 2
+EXIT_UNAVAILABLE = 3
 
 
 @cli.group()
@@ -70,7 +73,13 @@ def run(
         sys.exit(EXIT_FAILURE)
     if output == "json":
         print_json(summary)
-        return
+    else:
+        _print_summary(summary)
+    if summary["stopped_by"] == "unavailable":
+        sys.exit(EXIT_UNAVAILABLE)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
     written = ", ".join(f"{v}: {n:,}" for v, n in summary["written"].items()) or "nothing"
     click.echo(
         f"{summary['messages']:,} messages in {summary['batches']:,} batches; written {written}; "

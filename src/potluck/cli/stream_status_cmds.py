@@ -26,6 +26,11 @@ def status_cmd(ctx: Context, views: tuple[str, ...], group: str | None, output: 
     rows = stream_status(store, list(views) or None, group=group)
     if output == "json":
         print_json({"consumer_group": group, "lag": [r.to_dict() for r in rows]})
+    elif not rows:
+        click.echo(
+            "no feature view reads a stream source: nothing to report (define a StreamFeatureView on a "
+            "KafkaSource or RedisStreamSource)"
+        )
     else:
         table = [
             (r.view, r.source, r.partition or "", r.lag if r.error is None else f"unavailable: {r.error}") for r in rows

@@ -61,6 +61,9 @@ log = logging.getLogger("potluck.stream")
 BACKOFF_START = 0.2  # seconds before the first retry after an outage
 BACKOFF_CAP = 10.0
 IDLE_PAUSE = 0.05  # seconds to wait when every source answered "nothing" at once
+# With exit_when_idle: how long a source may stay unreachable (or its group unjoined) before the run
+# ends as "unavailable"; at least this, so a slow group join is not mistaken for an outage.
+UNAVAILABLE_AFTER = 30.0
 CONSUMER_NAME_ENV = "POTLUCK_STREAM_CONSUMER_NAME"
 
 
@@ -160,7 +163,7 @@ class WorkerSummary:
     written: dict[str, int] = field(default_factory=dict)  # view -> rows (plain) or events applied (tiles)
     offline_rows: int = 0
     pauses: int = 0
-    stopped_by: str = ""  # idle | signal | stop
+    stopped_by: str = ""  # idle | signal | stop | unavailable
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -266,8 +269,10 @@ class StreamWorker:
 
     def run(self, *, exit_when_idle: float | None = None) -> WorkerSummary:
         """Consume until stopped (`stop`, SIGTERM, SIGINT) or, with `exit_when_idle`, until no message
-        came for that many seconds."""
+        came for that many seconds; a source that stays unreachable for `max(exit_when_idle,
+        UNAVAILABLE_AFTER)` seconds then ends the run as "unavailable" instead of waiting forever."""
         last_message = time.monotonic()
+        unready_since: float | None = None
         with self._signals():
             try:
                 while not self._stop.is_set():
@@ -278,8 +283,23 @@ class StreamWorker:
                             break
                         got += self._step(run)
                     now = time.monotonic()
-                    if got or not self._all_ready():  # joining a group (or reconnecting) is not idle
+                    ready = self._all_ready()
+                    unready_since = None if ready or got else (unready_since or now)
+                    if got or not ready:  # joining a group (or reconnecting) is not idle
                         last_message = now
+                        if (
+                            exit_when_idle is not None
+                            and unready_since is not None
+                            and now - unready_since >= max(exit_when_idle, UNAVAILABLE_AFTER)
+                        ):
+                            log.error(
+                                "a stream source stayed unreachable for %.0f s; stopping (--exit-when-idle)",
+                                now - unready_since,
+                            )
+                            self.summary.stopped_by = "unavailable"
+                            break
+                        if not got and now - began < IDLE_PAUSE:
+                            self._stop.wait(IDLE_PAUSE)
                     elif exit_when_idle is not None and now - last_message >= exit_when_idle:
                         self.summary.stopped_by = self.summary.stopped_by or "idle"
                         break
@@ -423,19 +443,17 @@ class StreamWorker:
     # ------------------------------------------------------------------ the broker
 
     def _consumer(self, run: SourceRun) -> StreamConsumer | None:
-        """The run's consumer, (re)connecting with backoff; None when stopped meanwhile."""
+        """The run's consumer, (re)connecting after the run's backoff; None when the broker is still
+        unreachable (one attempt per step, so the run loop can notice a lasting outage) or when stopped."""
         if run.consumer is not None:
             return run.consumer
         if run.backoff and self._stop.wait(run.backoff * random.uniform(0.5, 1.0)):
             return None
-        opened: list[StreamConsumer] = []
-
-        def connect() -> None:
-            opened.append(self._open(run.source, run.options))
-
-        if not self._with_retries(run, "the broker", connect, stream=True):
+        try:
+            run.consumer = self._open(run.source, run.options)
+        except StreamUnavailableError as err:
+            self._lost(run, err)
             return None
-        run.consumer = opened[0]
         if run.offline_log is not None:
             run.offline_log.reset()
         return run.consumer
@@ -475,7 +493,7 @@ class StreamWorker:
 
     # ------------------------------------------------------------------ outages
 
-    def _with_retries(self, run: SourceRun, what: str, action: Callable[[], None], *, stream: bool = False) -> bool:
+    def _with_retries(self, run: SourceRun, what: str, action: Callable[[], None]) -> bool:
         """Run `action` until it succeeds, pausing with exponential backoff and jitter while `what`
         is unavailable; False when stopped while paused."""
         delay = BACKOFF_START
@@ -484,7 +502,7 @@ class StreamWorker:
             try:
                 action()
             except Exception as err:
-                if not (isinstance(err, StreamUnavailableError) if stream else _is_outage(err)):
+                if not _is_outage(err):
                     raise
                 if not paused:  # the metrics log one line per pause
                     self.metrics.paused(run.source.name, f"{what} is unavailable: {_line(err)}")
