@@ -98,7 +98,6 @@ def create_ui_app(
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=True,
-        undefined=jinja2.StrictUndefined,
     )
     pages = Pages(data, env, auth)
     secure_cookie = settings.tls_cert_file is not None

@@ -393,7 +393,8 @@ def _statistics(store: FeatureStore) -> dict[str, list[FeatureStatistics]]:
         base = Profile.from_json(stored.profile)
         run = runs.get(stored.name)
         current = Profile.from_json(run.profile) if run is not None else None
-        only_view = base.views()[0] if len(base.views()) == 1 else None
+        named = sorted({f.view for f in base.features if f.view})
+        only_view = named[0] if len(named) == 1 else None
         for feature in base.features:
             view = feature.view or only_view
             if view is None:

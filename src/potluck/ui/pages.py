@@ -45,7 +45,7 @@ class Pages:
         self.env = env
         self.auth = auth
 
-    def render(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    def render(self, request: Request, template: str, code: int = 200, **context: Any) -> Response:
         root = request.scope.get("root_path", "")
         html = self.env.get_template(template).render(
             root=root,
@@ -55,7 +55,7 @@ class Pages:
             query=context.pop("query", ""),
             **context,
         )
-        return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
+        return HTMLResponse(html, status_code=code, headers={"cache-control": "no-store"})
 
     def error(self, request: Request, status: int, message: str) -> Response:
         return self.render(request, "error.html", status, status=status, message=message, title=f"{status}")
