@@ -43,8 +43,19 @@ def kind_words(kind: str) -> str:
 
 def _arrow() -> str:
     head = element("path", {"d": "M0,0 L10,5 L0,10 z", "fill": EDGE})
-    marker = element("marker", {"id": ARROW_ID, "viewBox": "0 0 10 10", "refX": 10, "refY": 5, "markerWidth": 7,
-                                "markerHeight": 7, "orient": "auto-start-reverse"}, head)
+    marker = element(
+        "marker",
+        {
+            "id": ARROW_ID,
+            "viewBox": "0 0 10 10",
+            "refX": 10,
+            "refY": 5,
+            "markerWidth": 7,
+            "markerHeight": 7,
+            "orient": "auto-start-reverse",
+        },
+        head,
+    )
     return element("defs", None, marker)
 
 
@@ -74,11 +85,24 @@ def _edge_path(source: tuple[float, float], target: tuple[float, float]) -> str:
 
 def _node(node: LineageNode, corner: tuple[float, float], *, focused: bool, url: str | None) -> str:
     x, y = corner
-    box = {"class": f"node-{node.kind}" + (" focus" if focused else ""), "x": x, "y": y, "width": NODE_WIDTH,
-           "height": NODE_HEIGHT, "rx": 5, "fill": KIND_FILL.get(node.kind, "#f4f5f7"),
-           "stroke": FOCUS_STROKE if focused else KIND_STROKE, "stroke-width": 2.5 if focused else 1}
-    label = {"class": "node-label", "x": x + 8, "y": y + NODE_HEIGHT / 2 + 4, "fill": TEXT,
-             "font-weight": "bold" if focused else None}
+    box = {
+        "class": f"node-{node.kind}" + (" focus" if focused else ""),
+        "x": x,
+        "y": y,
+        "width": NODE_WIDTH,
+        "height": NODE_HEIGHT,
+        "rx": 5,
+        "fill": KIND_FILL.get(node.kind, "#f4f5f7"),
+        "stroke": FOCUS_STROKE if focused else KIND_STROKE,
+        "stroke-width": 2.5 if focused else 1,
+    }
+    label = {
+        "class": "node-label",
+        "x": x + 8,
+        "y": y + NODE_HEIGHT / 2 + 4,
+        "fill": TEXT,
+        "font-weight": "bold" if focused else None,
+    }
     group = element(
         "g",
         {"class": "node", "data-id": node.id, "data-kind": node.kind, "data-focus": "true" if focused else None},
@@ -93,16 +117,27 @@ def _legend(kinds: list[str]) -> str:
     items = []
     x = MARGIN
     for kind in kinds:
-        items.append(element("rect", {"class": f"node-{kind}", "x": x, "y": MARGIN, "width": 12, "height": 12,
-                                      "rx": 2, "fill": KIND_FILL.get(kind, "#f4f5f7"), "stroke": KIND_STROKE}))
+        items.append(
+            element(
+                "rect",
+                {
+                    "class": f"node-{kind}",
+                    "x": x,
+                    "y": MARGIN,
+                    "width": 12,
+                    "height": 12,
+                    "rx": 2,
+                    "fill": KIND_FILL.get(kind, "#f4f5f7"),
+                    "stroke": KIND_STROKE,
+                },
+            )
+        )
         items.append(element("text", {"x": x + 17, "y": MARGIN + 10, "fill": TEXT}, text(kind_words(kind))))
         x += 17 + 6.5 * len(kind) + 18
     return element("g", {"class": "legend"}, *items)
 
 
-def lineage_svg(
-    graph: LineageGraph, *, focus: str | None = None, href: Callable[[LineageNode], str | None]
-) -> Markup:
+def lineage_svg(graph: LineageGraph, *, focus: str | None = None, href: Callable[[LineageNode], str | None]) -> Markup:
     """The graph in columns by kind; with `focus` (a node id), only that node, its inputs and its readers.
 
     `href` gives each node's link (None for none). An empty graph or an unknown focus gives a
@@ -121,15 +156,27 @@ def lineage_svg(
     for node in graph.nodes:
         nodes.setdefault(node.id, node)
     edges = [
-        element("g", {"class": "edge", "data-from": edge.source, "data-to": edge.target},
-                element("path", {"class": "edge-line", "d": _edge_path(corners[edge.source], corners[edge.target]),
-                                 "fill": "none", "stroke": EDGE, "stroke-width": 1.25,
-                                 "marker-end": f"url(#{ARROW_ID})"}))
+        element(
+            "g",
+            {"class": "edge", "data-from": edge.source, "data-to": edge.target},
+            element(
+                "path",
+                {
+                    "class": "edge-line",
+                    "d": _edge_path(corners[edge.source], corners[edge.target]),
+                    "fill": "none",
+                    "stroke": EDGE,
+                    "stroke-width": 1.25,
+                    "marker-end": f"url(#{ARROW_ID})",
+                },
+            ),
+        )
         for edge in placed.edges
     ]
     drawn = [
         _node(nodes[nid], corners[nid], focused=nid == focus, url=href(nodes[nid]))
-        for ids in placed.columns for nid in ids
+        for ids in placed.columns
+        for nid in ids
     ]
     order = {kind: i for i, kind in enumerate(KIND_FILL)}
     kinds = sorted({n.kind for n in nodes.values()}, key=lambda k: (order.get(k, len(order)), k))
@@ -140,8 +187,14 @@ def lineage_svg(
     label += f": {len(drawn)} objects, {len(edges)} links"
     body = [
         title(label),
-        element("desc", None, text("Columns from left to right: entities and data sources, views, "
-                                   "on-demand views, feature services; arrows point from an input to what reads it.")),
+        element(
+            "desc",
+            None,
+            text(
+                "Columns from left to right: entities and data sources, views, "
+                "on-demand views, feature services; arrows point from an input to what reads it."
+            ),
+        ),
         _arrow(),
         _legend(kinds),
         element("g", {"class": "edges"}, *edges),
