@@ -44,8 +44,19 @@ def kind_words(kind: str) -> str:
 
 def _arrow() -> str:
     head = element("path", {"d": "M0,0 L10,5 L0,10 z", "fill": EDGE})
-    marker = element("marker", {"id": ARROW_ID, "viewBox": "0 0 10 10", "refX": 10, "refY": 5, "markerWidth": 7,
-                                "markerHeight": 7, "orient": "auto-start-reverse"}, head)
+    marker = element(
+        "marker",
+        {
+            "id": ARROW_ID,
+            "viewBox": "0 0 10 10",
+            "refX": 10,
+            "refY": 5,
+            "markerWidth": 7,
+            "markerHeight": 7,
+            "orient": "auto-start-reverse",
+        },
+        head,
+    )
     return element("defs", None, marker)
 
 
@@ -106,16 +117,27 @@ def _legend(kinds: list[str]) -> str:
     items = []
     x = MARGIN
     for kind in kinds:
-        items.append(element("rect", {"class": f"node-{kind}", "x": x, "y": MARGIN, "width": 12, "height": 12,
-                                      "rx": 2, "fill": KIND_FILL.get(kind, OTHER_FILL), "stroke": KIND_STROKE}))
+        items.append(
+            element(
+                "rect",
+                {
+                    "class": f"node-{kind}",
+                    "x": x,
+                    "y": MARGIN,
+                    "width": 12,
+                    "height": 12,
+                    "rx": 2,
+                    "fill": KIND_FILL.get(kind, OTHER_FILL),
+                    "stroke": KIND_STROKE,
+                },
+            )
+        )
         items.append(element("text", {"x": x + 17, "y": MARGIN + 10, "fill": TEXT}, text(kind_words(kind))))
         x += 17 + 6.5 * len(kind) + 18
     return element("g", {"class": "legend"}, *items)
 
 
-def lineage_svg(
-    graph: LineageGraph, *, focus: str | None = None, href: Callable[[LineageNode], str | None]
-) -> Markup:
+def lineage_svg(graph: LineageGraph, *, focus: str | None = None, href: Callable[[LineageNode], str | None]) -> Markup:
     """The graph in columns by kind; with `focus` (a node id), only that node, its inputs and its readers.
 
     `href` gives each node's link (None for none). An empty graph or an unknown focus gives a
@@ -130,14 +152,17 @@ def lineage_svg(
 
     placed = layout(graph)
     corners = _positions(placed)
-    nodes = {}
+    nodes: dict[str, LineageNode] = {}
     for node in graph.nodes:
         nodes.setdefault(node.id, node)
     ids = {nid: text(nid) for nid in nodes}
-    edges = [_edge(ids[e.source], ids[e.target], _edge_path(corners[e.source], corners[e.target])) for e in placed.edges]
+    edges = [
+        _edge(ids[e.source], ids[e.target], _edge_path(corners[e.source], corners[e.target])) for e in placed.edges
+    ]
     drawn = [
         _node(nodes[nid], ids[nid], corners[nid], focused=nid == focus, url=href(nodes[nid]))
-        for column in placed.columns for nid in column
+        for column in placed.columns
+        for nid in column
     ]
     order = {kind: i for i, kind in enumerate(KIND_FILL)}
     kinds = sorted({n.kind for n in nodes.values()}, key=lambda k: (order.get(k, len(order)), k))
@@ -148,8 +173,14 @@ def lineage_svg(
     label += f": {len(drawn)} objects, {len(edges)} links"
     body = [
         title(label),
-        element("desc", None, text("Columns from left to right: entities and data sources, views, "
-                                   "on-demand views, feature services; arrows point from an input to what reads it.")),
+        element(
+            "desc",
+            None,
+            text(
+                "Columns from left to right: entities and data sources, views, "
+                "on-demand views, feature services; arrows point from an input to what reads it."
+            ),
+        ),
         _arrow(),
         _legend(kinds),
         element("g", {"class": "edges", "fill": "none", "stroke": EDGE, "stroke-width": 1.25}, *edges),

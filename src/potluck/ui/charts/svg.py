@@ -79,10 +79,25 @@ def no_data(classes: str, message: str, values: Mapping[str, AttrValue] | None =
     width, height = 320.0, 48.0
     body = [
         title(message),
-        element("rect", {"class": "no-data-box", "x": 0.5, "y": 0.5, "width": width - 1, "height": height - 1,
-                         "rx": 4, "fill": "none", "stroke": "#c4c9d0", "stroke-dasharray": "4 3"}),
-        element("text", {"class": "no-data", "x": width / 2, "y": height / 2 + 4, "text-anchor": "middle",
-                         "fill": "#5f6b7a"}, text(message)),
+        element(
+            "rect",
+            {
+                "class": "no-data-box",
+                "x": 0.5,
+                "y": 0.5,
+                "width": width - 1,
+                "height": height - 1,
+                "rx": 4,
+                "fill": "none",
+                "stroke": "#c4c9d0",
+                "stroke-dasharray": "4 3",
+            },
+        ),
+        element(
+            "text",
+            {"class": "no-data", "x": width / 2, "y": height / 2 + 4, "text-anchor": "middle", "fill": "#5f6b7a"},
+            text(message),
+        ),
     ]
     head = {"role": "img", "aria-label": message, "data-empty": "true", **(values or {})}
     return root(f"{classes} no-data", width, height, head, body)
