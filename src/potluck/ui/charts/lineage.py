@@ -1,11 +1,14 @@
 """The lineage graph as SVG: columns of named boxes, curved arrows from inputs to what reads them.
 
 Each column's nodes are spread over the height of the tallest one, so a short column (a few
-services) stands across the rows it draws from rather than bunched at the top.
+services) stands across the rows it draws from rather than bunched at the top. An edge that skips
+a column passes it in the gap between two boxes nearest its way, never behind a box.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Callable
 
 from markupsafe import Markup
@@ -86,13 +89,51 @@ def _path_shape(source_column: int, target_column: int) -> str:
     return f"M{num(start)},{{s}} C{num(start + 48)},{{s}} {num(end + 48)},{{t}} {num(end)},{{t}}"
 
 
+def _gaps(placed: Layout, corners: dict[str, tuple[float, float]]) -> list[list[float]]:
+    """Per column, the heights an edge passing through it can take: above, between and below its boxes."""
+    gaps = []
+    for ids in placed.columns:
+        tops = [corners[nid][1] for nid in ids]
+        between = [(top + NODE_HEIGHT + below) / 2 for top, below in itertools.pairwise(tops)]
+        gaps.append([tops[0] - 6, *between, tops[-1] + NODE_HEIGHT + 6])
+    return gaps
+
+
+def _passing_path(source_column: int, target_column: int, sy: float, ty: float, gaps: list[list[float]]) -> str:
+    """An edge over more than one column gap: through each column between, in the gap nearest its way."""
+    x = _left(source_column) + NODE_WIDTH
+    y = sy
+    parts = [f"M{num(x)},{num(y)}"]
+    for c in range(source_column + 1, target_column + 1):
+        left = _left(c)
+        if c == target_column:
+            next_y = ty
+        else:
+            wanted = sy + (ty - sy) * (c - source_column) / (target_column - source_column)
+            options = gaps[c]
+            at = bisect.bisect_left(options, wanted)
+            next_y = min(options[max(at - 1, 0) : at + 1], key=lambda g: abs(g - wanted))
+        middle = num((x + left) / 2)
+        parts.append(f"C{middle},{num(y)} {middle},{num(next_y)} {num(left)},{num(next_y)}")
+        if c != target_column:
+            parts.append(f"L{num(left + NODE_WIDTH)},{num(next_y)}")
+        x, y = left + NODE_WIDTH, next_y
+    return " ".join(parts)
+
+
 def _edge_paths(placed: Layout, corners: dict[str, tuple[float, float]]) -> list[str]:
     column = placed.column_of()
     middle = {nid: num(y + NODE_HEIGHT / 2) for nid, (_, y) in corners.items()}
     shapes: dict[tuple[int, int], str] = {}
+    gaps: list[list[float]] | None = None
     paths = []
     for edge in placed.edges:
         key = (column[edge.source], column[edge.target])
+        if key[1] > key[0] + 1:
+            gaps = gaps or _gaps(placed, corners)
+            sy, ty = (corners[nid][1] + NODE_HEIGHT / 2 for nid in (edge.source, edge.target))
+            paths.append(_passing_path(*key, sy, ty, gaps))
+            continue
         if key not in shapes:
             shapes[key] = _path_shape(*key)
         paths.append(shapes[key].format(s=middle[edge.source], t=middle[edge.target]))
