@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 from potluck.ui.charts.svg import (
+    AttrValue,
     element,
     nice_ceiling,
     no_data,
@@ -69,7 +70,7 @@ def _edge_labels(edges: Sequence[float], bins: int) -> tuple[list[_Label], list[
     interior = list(range(first, len(bounds) - first))
     labels = [
         _Label(float(i), short_number(bounds[i]), short_number(bounds[i]))
-        for i in (interior[j] for j in spread(len(interior), 6))
+        for i in (interior[j] for j in spread(len(interior), 8))
     ]
     return labels, ranges
 
@@ -127,7 +128,7 @@ def _axes(ymax: float, labels: Sequence[_Label], bins: int, *, bottom: float, ro
             element(
                 "text",
                 {"class": "tick", "x": LEFT - 6, "y": y + 4, "text-anchor": "end", "fill": AXIS},
-                text(percent(ymax * fraction)),
+                text(percent(ymax * fraction).replace(".0%", "%")),
             )
         )
     parts.append(
@@ -137,7 +138,13 @@ def _axes(ymax: float, labels: Sequence[_Label], bins: int, *, bottom: float, ro
     for label in labels:
         x = LEFT + label.at * slot
         y = base + 14
-        values = {"class": "tick", "x": x, "y": y, "text-anchor": "end" if rotated else "middle", "fill": AXIS}
+        values: dict[str, AttrValue] = {
+            "class": "tick",
+            "x": x,
+            "y": y,
+            "text-anchor": "end" if rotated else "middle",
+            "fill": AXIS,
+        }
         if rotated:
             values["transform"] = f"rotate(-40 {x:.2f} {y:.2f})"
         body = text(label.text) + (title(label.full) if label.full != label.text else "")

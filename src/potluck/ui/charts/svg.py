@@ -6,11 +6,13 @@ Every string that reaches the output goes through `text` or `attr`; characters X
 
 from __future__ import annotations
 
+import functools
+import html
 import math
 import re
 from collections.abc import Iterable, Mapping
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 SVG_NS = "http://www.w3.org/2000/svg"
 FONT = "system-ui, sans-serif"
@@ -20,19 +22,18 @@ AttrValue = str | float | int | None
 
 
 def clean(value: str) -> str:
-    return _NOT_XML.sub("\ufffd", value)
+    return value if value.isprintable() else _NOT_XML.sub("\ufffd", value)
 
 
 def text(value: str) -> str:
-    return str(escape(clean(value)))
+    return html.escape(clean(value), quote=True)
 
 
+@functools.lru_cache(maxsize=8192)  # a graph's coordinates repeat (every edge ends at a node)
 def num(value: float) -> str:
     """A coordinate: at most two decimals, no trailing zeros, never "-0"."""
-    rounded = round(value, 2)
-    if rounded == 0:
-        return "0"
-    return f"{rounded:.2f}".rstrip("0").rstrip(".")
+    formatted = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if formatted == "-0" else formatted
 
 
 def attr(value: AttrValue) -> str:
