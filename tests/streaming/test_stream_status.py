@@ -173,7 +173,7 @@ def test_status_refuses_unknown_and_batch_views(
 
 
 def test_status_without_stream_views_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    batch_only = REDIS_FEATURES.split("clicks = ")[0].replace("RedisStreamSource, ", "") + (
+    batch_only = REDIS_FEATURES.split("clicks = ", maxsplit=1)[0].replace("RedisStreamSource, ", "") + (
         'profiles = FileSource(name="profiles", path="data/profiles.parquet", timestamp_field="event_timestamp")\n'
         "profile = FeatureView(name=\"profile\", entities=[user], ttl=timedelta(0),\n"
         "                      schema=[Field(name=\"amount\", dtype=Float64)], source=profiles)\n"
