@@ -8,6 +8,7 @@ a column passes it in the gap between two boxes nearest its way, never behind a 
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -112,7 +113,9 @@ def _passing_path(source_column: int, target_column: int, sy: float, ty: float, 
             wanted = sy + (ty - sy) * (c - source_column) / (target_column - source_column)
             options = gaps[c]
             at = bisect.bisect_left(options, wanted)
-            next_y = min(options[max(at - 1, 0) : at + 1], key=lambda g: abs(g - wanted))
+            if at == len(options) or (at > 0 and wanted - options[at - 1] <= options[at] - wanted):
+                at -= 1
+            next_y = options[at]
         middle = num((x + left) / 2)
         parts.append(f"C{middle},{num(y)} {middle},{num(next_y)} {num(left)},{num(next_y)}")
         if c != target_column:
@@ -140,23 +143,30 @@ def _edge_paths(placed: Layout, corners: dict[str, tuple[float, float]]) -> list
     return paths
 
 
+@functools.cache
+def _node_style(kind: str, focused: bool) -> tuple[str, str, str, str]:
+    """What every node of a kind shares: its group's data-kind, title prefix, box attributes, label weight."""
+    escaped = text(kind)
+    if focused:
+        group = f' data-kind="{escaped}" data-focus="true"'
+        box = f'class="node-{escaped} focus" stroke="{FOCUS_STROKE}" stroke-width="2.5"'
+    else:
+        group = f' data-kind="{escaped}"'
+        box = f'class="node-{escaped}" stroke="{KIND_STROKE}" stroke-width="1"'
+    box += f' width="{num(NODE_WIDTH)}" height="{num(NODE_HEIGHT)}" rx="5" fill="{KIND_FILL.get(kind, OTHER_FILL)}"'
+    return group, text(kind_words(kind)), box, ' font-weight="bold"' if focused else ""
+
+
 def _node(node: LineageNode, escaped_id: str, corner: tuple[float, float], *, focused: bool, url: str | None) -> str:
     """A node's box; written out rather than through `element`, as a large graph has a thousand of them."""
-    x, y = num(corner[0]), num(corner[1])
-    kind = text(node.kind)
-    if focused:
-        box = f'class="node-{kind} focus" stroke="{FOCUS_STROKE}" stroke-width="2.5"'
-        extra, weight = ' data-focus="true"', ' font-weight="bold"'
-    else:
-        box = f'class="node-{kind}" stroke="{KIND_STROKE}" stroke-width="1"'
-        extra = weight = ""
+    group_attrs, kind, box, weight = _node_style(node.kind, focused)
+    x, y = corner
+    name = text(node.name)
+    label = name if len(node.name) <= LABEL_CHARS else text(truncate(node.name, LABEL_CHARS))
     group = (
-        f'<g class="node" data-id="{escaped_id}" data-kind="{kind}"{extra}>'
-        f"<title>{text(kind_words(node.kind))}: {text(node.name)}</title>"
-        f'<rect {box} x="{x}" y="{y}" width="{num(NODE_WIDTH)}" height="{num(NODE_HEIGHT)}" rx="5" '
-        f'fill="{KIND_FILL.get(node.kind, OTHER_FILL)}"/>'
-        f'<text class="node-label" x="{num(corner[0] + 8)}" y="{num(corner[1] + NODE_HEIGHT / 2 + 4)}"{weight}>'
-        f"{text(truncate(node.name, LABEL_CHARS))}</text></g>"
+        f'<g class="node" data-id="{escaped_id}"{group_attrs}><title>{kind}: {name}</title>'
+        f'<rect {box} x="{num(x)}" y="{num(y)}"/>'
+        f'<text class="node-label" x="{num(x + 8)}" y="{num(y + NODE_HEIGHT / 2 + 4)}"{weight}>{label}</text></g>'
     )
     return f'<a href="{text(url)}">{group}</a>' if url else group
 
