@@ -6,8 +6,8 @@ The registry-shaped graph: 20 entities and 100 data sources, `views` feature vie
 source and one entity), 20 on-demand views over two views each, 50 feature services over eight
 views each (seeded). Timed in process, one call at a time: `lineage_svg` of the whole graph (its
 layout computed afresh, as after a registry change, and kept from the call before), the layout alone, `lineage_svg` focused on one view (an object page), and a histogram and a timeline.
-Wall and CPU times are reported (median, min), with the load average, since other work may share
-the machine's 2 cores. There is no Feast counterpart (Feast's UI draws in the browser).
+Wall and CPU times are reported (median, min), with the load average and the time of a fixed
+plain-Python loop, since other work may share the machine's 2 cores. There is no Feast counterpart (Feast's UI draws in the browser).
 """
 
 from __future__ import annotations
@@ -69,6 +69,13 @@ def timed(call: Callable[[], object], repeat: int) -> dict[str, float]:
     }
 
 
+def reference_loop() -> None:
+    """A fixed piece of plain Python, to compare this machine's speed at the time with another's."""
+    total = 0
+    for i in range(1_000_000):
+        total += i
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--views", type=int, default=500)
@@ -102,6 +109,7 @@ def main() -> None:
         "timeline_svg_90_points": timed(
             lambda: timeline_svg(points, metric="psi", feature="f", threshold=0.2), args.repeat
         ),
+        "reference_loop_1m_additions": timed(reference_loop, 5),
         "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg(),
         "cpus": os.cpu_count(),
