@@ -246,3 +246,15 @@ def test_a_registry_of_200_views_draws_every_node_without_overlaps() -> None:
     for column in _drawn_columns(boxes):
         for upper, lower in itertools.pairwise(column):
             assert boxes[upper][1] + boxes[upper][3] <= boxes[lower][1]
+
+
+def test_dangling_edges_duplicates_and_cycles_are_drawn_without_error() -> None:
+    a, b = _node("feature_view", "a"), _node("feature_view", "b")
+    graph = _graph(
+        [a, b, a, _node("mystery_kind", "m")],
+        [(a.id, b.id), (b.id, a.id), (a.id, a.id), (a.id, "feature_view:gone"), (a.id, b.id)],
+    )
+    svg = parse(lineage_svg(graph, href=_no_link))
+    assert sorted(node_boxes(svg)) == ["feature_view:a", "feature_view:b", "mystery_kind:m"]
+    edges = [(g.get("data-from"), g.get("data-to")) for g in svg.iter(f"{SVG}g") if g.get("class") == "edge"]
+    assert sorted(edges) == [(a.id, b.id), (b.id, a.id)]
