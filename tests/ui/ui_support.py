@@ -63,7 +63,7 @@ user_payments = StreamFeatureView(
 fraud_labels = LabelView(
     name="fraud_labels",
     entities=[user],
-    schema=[Field(name="is_fraud", dtype=Bool), Field(name="labeler", dtype=String)],
+    schema=[Field(name="is_fraud", dtype=Bool)],
     source=PushSource(
         name="fraud_labels_push",
         batch_source=FileSource(name="fraud_labels_batch", path="data/labels.parquet", timestamp_field="event_timestamp"),
@@ -126,8 +126,10 @@ LINEAGE_EDGES = {
 }
 
 
-def potluck(root: Path, *args: str) -> str:
-    """Run `potluck -c ROOT ARGS...` in this process; returns its standard output, raises on exit codes >= 2."""
+def potluck(root: Path, *args: str, found: bool = False) -> str:
+    """Run `potluck -c ROOT ARGS...` in this process; returns its standard output, raises on an error exit.
+
+    `found`: exit code 1 is a finding (drift, skew), not an error."""
     from potluck.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
@@ -137,7 +139,7 @@ def potluck(root: Path, *args: str) -> str:
             main(["-c", str(root), *args])
         except SystemExit as exc:
             code = int(exc.code or 0)
-    if code >= 2:  # 1 is "drift found" / "skew found"
+    if code > (1 if found else 0):
         raise RuntimeError(f"potluck {' '.join(args)} exited with {code}: {err.getvalue() or out.getvalue()}")
     return out.getvalue()
 
@@ -252,8 +254,9 @@ def build_demo(root: Path, *, skew: bool = True) -> Path:
             "--start", week1[0].isoformat(), "--end", week1[1].isoformat())  # fmt: skip
     # a quiet run over the first week's second half, then the drifted last week
     potluck(root, "monitor", "run", "--no-alerts", "--start", (now - timedelta(days=10)).isoformat(),
-            "--end", week1[1].isoformat())  # fmt: skip
-    potluck(root, "monitor", "run", "--no-alerts", "--start", (now - timedelta(days=7)).isoformat(), "--end", now.isoformat())
+            "--end", week1[1].isoformat(), found=True)  # fmt: skip
+    potluck(root, "monitor", "run", "--no-alerts", "--start", (now - timedelta(days=7)).isoformat(), "--end", now.isoformat(),
+            found=True)  # fmt: skip
     store = FeatureStore(repo_path=root)
     try:
         job = store.get_historical_features(
@@ -270,7 +273,7 @@ def build_demo(root: Path, *, skew: bool = True) -> Path:
         store.close()
     if skew:
         _serve_logged(root)
-        potluck(root, "skew", "-s", "fraud_model_v2", "-t", SAVED_DATASET, "--no-alerts", "--sample", "200")
+        potluck(root, "skew", "-s", "fraud_model_v2", "-t", SAVED_DATASET, "--no-alerts", "--sample", "200", found=True)
     return root
 
 
