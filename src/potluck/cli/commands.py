@@ -12,6 +12,7 @@ from potluck.cli import (  # noqa: F401
     skew_cmds,
     stream_cmds,
     stream_status_cmds,
+    ui_cmds,
 )
 
 monitor_ops_cmds.register(monitor_cmds.monitor)

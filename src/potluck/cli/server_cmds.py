@@ -94,6 +94,7 @@ def _uvicorn_limits(
     help="Re-read the registry after this many seconds (default: registry.cache_ttl_seconds).",
 )
 @click.option("--metrics", "-m", is_flag=True, help="Accepted: /metrics is always served on the server's port.")
+@click.option("--ui", "ui", is_flag=True, default=None, help="Also serve the web UI under /ui.")
 @pass_ctx
 def serve(
     ctx: Context,
@@ -111,6 +112,7 @@ def serve(
     keep_alive_timeout: int | None,
     registry_ttl_sec: float | None,
     metrics: bool,
+    ui: bool | None,
 ) -> None:
     import uvicorn
 
@@ -136,6 +138,7 @@ def serve(
             "tls_key_file": tls_key_file,
             "tls_cert_file": tls_cert_file,
             "access_log": False if no_access_log else None,
+            "ui": ui or None,
         },
     )
     limits = _uvicorn_limits(

@@ -1,4 +1,4 @@
-"""After a skew report: alerts to the `monitoring.alerts` channels and the node-exporter textfile.
+"""After a skew report: kept as the service's latest (for the web UI), alerts to the `monitoring.alerts` channels and the node-exporter textfile.
 
 Alerts are of kind `skew`, one per skewed feature, with the dedup key
 `potluck/<project>/skew/<view>/<feature>/<feature service>`; a report resolves the skew alerts of
@@ -7,6 +7,7 @@ its own service's views that no longer fire (other services' are left alone).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ def after_skew(
     now: datetime | None = None,
 ) -> DeliveryReport:
     now = now or datetime.now(UTC)
+    store._monitor_state.record_skew(report.feature_service, json.dumps(report.to_dict()), now)
     alerts = alerts_config(store)
     delivery = DeliveryReport()
     if send_alerts and alerts.channels:

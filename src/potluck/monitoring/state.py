@@ -5,6 +5,8 @@
   delivery records nothing, so the next run tries again.
 - `potluck_drift_results`: per feature, its metrics and verdict in the latest `monitor run` that
   checked its view; the feature server exports them as gauges.
+- `potluck_skew_reports`: per feature service, its latest training-serving skew report (JSON),
+  shown by the web UI. (Drift over time is the run history of the baselines' table.)
 - `potluck_materialization_failures`: per view, its last failed materialization run, removed by the
   next successful one; the feature server exports it for the materialization-failure alert rule.
 """
@@ -51,6 +53,12 @@ def schema() -> list[str]:
             js_distance DOUBLE PRECISION,
             checked_at VARCHAR(40) NOT NULL,
             PRIMARY KEY (project, feature_view, feature))""",
+        """CREATE TABLE IF NOT EXISTS potluck_skew_reports (
+            project VARCHAR(255) NOT NULL,
+            feature_service VARCHAR(255) NOT NULL,
+            checked_at VARCHAR(40) NOT NULL,
+            report TEXT NOT NULL,
+            PRIMARY KEY (project, feature_service))""",
     ]
 
 
@@ -74,7 +82,12 @@ class MonitorState:
     def teardown(self) -> None:
         """Forget everything of this project (alert state, drift results, failures)."""
         with self.db.transaction(write=True) as cur:
-            for table in ("potluck_alert_state", "potluck_drift_results", "potluck_materialization_failures"):
+            for table in (
+                "potluck_alert_state",
+                "potluck_drift_results",
+                "potluck_materialization_failures",
+                "potluck_skew_reports",
+            ):
                 cur.execute(f"DELETE FROM {table} WHERE project = ?", (self.project,))
 
     # ------------------------------------------------------------ alerts
@@ -137,6 +150,29 @@ class MonitorState:
             )
             rows = cur.fetchall()
         return [MaterializationFailure(v, datetime.fromisoformat(at), e) for v, at, e in rows]
+
+    # ------------------------------------------------------------ skew reports
+
+    def record_skew(self, feature_service: str, report: str, checked_at: datetime) -> None:
+        """The latest skew report (JSON) of `feature_service`, replacing the one before."""
+        at = checked_at.astimezone(UTC).isoformat()
+        with self.db.transaction(write=True) as cur:
+            cur.execute(
+                "INSERT INTO potluck_skew_reports (project, feature_service, checked_at, report) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (project, feature_service) DO UPDATE SET checked_at = excluded.checked_at, "
+                "report = excluded.report",
+                (self.project, feature_service, at, report),
+            )
+
+    def skew_reports(self) -> dict[str, tuple[datetime, str]]:
+        """Per feature service: when its latest skew report was made, and the report (JSON)."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT feature_service, checked_at, report FROM potluck_skew_reports WHERE project = ?",
+                (self.project,),
+            )
+            rows = cur.fetchall()
+        return {str(s): (datetime.fromisoformat(at), str(r)) for s, at, r in rows}
 
     # ------------------------------------------------------------ drift results
 

@@ -153,6 +153,16 @@ class BaselineStore:
             rows = cur.fetchall()
         return [StoredRun(str(r[0]), int(r[1]), datetime.fromisoformat(r[2]), str(r[3]), str(r[4])) for r in rows]
 
+    def run_reports(self, limit: int = 200) -> list[tuple[str, datetime, str]]:
+        """(baseline, ran at, report JSON) of the newest `limit` runs, oldest first: drift over time."""
+        with self._db.transaction() as cur:
+            cur.execute(
+                f"SELECT baseline, ran_at, report FROM {RUNS} WHERE project = ? ORDER BY id DESC LIMIT ?",
+                (self.project, limit),
+            )
+            rows = cur.fetchall()
+        return [(str(b), datetime.fromisoformat(at), str(r)) for b, at, r in reversed(rows)]
+
     def teardown(self) -> None:
         with self._db.transaction(write=True) as cur:
             for table in (BASELINES, RUNS):

@@ -26,7 +26,15 @@ from potluck.registry.dbapi import Cursor, Database, Timeouts, dialect_of
 from potluck.registry.pending import pending_online_ddl
 from potluck.registry.snapshot import RegistrySnapshot
 from potluck.registry.versions import TABLE as VERSIONS_TABLE
-from potluck.registry.versions import FeatureViewVersion, assign_version, content_hash, read_versions, versions_ddl
+from potluck.registry.diff import field_changes
+from potluck.registry.versions import (
+    FeatureViewVersion,
+    assign_version,
+    content_hash,
+    content_of,
+    read_versions,
+    versions_ddl,
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class HistoryEntry:
     version: int
     applied_at: datetime
     author: str
-    changes: list[dict[str, str]]
+    changes: list[dict[str, Any]]  # kind, name, action (and version, and "fields" changed by an update)
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,7 @@ class SqlRegistryStore:
         new_version = base_version + 1
         now = _now()
         driver = self._db.driver
-        applied: list[dict[str, str]] = []
+        applied: list[dict[str, Any]] = []
         try:
             with self._db.transaction(write=True) as cur:
                 if base_version == 0:
@@ -186,8 +194,10 @@ class SqlRegistryStore:
                     if moved != 1:
                         raise _StaleVersion
                 for change in changes:
-                    entry = {"kind": change.kind, "name": change.name, "action": change.action}
+                    entry: dict[str, Any] = {"kind": change.kind, "name": change.name, "action": change.action}
                     spec = change.spec
+                    if spec is not None and change.action == "updated":
+                        entry["fields"] = self._field_changes(cur, change, spec)
                     if spec is not None and change.kind == "feature_view":
                         meta = (new_version, now, author or self.identity)
                         number = self._version_of(cur, change, spec, meta)
@@ -228,6 +238,13 @@ class SqlRegistryStore:
         )
         row = cur.fetchone()
         return json.loads(row[0]) if row else None
+
+    def _field_changes(self, cur: Cursor, change: Change, spec: dict[str, Any]) -> list[dict[str, Any]]:
+        """What an update changes, field by field (the history shows who changed what)."""
+        old = self._registered_spec(cur, change.kind, change.name)
+        if old is None:
+            return []
+        return [c.to_json() for c in field_changes(content_of(old), content_of(spec))]
 
     def _version_of(self, cur: Cursor, change: Change, spec: dict[str, Any], meta: tuple[int, str, str]) -> int:
         old = self._registered_spec(cur, change.kind, change.name)

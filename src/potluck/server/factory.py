@@ -49,4 +49,9 @@ def build_app() -> Any:
     audit = AuditLog(tables)
     keys = ApiKeyStore(tables, audit, cache_seconds=settings.key_cache_seconds) if settings.auth_enabled else None
     offload = Offload(settings.backend_threads, settings.backend_timeout_seconds)
-    return create_app(StoreBackend(store, offload), settings, keys=keys, audit=audit, offload=offload)
+    app = create_app(StoreBackend(store, offload), settings, keys=keys, audit=audit, offload=offload)
+    if settings.ui:
+        from potluck.ui.serve import mount_ui
+
+        mount_ui(app.app, store, settings)
+    return app

@@ -94,6 +94,7 @@ class ServerSettings(BaseModel):
     feature_log_flush_rows: int = Field(default=10_000, ge=1)
     feature_log_flush_interval_seconds: float = Field(default=5.0, gt=0)
     feature_log_shutdown_timeout_seconds: float = Field(default=30.0, ge=0)  # to write what is queued at exit
+    ui: bool = False  # also serve the web UI (read-only) under /ui, with the same authentication
 
     @model_validator(mode="before")
     @classmethod

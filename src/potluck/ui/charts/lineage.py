@@ -1,0 +1,150 @@
+"""The lineage graph as SVG: columns of named boxes, curved arrows from inputs to what reads them.
+
+Each column's nodes are spread over the height of the tallest one, so a short column (a few
+services) stands across the rows it draws from rather than bunched at the top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from markupsafe import Markup
+
+from potluck.ui.charts.layout import Layout, layout
+from potluck.ui.charts.svg import element, no_data, num, root, text, title, truncate
+from potluck.ui.lineage import LineageGraph, LineageNode
+
+NODE_WIDTH = 176.0
+NODE_HEIGHT = 26.0
+PITCH = 36.0  # vertical distance between nodes of the tallest column
+COLUMN_GAP = 96.0
+MARGIN = 12.0
+LEGEND_HEIGHT = 28.0
+LABEL_CHARS = 24
+ARROW_ID = "lineage-arrow"
+EDGE = "#8a96a3"
+TEXT = "#1f2933"
+KIND_FILL = {
+    "entity": "#e4ecf7",
+    "data_source": "#e8f3e3",
+    "feature_view": "#fdf0df",
+    "stream_feature_view": "#fbe4e2",
+    "label_view": "#f1e9f7",
+    "on_demand_feature_view": "#e0f2f1",
+    "feature_service": "#ececf0",
+}
+KIND_STROKE = "#6b7785"
+FOCUS_STROKE = "#1f5fbf"
+
+
+def kind_words(kind: str) -> str:
+    return kind.replace("_", " ")
+
+
+def _arrow() -> str:
+    head = element("path", {"d": "M0,0 L10,5 L0,10 z", "fill": EDGE})
+    marker = element("marker", {"id": ARROW_ID, "viewBox": "0 0 10 10", "refX": 10, "refY": 5, "markerWidth": 7,
+                                "markerHeight": 7, "orient": "auto-start-reverse"}, head)
+    return element("defs", None, marker)
+
+
+def _positions(placed: Layout) -> dict[str, tuple[float, float]]:
+    """The top-left corner of each node's box."""
+    tallest = max(len(ids) for ids in placed.columns)
+    height = tallest * PITCH
+    corners = {}
+    for c, ids in enumerate(placed.columns):
+        x = MARGIN + c * (NODE_WIDTH + COLUMN_GAP)
+        slot = height / len(ids)
+        for i, nid in enumerate(ids):
+            corners[nid] = (x, LEGEND_HEIGHT + MARGIN + i * slot + (slot - NODE_HEIGHT) / 2)
+    return corners
+
+
+def _edge_path(source: tuple[float, float], target: tuple[float, float]) -> str:
+    sx, sy = source[0] + NODE_WIDTH, source[1] + NODE_HEIGHT / 2
+    ty = target[1] + NODE_HEIGHT / 2
+    if target[0] > source[0]:
+        tx = target[0]
+        bend = (tx - sx) / 2
+        return f"M{num(sx)},{num(sy)} C{num(sx + bend)},{num(sy)} {num(tx - bend)},{num(ty)} {num(tx)},{num(ty)}"
+    tx = target[0] + NODE_WIDTH  # same column (or backwards): loop out on the right
+    return f"M{num(sx)},{num(sy)} C{num(sx + 48)},{num(sy)} {num(tx + 48)},{num(ty)} {num(tx)},{num(ty)}"
+
+
+def _node(node: LineageNode, corner: tuple[float, float], *, focused: bool, url: str | None) -> str:
+    x, y = corner
+    box = {"class": f"node-{node.kind}" + (" focus" if focused else ""), "x": x, "y": y, "width": NODE_WIDTH,
+           "height": NODE_HEIGHT, "rx": 5, "fill": KIND_FILL.get(node.kind, "#f4f5f7"),
+           "stroke": FOCUS_STROKE if focused else KIND_STROKE, "stroke-width": 2.5 if focused else 1}
+    label = {"class": "node-label", "x": x + 8, "y": y + NODE_HEIGHT / 2 + 4, "fill": TEXT,
+             "font-weight": "bold" if focused else None}
+    group = element(
+        "g",
+        {"class": "node", "data-id": node.id, "data-kind": node.kind, "data-focus": "true" if focused else None},
+        title(f"{kind_words(node.kind)}: {node.name}"),
+        element("rect", box),
+        element("text", label, text(truncate(node.name, LABEL_CHARS))),
+    )
+    return element("a", {"href": url}, group) if url else group
+
+
+def _legend(kinds: list[str]) -> str:
+    items = []
+    x = MARGIN
+    for kind in kinds:
+        items.append(element("rect", {"class": f"node-{kind}", "x": x, "y": MARGIN, "width": 12, "height": 12,
+                                      "rx": 2, "fill": KIND_FILL.get(kind, "#f4f5f7"), "stroke": KIND_STROKE}))
+        items.append(element("text", {"x": x + 17, "y": MARGIN + 10, "fill": TEXT}, text(kind_words(kind))))
+        x += 17 + 6.5 * len(kind) + 18
+    return element("g", {"class": "legend"}, *items)
+
+
+def lineage_svg(
+    graph: LineageGraph, *, focus: str | None = None, href: Callable[[LineageNode], str | None]
+) -> Markup:
+    """The graph in columns by kind; with `focus` (a node id), only that node, its inputs and its readers.
+
+    `href` gives each node's link (None for none). An empty graph or an unknown focus gives a
+    "no data" picture.
+    """
+    if focus is not None:
+        if graph.node(focus) is None:
+            return no_data("lineage", f"no lineage for {focus}")
+        graph = graph.neighbourhood(focus)
+    if not graph.nodes:
+        return no_data("lineage", "no objects to draw yet")
+
+    placed = layout(graph)
+    corners = _positions(placed)
+    nodes = {}
+    for node in graph.nodes:
+        nodes.setdefault(node.id, node)
+    edges = [
+        element("g", {"class": "edge", "data-from": edge.source, "data-to": edge.target},
+                element("path", {"class": "edge-line", "d": _edge_path(corners[edge.source], corners[edge.target]),
+                                 "fill": "none", "stroke": EDGE, "stroke-width": 1.25,
+                                 "marker-end": f"url(#{ARROW_ID})"}))
+        for edge in placed.edges
+    ]
+    drawn = [
+        _node(nodes[nid], corners[nid], focused=nid == focus, url=href(nodes[nid]))
+        for ids in placed.columns for nid in ids
+    ]
+    order = {kind: i for i, kind in enumerate(KIND_FILL)}
+    kinds = sorted({n.kind for n in nodes.values()}, key=lambda k: (order.get(k, len(order)), k))
+    columns = len(placed.columns)
+    width = 2 * MARGIN + columns * NODE_WIDTH + (columns - 1) * COLUMN_GAP + 48  # room for looped edges
+    height = LEGEND_HEIGHT + 2 * MARGIN + max(len(ids) for ids in placed.columns) * PITCH
+    label = f"Lineage of {focus}" if focus else "Lineage"
+    label += f": {len(drawn)} objects, {len(edges)} links"
+    body = [
+        title(label),
+        element("desc", None, text("Columns from left to right: entities and data sources, views, "
+                                   "on-demand views, feature services; arrows point from an input to what reads it.")),
+        _arrow(),
+        _legend(kinds),
+        element("g", {"class": "edges"}, *edges),
+        element("g", {"class": "nodes"}, *drawn),
+    ]
+    return root("lineage", width, height, {"role": "img", "aria-label": label}, body)
