@@ -137,7 +137,9 @@ def test_layout_is_never_worse_than_the_input_order(seed: int) -> None:
     given = [[n.id for n in sources], [n.id for n in views], [n.id for n in services]]
     placed = layout(graph)
     assert crossings(given, graph.edges) == _brute_crossings(given, list(graph.edges))
-    assert crossings(placed.columns, graph.edges) == _brute_crossings([list(c) for c in placed.columns], list(graph.edges))
+    assert crossings(placed.columns, graph.edges) == _brute_crossings(
+        [list(c) for c in placed.columns], list(graph.edges)
+    )
     assert crossings(placed.columns, graph.edges) <= crossings(given, graph.edges)
     assert sorted(itertools.chain(*placed.columns)) == sorted(n.id for n in graph.nodes)
 

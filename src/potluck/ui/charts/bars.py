@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 from potluck.ui.charts.svg import (
+    AttrValue,
     element,
     nice_ceiling,
     no_data,
@@ -65,12 +66,11 @@ def _edge_labels(edges: Sequence[float], bins: int) -> tuple[list[_Label], list[
         first = 1
     else:
         return f"{len(values)} bin edges do not fit {bins} bins"
-    ranges = [
-        f"[{short_number(bounds[i])}, {short_number(bounds[i + 1])})" for i in range(bins)
-    ]
+    ranges = [f"[{short_number(bounds[i])}, {short_number(bounds[i + 1])})" for i in range(bins)]
     interior = list(range(first, len(bounds) - first))
     labels = [
-        _Label(float(i), short_number(bounds[i]), short_number(bounds[i])) for i in (interior[j] for j in spread(len(interior), 6))
+        _Label(float(i), short_number(bounds[i]), short_number(bounds[i]))
+        for i in (interior[j] for j in spread(len(interior), 6))
     ]
     return labels, ranges
 
@@ -81,9 +81,7 @@ def _category_labels(categories: Sequence[str]) -> tuple[list[_Label], bool]:
     rotated = count > 6
     limit = 14 if rotated else max(int(slot / 6.5), 3)
     step = max(math.ceil(13 / slot), 1) if rotated else 1
-    labels = [
-        _Label(i + 0.5, truncate(str(categories[i]), limit), str(categories[i])) for i in range(0, count, step)
-    ]
+    labels = [_Label(i + 0.5, truncate(str(categories[i]), limit), str(categories[i])) for i in range(0, count, step)]
     return labels, rotated
 
 
@@ -103,14 +101,17 @@ def _series_group(
         rects.append(
             element(
                 "rect",
-                {"x": x, "y": TOP + plot_height - height, "width": width, "height": height,
-                 "data-share": f"{share:.6g}"},
+                {
+                    "x": x,
+                    "y": TOP + plot_height - height,
+                    "width": width,
+                    "height": height,
+                    "data-share": f"{share:.6g}",
+                },
                 title(f"{series}: {percent(share)} in {ranges[i]}"),
             )
         )
-    return element(
-        "g", {"data-series": series, "class": f"series-{series}", "fill": SERIES_FILL[series]}, *rects
-    )
+    return element("g", {"data-series": series, "class": f"series-{series}", "fill": SERIES_FILL[series]}, *rects)
 
 
 def _axes(ymax: float, labels: Sequence[_Label], bins: int, *, bottom: float, rotated: bool) -> list[str]:
@@ -120,17 +121,30 @@ def _axes(ymax: float, labels: Sequence[_Label], bins: int, *, bottom: float, ro
     parts = []
     for fraction in (0.0, 0.5, 1.0):
         y = base - fraction * plot_height
-        parts.append(element("line", {"class": "grid", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": y, "y2": y,
-                                      "stroke": GRID}))
-        parts.append(element("text", {"class": "tick", "x": LEFT - 6, "y": y + 4, "text-anchor": "end",
-                                      "fill": AXIS}, text(percent(ymax * fraction))))
-    parts.append(element("line", {"class": "axis", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": base, "y2": base,
-                                  "stroke": AXIS}))
+        parts.append(
+            element("line", {"class": "grid", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": y, "y2": y, "stroke": GRID})
+        )
+        parts.append(
+            element(
+                "text",
+                {"class": "tick", "x": LEFT - 6, "y": y + 4, "text-anchor": "end", "fill": AXIS},
+                text(percent(ymax * fraction)),
+            )
+        )
+    parts.append(
+        element("line", {"class": "axis", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": base, "y2": base, "stroke": AXIS})
+    )
     slot = plot_width / bins
     for label in labels:
         x = LEFT + label.at * slot
         y = base + 14
-        values = {"class": "tick", "x": x, "y": y, "text-anchor": "end" if rotated else "middle", "fill": AXIS}
+        values: dict[str, AttrValue] = {
+            "class": "tick",
+            "x": x,
+            "y": y,
+            "text-anchor": "end" if rotated else "middle",
+            "fill": AXIS,
+        }
         if rotated:
             values["transform"] = f"rotate(-40 {x:.2f} {y:.2f})"
         body = text(label.text) + (title(label.full) if label.full != label.text else "")
@@ -142,8 +156,12 @@ def _legend(series: Sequence[str]) -> str:
     items = []
     x = WIDTH - RIGHT - 78.0 * len(series)
     for name in series:
-        items.append(element("rect", {"class": f"series-{name}", "x": x, "y": 8, "width": 10, "height": 10,
-                                      "fill": SERIES_FILL[name]}))
+        items.append(
+            element(
+                "rect",
+                {"class": f"series-{name}", "x": x, "y": 8, "width": 10, "height": 10, "fill": SERIES_FILL[name]},
+            )
+        )
         items.append(element("text", {"x": x + 14, "y": 17, "fill": AXIS}, text(name)))
         x += 78.0
     return element("g", {"class": "legend"}, *items)

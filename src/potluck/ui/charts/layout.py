@@ -10,6 +10,7 @@ Crossings are counted between edges joining the same pair of columns.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,50 +60,57 @@ def _layers(node_ids: Sequence[str], kinds: dict[str, str], edges: Sequence[Line
     return {nid: compact[column] for nid, column in layer.items()}
 
 
-def _inversions(pairs: list[tuple[int, int]], size: int) -> int:
-    """Pairs (a, b) after sorting, how many have a later b strictly smaller (a Fenwick tree over b)."""
+def _inversions(pairs: list[tuple[int, int]]) -> int:
+    """How many pairs (a, b), once sorted, have a later pair with a smaller b (b kept in a sorted list)."""
     pairs.sort()
-    tree = [0] * (size + 1)
+    seen: list[int] = []
     count = 0
-    for seen, (_, b) in enumerate(pairs):
-        i = b + 1
-        not_above = 0
-        while i > 0:
-            not_above += tree[i]
-            i -= i & -i
-        count += seen - not_above
-        i = b + 1
-        while i <= size:
-            tree[i] += 1
-            i += i & -i
+    for _, b in pairs:
+        at = bisect.bisect_right(seen, b)
+        count += len(seen) - at
+        seen.insert(at, b)
     return count
+
+
+def _column_pairs(column: dict[str, int], edges: Sequence[LineageEdge]) -> list[tuple[str, str]]:
+    """Each edge as (left end, right end); edges within one column left out (they cross nothing here)."""
+    pairs = []
+    for edge in edges:
+        source, target = column[edge.source], column[edge.target]
+        if source < target:
+            pairs.append((edge.source, edge.target))
+        elif target < source:
+            pairs.append((edge.target, edge.source))
+    return pairs
+
+
+def _count(pairs: Sequence[tuple[str, str]], column: dict[str, int], position: dict[str, int]) -> int:
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    for left, right in pairs:
+        groups[column[left], column[right]].append((position[left], position[right]))
+    return sum(_inversions(group) for group in groups.values())
 
 
 def crossings(columns: Sequence[Sequence[str]], edges: Sequence[LineageEdge]) -> int:
     """Crossings between edges that join the same two columns, for nodes ordered as in `columns`."""
     column = {nid: c for c, ids in enumerate(columns) for nid in ids}
     position = {nid: i for ids in columns for i, nid in enumerate(ids)}
-    groups: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
-    for edge in edges:
-        left, right = sorted((edge.source, edge.target), key=lambda nid: column[nid])
-        if column[left] != column[right]:
-            groups[column[left], column[right]].append((position[left], position[right]))
-    longest = max((len(ids) for ids in columns), default=0)
-    return sum(_inversions(pairs, longest) for _, pairs in sorted(groups.items()))
+    return _count(_column_pairs(column, edges), column, position)
 
 
-def _sweep(columns: list[list[str]], neighbours: dict[str, list[str]], column: dict[str, int], forward: bool) -> None:
+def _sweep(columns: list[list[str]], sides: tuple[dict[str, list[str]], dict[str, list[str]]], forward: bool) -> None:
+    """Reorder each column by the mean share of its neighbours in the columns ordered before it."""
+    near = sides[0] if forward else sides[1]
     share = {nid: (i + 0.5) / len(ids) for ids in columns for i, nid in enumerate(ids)}
-    order = range(1, len(columns)) if forward else range(len(columns) - 2, -1, -1)
-    for c in order:
-
-        def barycenter(nid: str, c: int = c) -> float:
-            near = [share[n] for n in neighbours[nid] if (column[n] < c if forward else column[n] > c)]
-            return sum(near) / len(near) if near else share[nid]
-
-        ranked = sorted(enumerate(columns[c]), key=lambda item: (barycenter(item[1]), item[0]))
-        columns[c] = [nid for _, nid in ranked]
-        share.update({nid: (i + 0.5) / len(columns[c]) for i, nid in enumerate(columns[c])})
+    for c in range(1, len(columns)) if forward else range(len(columns) - 2, -1, -1):
+        keys = []
+        for i, nid in enumerate(columns[c]):
+            others = near[nid]
+            keys.append((sum(share[n] for n in others) / len(others) if others else share[nid], i, nid))
+        keys.sort()
+        columns[c] = [nid for _, _, nid in keys]
+        size = len(keys)
+        share.update({nid: (i + 0.5) / size for i, nid in enumerate(columns[c])})
 
 
 def layout(graph: LineageGraph) -> Layout:
@@ -122,19 +130,26 @@ def layout(graph: LineageGraph) -> Layout:
     columns: list[list[str]] = [[] for _ in range(max(column.values(), default=-1) + 1)]
     for nid in node_ids:
         columns[column[nid]].append(nid)
-    neighbours: dict[str, list[str]] = defaultdict(list)
-    for edge in edges:
-        neighbours[edge.source].append(edge.target)
-        neighbours[edge.target].append(edge.source)
+    pairs = _column_pairs(column, edges)
+    before: dict[str, list[str]] = defaultdict(list)  # neighbours in columns to the left
+    after: dict[str, list[str]] = defaultdict(list)
+    for left, right in pairs:
+        after[left].append(right)
+        before[right].append(left)
+    sides = (before, after)
+
+    def count() -> int:
+        return _count(pairs, column, {nid: i for ids in columns for i, nid in enumerate(ids)})
 
     best = [list(ids) for ids in columns]
-    fewest = crossings(best, edges)
+    fewest = count()
     for _ in range(SWEEPS):
         if fewest == 0:
             break
-        for forward in (True, False):
-            _sweep(columns, neighbours, column, forward)
-            count = crossings(columns, edges)
-            if count < fewest:
-                fewest, best = count, [list(ids) for ids in columns]
+        _sweep(columns, sides, forward=True)
+        _sweep(columns, sides, forward=False)
+        now = count()
+        if now >= fewest:
+            break  # a pair of sweeps that finds nothing better rarely leads anywhere better
+        fewest, best = now, [list(ids) for ids in columns]
     return Layout(tuple(tuple(ids) for ids in best), tuple(edges))

@@ -34,6 +34,7 @@ KIND_FILL = {
     "feature_service": "#ececf0",
 }
 KIND_STROKE = "#6b7785"
+OTHER_FILL = "#f4f5f7"
 FOCUS_STROKE = "#1f5fbf"
 
 
@@ -43,8 +44,19 @@ def kind_words(kind: str) -> str:
 
 def _arrow() -> str:
     head = element("path", {"d": "M0,0 L10,5 L0,10 z", "fill": EDGE})
-    marker = element("marker", {"id": ARROW_ID, "viewBox": "0 0 10 10", "refX": 10, "refY": 5, "markerWidth": 7,
-                                "markerHeight": 7, "orient": "auto-start-reverse"}, head)
+    marker = element(
+        "marker",
+        {
+            "id": ARROW_ID,
+            "viewBox": "0 0 10 10",
+            "refX": 10,
+            "refY": 5,
+            "markerWidth": 7,
+            "markerHeight": 7,
+            "orient": "auto-start-reverse",
+        },
+        head,
+    )
     return element("defs", None, marker)
 
 
@@ -72,37 +84,60 @@ def _edge_path(source: tuple[float, float], target: tuple[float, float]) -> str:
     return f"M{num(sx)},{num(sy)} C{num(sx + 48)},{num(sy)} {num(tx + 48)},{num(ty)} {num(tx)},{num(ty)}"
 
 
-def _node(node: LineageNode, corner: tuple[float, float], *, focused: bool, url: str | None) -> str:
-    x, y = corner
-    box = {"class": f"node-{node.kind}" + (" focus" if focused else ""), "x": x, "y": y, "width": NODE_WIDTH,
-           "height": NODE_HEIGHT, "rx": 5, "fill": KIND_FILL.get(node.kind, "#f4f5f7"),
-           "stroke": FOCUS_STROKE if focused else KIND_STROKE, "stroke-width": 2.5 if focused else 1}
-    label = {"class": "node-label", "x": x + 8, "y": y + NODE_HEIGHT / 2 + 4, "fill": TEXT,
-             "font-weight": "bold" if focused else None}
-    group = element(
-        "g",
-        {"class": "node", "data-id": node.id, "data-kind": node.kind, "data-focus": "true" if focused else None},
-        title(f"{kind_words(node.kind)}: {node.name}"),
-        element("rect", box),
-        element("text", label, text(truncate(node.name, LABEL_CHARS))),
+def _node(node: LineageNode, escaped_id: str, corner: tuple[float, float], *, focused: bool, url: str | None) -> str:
+    """A node's box; written out rather than through `element`, as a large graph has a thousand of them."""
+    x, y = num(corner[0]), num(corner[1])
+    kind = text(node.kind)
+    if focused:
+        box = f'class="node-{kind} focus" stroke="{FOCUS_STROKE}" stroke-width="2.5"'
+        extra, weight = ' data-focus="true"', ' font-weight="bold"'
+    else:
+        box = f'class="node-{kind}" stroke="{KIND_STROKE}" stroke-width="1"'
+        extra = weight = ""
+    group = (
+        f'<g class="node" data-id="{escaped_id}" data-kind="{kind}"{extra}>'
+        f"<title>{text(kind_words(node.kind))}: {text(node.name)}</title>"
+        f'<rect {box} x="{x}" y="{y}" width="{num(NODE_WIDTH)}" height="{num(NODE_HEIGHT)}" rx="5" '
+        f'fill="{KIND_FILL.get(node.kind, OTHER_FILL)}"/>'
+        f'<text class="node-label" x="{num(corner[0] + 8)}" y="{num(corner[1] + NODE_HEIGHT / 2 + 4)}"{weight}>'
+        f"{text(truncate(node.name, LABEL_CHARS))}</text></g>"
     )
-    return element("a", {"href": url}, group) if url else group
+    return f'<a href="{text(url)}">{group}</a>' if url else group
+
+
+def _edge(source: str, target: str, path: str) -> str:
+    """An edge between two escaped ids."""
+    return (
+        f'<g class="edge" data-from="{source}" data-to="{target}">'
+        f'<path class="edge-line" d="{path}" marker-end="url(#{ARROW_ID})"/></g>'
+    )
 
 
 def _legend(kinds: list[str]) -> str:
     items = []
     x = MARGIN
     for kind in kinds:
-        items.append(element("rect", {"class": f"node-{kind}", "x": x, "y": MARGIN, "width": 12, "height": 12,
-                                      "rx": 2, "fill": KIND_FILL.get(kind, "#f4f5f7"), "stroke": KIND_STROKE}))
+        items.append(
+            element(
+                "rect",
+                {
+                    "class": f"node-{kind}",
+                    "x": x,
+                    "y": MARGIN,
+                    "width": 12,
+                    "height": 12,
+                    "rx": 2,
+                    "fill": KIND_FILL.get(kind, OTHER_FILL),
+                    "stroke": KIND_STROKE,
+                },
+            )
+        )
         items.append(element("text", {"x": x + 17, "y": MARGIN + 10, "fill": TEXT}, text(kind_words(kind))))
         x += 17 + 6.5 * len(kind) + 18
     return element("g", {"class": "legend"}, *items)
 
 
-def lineage_svg(
-    graph: LineageGraph, *, focus: str | None = None, href: Callable[[LineageNode], str | None]
-) -> Markup:
+def lineage_svg(graph: LineageGraph, *, focus: str | None = None, href: Callable[[LineageNode], str | None]) -> Markup:
     """The graph in columns by kind; with `focus` (a node id), only that node, its inputs and its readers.
 
     `href` gives each node's link (None for none). An empty graph or an unknown focus gives a
@@ -117,19 +152,17 @@ def lineage_svg(
 
     placed = layout(graph)
     corners = _positions(placed)
-    nodes = {}
+    nodes: dict[str, LineageNode] = {}
     for node in graph.nodes:
         nodes.setdefault(node.id, node)
+    ids = {nid: text(nid) for nid in nodes}
     edges = [
-        element("g", {"class": "edge", "data-from": edge.source, "data-to": edge.target},
-                element("path", {"class": "edge-line", "d": _edge_path(corners[edge.source], corners[edge.target]),
-                                 "fill": "none", "stroke": EDGE, "stroke-width": 1.25,
-                                 "marker-end": f"url(#{ARROW_ID})"}))
-        for edge in placed.edges
+        _edge(ids[e.source], ids[e.target], _edge_path(corners[e.source], corners[e.target])) for e in placed.edges
     ]
     drawn = [
-        _node(nodes[nid], corners[nid], focused=nid == focus, url=href(nodes[nid]))
-        for ids in placed.columns for nid in ids
+        _node(nodes[nid], ids[nid], corners[nid], focused=nid == focus, url=href(nodes[nid]))
+        for column in placed.columns
+        for nid in column
     ]
     order = {kind: i for i, kind in enumerate(KIND_FILL)}
     kinds = sorted({n.kind for n in nodes.values()}, key=lambda k: (order.get(k, len(order)), k))
@@ -140,11 +173,17 @@ def lineage_svg(
     label += f": {len(drawn)} objects, {len(edges)} links"
     body = [
         title(label),
-        element("desc", None, text("Columns from left to right: entities and data sources, views, "
-                                   "on-demand views, feature services; arrows point from an input to what reads it.")),
+        element(
+            "desc",
+            None,
+            text(
+                "Columns from left to right: entities and data sources, views, "
+                "on-demand views, feature services; arrows point from an input to what reads it."
+            ),
+        ),
         _arrow(),
         _legend(kinds),
-        element("g", {"class": "edges"}, *edges),
-        element("g", {"class": "nodes"}, *drawn),
+        element("g", {"class": "edges", "fill": "none", "stroke": EDGE, "stroke-width": 1.25}, *edges),
+        element("g", {"class": "nodes", "fill": TEXT}, *drawn),
     ]
     return root("lineage", width, height, {"role": "img", "aria-label": label}, body)

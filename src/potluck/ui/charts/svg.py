@@ -6,11 +6,13 @@ Every string that reaches the output goes through `text` or `attr`; characters X
 
 from __future__ import annotations
 
+import functools
+import html
 import math
 import re
 from collections.abc import Iterable, Mapping
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 SVG_NS = "http://www.w3.org/2000/svg"
 FONT = "system-ui, sans-serif"
@@ -20,19 +22,18 @@ AttrValue = str | float | int | None
 
 
 def clean(value: str) -> str:
-    return _NOT_XML.sub("\ufffd", value)
+    return value if value.isprintable() else _NOT_XML.sub("\ufffd", value)
 
 
 def text(value: str) -> str:
-    return str(escape(clean(value)))
+    return html.escape(clean(value), quote=True)
 
 
+@functools.lru_cache(maxsize=8192)  # a graph's coordinates repeat (every edge ends at a node)
 def num(value: float) -> str:
     """A coordinate: at most two decimals, no trailing zeros, never "-0"."""
-    rounded = round(value, 2)
-    if rounded == 0:
-        return "0"
-    return f"{rounded:.2f}".rstrip("0").rstrip(".")
+    formatted = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if formatted == "-0" else formatted
 
 
 def attr(value: AttrValue) -> str:
@@ -78,10 +79,25 @@ def no_data(classes: str, message: str, values: Mapping[str, AttrValue] | None =
     width, height = 320.0, 48.0
     body = [
         title(message),
-        element("rect", {"class": "no-data-box", "x": 0.5, "y": 0.5, "width": width - 1, "height": height - 1,
-                         "rx": 4, "fill": "none", "stroke": "#c4c9d0", "stroke-dasharray": "4 3"}),
-        element("text", {"class": "no-data", "x": width / 2, "y": height / 2 + 4, "text-anchor": "middle",
-                         "fill": "#5f6b7a"}, text(message)),
+        element(
+            "rect",
+            {
+                "class": "no-data-box",
+                "x": 0.5,
+                "y": 0.5,
+                "width": width - 1,
+                "height": height - 1,
+                "rx": 4,
+                "fill": "none",
+                "stroke": "#c4c9d0",
+                "stroke-dasharray": "4 3",
+            },
+        ),
+        element(
+            "text",
+            {"class": "no-data", "x": width / 2, "y": height / 2 + 4, "text-anchor": "middle", "fill": "#5f6b7a"},
+            text(message),
+        ),
     ]
     head = {"role": "img", "aria-label": message, "data-empty": "true", **(values or {})}
     return root(f"{classes} no-data", width, height, head, body)

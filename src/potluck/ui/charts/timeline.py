@@ -84,39 +84,91 @@ def timeline_svg(
     for fraction in (0.0, 0.5, 1.0):
         value = low + (high - low) * fraction
         y = y_of(value)
-        body.append(element("line", {"class": "grid", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": y, "y2": y, "stroke": GRID}))
-        body.append(element("text", {"class": "tick", "x": LEFT - 6, "y": y + 4, "text-anchor": "end", "fill": AXIS},
-                            text(short_number(value))))
+        body.append(
+            element("line", {"class": "grid", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": y, "y2": y, "stroke": GRID})
+        )
+        body.append(
+            element(
+                "text",
+                {"class": "tick", "x": LEFT - 6, "y": y + 4, "text-anchor": "end", "fill": AXIS},
+                text(short_number(value)),
+            )
+        )
     base = TOP + plot_height
-    body.append(element("line", {"class": "axis", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": base, "y2": base, "stroke": AXIS}))
+    body.append(
+        element("line", {"class": "axis", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": base, "y2": base, "stroke": AXIS})
+    )
     ticks = [finite[0][0]] if span.total_seconds() == 0 else [start + span * (i / 3) for i in range(4)]
     for i in spread(len(ticks), 4):
         moment = ticks[i]
         anchor = "middle" if len(ticks) == 1 else ("start" if i == 0 else "end" if i == len(ticks) - 1 else "middle")
-        body.append(element("text", {"class": "tick", "x": x_of(moment), "y": base + 16, "text-anchor": anchor, "fill": AXIS},
-                            text(_time_label(moment, span))))
+        body.append(
+            element(
+                "text",
+                {"class": "tick", "x": x_of(moment), "y": base + 16, "text-anchor": anchor, "fill": AXIS},
+                text(_time_label(moment, span)),
+            )
+        )
 
     if threshold is not None:
         y = y_of(threshold)
-        body.append(element("line", {"class": "threshold", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": y, "y2": y,
-                                     "stroke": THRESHOLD, "stroke-dasharray": "5 3"},
-                            title(f"threshold {short_number(threshold)}")))
-        body.append(element("text", {"class": "threshold-label", "x": WIDTH - RIGHT, "y": y - 4, "text-anchor": "end",
-                                     "fill": THRESHOLD}, text(f"threshold {short_number(threshold)}")))
+        body.append(
+            element(
+                "line",
+                {
+                    "class": "threshold",
+                    "x1": LEFT,
+                    "x2": WIDTH - RIGHT,
+                    "y1": y,
+                    "y2": y,
+                    "stroke": THRESHOLD,
+                    "stroke-dasharray": "5 3",
+                },
+                title(f"threshold {short_number(threshold)}"),
+            )
+        )
+        body.append(
+            element(
+                "text",
+                {"class": "threshold-label", "x": WIDTH - RIGHT, "y": y - 4, "text-anchor": "end", "fill": THRESHOLD},
+                text(f"threshold {short_number(threshold)}"),
+            )
+        )
 
     coordinates = " ".join(f"{num(x_of(m))},{num(y_of(v))}" for m, v in finite)
-    body.append(element("polyline", {"class": "series-current", "data-series": metric, "points": coordinates,
-                                     "fill": "none", "stroke": LINE, "stroke-width": 2}))
+    body.append(
+        element(
+            "polyline",
+            {
+                "class": "series-current",
+                "data-series": metric,
+                "points": coordinates,
+                "fill": "none",
+                "stroke": LINE,
+                "stroke-width": 2,
+            },
+        )
+    )
     dots = []
     for moment, value in finite:
         above = threshold is not None and value > threshold
-        dots.append(element(
-            "circle",
-            {"class": "point above-threshold" if above else "point", "cx": x_of(moment), "cy": y_of(value),
-             "r": 3.5, "fill": THRESHOLD if above else LINE, "data-value": f"{value:.6g}",
-             "data-time": moment.isoformat()},
-            title(f"{moment.strftime('%Y-%m-%d %H:%M:%S')} UTC: {metric} {short_number(value)}"
-                  + (" (above the threshold)" if above else "")),
-        ))
+        dots.append(
+            element(
+                "circle",
+                {
+                    "class": "point above-threshold" if above else "point",
+                    "cx": x_of(moment),
+                    "cy": y_of(value),
+                    "r": 3.5,
+                    "fill": THRESHOLD if above else LINE,
+                    "data-value": f"{value:.6g}",
+                    "data-time": moment.isoformat(),
+                },
+                title(
+                    f"{moment.strftime('%Y-%m-%d %H:%M:%S')} UTC: {metric} {short_number(value)}"
+                    + (" (above the threshold)" if above else "")
+                ),
+            )
+        )
     body.append(element("g", {"class": "points"}, *dots))
     return root("chart timeline", WIDTH, HEIGHT, {**head, "role": "img", "aria-label": label}, body)
