@@ -198,7 +198,7 @@ def measure(url: str, addresses: list[str], requests: int) -> dict[str, Any]:
                 "bytes": len(first.content),
                 "first_ms": round(first.elapsed.total_seconds() * 1000, 2),
                 "p50_ms": round(statistics.median(times), 2),
-                "p95_ms": round(times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))], 2),
+                "p95_ms": round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 2),
                 "max_ms": round(times[-1], 2),
             }
             print(f"  {address:45s} {results[address]['status']} p50 {results[address]['p50_ms']:8.2f} ms  "

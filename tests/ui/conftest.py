@@ -7,6 +7,7 @@ it). Missing, the tests fail when CI=true and skip otherwise.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from browser_support import CHROMIUM, CHROMIUM_ARGS
 
 
 def _missing(message: str) -> None:
@@ -66,7 +67,9 @@ class Problems:
     found: list[str] = field(default_factory=list)
 
     def watch(self, page: Any) -> Any:
-        page.on("console", lambda m: m.type == "error" and self.found.append(f"console: {m.text} ({m.location})"))
+        page.on("console", lambda m: m.type == "error" and not self._allowed(m.text) and self.found.append(
+            f"console: {m.text} ({m.location})"
+        ))  # fmt: skip
         page.on("pageerror", lambda e: self.found.append(f"page error: {e}"))
         page.on("requestfailed", lambda r: self.found.append(f"request failed: {r.url} ({r.failure})"))
         page.on(
@@ -76,6 +79,11 @@ class Problems:
             and self.found.append(f"HTTP {r.status}: {r.url}"),
         )
         return page
+
+    def _allowed(self, console_text: str) -> bool:
+        """Chromium logs every 4xx answer to the console too; those of allowed statuses are no error."""
+        status = re.search(r"the server responded with a status of (\d+)", console_text)
+        return status is not None and int(status.group(1)) in self.allowed_statuses
 
     def check(self) -> None:
         assert self.found == [], "\n".join(self.found)

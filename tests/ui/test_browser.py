@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Problems
 from ui_support import (
     DRIFTED_FEATURE,
     DRIFTED_VIEW,
@@ -28,12 +27,13 @@ from ui_support import (
     ui_server,
 )
 
+from conftest import Problems
 from potluck import FeatureStore
 
-# list page -> the registry's names of its objects
+# list page -> the names of its objects: the registry's, and every source a view embeds
 LISTS = {
     "/entities": lambda s: {e.name for e in s.list_entities()},
-    "/data-sources": lambda s: {d.name for d in s.list_data_sources()},
+    "/data-sources": lambda s: {n.split(":", 1)[1] for n in LINEAGE_NODES if n.startswith("data_source:")},
     "/feature-views": lambda s: {v.name for v in s.list_all_feature_views()},
     "/feature-services": lambda s: {f.name for f in s.list_feature_services()},
     "/saved-datasets": lambda s: {d.name for d in s.list_saved_datasets()},
@@ -64,7 +64,8 @@ def store(demo_repo: Path) -> Iterator[FeatureStore]:
 
 def _open(page: Any, url: str) -> Any:
     response = page.goto(url, wait_until="load")
-    assert response is not None and response.status == 200, (url, response and response.status)
+    assert response is not None, url
+    assert response.status == 200, (url, response.status)
     return response
 
 
@@ -96,7 +97,8 @@ def test_every_page_renders_without_errors(page: Any, problems: Problems, ui_url
 def test_a_missing_object_is_an_html_404(page: Any, problems: Problems, ui_url: str) -> None:
     problems.allowed_statuses.add(404)
     response = page.goto(ui_url + "/feature-views/no_such_view")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     assert "no_such_view" in page.content()
     assert page.locator("input#search").count() == 1  # the page keeps the header
     problems.check()
@@ -107,7 +109,8 @@ def test_search_finds_a_feature_and_opens_its_view(page: Any, problems: Problems
     page.fill("#search", "txn_count_7d")
     page.press("#search", "Enter")
     page.wait_for_selector("ul#search-results li a")
-    assert "/search" in page.url and "q=txn_count_7d" in page.url
+    assert "/search" in page.url
+    assert "q=txn_count_7d" in page.url
     link = page.locator(f'ul#search-results a[href$="/feature-views/{DRIFTED_VIEW}"]').first
     link.click()
     page.wait_for_url(f"**/feature-views/{DRIFTED_VIEW}")
@@ -163,7 +166,8 @@ def test_a_feature_service_has_a_copyable_snippet(page: Any, problems: Problems,
     _open(page, ui_url + "/feature-services/fraud_model_v1")
     code = page.locator("section#snippet pre code").all_inner_texts()
     joined = "\n".join(code)
-    assert "get_online_features" in joined and "get_historical_features" in joined
+    assert "get_online_features" in joined
+    assert "get_historical_features" in joined
     assert "fraud_model_v1" in joined
     problems.check()
 
@@ -174,7 +178,8 @@ def test_keyboard_slash_focuses_search_and_tab_reaches_the_skip_link(
     _open(page, ui_url + "/feature-views")
     page.keyboard.press("Tab")
     first = page.evaluate("() => [document.activeElement.tagName, document.activeElement.getAttribute('href')]")
-    assert first[0] == "A" and first[1].startswith("#"), first
+    assert first[0] == "A", first
+    assert first[1].startswith("#"), first
     target = first[1][1:]
     assert page.locator(f"[id='{target}']").count() == 1  # the skip link leads somewhere
     page.locator("body").click(position={"x": 5, "y": 400})
@@ -222,7 +227,8 @@ def test_auth_is_enforced_and_a_reader_key_logs_in(
     _open(page, url + "/")
     assert page.locator("input#search").count() == 1
     cookies = page.context.cookies()
-    assert cookies and all(c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies)
+    assert cookies
+    assert all(c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies)
     _open(page, url + "/feature-views/user_stats")
     assert page.locator("h1[data-kind]").inner_text().strip() == "user_stats"
     problems.check()

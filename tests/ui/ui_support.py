@@ -279,16 +279,18 @@ def build_demo(root: Path, *, skew: bool = True) -> Path:
 
 @contextmanager
 def ui_server(root: Path, **settings: Any) -> Iterator[str]:
-    """The web UI of the repository in `root`, served by uvicorn on a free loopback port; yields its URL."""
+    """The web UI of the repository in `root` (`settings`: ServerSettings fields, e.g. auth="on"), served by
+    uvicorn on a free loopback port as `potluck ui` builds it; yields its URL."""
     from potluck import FeatureStore
-    from potluck.ui import create_ui_app
+    from potluck.server.settings import ServerSettings
+    from potluck.ui.serve import build_ui
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests_support import serve
 
     store = FeatureStore(repo_path=root)
     try:
-        with serve(create_ui_app(store, settings)) as url:
+        with serve(build_ui(store, ServerSettings(**settings))) as url:
             yield url
     finally:
         store.close()

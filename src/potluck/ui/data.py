@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -169,8 +169,9 @@ class FeatureStatistics:
 
 
 def _profile_json(profile: FeatureProfile) -> dict[str, Any]:
-    data = profile.to_dict()
-    data.pop("sample", None)  # raw values: large, and not what the page shows
+    # raw values: large, and not what the page shows; dropped before to_dict() deep-copies them
+    data = replace(profile, sample=None).to_dict()
+    data.pop("sample", None)
     return data
 
 
