@@ -25,7 +25,9 @@ VIEWPORT = {"width": 1366, "height": 900}
 # file name -> (address, the element to scroll into view first, or None for the top of the page)
 PAGES = {
     "ui-overview.png": ("/", None),
-    "ui-feature-view.png": (f"/feature-views/{DRIFTED_VIEW}", "#statistics"),
+    "ui-feature-view.png": (f"/feature-views/{DRIFTED_VIEW}", None),
+    "ui-feature-view-statistics.png": (f"/feature-views/{DRIFTED_VIEW}", "#statistics"),
+    "ui-feature-view-drift.png": (f"/feature-views/{DRIFTED_VIEW}", "#drift"),
     "ui-lineage.png": ("/lineage", None),
     "ui-feature-service.png": ("/feature-services/fraud_model_v2", "#snippet"),
 }
@@ -51,8 +53,8 @@ def main() -> None:
                     response = page.goto(url + address, wait_until="networkidle")
                     if response is None or response.status != 200:
                         sys.exit(f"{address}: HTTP {None if response is None else response.status}")
-                    if anchor is not None:
-                        page.locator(anchor).scroll_into_view_if_needed()
+                    if anchor is not None:  # the section's heading at the top of the window
+                        page.locator(anchor).evaluate("e => e.scrollIntoView({block: 'start'})")
                     target = args.out / name
                     page.screenshot(path=str(target))
                     size = target.stat().st_size
