@@ -61,7 +61,8 @@ def test_every_page_answers_with_the_search_box_and_csp(client: TestClient, path
     assert re.search(r'<form class="search" action="/search"', html)
     assert '<input id="search" name="q" type="search"' in html
     assert 'class="skip-link" href="#main"' in html
-    assert "<style" not in html and " style=" not in html
+    assert "<style" not in html
+    assert " style=" not in html
     assert re.search(r"<script(?![^>]*\bsrc=)", html) is None  # no inline script
 
 
@@ -102,12 +103,13 @@ def test_on_demand_view_shows_its_function_source(client: TestClient) -> None:
 def test_feature_service_has_a_snippet(client: TestClient) -> None:
     html = client.get("/feature-services/fraud_model_v1").text
     assert '<section id="snippet"' in html
-    assert 'store.get_feature_service(&#34;fraud_model_v1&#34;)' in html
+    assert "store.get_feature_service(&#34;fraud_model_v1&#34;)" in html
     assert "get_historical_features" in html
     snippet = client.get("/api/feature-services/fraud_model_v1").json()["snippet"]
     compile(snippet["online"], "online", "exec")
     compile(snippet["historical"], "historical", "exec")
-    assert '"user_id"' in snippet["online"] and '"merchant_id"' in snippet["online"]
+    assert '"user_id"' in snippet["online"]
+    assert '"merchant_id"' in snippet["online"]
 
 
 def test_lineage_api_is_exact(client: TestClient) -> None:
@@ -120,7 +122,12 @@ def test_lineage_api_is_exact(client: TestClient) -> None:
 def test_view_api_has_definition_freshness_statistics_and_drift(client: TestClient) -> None:
     data = client.get("/api/feature-views/user_stats").json()
     assert data["definition"]["ttl_seconds"] == 2 * 86400
-    assert [f["name"] for f in data["definition"]["schema"]] == ["txn_count_7d", "avg_amount_30d", "country", "is_premium"]
+    assert [f["name"] for f in data["definition"]["schema"]] == [
+        "txn_count_7d",
+        "avg_amount_30d",
+        "country",
+        "is_premium",
+    ]
     assert data["freshness"]["materialized_until"] is not None
     assert {s["feature"] for s in data["statistics"]} == {"txn_count_7d", "avg_amount_30d", "country", "is_premium"}
     assert len(data["drift"]["avg_amount_30d"]) == 2  # two monitoring runs, oldest first
@@ -142,9 +149,10 @@ def test_overview_counts(client: TestClient) -> None:
 
 def test_search_finds_a_feature(client: TestClient) -> None:
     results = client.get("/api/search", params={"q": "TXN_count"}).json()["results"]
-    assert [(r["kind"], r["name"]) for r in results] == [("feature_service", "fraud_model_v1"), ("feature_view", "user_stats")] or (
-        results[0]["name"] in ("user_stats", "fraud_model_v1")
-    )
+    assert [(r["kind"], r["name"]) for r in results] == [
+        ("feature_service", "fraud_model_v1"),
+        ("feature_view", "user_stats"),
+    ] or (results[0]["name"] in ("user_stats", "fraud_model_v1"))
     html = client.get("/search", params={"q": "txn_count"}).text
     assert re.search(r'<ul id="search-results">\s*<li><a href="/feature-views/user_stats">', html) or (
         'href="/feature-views/user_stats"' in html
@@ -153,9 +161,11 @@ def test_search_finds_a_feature(client: TestClient) -> None:
 
 def test_unknown_names_are_404(client: TestClient) -> None:
     page = client.get("/feature-views/nope")
-    assert page.status_code == 404 and "no feature view called" in page.text.lower()
+    assert page.status_code == 404
+    assert "no feature view called" in page.text.lower()
     api = client.get("/api/feature-services/nope")
-    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"
     assert client.get("/api/nothing-here").status_code == 404
     assert client.get("/nothing-here").status_code == 404
 
@@ -214,13 +224,17 @@ def test_reader_key_works_and_a_wrong_key_fails(secured: tuple[TestClient, str, 
 def test_cookie_login(secured: tuple[TestClient, str, str], store: FeatureStore) -> None:
     client, reader, _ = secured
     wrong = client.post("/login", data={"credential": "pk_wrong", "next": "/"})
-    assert wrong.status_code == 401 and "invalid" in wrong.text
+    assert wrong.status_code == 401
+    assert "invalid" in wrong.text
     ok = client.post("/login", data={"credential": reader, "next": "/feature-views"})
-    assert ok.status_code == 303 and ok.headers["location"] == "/feature-views"
+    assert ok.status_code == 303
+    assert ok.headers["location"] == "/feature-views"
     cookie = ok.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
     page = client.get("/feature-views")
-    assert page.status_code == 200 and 'data-name="user_stats"' in page.text
+    assert page.status_code == 200
+    assert 'data-name="user_stats"' in page.text
     out = client.post("/logout")
     assert out.status_code == 303
     client.cookies.clear()
@@ -238,4 +252,5 @@ def test_ui_package_data_exists() -> None:
     import potluck.ui
 
     here = Path(potluck.ui.__file__).parent
-    assert (here / "static" / "ui.css").is_file() and (here / "templates" / "base.html").is_file()
+    assert (here / "static" / "ui.css").is_file()
+    assert (here / "templates" / "base.html").is_file()

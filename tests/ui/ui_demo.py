@@ -12,7 +12,7 @@ from potluck.store import FeatureStore
 
 HOSTILE = "<script>alert('x')</script>"
 
-ODFV_PY = '''\
+ODFV_PY = """\
 from potluck import Field, RequestSource, on_demand_feature_view
 from potluck.types import Float64
 
@@ -28,7 +28,7 @@ amount_request = RequestSource(name="amount_request", schema=[Field(name="amount
 )
 def amount_vs_average(inputs):
     return {"amount_ratio": [a / (m or 1.0) for a, m in zip(inputs["amount"], inputs["avg_amount_30d"])]}
-'''
+"""
 
 # Known lineage of this repository: ids and edges exactly.
 LINEAGE_NODES = {

@@ -20,7 +20,9 @@ def ui(ctx: Context, host: str, port: int, root_path: str, auth: str | None) -> 
     from potluck.ui.serve import build_ui
 
     if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
-        raise click.BadParameter("start it with '/' and do not end it with '/', e.g. /potluck", param_hint="--root-path")
+        raise click.BadParameter(
+            "start it with '/' and do not end it with '/', e.g. /potluck", param_hint="--root-path"
+        )
     settings = _server_settings(ctx, {"host": host, "port": port, "auth": auth})
     app = build_ui(ctx.store, settings)
     click.echo(

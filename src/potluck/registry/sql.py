@@ -23,10 +23,10 @@ from potluck.definitions.feature_view import CURRENT_VERSION
 from potluck.definitions.versions import version_tag
 from potluck.registry.baselines import BaselineStore, baselines_ddl
 from potluck.registry.dbapi import Cursor, Database, Timeouts, dialect_of
+from potluck.registry.diff import field_changes
 from potluck.registry.pending import pending_online_ddl
 from potluck.registry.snapshot import RegistrySnapshot
 from potluck.registry.versions import TABLE as VERSIONS_TABLE
-from potluck.registry.diff import field_changes
 from potluck.registry.versions import (
     FeatureViewVersion,
     assign_version,

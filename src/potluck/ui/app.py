@@ -28,9 +28,7 @@ if TYPE_CHECKING:
     from potluck.store import FeatureStore
 
 HERE = Path(__file__).parent
-CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
-)
+CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -184,9 +182,7 @@ def create_ui_app(
             return pages.login(request, target, err.message, status=err.status)
         response = RedirectResponse(_next(request, target), status_code=303)
         root = request.scope.get("root_path", "") or "/"
-        response.set_cookie(
-            COOKIE, credential, httponly=True, samesite="strict", secure=secure_cookie, path=root
-        )
+        response.set_cookie(COOKIE, credential, httponly=True, samesite="strict", secure=secure_cookie, path=root)
         return response
 
     async def logout(request: Request) -> Response:
@@ -219,7 +215,9 @@ def create_ui_app(
         assert isinstance(exc, StarletteHTTPException)
         message = "no such page" if exc.status_code == 404 else str(exc.detail)
         if request.url.path.startswith(f"{request.scope.get('root_path', '')}/api/"):
-            return _api_error(ApiError(exc.status_code, "not_found" if exc.status_code == 404 else "http_error", message))
+            return _api_error(
+                ApiError(exc.status_code, "not_found" if exc.status_code == 404 else "http_error", message)
+            )
         return pages.error(request, exc.status_code, message)
 
     async def server_error(request: Request, exc: Exception) -> Response:
@@ -228,7 +226,9 @@ def create_ui_app(
         logging.getLogger("potluck.ui").exception("error while answering %s", request.url.path)
         if request.url.path.startswith(f"{request.scope.get('root_path', '')}/api/"):
             return _api_error(ApiError(500, "internal_error", "the UI could not answer; see the server log"))
-        return HTMLResponse("<!doctype html><title>Error</title><p>The UI could not answer; see the server log.</p>", 500)
+        return HTMLResponse(
+            "<!doctype html><title>Error</title><p>The UI could not answer; see the server log.</p>", 500
+        )
 
     app = Starlette(
         routes=routes,

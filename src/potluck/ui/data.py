@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -169,9 +169,13 @@ class FeatureStatistics:
 
 
 def _profile_json(profile: FeatureProfile) -> dict[str, Any]:
-    # raw values: large, and not what the page shows; dropped before to_dict() deep-copies them
-    data = replace(profile, sample=None).to_dict()
-    data.pop("sample", None)
+    """The profile without its sample (raw values: large, and not what the page shows)."""
+    from dataclasses import fields
+
+    data = {f.name: getattr(profile, f.name) for f in fields(profile) if f.name != "sample"}
+    data["null_rate"] = profile.null_rate
+    if profile.top is not None:
+        data["top"] = [[v, c] for v, c in profile.top]
     return data
 
 
@@ -268,14 +272,14 @@ def build_catalog(snapshot: RegistrySnapshot, history: Iterable[Any]) -> Catalog
             definition=None,
             features=tuple(str(f) for f in spec.get("features", [])),
         )
-    for section in objects:
-        objects[section] = dict(sorted(objects[section].items()))
+    for section, found in objects.items():
+        objects[section] = dict(sorted(found.items()))
     by_object: dict[tuple[str, str], list[HistoryItem]] = {}
     recent: list[tuple[HistoryItem, str, str]] = []
     for entry in history:
         for change in entry.changes:
             fields = change.get("fields")
-            item = HistoryItem(
+            change_item = HistoryItem(
                 entry.version,
                 entry.applied_at,
                 entry.author,
@@ -283,8 +287,8 @@ def build_catalog(snapshot: RegistrySnapshot, history: Iterable[Any]) -> Catalog
                 None if fields is None else tuple(fields),
             )
             key = (str(change.get("kind")), str(change.get("name")))
-            by_object.setdefault(key, []).append(item)
-            recent.append((item, *key))
+            by_object.setdefault(key, []).append(change_item)
+            recent.append((change_item, *key))
     return Catalog(
         version=snapshot.version,
         project=snapshot.project,

@@ -92,9 +92,7 @@ class Pages:
     def listing(self, section: str) -> Handler:
         async def endpoint(request: Request) -> Response:
             rows = views.listing(self.data.catalog(), section)
-            return self.render(
-                request, "list.html", section=section, rows=rows, title=SECTION_TITLES[section]
-            )
+            return self.render(request, "list.html", section=section, rows=rows, title=SECTION_TITLES[section])
 
         return endpoint
 

@@ -220,7 +220,7 @@ def object_json(data: UiData, section: str, name: str) -> dict[str, Any] | None:
         "lineage": lineage_json(catalog.lineage.neighbourhood(obj.id)),
         "history": [h.to_json() for h in catalog.history.get((obj.kind, obj.name), [])],
     }
-    if section == "feature-views" or section == "feature-services":
+    if section in {"feature-views", "feature-services"}:
         monitoring = data.monitoring()
         out["skew"] = skew(monitoring, catalog, obj)
     if section == "feature-views":
@@ -234,7 +234,10 @@ def object_json(data: UiData, section: str, name: str) -> dict[str, Any] | None:
 
 
 def search_json(catalog: Catalog, query: str) -> list[dict[str, Any]]:
-    return [{**obj.summary(), "section": obj.section, "matched_features": features} for obj, features in catalog.search(query)]
+    return [
+        {**obj.summary(), "section": obj.section, "matched_features": features}
+        for obj, features in catalog.search(query)
+    ]
 
 
 __all__ = ["SECTIONS", "lineage_json", "object_json", "overview", "search_json"]

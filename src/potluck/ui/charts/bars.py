@@ -70,7 +70,7 @@ def _edge_labels(edges: Sequence[float], bins: int) -> tuple[list[_Label], list[
     interior = list(range(first, len(bounds) - first))
     labels = [
         _Label(float(i), short_number(bounds[i]), short_number(bounds[i]))
-        for i in (interior[j] for j in spread(len(interior), 6))
+        for i in (interior[j] for j in spread(len(interior), 8))
     ]
     return labels, ranges
 
@@ -128,7 +128,7 @@ def _axes(ymax: float, labels: Sequence[_Label], bins: int, *, bottom: float, ro
             element(
                 "text",
                 {"class": "tick", "x": LEFT - 6, "y": y + 4, "text-anchor": "end", "fill": AXIS},
-                text(percent(ymax * fraction)),
+                text(percent(ymax * fraction).replace(".0%", "%")),
             )
         )
     parts.append(

@@ -1,11 +1,14 @@
 """The lineage graph as SVG: columns of named boxes, curved arrows from inputs to what reads them.
 
 Each column's nodes are spread over the height of the tallest one, so a short column (a few
-services) stands across the rows it draws from rather than bunched at the top.
+services) stands across the rows it draws from rather than bunched at the top. An edge that skips
+a column passes it in the gap between two boxes nearest its way, never behind a box.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Callable
 
 from markupsafe import Markup
@@ -60,28 +63,81 @@ def _arrow() -> str:
     return element("defs", None, marker)
 
 
+def _left(column: int) -> float:
+    return MARGIN + column * (NODE_WIDTH + COLUMN_GAP)
+
+
 def _positions(placed: Layout) -> dict[str, tuple[float, float]]:
     """The top-left corner of each node's box."""
-    tallest = max(len(ids) for ids in placed.columns)
-    height = tallest * PITCH
+    height = max(len(ids) for ids in placed.columns) * PITCH
     corners = {}
     for c, ids in enumerate(placed.columns):
-        x = MARGIN + c * (NODE_WIDTH + COLUMN_GAP)
         slot = height / len(ids)
         for i, nid in enumerate(ids):
-            corners[nid] = (x, LEGEND_HEIGHT + MARGIN + i * slot + (slot - NODE_HEIGHT) / 2)
+            corners[nid] = (_left(c), LEGEND_HEIGHT + MARGIN + i * slot + (slot - NODE_HEIGHT) / 2)
     return corners
 
 
-def _edge_path(source: tuple[float, float], target: tuple[float, float]) -> str:
-    sx, sy = source[0] + NODE_WIDTH, source[1] + NODE_HEIGHT / 2
-    ty = target[1] + NODE_HEIGHT / 2
-    if target[0] > source[0]:
-        tx = target[0]
-        bend = (tx - sx) / 2
-        return f"M{num(sx)},{num(sy)} C{num(sx + bend)},{num(sy)} {num(tx - bend)},{num(ty)} {num(tx)},{num(ty)}"
-    tx = target[0] + NODE_WIDTH  # same column (or backwards): loop out on the right
-    return f"M{num(sx)},{num(sy)} C{num(sx + 48)},{num(sy)} {num(tx + 48)},{num(ty)} {num(tx)},{num(ty)}"
+def _path_shape(source_column: int, target_column: int) -> str:
+    """The path of an edge between two columns, `{s}` and `{t}` standing for the heights of its ends."""
+    start = _left(source_column) + NODE_WIDTH
+    if target_column > source_column:
+        end = _left(target_column)
+        middle = num((start + end) / 2)
+        return f"M{num(start)},{{s}} C{middle},{{s}} {middle},{{t}} {num(end)},{{t}}"
+    end = _left(target_column) + NODE_WIDTH  # same column (or backwards): loop out on the right
+    return f"M{num(start)},{{s}} C{num(start + 48)},{{s}} {num(end + 48)},{{t}} {num(end)},{{t}}"
+
+
+def _gaps(placed: Layout, corners: dict[str, tuple[float, float]]) -> list[list[float]]:
+    """Per column, the heights an edge passing through it can take: above, between and below its boxes."""
+    gaps = []
+    for ids in placed.columns:
+        tops = [corners[nid][1] for nid in ids]
+        between = [(top + NODE_HEIGHT + below) / 2 for top, below in itertools.pairwise(tops)]
+        gaps.append([tops[0] - 6, *between, tops[-1] + NODE_HEIGHT + 6])
+    return gaps
+
+
+def _passing_path(source_column: int, target_column: int, sy: float, ty: float, gaps: list[list[float]]) -> str:
+    """An edge over more than one column gap: through each column between, in the gap nearest its way."""
+    x = _left(source_column) + NODE_WIDTH
+    y = sy
+    parts = [f"M{num(x)},{num(y)}"]
+    for c in range(source_column + 1, target_column + 1):
+        left = _left(c)
+        if c == target_column:
+            next_y = ty
+        else:
+            wanted = sy + (ty - sy) * (c - source_column) / (target_column - source_column)
+            options = gaps[c]
+            at = bisect.bisect_left(options, wanted)
+            next_y = min(options[max(at - 1, 0) : at + 1], key=lambda g: abs(g - wanted))
+        middle = num((x + left) / 2)
+        parts.append(f"C{middle},{num(y)} {middle},{num(next_y)} {num(left)},{num(next_y)}")
+        if c != target_column:
+            parts.append(f"L{num(left + NODE_WIDTH)},{num(next_y)}")
+        x, y = left + NODE_WIDTH, next_y
+    return " ".join(parts)
+
+
+def _edge_paths(placed: Layout, corners: dict[str, tuple[float, float]]) -> list[str]:
+    column = placed.column_of()
+    middle = {nid: num(y + NODE_HEIGHT / 2) for nid, (_, y) in corners.items()}
+    shapes: dict[tuple[int, int], str] = {}
+    gaps: list[list[float]] | None = None
+    paths = []
+    for edge in placed.edges:
+        key = (column[edge.source], column[edge.target])
+        if key[1] > key[0] + 1:
+            gaps = gaps or _gaps(placed, corners)
+            sy, ty = (corners[nid][1] + NODE_HEIGHT / 2 for nid in (edge.source, edge.target))
+            paths.append(_passing_path(*key, sy, ty, gaps))
+            continue
+        if key not in shapes:
+            shapes[key] = _path_shape(*key)
+        paths.append(shapes[key].format(s=middle[edge.source], t=middle[edge.target]))
+    return paths
 
 
 def _node(node: LineageNode, escaped_id: str, corner: tuple[float, float], *, focused: bool, url: str | None) -> str:
@@ -156,9 +212,8 @@ def lineage_svg(graph: LineageGraph, *, focus: str | None = None, href: Callable
     for node in graph.nodes:
         nodes.setdefault(node.id, node)
     ids = {nid: text(nid) for nid in nodes}
-    edges = [
-        _edge(ids[e.source], ids[e.target], _edge_path(corners[e.source], corners[e.target])) for e in placed.edges
-    ]
+    paths = _edge_paths(placed, corners)
+    edges = [_edge(ids[e.source], ids[e.target], path) for e, path in zip(placed.edges, paths, strict=True)]
     drawn = [
         _node(nodes[nid], ids[nid], corners[nid], focused=nid == focus, url=href(nodes[nid]))
         for column in placed.columns

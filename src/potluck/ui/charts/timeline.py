@@ -63,13 +63,14 @@ def timeline_svg(
     start, end = finite[0][0], finite[-1][0]
     span = end - start
     low, high = _y_range([value for _, value in finite], threshold)
-    plot_width = WIDTH - LEFT - RIGHT
+    inset = 8.0  # keeps the first and last points off the axis and the edge
+    plot_width = WIDTH - LEFT - RIGHT - 2 * inset
     plot_height = HEIGHT - TOP - BOTTOM
 
     def x_of(moment: datetime) -> float:
         if span.total_seconds() == 0:
-            return LEFT + plot_width / 2
-        return LEFT + (moment - start).total_seconds() / span.total_seconds() * plot_width
+            return LEFT + inset + plot_width / 2
+        return LEFT + inset + (moment - start).total_seconds() / span.total_seconds() * plot_width
 
     def y_of(value: float) -> float:
         return TOP + (high - value) / (high - low) * plot_height
@@ -130,7 +131,7 @@ def timeline_svg(
         body.append(
             element(
                 "text",
-                {"class": "threshold-label", "x": WIDTH - RIGHT, "y": y - 4, "text-anchor": "end", "fill": THRESHOLD},
+                {"class": "threshold-label", "x": LEFT + 4, "y": y - 4, "fill": THRESHOLD},
                 text(f"threshold {short_number(threshold)}"),
             )
         )
