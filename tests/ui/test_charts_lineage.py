@@ -188,3 +188,73 @@ def test_same_graph_same_svg_and_nothing_to_draw() -> None:
     assert (empty.get("class"), empty.get("data-empty")) == ("lineage no-data", "true")
     unknown = parse(lineage_svg(_registry_graph(), focus="feature_view:missing", href=_no_link))
     assert "no lineage for feature_view:missing" in unknown.find(f"{SVG}text").text
+
+
+def _horizontal_runs(path: str) -> list[tuple[float, float, float]]:
+    """(x from, x to, y) of each straight horizontal piece `... x,y L x2,y` of a path."""
+    tokens = path.replace("M", " M ").replace("C", " C ").replace("L", " L ").split()
+    runs = []
+    for i, token in enumerate(tokens):
+        if token == "L":
+            x0, y0 = map(float, tokens[i - 1].split(","))
+            x1, y1 = map(float, tokens[i + 1].split(","))
+            assert y0 == y1
+            runs.append((x0, x1, y0))
+    return runs
+
+
+def test_an_edge_skipping_a_column_passes_between_its_boxes() -> None:
+    views = [_node("feature_view", f"v{i}") for i in range(5)]
+    nodes = [
+        _node("data_source", "src"),
+        *views,
+        _node("on_demand_feature_view", f"odfv{0}"),
+        _node("feature_service", "svc"),
+    ]
+    pairs = [("data_source:src", v.id) for v in views] + [(v.id, "feature_service:svc") for v in views]
+    pairs += [("feature_view:v0", "on_demand_feature_view:odfv0"), ("data_source:src", "on_demand_feature_view:odfv0")]
+    svg = parse(lineage_svg(_graph(nodes, pairs), href=_no_link))
+    boxes = node_boxes(svg)
+    passing = {
+        (g.get("data-from"), g.get("data-to")): g.find(f"{SVG}path").get("d")
+        for g in svg.iter(f"{SVG}g")
+        if g.get("class") == "edge"
+    }
+    for (source, target), path in passing.items():
+        skipped = sorted({box[0] for box in boxes.values() if boxes[source][0] < box[0] < boxes[target][0]})
+        runs = _horizontal_runs(path)
+        assert len(runs) == len(skipped), (source, target)
+        for left, (x0, x1, y) in zip(skipped, runs, strict=True):
+            assert (x0, x1) == (left, left + boxes[source][2])
+            for bx, by, _, height in boxes.values():
+                if bx == left:
+                    assert not by <= y <= by + height, f"{source} -> {target} runs through a box"
+
+
+def test_a_registry_of_200_views_draws_every_node_without_overlaps() -> None:
+    rng = random.Random(11)
+    sources = [_node("data_source", f"src_{i}") for i in range(30)]
+    views = [_node("feature_view", f"view_{i}") for i in range(200)]
+    services = [_node("feature_service", f"svc_{i}") for i in range(20)]
+    pairs = {(rng.choice(sources).id, v.id) for v in views}
+    pairs |= {(rng.choice(views).id, s.id) for s in services for _ in range(6)}
+    graph = _graph(sources + views + services, sorted(pairs))
+    svg = parse(lineage_svg(graph, href=_no_link))
+    boxes = node_boxes(svg)
+    assert len(boxes) == len(graph.nodes)
+    assert sum(1 for g in svg.iter(f"{SVG}g") if g.get("class") == "edge") == len(graph.edges)
+    for column in _drawn_columns(boxes):
+        for upper, lower in itertools.pairwise(column):
+            assert boxes[upper][1] + boxes[upper][3] <= boxes[lower][1]
+
+
+def test_dangling_edges_duplicates_and_cycles_are_drawn_without_error() -> None:
+    a, b = _node("feature_view", "a"), _node("feature_view", "b")
+    graph = _graph(
+        [a, b, a, _node("mystery_kind", "m")],
+        [(a.id, b.id), (b.id, a.id), (a.id, a.id), (a.id, "feature_view:gone"), (a.id, b.id)],
+    )
+    svg = parse(lineage_svg(graph, href=_no_link))
+    assert sorted(node_boxes(svg)) == ["feature_view:a", "feature_view:b", "mystery_kind:m"]
+    edges = [(g.get("data-from"), g.get("data-to")) for g in svg.iter(f"{SVG}g") if g.get("class") == "edge"]
+    assert sorted(edges) == [(a.id, b.id), (b.id, a.id)]

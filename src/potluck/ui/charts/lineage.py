@@ -8,6 +8,7 @@ a column passes it in the gap between two boxes nearest its way, never behind a 
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -78,15 +79,11 @@ def _positions(placed: Layout) -> dict[str, tuple[float, float]]:
     return corners
 
 
-def _path_shape(source_column: int, target_column: int) -> str:
-    """The path of an edge between two columns, `{s}` and `{t}` standing for the heights of its ends."""
+def _loop_path(source_column: int, target_column: int, sy: str, ty: str) -> str:
+    """An edge within one column (or backwards): out of the source's right side and into the target's."""
     start = _left(source_column) + NODE_WIDTH
-    if target_column > source_column:
-        end = _left(target_column)
-        middle = num((start + end) / 2)
-        return f"M{num(start)},{{s}} C{middle},{{s}} {middle},{{t}} {num(end)},{{t}}"
-    end = _left(target_column) + NODE_WIDTH  # same column (or backwards): loop out on the right
-    return f"M{num(start)},{{s}} C{num(start + 48)},{{s}} {num(end + 48)},{{t}} {num(end)},{{t}}"
+    end = _left(target_column) + NODE_WIDTH
+    return f"M{num(start)},{sy} C{num(start + 48)},{sy} {num(end + 48)},{ty} {num(end)},{ty}"
 
 
 def _gaps(placed: Layout, corners: dict[str, tuple[float, float]]) -> list[list[float]]:
@@ -99,64 +96,70 @@ def _gaps(placed: Layout, corners: dict[str, tuple[float, float]]) -> list[list[
     return gaps
 
 
-def _passing_path(source_column: int, target_column: int, sy: float, ty: float, gaps: list[list[float]]) -> str:
-    """An edge over more than one column gap: through each column between, in the gap nearest its way."""
-    x = _left(source_column) + NODE_WIDTH
-    y = sy
-    parts = [f"M{num(x)},{num(y)}"]
-    for c in range(source_column + 1, target_column + 1):
-        left = _left(c)
-        if c == target_column:
-            next_y = ty
-        else:
-            wanted = sy + (ty - sy) * (c - source_column) / (target_column - source_column)
-            options = gaps[c]
-            at = bisect.bisect_left(options, wanted)
-            next_y = min(options[max(at - 1, 0) : at + 1], key=lambda g: abs(g - wanted))
-        middle = num((x + left) / 2)
-        parts.append(f"C{middle},{num(y)} {middle},{num(next_y)} {num(left)},{num(next_y)}")
-        if c != target_column:
-            parts.append(f"L{num(left + NODE_WIDTH)},{num(next_y)}")
-        x, y = left + NODE_WIDTH, next_y
-    return " ".join(parts)
+def _nearest(options: list[float], wanted: float) -> float:
+    at = bisect.bisect_left(options, wanted)
+    if at == len(options) or (at > 0 and wanted - options[at - 1] <= options[at] - wanted):
+        at -= 1
+    return options[at]
 
 
 def _edge_paths(placed: Layout, corners: dict[str, tuple[float, float]]) -> list[str]:
+    """Each edge's path: S-curves between columns; through each column it skips, straight along the gap
+    between two boxes nearest its way."""
     column = placed.column_of()
-    middle = {nid: num(y + NODE_HEIGHT / 2) for nid, (_, y) in corners.items()}
-    shapes: dict[tuple[int, int], str] = {}
+    count = len(placed.columns)
+    lefts = [num(_left(c)) for c in range(count)]
+    rights = [num(_left(c) + NODE_WIDTH) for c in range(count)]
+    middles = [num(_left(c) - COLUMN_GAP / 2) for c in range(count)]  # the middle of the gap left of column c
+    height = {nid: y + NODE_HEIGHT / 2 for nid, (_, y) in corners.items()}
+    at = {nid: num(y) for nid, y in height.items()}
     gaps: list[list[float]] | None = None
     paths = []
     for edge in placed.edges:
-        key = (column[edge.source], column[edge.target])
-        if key[1] > key[0] + 1:
-            gaps = gaps or _gaps(placed, corners)
-            sy, ty = (corners[nid][1] + NODE_HEIGHT / 2 for nid in (edge.source, edge.target))
-            paths.append(_passing_path(*key, sy, ty, gaps))
+        first, last = column[edge.source], column[edge.target]
+        sy, ty = at[edge.source], at[edge.target]
+        if last <= first:
+            paths.append(_loop_path(first, last, sy, ty))
             continue
-        if key not in shapes:
-            shapes[key] = _path_shape(*key)
-        paths.append(shapes[key].format(s=middle[edge.source], t=middle[edge.target]))
+        parts = [f"M{rights[first]},{sy}"]
+        y = sy
+        for c in range(first + 1, last):
+            if gaps is None:
+                gaps = _gaps(placed, corners)
+            share = (c - first) / (last - first)
+            wanted = height[edge.source] + (height[edge.target] - height[edge.source]) * share
+            passing = num(_nearest(gaps[c], wanted))
+            parts.append(f"C{middles[c]},{y} {middles[c]},{passing} {lefts[c]},{passing} L{rights[c]},{passing}")
+            y = passing
+        parts.append(f"C{middles[last]},{y} {middles[last]},{ty} {lefts[last]},{ty}")
+        paths.append(" ".join(parts))
     return paths
+
+
+@functools.cache
+def _node_style(kind: str, focused: bool) -> tuple[str, str, str, str]:
+    """What every node of a kind shares: its group's data-kind, title prefix, box attributes, label weight."""
+    escaped = text(kind)
+    if focused:
+        group = f' data-kind="{escaped}" data-focus="true"'
+        box = f'class="node-{escaped} focus" stroke="{FOCUS_STROKE}" stroke-width="2.5"'
+    else:
+        group = f' data-kind="{escaped}"'
+        box = f'class="node-{escaped}" stroke="{KIND_STROKE}" stroke-width="1"'
+    box += f' width="{num(NODE_WIDTH)}" height="{num(NODE_HEIGHT)}" rx="5" fill="{KIND_FILL.get(kind, OTHER_FILL)}"'
+    return group, text(kind_words(kind)), box, ' font-weight="bold"' if focused else ""
 
 
 def _node(node: LineageNode, escaped_id: str, corner: tuple[float, float], *, focused: bool, url: str | None) -> str:
     """A node's box; written out rather than through `element`, as a large graph has a thousand of them."""
-    x, y = num(corner[0]), num(corner[1])
-    kind = text(node.kind)
-    if focused:
-        box = f'class="node-{kind} focus" stroke="{FOCUS_STROKE}" stroke-width="2.5"'
-        extra, weight = ' data-focus="true"', ' font-weight="bold"'
-    else:
-        box = f'class="node-{kind}" stroke="{KIND_STROKE}" stroke-width="1"'
-        extra = weight = ""
+    group_attrs, kind, box, weight = _node_style(node.kind, focused)
+    x, y = corner
+    name = text(node.name)
+    label = name if len(node.name) <= LABEL_CHARS else text(truncate(node.name, LABEL_CHARS))
     group = (
-        f'<g class="node" data-id="{escaped_id}" data-kind="{kind}"{extra}>'
-        f"<title>{text(kind_words(node.kind))}: {text(node.name)}</title>"
-        f'<rect {box} x="{x}" y="{y}" width="{num(NODE_WIDTH)}" height="{num(NODE_HEIGHT)}" rx="5" '
-        f'fill="{KIND_FILL.get(node.kind, OTHER_FILL)}"/>'
-        f'<text class="node-label" x="{num(corner[0] + 8)}" y="{num(corner[1] + NODE_HEIGHT / 2 + 4)}"{weight}>'
-        f"{text(truncate(node.name, LABEL_CHARS))}</text></g>"
+        f'<g class="node" data-id="{escaped_id}"{group_attrs}><title>{kind}: {name}</title>'
+        f'<rect {box} x="{num(x)}" y="{num(y)}"/>'
+        f'<text class="node-label" x="{num(x + 8)}" y="{num(y + NODE_HEIGHT / 2 + 4)}"{weight}>{label}</text></g>'
     )
     return f'<a href="{text(url)}">{group}</a>' if url else group
 
