@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tools the tests run for real, from Debian's packages: Prometheus (with promtool) and Alertmanager for
 # the monitoring tests, Chromium for the web UI's browser tests (driven by Playwright, which must never
-# download a browser of its own). Installs them only when missing, and only as root with apt-get; otherwise says what to run
-# (the tests that need them then skip, or fail when CI=true).
+# download a browser of its own). Installs them only when missing, and only as root with apt-get;
+# otherwise says what to run (the tests that need them then skip, or fail when CI=true).
 set -euo pipefail
 
 missing=()
