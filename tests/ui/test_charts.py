@@ -154,3 +154,14 @@ def test_hostile_metric_and_feature_are_escaped() -> None:
     assert "<script>" not in str(markup)
     svg = parse(markup)
     assert svg.get("data-metric") == HOSTILE.replace("\x00", "\ufffd")
+
+
+def test_counts_and_values_that_are_not_numbers_count_as_nothing() -> None:
+    counts = [None, 1, "x", -3, 3, float("nan")]
+    svg = parse(histogram_svg([0, 1, 2, 3, 4, 5, 6], counts, None, feature="f"))  # type: ignore[arg-type]
+    assert [float(r.get("data-share")) for r in series_rects(svg, "baseline")] == [0, 0.25, 0, 0, 0.75, 0]
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    points = [(moment, None), (moment + timedelta(hours=1), 2), (moment + timedelta(hours=2), True)]
+    timeline = parse(timeline_svg(points, metric="m", feature="f", threshold=float("nan")))  # type: ignore[arg-type]
+    assert [float(c.get("data-value")) for c in timeline.iter(f"{SVG}circle")] == [2.0]
+    assert timeline.find(f"{SVG}line[@class='threshold']") is None

@@ -258,3 +258,9 @@ def test_dangling_edges_duplicates_and_cycles_are_drawn_without_error() -> None:
     assert sorted(node_boxes(svg)) == ["feature_view:a", "feature_view:b", "mystery_kind:m"]
     edges = [(g.get("data-from"), g.get("data-to")) for g in svg.iter(f"{SVG}g") if g.get("class") == "edge"]
     assert sorted(edges) == [(a.id, b.id), (b.id, a.id)]
+
+
+def test_a_graph_built_with_lists_is_laid_out_too() -> None:
+    graph = _registry_graph()
+    with_lists = LineageGraph(list(graph.nodes), list(graph.edges))  # lists, not the tuples the type says
+    assert lineage_svg(with_lists, href=_no_link) == lineage_svg(graph, href=_no_link)

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from potluck.ui.charts.svg import (
     AttrValue,
     element,
+    finite,
     nice_ceiling,
     no_data,
     percent,
@@ -45,8 +46,8 @@ class _Label:
 
 
 def _shares(counts: Sequence[float]) -> list[float] | None:
-    """Each count's share of the total (non-finite and negative counts as 0); None when the total is 0."""
-    values = [float(c) if math.isfinite(c) and c > 0 else 0.0 for c in counts]
+    """Each count's share of the total (negative counts and non-numbers as 0); None when the total is 0."""
+    values = [max(finite(c) or 0.0, 0.0) for c in counts]
     total = sum(values)
     return [v / total for v in values] if total > 0 else None
 

@@ -123,9 +123,24 @@ def _sweep(columns: list[list[str]], sides: tuple[dict[str, list[str]], dict[str
         share.update({nid: (i + 0.5) / size for i, nid in enumerate(columns[c])})
 
 
-@functools.lru_cache(maxsize=16)  # a registry's graph changes rarely; the whole-graph page is drawn often
 def layout(graph: LineageGraph) -> Layout:
-    """Columns and orders for the graph's nodes (the first of duplicate ids; edges to unknown ids left out)."""
+    """Columns and orders for the graph's nodes (the first of duplicate ids; edges to unknown ids left out).
+
+    The layouts of the last graphs seen are kept: a registry's graph changes rarely and the whole
+    graph's page is drawn often. A graph built with lists (unhashable) is laid out every time.
+    """
+    try:
+        return _kept_layout(graph)
+    except TypeError:
+        return _layout(graph)
+
+
+@functools.lru_cache(maxsize=16)
+def _kept_layout(graph: LineageGraph) -> Layout:
+    return _layout(graph)
+
+
+def _layout(graph: LineageGraph) -> Layout:
     kinds: dict[str, str] = {}
     for node in graph.nodes:
         kinds.setdefault(node.id, node.kind)

@@ -172,7 +172,8 @@ def _edge(source: str, target: str, path: str) -> str:
     )
 
 
-def _legend(kinds: list[str]) -> str:
+def _legend(kinds: list[str]) -> tuple[str, float]:
+    """The kinds' colours in a row, and where the row ends."""
     items = []
     x = MARGIN
     for kind in kinds:
@@ -193,7 +194,7 @@ def _legend(kinds: list[str]) -> str:
         )
         items.append(element("text", {"x": x + 17, "y": MARGIN + 10, "fill": TEXT}, text(kind_words(kind))))
         x += 17 + 6.5 * len(kind) + 18
-    return element("g", {"class": "legend"}, *items)
+    return element("g", {"class": "legend"}, *items), x
 
 
 def lineage_svg(graph: LineageGraph, *, focus: str | None = None, href: Callable[[LineageNode], str | None]) -> Markup:
@@ -224,10 +225,12 @@ def lineage_svg(graph: LineageGraph, *, focus: str | None = None, href: Callable
     ]
     order = {kind: i for i, kind in enumerate(KIND_FILL)}
     kinds = sorted({n.kind for n in nodes.values()}, key=lambda k: (order.get(k, len(order)), k))
+    legend, legend_end = _legend(kinds)
     columns = len(placed.columns)
     width = 2 * MARGIN + columns * NODE_WIDTH + (columns - 1) * COLUMN_GAP + 48  # room for looped edges
+    width = max(width, legend_end + MARGIN)
     height = LEGEND_HEIGHT + 2 * MARGIN + max(len(ids) for ids in placed.columns) * PITCH
-    label = f"Lineage of {focus}" if focus else "Lineage"
+    label = f"Lineage of {kind_words(nodes[focus].kind)} {nodes[focus].name}" if focus else "Lineage"
     label += f": {len(drawn)} objects, {len(edges)} links"
     body = [
         title(label),
@@ -240,7 +243,7 @@ def lineage_svg(graph: LineageGraph, *, focus: str | None = None, href: Callable
             ),
         ),
         _arrow(),
-        _legend(kinds),
+        legend,
         element("g", {"class": "edges", "fill": "none", "stroke": EDGE, "stroke-width": 1.25}, *edges),
         element("g", {"class": "nodes", "fill": TEXT}, *drawn),
     ]

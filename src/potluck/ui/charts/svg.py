@@ -107,6 +107,14 @@ def no_data(classes: str, message: str, values: Mapping[str, AttrValue] | None =
     return root(f"{classes} no-data", width, height, head, body)
 
 
+def finite(value: object) -> float | None:
+    """A number as a float; None for NaN, infinities and anything not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
 def nice_ceiling(value: float) -> float:
     """The smallest of 1, 2, 2.5, 5 (times a power of ten) that is >= value; 1 for nothing positive."""
     if not math.isfinite(value) or value <= 0:

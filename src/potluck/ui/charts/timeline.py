@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from markupsafe import Markup
 
-from potluck.ui.charts.svg import element, nice_ceiling, no_data, num, root, short_number, spread, text, title
+from potluck.ui.charts.svg import element, finite, nice_ceiling, no_data, num, root, short_number, spread, text, title
 
 WIDTH = 480.0
 HEIGHT = 200.0
@@ -51,18 +50,17 @@ def timeline_svg(
     Points whose value is not a finite number are left out; with none left, a "no data" picture.
     """
     head = {"data-feature": feature, "data-metric": metric}
-    finite = sorted(
-        ((_utc(moment), float(value)) for moment, value in points or () if math.isfinite(value)),
+    drawn = sorted(
+        ((_utc(moment), number) for moment, value in points or () if (number := finite(value)) is not None),
         key=lambda point: point[0],
     )
-    if threshold is not None and not math.isfinite(threshold):
-        threshold = None
-    if not finite:
+    threshold = finite(threshold)
+    if not drawn:
         return no_data("chart timeline", f"no {metric} values for {feature} yet", head)
 
-    start, end = finite[0][0], finite[-1][0]
+    start, end = drawn[0][0], drawn[-1][0]
     span = end - start
-    low, high = _y_range([value for _, value in finite], threshold)
+    low, high = _y_range([value for _, value in drawn], threshold)
     inset = 8.0  # keeps the first and last points off the axis and the edge
     plot_width = WIDTH - LEFT - RIGHT - 2 * inset
     plot_height = HEIGHT - TOP - BOTTOM
@@ -76,8 +74,8 @@ def timeline_svg(
         return TOP + (high - value) / (high - low) * plot_height
 
     label = f"{metric} of {feature} over time"
-    over = [] if threshold is None else [p for p in finite if p[1] > threshold]
-    summary = f"{len(finite)} values from {_time_label(start, span)} to {_time_label(end, span)}, latest {short_number(finite[-1][1])}"
+    over = [] if threshold is None else [p for p in drawn if p[1] > threshold]
+    summary = f"{len(drawn)} values from {_time_label(start, span)} to {_time_label(end, span)}, latest {short_number(drawn[-1][1])}"
     if threshold is not None:
         summary += f"; {len(over)} above the threshold {short_number(threshold)}"
     body = [title(label), element("desc", None, text(summary + "."))]
@@ -99,7 +97,7 @@ def timeline_svg(
     body.append(
         element("line", {"class": "axis", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": base, "y2": base, "stroke": AXIS})
     )
-    ticks = [finite[0][0]] if span.total_seconds() == 0 else [start + span * (i / 3) for i in range(4)]
+    ticks = [drawn[0][0]] if span.total_seconds() == 0 else [start + span * (i / 3) for i in range(4)]
     for i in spread(len(ticks), 4):
         moment = ticks[i]
         anchor = "middle" if len(ticks) == 1 else ("start" if i == 0 else "end" if i == len(ticks) - 1 else "middle")
@@ -136,7 +134,7 @@ def timeline_svg(
             )
         )
 
-    coordinates = " ".join(f"{num(x_of(m))},{num(y_of(v))}" for m, v in finite)
+    coordinates = " ".join(f"{num(x_of(m))},{num(y_of(v))}" for m, v in drawn)
     body.append(
         element(
             "polyline",
@@ -151,7 +149,7 @@ def timeline_svg(
         )
     )
     dots = []
-    for moment, value in finite:
+    for moment, value in drawn:
         above = threshold is not None and value > threshold
         dots.append(
             element(
