@@ -13,7 +13,8 @@ $(BIN)/potluck: pyproject.toml
 
 setup: $(BIN)/potluck
 
-# Prometheus, promtool and Alertmanager for the monitoring tests (Debian packages; installed when missing)
+# Prometheus, promtool and Alertmanager for the monitoring tests, Chromium for the UI's browser tests
+# (Debian packages; installed when missing)
 test-tools:
 	bash scripts/test-tools.sh
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Tools the monitoring tests run for real: Prometheus (with promtool) and Alertmanager, from Debian's
-# packages. Installs them only when missing, and only as root with apt-get; otherwise says what to run
-# (the tests that need them then skip, or fail when CI=true).
+# Tools the tests run for real, from Debian's packages: Prometheus (with promtool) and Alertmanager for
+# the monitoring tests, Chromium for the web UI's browser tests (driven by Playwright, which must never
+# download a browser of its own). Installs them only when missing, and only as root with apt-get;
+# otherwise says what to run (the tests that need them then skip, or fail when CI=true).
 set -euo pipefail
 
 missing=()
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
   || missing+=(prometheus-alertmanager)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

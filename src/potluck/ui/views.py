@@ -148,17 +148,43 @@ def skew(monitoring: Monitoring, catalog: Catalog, obj: CatalogObject) -> list[d
     return out
 
 
-def snippet(catalog: Catalog, service: FeatureService) -> dict[str, str]:
-    """Python code reading the service online and for training, with its entities' join keys."""
-    keys: list[str] = []
-    for view_name in service.feature_view_names:
-        view = catalog.get("feature-views", view_name)
+def _sample_value(dtype: object) -> str:
+    name = str(dtype).lower()
+    if "float" in name:
+        return "1.0"
+    if "int" in name:
+        return "1001"
+    if "bool" in name:
+        return "True"
+    return '"a"'
+
+
+def _service_inputs(catalog: Catalog, service: FeatureService) -> dict[str, str]:
+    """What a read of `service` takes: the join keys of its views and the request fields of its
+    on-demand views (and of the views those read), each with a sample value."""
+    inputs: dict[str, str] = {}
+    pending, seen = list(service.feature_view_names), set()
+    while pending:
+        name = pending.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        view = catalog.get("feature-views", name)
         found = view.definition if view else None
         for key in getattr(found, "join_keys", []) or []:
-            if key not in keys:
-                keys.append(key)
-    rows = ", ".join(f'"{k}": 1001' for k in keys) or '"<join key>": 1001'
-    columns = "".join(f'    "{k}": [1001, 1002],\n' for k in keys)
+            inputs.setdefault(key, "1001")
+        if isinstance(found, OnDemandFeatureView):
+            pending += [p.name for p in found.source_projections]
+            for request in found.request_fields:
+                inputs.setdefault(request.name, _sample_value(request.dtype))
+    return inputs
+
+
+def snippet(catalog: Catalog, service: FeatureService) -> dict[str, str]:
+    """Python code reading the service online and for training, with what its reads take."""
+    inputs = _service_inputs(catalog, service)
+    rows = ", ".join(f'"{k}": {v}' for k, v in inputs.items()) or '"<join key>": 1001'
+    columns = "".join(f'    "{k}": [{v}, {v}],\n' for k, v in inputs.items())
     online = (
         "from potluck import FeatureStore\n\n"
         'store = FeatureStore(repo_path=".")\n'
