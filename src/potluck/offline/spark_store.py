@@ -24,7 +24,7 @@ from potluck.offline import spark_sources
 from potluck.offline.protocol import EntityStats, RetrievalMetadata, SourceTable, ViewQuery
 from potluck.offline.spark_config import SparkOfflineStoreConfig
 from potluck.offline.spark_session import import_pyspark, spark_session
-from potluck.offline.sql import EntityInput, SourceInput, Sql, Strategy, latest_rows_sql, point_in_time_sql
+from potluck.offline.sql import EntityInput, SourceInput, Sql, Strategy, latest_rows_grouped_sql, point_in_time_sql
 from potluck.offline.sql.query import ROW
 from potluck.offline.sql.spark_dialect import SPARK
 from potluck.offline.validation import (
@@ -327,11 +327,16 @@ class SparkOfflineStore:
             self.drop_views(temp)
 
     def latest_rows_query(self, view: ViewQuery, start: datetime | None, end: datetime, temp: list[str]) -> Sql:
-        """The latest-rows query (`latest_rows_sql`) over the view's source, registered as a temporary
-        view whose name is added to `temp` (the caller drops it with `drop_views`)."""
+        """The latest-rows query over the view's source, registered as a temporary view whose name is
+        added to `temp` (the caller drops it with `drop_views`).
+
+        One aggregation per key (`latest_rows_grouped_sql`: `max_by` of the row at the greatest
+        `(event_ts, created_ts, position)`), the same rows as the window query of `latest_rows_sql`
+        without sorting every row: Spark aggregates each partition before its one shuffle.
+        """
         source = self._source_input(view, None, temp)
         lower = None if start is None else _naive_utc(start)
-        return latest_rows_sql(SPARK, view, source, lower, _naive_utc(end))
+        return latest_rows_grouped_sql(SPARK, view, source, lower, _naive_utc(end))
 
     def events(
         self, view: ViewQuery, start: datetime | None, end: datetime, batch_rows: int

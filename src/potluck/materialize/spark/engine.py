@@ -99,8 +99,7 @@ class SparkEngine:
             frame = store.sql(sql)
         except Exception as err:
             raise RetrievalError(f"materialize '{query.view_name}': Spark refused the query: {_cause(err)}") from None
-        if self.config.partitions:
-            frame = frame.repartition(self.config.partitions)
+        frame = _spread(frame, self.config.partitions, store.spark)
         progress = store.spark.sparkContext.accumulator(0)
         # A copy without the driver's cached helpers: each worker derives its own encoders.
         task = WriteTask(self.repo_config, dataclasses.replace(target), batch_rows, progress, self.task_hook)
@@ -129,6 +128,16 @@ class SparkEngine:
 
     def close(self) -> None:
         """Nothing to release: the SparkContext is shared and outlives the engine."""
+
+
+def _spread(frame: Any, partitions: int, spark: Any) -> Any:
+    """`frame` written by `partitions` tasks (0: as the plan leaves it). The latest rows come out of
+    one shuffle into `spark.sql.shuffle.partitions` partitions: up to that many, they are merged
+    without another shuffle (`coalesce`); more take a second, round-robin one."""
+    if not partitions:
+        return frame
+    shuffled = int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
+    return frame.coalesce(partitions) if partitions <= shuffled else frame.repartition(partitions)
 
 
 def _report(progress: Any, on_progress: Callable[[int], None], stop: threading.Event) -> None:
