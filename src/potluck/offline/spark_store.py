@@ -342,17 +342,24 @@ class SparkOfflineStore:
         self, view: ViewQuery, start: datetime | None, end: datetime, batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
         """Every event with `start <= event_ts <= end`, ordered by key then position (`sql/events.py`)."""
+        temp: list[str] = []
+        try:
+            yield from self._staged(self.events_query(view, start, end, temp), batch_rows)
+        finally:
+            self.drop_views(temp)
+
+    def events_query(
+        self, view: ViewQuery, start: datetime | None, end: datetime, temp: list[str], *, position: str | None = None
+    ) -> Sql:
+        """The event scan (`events_sql`, with `position` unordered) over the view's source, registered
+        as a temporary view whose name is added to `temp` (the caller drops it with `drop_views`)."""
         from potluck.offline.sql.events import events_sql
         from potluck.offline.sql.windows import inputs_view
 
         view = inputs_view(view) if view.aggregations else view
-        temp: list[str] = []
-        try:
-            source = self._source_input(view, None, temp)
-            lower = None if start is None else _naive_utc(start)
-            yield from self._staged(events_sql(SPARK, view, source, lower, _naive_utc(end)), batch_rows)
-        finally:
-            self.drop_views(temp)
+        source = self._source_input(view, None, temp)
+        lower = None if start is None else _naive_utc(start)
+        return events_sql(SPARK, view, source, lower, _naive_utc(end), position=position)
 
     def source_schema(self, source: SourceTable) -> pa.Schema:
         """The Arrow schema of a source as Spark reads it."""
