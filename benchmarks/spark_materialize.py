@@ -14,7 +14,9 @@ Tools (each its own process tree, on a private redis-server emptied between runs
 
 Both Spark tools get the same settings (`SPARK_CONF`). Peak memory is the largest sum, sampled
 every 0.2 s, of the resident sizes of every process working in the run's folder: the runner, the
-driver JVM and the Python workers (reported apart as well).
+driver JVM and the Python workers (reported apart as well). After the timed call each store reads the
+online values of 2,000 sampled key pairs (not timed); they are compared with the local engine's, whose
+latest rows are DuckDB's reference query.
 """
 
 from __future__ import annotations
@@ -24,13 +26,28 @@ import json
 import os
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import flush_private_redis, ratio, redis_server, run_child, table
+from compare import compare_online
 from generate import ALL_REFS, ensure_dataset, write_repo
-from run import DATA, RUNNERS, fresh, save, source_rows, store_command, store_spec, warm_cache, window
+from run import (
+    DATA,
+    RUNNERS,
+    fresh,
+    online_entities,
+    save,
+    source_rows,
+    store_command,
+    store_spec,
+    warm_cache,
+    window,
+)
+
+CHECK_KEYS = 2_000  # sampled (user, merchant) pairs whose online values are compared with the local engine's
 
 TOOLS = ["potluck", "potluck-spark", "feast-spark", "raw"]
 SPARK_CONF = {
@@ -124,14 +141,19 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=DATA)
     args = p.parse_args()
     tools = [t for t in args.tools.split(",") if t]
-    spec = store_spec(args.rows, args.seed)
+    # The data ends today, so the sampled keys' values are inside the views' ttl when read back.
+    spec = store_spec(args.rows, args.seed, anchor=datetime.now(UTC).date().isoformat())
     data = ensure_dataset(spec, args.data_dir)
     name = args.name or f"spark_materialize_r{args.rows}"
     work = fresh(args.data_dir / "runs" / name)
     warm_cache(data)
     rows, entities = source_rows(data)
     start, end = window(spec)
+    entities_file = work / "check_entities.json"
+    entities_file.write_text(json.dumps(online_entities(data, spec, CHECK_KEYS, args.seed)))
+    names = ["user_id", "merchant_id"] + [r.split(":", 1)[1] for r in ALL_REFS]
     runs: dict[str, dict[str, Any]] = {}
+    load_start = list(os.getloadavg())
     with redis_server() as redis_url:
         for tool in tools:
             tdir = fresh(work / tool)
@@ -151,7 +173,8 @@ def main() -> None:
                 else:
                     repo = feast_spark_repo(tdir / "repo", data, redis_url, args.partitions)
                 argv, env = store_command(tool.split("-")[0], repo, result, ALL_REFS)
-                argv += ["materialize", "--start", start, "--end", end]
+                argv += ["materialize", "--start", start, "--end", end,
+                         "--entities", str(entities_file), "--dump", str(tdir / "dump.json")]  # fmt: skip
             env["SPARK_LOCAL_IP"] = "127.0.0.1"
             env["PYSPARK_PYTHON"] = argv[0]  # Spark's Python workers import the tool's own library
             with TreeMemory(tdir) as memory:
@@ -160,10 +183,18 @@ def main() -> None:
                        tree_at_peak_mb={k: round(v, 1) for k, v in memory.at_peak.items()})  # fmt: skip
             secs = run.get("seconds") if run.get("ok") else None
             run["rows_per_s"] = round(rows / secs) if secs else None
+            if run.get("ok") and (tdir / "dump.json").exists():
+                run["dump"] = str(tdir / "dump.json")
             runs[tool] = run
             print(f"  -> {secs} s, {run['rows_per_s']} rows/s, tree peak {run['tree_peak_mb']} MB"
                   + ("" if run.get("ok") else f"; error: {str(run.get('error'))[:300]}"), flush=True)  # fmt: skip
-    headers = ["tool", "seconds", "rows/s", "peak MB (all processes)", "JVM MB", "Python MB", "x spark", "x raw"]
+    # The local engine (DuckDB's latest rows, the reference query) is what every online value is compared with.
+    reference = runs.get("potluck", {}).get("dump")
+    for tool, run in runs.items():
+        if reference and run.get("dump") and tool != "potluck":
+            run["comparison"] = compare_online(Path(reference), Path(run["dump"]), names)
+    headers = ["tool", "seconds", "rows/s", "peak MB (all processes)", "JVM MB", "Python MB", "x spark", "x raw",
+               "equal"]  # fmt: skip
     spark_s = runs.get("potluck-spark", {}).get("seconds") if runs.get("potluck-spark", {}).get("ok") else None
     raw_s = runs.get("raw", {}).get("seconds") if runs.get("raw", {}).get("ok") else None
     lines = []
@@ -171,13 +202,18 @@ def main() -> None:
         secs = run.get("seconds") if run.get("ok") else None
         at = run.get("tree_at_peak_mb", {})
         lines.append([tool, secs, run["rows_per_s"], run["tree_peak_mb"] if secs else None, at.get("jvm"),
-                      at.get("python"), ratio(secs, spark_s), ratio(secs, raw_s)])  # fmt: skip
+                      at.get("python"), ratio(secs, spark_s), ratio(secs, raw_s),
+                      "reference" if tool == "potluck" else (run.get("comparison") or {}).get("equal")])  # fmt: skip
     print(
         f"\nMaterialization into Redis: {rows:,} source rows, {entities:,} entities, Spark {SPARK_CONF['spark.master']}"
     )
     print(table(headers, lines))
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min) on {os.cpu_count()} cores")
     path = save(name, {"benchmark": "spark_materialize", "spec": spec.__dict__, "source_rows": rows,
-                       "entities": entities, "spark_conf": SPARK_CONF, "runs": list(runs.values())})  # fmt: skip
+                       "entities": entities, "spark_conf": SPARK_CONF, "check_keys": CHECK_KEYS,
+                       "load_average_start": load_start, "load_average_end": list(load),
+                       "runs": list(runs.values())})  # fmt: skip
     print(f"wrote {path}")
 
 

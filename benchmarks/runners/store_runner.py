@@ -1,7 +1,7 @@
 """One benchmark run through a feature store's public API: Potluck or Feast (the APIs are the same).
 
     python store_runner.py --lib potluck|feast --repo DIR --result OUT.json historical --entity E.parquet --out R.parquet
-    python store_runner.py --lib ... materialize --start ISO --end ISO
+    python store_runner.py --lib ... materialize --start ISO --end ISO [--entities E.json --dump D.json]
     python store_runner.py --lib ... online --start ISO --end ISO --entities E.json --dump D.json
 
 The repository folder holds `features.py` and `feature_store.yaml`; the runner applies its objects first
@@ -74,6 +74,13 @@ def materialize(store: Any, args: argparse.Namespace, phases: Phases, result: di
     with phases.time("materialize"):
         store.materialize(start, end)
     result["seconds"] = phases.seconds["materialize"]
+    if args.entities is not None:  # not timed: the online values of sampled keys, for the exactness check
+        refs: list[str] = json.loads(args.features)
+        pairs: list[list[int]] = json.loads(Path(args.entities).read_text())
+        rows = [{"user_id": u, "merchant_id": m} for u, m in pairs]
+        with phases.time("check_read"):
+            dump = dict(store.get_online_features(features=refs, entity_rows=rows).to_dict())
+        Path(args.dump).write_text(json.dumps(dump, default=str))
 
 
 def online(store: Any, args: argparse.Namespace, phases: Phases, result: dict[str, Any]) -> None:
@@ -114,9 +121,10 @@ def main() -> int:
         s = sub.add_parser(name)
         s.add_argument("--start", required=True)
         s.add_argument("--end", required=True)
+        # `materialize`: optional, the online values of these keys are dumped after the timed call.
+        s.add_argument("--entities", type=Path, required=name == "online")
+        s.add_argument("--dump", type=Path, required=name == "online")
         if name == "online":
-            s.add_argument("--entities", type=Path, required=True)
-            s.add_argument("--dump", type=Path, required=True)
             s.add_argument("--dump-rows", type=int, default=1000)
             s.add_argument("--calls-1", type=int, default=2000)
             s.add_argument("--calls-100", type=int, default=200)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from potluck.definitions import FeatureView
 from potluck.definitions.errors import RetrievalError
@@ -35,8 +35,8 @@ log = logging.getLogger("potluck.materialize")
 class BatchEngine(Protocol):
     """An engine that computes a view's latest rows and writes them to the online store itself.
 
-    Views it does not handle (and aggregation views, and views followed by stored on-demand views)
-    run on the local engine: latest rows from the offline store, written by this process.
+    Views it does not handle (and views followed by stored on-demand views, and aggregation views
+    unless it is a `TileEngine`) run on the local engine: latest rows from the offline store, written by this process.
     """
 
     name: str
@@ -56,6 +56,28 @@ class BatchEngine(Protocol):
         """Write each key's latest row with start <= event_ts <= end, returning (rows written, rows read).
 
         Returns only once every row is durable; raises (naming the view) otherwise.
+        """
+        ...
+
+
+@runtime_checkable
+class TileEngine(BatchEngine, Protocol):
+    """Capability: a batch engine that also backfills aggregation views' tiles itself."""
+
+    def write_tiles(
+        self,
+        view: FeatureView,
+        target: OnlineView,
+        online: OnlineStore,
+        end: datetime,
+        *,
+        repo_path: str,
+        batch_rows: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Backfill the view's tiles up to `end` (`materialize/tiles.py`'s rule), returning the events read.
+
+        Returns only once every tile is written; raises (naming the view) otherwise.
         """
         ...
 
@@ -159,24 +181,8 @@ def _one(
     target = online_view(view, project)
     on_progress = progress(view.name) if progress else None
     if target.tiles is not None:  # an aggregation view: its tiles rebuilt from the events up to end
-        from potluck.materialize.tiles import backfill_view
-
-        if engine is not None:
-            log.warning(
-                "materialize '%s': runs on the local engine, not %s: it has aggregations", view.name, engine.name
-            )
-
         online.create([target])
-        read = backfill_view(
-            view,
-            target,
-            repo_path=repo_path,
-            offline=offline,
-            online=online,
-            end=end,
-            batch_rows=batch_rows,
-            on_progress=on_progress,
-        )
+        read = _backfill(view, target, repo_path, offline, online, end, batch_rows, on_progress, engine)
         registry.record_materialization(view.name, view_start, end)
         seconds = time.perf_counter() - began
         return MaterializationResult(view.name, view_start, end, read, seconds, rows_read=read)
@@ -196,12 +202,44 @@ def _one(
     return MaterializationResult(view.name, view_start, end, rows, seconds, rows_read=batches.rows)
 
 
+def _backfill(
+    view: FeatureView,
+    target: OnlineView,
+    repo_path: str,
+    offline: OfflineStore,
+    online: OnlineStore,
+    end: datetime,
+    batch_rows: int,
+    on_progress: Callable[[int], None] | None,
+    engine: BatchEngine | None,
+) -> int:
+    """An aggregation view's tiles backfilled up to `end` by `engine` when it can, else here; events read."""
+    from potluck.materialize.tiles import backfill_view
+
+    if engine is not None:
+        query = full_view_query(view, repo_path)
+        if isinstance(engine, TileEngine) and engine.handles(query):
+            return engine.write_tiles(
+                view, target, online, end, repo_path=repo_path, batch_rows=batch_rows, on_progress=on_progress
+            )
+        why = "it has aggregations" if not isinstance(engine, TileEngine) else _unread(engine, query)
+        log.warning("materialize '%s': runs on the local engine, not %s: %s", view.name, engine.name, why)
+    return backfill_view(
+        view, target, repo_path=repo_path, offline=offline, online=online, end=end, batch_rows=batch_rows,
+        on_progress=on_progress,
+    )  # fmt: skip
+
+
+def _unread(engine: BatchEngine, query: ViewQuery) -> str:
+    return f"its source '{query.source.name}' is {query.source.file_format}, which {engine.name} does not read"
+
+
 def _engine_runs(engine: BatchEngine, view: FeatureView, query: ViewQuery, stored: Sequence[StoredView]) -> bool:
     """Whether `engine` materializes `view`; when it cannot, the local engine does, and the log says why."""
     if stored:
         why = "on-demand views stored at write time follow it"
     elif not engine.handles(query):
-        why = f"its source '{query.source.name}' is {query.source.file_format}, which {engine.name} does not read"
+        why = _unread(engine, query)
     else:
         return True
     log.warning("materialize '%s': runs on the local engine, not %s: %s", view.name, engine.name, why)

@@ -24,7 +24,7 @@ from potluck.offline import spark_sources
 from potluck.offline.protocol import EntityStats, RetrievalMetadata, SourceTable, ViewQuery
 from potluck.offline.spark_config import SparkOfflineStoreConfig
 from potluck.offline.spark_session import import_pyspark, spark_session
-from potluck.offline.sql import EntityInput, SourceInput, Sql, Strategy, latest_rows_sql, point_in_time_sql
+from potluck.offline.sql import EntityInput, SourceInput, Sql, Strategy, latest_rows_grouped_sql, point_in_time_sql
 from potluck.offline.sql.query import ROW
 from potluck.offline.sql.spark_dialect import SPARK
 from potluck.offline.validation import (
@@ -327,27 +327,39 @@ class SparkOfflineStore:
             self.drop_views(temp)
 
     def latest_rows_query(self, view: ViewQuery, start: datetime | None, end: datetime, temp: list[str]) -> Sql:
-        """The latest-rows query (`latest_rows_sql`) over the view's source, registered as a temporary
-        view whose name is added to `temp` (the caller drops it with `drop_views`)."""
+        """The latest-rows query over the view's source, registered as a temporary view whose name is
+        added to `temp` (the caller drops it with `drop_views`).
+
+        One aggregation per key (`latest_rows_grouped_sql`: `max_by` of the row at the greatest
+        `(event_ts, created_ts, position)`), the same rows as the window query of `latest_rows_sql`
+        without sorting every row: Spark aggregates each partition before its one shuffle.
+        """
         source = self._source_input(view, None, temp)
         lower = None if start is None else _naive_utc(start)
-        return latest_rows_sql(SPARK, view, source, lower, _naive_utc(end))
+        return latest_rows_grouped_sql(SPARK, view, source, lower, _naive_utc(end))
 
     def events(
         self, view: ViewQuery, start: datetime | None, end: datetime, batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
         """Every event with `start <= event_ts <= end`, ordered by key then position (`sql/events.py`)."""
+        temp: list[str] = []
+        try:
+            yield from self._staged(self.events_query(view, start, end, temp), batch_rows)
+        finally:
+            self.drop_views(temp)
+
+    def events_query(
+        self, view: ViewQuery, start: datetime | None, end: datetime, temp: list[str], *, position: str | None = None
+    ) -> Sql:
+        """The event scan (`events_sql`, with `position` unordered) over the view's source, registered
+        as a temporary view whose name is added to `temp` (the caller drops it with `drop_views`)."""
         from potluck.offline.sql.events import events_sql
         from potluck.offline.sql.windows import inputs_view
 
         view = inputs_view(view) if view.aggregations else view
-        temp: list[str] = []
-        try:
-            source = self._source_input(view, None, temp)
-            lower = None if start is None else _naive_utc(start)
-            yield from self._staged(events_sql(SPARK, view, source, lower, _naive_utc(end)), batch_rows)
-        finally:
-            self.drop_views(temp)
+        source = self._source_input(view, None, temp)
+        lower = None if start is None else _naive_utc(start)
+        return events_sql(SPARK, view, source, lower, _naive_utc(end), position=position)
 
     def source_schema(self, source: SourceTable) -> pa.Schema:
         """The Arrow schema of a source as Spark reads it."""

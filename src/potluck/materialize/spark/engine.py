@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from potluck.definitions import FeatureView
 from potluck.definitions.errors import RetrievalError
-from potluck.materialize.spark.executor import RESULT_SCHEMA, TaskHook, WriteTask
+from potluck.materialize.spark.executor import TaskHook, WriteTask
+from potluck.materialize.spark.job import run_tasks, spark_cause
 from potluck.offline.protocol import OfflineStore, ViewQuery
 from potluck.offline.sql import Sql
-from potluck.online.protocol import OnlineView
+from potluck.online.protocol import OnlineStore, OnlineView
+from potluck.retrieval.plans import full_view_query
 
 if TYPE_CHECKING:
     from potluck.offline.spark_store import SparkOfflineStore
     from potluck.repo.config import RepoConfig, SparkEngineConfig
 
 log = logging.getLogger("potluck.materialize")
-_PROGRESS_SECONDS = 0.5
-_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
 # Source kinds Spark reads: files of these formats, tables and queries (`offline/spark_sources.py`).
 _FILE_FORMATS = ("parquet", "csv", "json", "avro")
 
@@ -98,62 +97,48 @@ class SparkEngine:
         try:
             frame = store.sql(sql)
         except Exception as err:
-            raise RetrievalError(f"materialize '{query.view_name}': Spark refused the query: {_cause(err)}") from None
-        if self.config.partitions:
-            frame = frame.repartition(self.config.partitions)
+            raise RetrievalError(
+                f"materialize '{query.view_name}': Spark refused the query: {spark_cause(err)}"
+            ) from None
+        frame = _spread(frame, self.config.partitions, store.spark)
         progress = store.spark.sparkContext.accumulator(0)
         # A copy without the driver's cached helpers: each worker derives its own encoders.
         task = WriteTask(self.repo_config, dataclasses.replace(target), batch_rows, progress, self.task_hook)
         log.info(
             "materialize '%s': Spark job started (%s partitions)", query.view_name, self.config.partitions or "auto"
         )
-        stop = threading.Event()
-        reporter = None
-        if on_progress is not None:
-            reporter = threading.Thread(target=_report, args=(progress, on_progress, stop), daemon=True)
-            reporter.start()
-        try:
-            results = frame.mapInArrow(task, RESULT_SCHEMA).collect()
-        except Exception as err:
-            raise RetrievalError(
-                f"materialize '{query.view_name}': the Spark job failed, nothing was recorded: {_cause(err)}"
-            ) from None
-        finally:
-            stop.set()
-            if reporter is not None:
-                reporter.join()
+        results = run_tasks(frame, task, query.view_name, progress, on_progress)
         written = sum(int(r["rows"]) for r in results)
         read = sum(int(r["rows_read"]) for r in results)
         log.info("materialize '%s': %d rows written by %d Spark tasks", query.view_name, written, len(results))
         return written, read
 
+    def write_tiles(
+        self,
+        view: FeatureView,
+        target: OnlineView,
+        online: OnlineStore,
+        end: datetime,
+        *,
+        repo_path: str,
+        batch_rows: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Backfill an aggregation view's tiles up to `end` from the executors (`spark/tiles.py`); events read."""
+        from potluck.materialize.spark.tiles import write_tiles
+
+        query = full_view_query(view, repo_path)
+        return write_tiles(self, view, query, target, online, end, batch_rows=batch_rows, on_progress=on_progress)
+
     def close(self) -> None:
         """Nothing to release: the SparkContext is shared and outlives the engine."""
 
 
-def _report(progress: Any, on_progress: Callable[[int], None], stop: threading.Event) -> None:
-    """Pass the rows the executors reported (as their tasks end) to `on_progress`, until `stop`."""
-    seen = 0
-    while True:
-        done = stop.wait(_PROGRESS_SECONDS)
-        value = int(progress.value)
-        if value > seen:
-            on_progress(value - seen)
-            seen = value
-        if done:
-            return
-
-
-def _cause(err: BaseException) -> str:
-    """The root cause of a Spark error in one line (the last `XError: message` line of its text)."""
-    text = str(err)
-    if "No module named 'potluck'" in text or "No module named 'pyarrow'" in text:
-        return (
-            "the executors' Python cannot import potluck or pyarrow; set spark.pyspark.python (or PYSPARK_PYTHON) "
-            "to an interpreter with potluck installed"
-        )
-    found = [m for m in (_ERROR_LINE.match(line) for line in text.splitlines()) if m]
-    if found:
-        return f"{found[-1].group(1).rsplit('.', 1)[-1]}: {found[-1].group(2)}"
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[0].strip() if lines else type(err).__name__
+def _spread(frame: Any, partitions: int, spark: Any) -> Any:
+    """`frame` written by `partitions` tasks (0: as the plan leaves it). The latest rows come out of
+    one shuffle into `spark.sql.shuffle.partitions` partitions: up to that many, they are merged
+    without another shuffle (`coalesce`); more take a second, round-robin one."""
+    if not partitions:
+        return frame
+    shuffled = int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
+    return frame.coalesce(partitions) if partitions <= shuffled else frame.repartition(partitions)

@@ -97,6 +97,11 @@ class Dialect:
     # The value of `{value}` at the row with the greatest `{key}`, nulls of `{value}` skipped;
     # `{filter}` is ` FILTER (WHERE cond)` or empty, `{and_filter}` is ` AND cond` or empty.
     arg_max_template: str = "(array_agg({value} ORDER BY {key} DESC) FILTER (WHERE {value} IS NOT NULL{and_filter}))[1]"
+    # The latest row of a group as one aggregate (`latest_rows_grouped_sql`): `{value}` is a struct
+    # of `{fields}` (each from `row_struct_item`: a field `{name}` holding the column `{column}`, the
+    # name quoted), taken at the greatest `{key}`, which is never null. None: no such aggregate.
+    arg_max_row_template: str | None = None
+    row_struct_item: str = "{column} := {column}"
     # `(created, ordinal)` packed into one 128-bit number (None: the engine has no such integers).
     packed_sort_key_template: str | None = None
     # The character quoting identifiers (doubled inside them).
@@ -163,6 +168,13 @@ class Dialect:
             filter=f" FILTER (WHERE {where})" if where else "",
             and_filter=f" AND ({where})" if where else "",
         )
+
+    def arg_max_row(self, fields: Sequence[str], key: str) -> str:
+        """An aggregate: the struct of the columns `fields` (same names) at the row with the greatest `key`."""
+        if self.arg_max_row_template is None:
+            raise ValueError(f"the {self.name} dialect has no latest-row aggregate")
+        items = ", ".join(self.row_struct_item.format(name=f, column=self.quote(f)) for f in fields)
+        return self.arg_max_row_template.format(fields=items, key=key)
 
     def filtered(self, select: Sql, condition: str) -> Sql:
         """`select` keeping the rows where `condition` holds; the condition may name the select's
@@ -239,6 +251,7 @@ DUCKDB = Dialect(
     composite_item="'k{index}': {expr}",
     composite_field_template="struct_extract({expr}, 'k{index}')",
     arg_max_template="arg_max({value}, {key}){filter}",
+    arg_max_row_template="arg_max_null(struct_pack({fields}), {key})",
     packed_sort_key_template=(
         "(CAST(COALESCE(epoch_us({created}), CASE WHEN {created} = 'infinity'::TIMESTAMP "
         "THEN {int64_max} ELSE -{int64_max} END) AS HUGEINT) * {shift} + {ordinal})"

@@ -661,7 +661,7 @@ def latest_rows_grouped_sql(
     where.append(Sql(f"{ts} <= ") + bound(end, ts_zoned))
     if start is not None:
         where.append(Sql(f"{ts} >= ") + bound(start, ts_zoned))
-    fields = [f"{q(name)} := {q(name)}" for name in (*(f"__f{i}" for i in range(len(view.features))), "__t", "__cr")]
+    fields = [*(f"__f{i}" for i in range(len(view.features))), "__t", "__cr"]
     by = dialect.composite([q("__t"), q("__c"), q("__o")])
     w = q("__potluck_w")
 
@@ -704,7 +704,7 @@ def latest_rows_grouped_sql(
     return (
         Sql(f"WITH {q('__potluck_v')} AS (")
         + projected
-        + f"), {q('__potluck_g')} AS (SELECT {', '.join(keys)}, arg_max_null(struct_pack({', '.join(fields)}), {by})"
+        + f"), {q('__potluck_g')} AS (SELECT {', '.join(keys)}, {dialect.arg_max_row(fields, by)}"
         + f" AS {w} FROM {q('__potluck_v')} GROUP BY {', '.join(keys)}) SELECT {', '.join(cols)}"
         + f" FROM {q('__potluck_g')}"
     )

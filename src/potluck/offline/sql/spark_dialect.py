@@ -36,6 +36,8 @@ SPARK = Dialect(
     composite_field_template="{expr}.k{index}",
     # max_by skips rows whose key is null: nulling the key of null values skips those too.
     arg_max_template="max_by({value}, CASE WHEN {value} IS NOT NULL{and_filter} THEN {key} END)",
+    arg_max_row_template="max_by(named_struct({fields}), {key})",
+    row_struct_item="'{name}', {column}",  # the builders' own field names (`__f0`, ...): no quote inside
     array_template="ARRAY<{element}>",
     struct_template="STRUCT<{fields}>",
     struct_field_template="{name}: {type}",
