@@ -23,6 +23,7 @@ SPARK = Dialect(
     supports_asof=False,
     supports_qualify=False,
     supports_row_frames=False,
+    supports_running_arg_max=True,
     supports_struct=True,
     materialized="",
     interval_micros="",  # unused: `minus_micros_template` below
