@@ -45,7 +45,14 @@ class Engine:
     relation: Callable[[pa.Table, Path], str] = _parquet_relation
     reads_files: bool = True  # FileSource paths (Parquet, CSV, folders, globs) are read as they are
     example_scale: float = 1.0  # share of each property test's examples run on this engine
-    strategies: tuple[Strategy | None, ...] = (None, Strategy.ASOF, Strategy.WINDOW, Strategy.RANGE, Strategy.LATERAL)
+    strategies: tuple[Strategy | None, ...] = (
+        None,
+        Strategy.ASOF,
+        Strategy.WINDOW,
+        Strategy.RUNNING,
+        Strategy.RANGE,
+        Strategy.LATERAL,
+    )
     aggregation_plans: tuple[str | None, ...] = (None, "window", "join")
     # Known gaps: a test's name (or `name[params]`, the engine's id left out) -> the reason.
     gaps: dict[str, str] = field(default_factory=dict)
@@ -121,7 +128,7 @@ def spark_engine() -> Iterator[Engine]:
         store,
         relation=_spark_relation,
         example_scale=0.08,  # every example is a few Spark jobs
-        strategies=(None, Strategy.WINDOW, Strategy.LATERAL),
+        strategies=(None, Strategy.RUNNING, Strategy.WINDOW, Strategy.LATERAL),
         aggregation_plans=(None, "join"),
         gaps=SPARK_GAPS,
     )

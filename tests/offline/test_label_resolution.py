@@ -66,7 +66,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "priorities": tuple(draw(st.lists(st.sampled_from(LABELERS[:3]), unique=True, min_size=1))),
         "features": draw(st.sampled_from([("x", "y", "who"), ("who", "y"), ("x",)])),
         "availability": draw(st.booleans()),
-        "strategy": draw(st.sampled_from([None, Strategy.LATERAL, Strategy.WINDOW, Strategy.RANGE])),
+        "strategy": draw(st.sampled_from([None, Strategy.LATERAL, Strategy.WINDOW, Strategy.RANGE, Strategy.RUNNING])),
         "prune": draw(st.booleans()),
         "source_zoned": draw(st.booleans()),  # source times stored zoned (UTC) or naive
     }

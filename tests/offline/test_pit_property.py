@@ -81,7 +81,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "entity": entity,
         "tz": tz,
         "availability": draw(st.booleans()),
-        "strategy": draw(st.sampled_from([None, Strategy.LATERAL, Strategy.WINDOW, Strategy.RANGE])),
+        "strategy": draw(st.sampled_from([None, Strategy.LATERAL, Strategy.WINDOW, Strategy.RANGE, Strategy.RUNNING])),
         "source_zoned": draw(st.booleans()),  # source timestamps stored zoned (UTC) or naive
         "prune": draw(st.booleans()),  # sources pruned to the entity keys and times, or read whole
     }
@@ -198,7 +198,7 @@ def test_latest_rows_match_reference(store: Engine) -> None:
     check()
 
 
-@pytest.mark.parametrize("strategy", [None, Strategy.LATERAL, Strategy.WINDOW, Strategy.RANGE])
+@pytest.mark.parametrize("strategy", [None, Strategy.LATERAL, Strategy.WINDOW, Strategy.RANGE, Strategy.RUNNING])
 def test_strategies_agree_on_a_fixed_case(store: Engine, tmp_path: Path, strategy: Strategy | None) -> None:
     rows = [
         {"sk0": 1, "ts": T0, "x": 1, "y": 0.5},

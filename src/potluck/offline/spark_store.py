@@ -121,6 +121,28 @@ def _utc_times(table: pa.Table) -> pa.Table:
     return table
 
 
+def _arrow_bounds(table: pa.Table, column: str) -> tuple[int, int | None, int | None]:
+    """The row count and the least and greatest timestamp of `column` in microseconds since the
+    epoch (UTC; a timestamp without zone is UTC wall time, as Spark reads it in the UTC session)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = table.column(column)
+    if pa.types.is_date(values.type):
+        values = values.cast(pa.timestamp("s"))
+    if not pa.types.is_timestamp(values.type):
+        raise RetrievalError(f"entity_df column '{column}' is not a timestamp (it is {values.type})")
+    bounds = pc.min_max(values.cast(pa.int64()))
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    # Floored to microseconds, as Spark stores them (monotone, so the bounds stay the bounds).
+    per_us = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}[values.type.unit]
+
+    def micros(value: int | None) -> int | None:
+        return None if value is None else value * per_us[0] // per_us[1]
+
+    return table.num_rows, micros(low), micros(high)
+
+
 class _Entity:
     __slots__ = ("input", "spark_types", "types")
 
@@ -195,26 +217,27 @@ class SparkOfflineStore:
         )
         return SparkRetrievalJob(self, query, temp, stats)
 
-    def _entity_frame(self, entity_df: Any) -> Any:
-        """The entity rows as a DataFrame with their input position in the row column."""
+    def _entity_frame(self, entity_df: Any) -> tuple[Any, pa.Table | None]:
+        """The entity rows as a DataFrame with their input position in the row column, and the Arrow
+        table it was uploaded from (None when the rows were in Spark or in files already)."""
         from pyspark.sql import DataFrame
         from pyspark.sql import functions as F
 
         if isinstance(entity_df, DataFrame):
             check_entity_columns(entity_df.columns)
-            return entity_df.withColumn(ROW, F.monotonically_increasing_id())
+            return entity_df.withColumn(ROW, F.monotonically_increasing_id()), None
         if isinstance(entity_df, (str, os.PathLike)):
             text = str(entity_df)
             if isinstance(entity_df, os.PathLike) or text.lower().endswith(".parquet") or os.path.isdir(text):
                 files = spark_sources.entity_files(text)
                 frame = spark_sources.read_files(self._spark, files, "parquet", "entity_df could not be read")
-                return frame.withColumnRenamed(spark_sources.POSITION, ROW)
+                return frame.withColumnRenamed(spark_sources.POSITION, ROW), None
             try:
                 frame = self._spark.sql(text.strip().rstrip(";"))
             except Exception as err:
                 raise RetrievalError(f"entity_df could not be read: {spark_sources._first_line(err)}") from None
             check_entity_columns(frame.columns)
-            return frame.withColumn(ROW, F.monotonically_increasing_id())
+            return frame.withColumn(ROW, F.monotonically_increasing_id()), None
         import numpy as np
         import pyarrow as pa
 
@@ -226,10 +249,10 @@ class SparkOfflineStore:
         if table.num_rows == 0:
             raise RetrievalError("entity_df is empty: it needs at least one row")
         table = table.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-        return self._spark.createDataFrame(table)
+        return self._spark.createDataFrame(table), table
 
     def _prepare_entity(self, entity_df: Any, temp: list[str]) -> _Entity:
-        frame = self._entity_frame(entity_df)
+        frame, uploaded = self._entity_frame(entity_df)
         types = spark_sources.type_names(frame)
         spark_types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
         types.pop(ROW, None)
@@ -237,13 +260,16 @@ class SparkOfflineStore:
         ts_col = infer_timestamp_column(types)
         naive = spark_types[ts_col] == _INSTANT
         name = self._register(frame, "entity", temp)
-        ts = SPARK.quote(ts_col) if naive else SPARK.to_utc(SPARK.quote(ts_col))
-        try:
-            row = self._spark.sql(
-                f"SELECT count(*), unix_micros(min({ts})), unix_micros(max({ts})) FROM {SPARK.quote(name)}"
-            ).collect()[0]
-        except Exception as err:
-            raise RetrievalError(f"entity_df could not be read: {spark_sources._first_line(err)}") from None
+        if uploaded is not None:
+            row = _arrow_bounds(uploaded, ts_col)  # on the driver: no Spark job before the query
+        else:
+            ts = SPARK.quote(ts_col) if naive else SPARK.to_utc(SPARK.quote(ts_col))
+            try:
+                row = self._spark.sql(
+                    f"SELECT count(*), unix_micros(min({ts})), unix_micros(max({ts})) FROM {SPARK.quote(name)}"
+                ).collect()[0]
+            except Exception as err:
+                raise RetrievalError(f"entity_df could not be read: {spark_sources._first_line(err)}") from None
         if not row[0]:
             raise RetrievalError("entity_df is empty: it needs at least one row")
         return _Entity(

@@ -67,6 +67,10 @@ class Dialect:
     # Window frames whose `RANGE ... PRECEDING` offset is a column (the sawtooth window plan of
     # aggregation views; else aggregations always use the join plan).
     supports_row_frames: bool = False
+    # `arg_max` runs as a window function over a growing frame (`ROWS BETWEEN UNBOUNDED PRECEDING
+    # AND CURRENT ROW`) with composite keys: the as-of match is then one running arg-max
+    # (`Strategy.RUNNING`), the default of an engine without an as-of join.
+    supports_running_arg_max: bool = False
     # Type names for casting features to their declared types.
     type_names: dict[str, str] = field(default_factory=dict)
     supports_struct: bool = False
@@ -240,6 +244,7 @@ DUCKDB = Dialect(
     supports_asof=True,
     supports_qualify=True,
     supports_row_frames=True,
+    supports_running_arg_max=True,
     interval_micros="to_microseconds({micros})",
     epoch_us="epoch_us({expr})",
     modulo="({a} % {b})",

@@ -25,7 +25,11 @@ latest candidate is older than `entity_ts - ttl` every other candidate is older 
 it out is exact. Without an as-of join (`Strategy.WINDOW`, the default of such engines) the
 same match is a running maximum: entity rows and the reduced source rows of a key in one window
 ordered by time, each entity row taking the greatest source event time so far, then the source
-row at that key and time joined back. For availability-time mode (two independent inequalities,
+row at that key and time joined back. `Strategy.RUNNING` (the default of engines whose dialect
+`supports_running_arg_max`) needs neither the reduction nor the join back: in the same window each
+entity row takes the arg-max of the source rows so far, keyed by the whole sort key
+`(event_ts, created_ts, ordinal)`, its value holding the row's event time and features; the source
+is read once. For availability-time mode (two independent inequalities,
 which neither form can express), each view is a `LATERAL` subquery ordered by the sort key with
 `LIMIT 1`.
 
@@ -52,6 +56,7 @@ _PRUNE_RATIO = 3
 class Strategy(Enum):
     ASOF = "asof"
     WINDOW = "window"  # the as-of match as a running maximum over entity and source rows
+    RUNNING = "running"  # the winning row itself as a running arg-max over entity and source rows
     RANGE = "range"  # a join on the keys and the ttl window, then the best candidate per entity row
     LATERAL = "lateral"
 
@@ -307,6 +312,8 @@ def point_in_time_sql(
                     f"WHERE {q(_TS)} IS NOT NULL GROUP BY {group})"
                 )
             )
+        if use is Strategy.RUNNING and not dialect.supports_running_arg_max:
+            raise ValueError(f"the {dialect.name} dialect has no running arg-max for Strategy.RUNNING")
         dedup = (use is Strategy.ASOF and asof_dedup) or use is Strategy.WINDOW
         body = source_cte(
             dialect,
@@ -379,6 +386,21 @@ def point_in_time_sql(
                     + f" AS {q(f'__potluck_ok{i}')}"
                 )
             out.extend(_feature_expr(dialect, view, i, j, ttl_us > 0) for j in range(len(view.features)))
+        elif use is Strategy.RUNNING:
+            joins.append((len(view.features), i, _running_match(dialect, view, i, ctes, cte_name, alias)))
+            matched = dialect.qualified(alias, "__m")
+            if ttl_us > 0:
+                inner_cols.append(
+                    Sql(f"{dialect.composite_field(matched, 0)} >= ")
+                    + dialect.minus_micros(e_ts, ttl_us)
+                    + f" AS {q(f'__potluck_ok{i}')}"
+                )
+            out.extend(_feature_expr(dialect, view, i, j, ttl_us > 0) for j in range(len(view.features)))
+            inner_cols += [
+                f"{dialect.composite_field(matched, j + 1)} AS {q(f'__potluck_v{i}_f{j}')}"
+                for j in range(len(view.features))
+            ]
+            continue
         elif use is Strategy.ASOF:
             if dedup:
                 inequality = f"{e_ts} >= {dialect.qualified(alias, '__t')}"
@@ -448,6 +470,8 @@ def _default_strategy(dialect: Dialect, ttl_us: int, availability_time: bool) ->
     pair each entity row with every earlier row of its key)."""
     if dialect.supports_asof and not availability_time:
         return Strategy.ASOF
+    if dialect.supports_running_arg_max and not availability_time:
+        return Strategy.RUNNING
     if ttl_us > 0:
         return Strategy.RANGE
     return Strategy.LATERAL if availability_time else Strategy.WINDOW
@@ -543,6 +567,57 @@ def _window_match(dialect: Dialect, view: ViewQuery, index: int, ctes: list[Sql]
         f"LEFT JOIN {q(match)} AS {q(m)} ON {' AND '.join(by_row)} "
         f"LEFT JOIN {q(source)} AS {q(alias)} ON {' AND '.join(on)}"
     )
+
+
+def _running_match(dialect: Dialect, view: ViewQuery, index: int, ctes: list[Sql], source: str, alias: str) -> Sql:
+    """The as-of match as one running arg-max: entity and source rows of a key in one window ordered
+    by time (a source row before an entity row at the same time); each entity row takes, among the
+    source rows so far, the one with the greatest `(event_ts, created_ts, ordinal)`, as a composite
+    `__m` of its event time (field 0) and features (fields 1...). No per-group reduction and no join
+    back to the source: one scan and one sort. Entity rows carry nulls, which the arg-max skips."""
+    q = dialect.quote
+    n = len(view.join_keys)
+    keys = [q(f"__k{j}") for j in range(n)]
+    features = [q(f"__f{j}") for j in range(len(view.features))]
+    src_cols = [
+        *keys,
+        *features,
+        q("__t"),
+        q("__c"),
+        q("__o"),
+        f"0 AS {q('__kind')}",
+        f"CAST(NULL AS BIGINT) AS {q(ROW)}",
+    ]
+    ent_cols = [f"{q(k)} AS {q(f'__k{j}')}" for j, k in enumerate(view.join_keys)]
+    ent_cols += [f"NULL AS {f}" for f in features]
+    ent_cols += [f"{q(_TS)} AS {q('__t')}", f"NULL AS {q('__c')}", f"NULL AS {q('__o')}", f"1 AS {q('__kind')}", q(ROW)]
+    not_null = " AND ".join([f"{q(_TS)} IS NOT NULL", *(f"{q(k)} IS NOT NULL" for k in view.join_keys)])
+    is_source = f"{q('__kind')} = 0"
+    value = f"CASE WHEN {is_source} THEN {dialect.composite([q('__t'), *features])} END"
+    key = f"CASE WHEN {is_source} THEN {dialect.composite([q('__t'), q('__c'), q('__o')])} END"
+    window = (
+        f"{dialect.arg_max(value, key)} OVER (PARTITION BY {', '.join(keys)} ORDER BY {q('__t')}, {q('__kind')} "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    )
+    union = (
+        f"SELECT {', '.join(src_cols)} FROM {q(source)} UNION ALL "
+        f"SELECT {', '.join(ent_cols)} FROM {q(_ENTITY)} WHERE {not_null}"
+    )
+    match = f"__potluck_m{index}"
+    # The match keeps its keys: a row number alone is not unique when the entity rows were expanded
+    # (a label view's candidates: one row per group, all with the entity row's number).
+    ctes.append(
+        Sql(
+            f"{q(match)} AS (SELECT {q(ROW)}, {', '.join(keys)}, {q('__m')} FROM (SELECT {q(ROW)}, "
+            f"{', '.join(keys)}, {q('__kind')}, {window} AS {q('__m')} FROM ({union}) AS {q('__potluck_u')}) "
+            f"AS {q('__potluck_w')} WHERE {q('__kind')} = 1)"
+        )
+    )
+    by_row = [f"{dialect.qualified(alias, ROW)} = {dialect.qualified('e', ROW)}"]
+    by_row += [
+        f"{dialect.qualified(alias, f'__k{j}')} = {dialect.qualified('e', k)}" for j, k in enumerate(view.join_keys)
+    ]
+    return Sql(f"LEFT JOIN {q(match)} AS {q(alias)} ON {' AND '.join(by_row)}")
 
 
 def _aggregation_join(

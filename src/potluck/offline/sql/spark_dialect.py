@@ -5,7 +5,8 @@ instant, read in the session time zone, which the store sets to UTC), so "naive 
 are the same type and a TIMESTAMP_NTZ or DATE column becomes one by a cast; no infinite timestamps
 (the first and last representable instants stand for them); timestamp arithmetic on integer
 microseconds (`unix_micros`, `timestamp_micros`); composite keys are `named_struct`s, which Spark
-orders field by field; no as-of join (the as-of match is the builders' window strategy); window
+orders field by field; no as-of join (the as-of match is one running `max_by` over a window keyed by
+the sort key as a struct, the builders' `Strategy.RUNNING`); window
 frames whose bounds depend on the row are refused, so aggregations use the join plan. Parameters
 are positional `?` markers bound by `spark.sql(query, args=[...])`; naive datetimes are bound as
 UTC instants (pyspark would read them in the process's local zone).
@@ -23,6 +24,7 @@ SPARK = Dialect(
     supports_asof=False,
     supports_qualify=False,
     supports_row_frames=False,
+    supports_running_arg_max=True,
     supports_struct=True,
     materialized="",
     interval_micros="",  # unused: `minus_micros_template` below
