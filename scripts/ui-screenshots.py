@@ -29,7 +29,7 @@ PAGES = {
     "ui-feature-view-statistics.png": (f"/feature-views/{DRIFTED_VIEW}", "#statistics"),
     "ui-feature-view-drift.png": (f"/feature-views/{DRIFTED_VIEW}", "#drift"),
     "ui-lineage.png": ("/lineage", None),
-    "ui-feature-service.png": ("/feature-services/fraud_model_v2", "#snippet"),
+    "ui-feature-service.png": ("/feature-services/fraud_model_v2", "#skew"),
 }
 MAX_BYTES = 300 * 1024
 

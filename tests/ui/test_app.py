@@ -72,6 +72,53 @@ def test_list_pages_have_one_row_per_object(client: TestClient) -> None:
     assert re.findall(r'<tr data-name="([^"]+)"', client.get("/entities").text) == ["merchant", "user"]
 
 
+def test_lists_name_kinds_for_people_and_keep_the_raw_kind(client: TestClient) -> None:
+    html = client.get("/feature-views").text
+    assert '<td data-kind="on_demand_feature_view">On-demand view</td>' in html
+    assert '<td data-kind="feature_view">Batch view</td>' in html
+    assert ">on_demand_feature_view<" not in html
+    search = client.get("/search?q=amount").text
+    assert '<span class="muted kind" data-kind="on_demand_feature_view">On-demand view</span>' in search
+
+
+def test_times_and_durations_are_shown_for_people(client: TestClient) -> None:
+    html = client.get("/feature-views/merchant_stats").text
+    assert "<dt>TTL</dt><dd>3 days</dd>" in html  # 259200 s
+    applied = client.get("/api/feature-views/merchant_stats").json()["history"][0]["applied_at"]
+    shown = re.search(rf'<time datetime="{re.escape(applied)}" title="[^"]+">([^<]+)</time>', html)
+    assert shown is not None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", shown.group(1))
+    assert shown.group(1)[:10] == applied[:10]
+    assert re.search(r">\d{4}-\d\d-\d\dT", html) is None  # no raw ISO time as text
+
+
+def test_freshness_status_colour_follows_the_status(client: TestClient) -> None:
+    status = client.get("/api/feature-views/user_stats").json()["freshness"]["status"]
+    expected = {"ok": "good", "stale": "bad", "never": "bad"}.get(status, "neutral")
+    html = client.get("/feature-views/user_stats").text
+    assert f'<span class="status {expected}">{status}</span>' in html
+
+
+def test_a_list_shows_what_a_new_apply_added(tmp_path: Path) -> None:
+    from potluck.repo.template import scaffold
+
+    repo = scaffold(tmp_path / "repo", project="listcache")
+    store = FeatureStore(repo_path=repo)
+    try:
+        store.apply()
+        client = TestClient(create_ui_app(store))
+        before = re.findall(r'<tr data-name="([^"]+)"', client.get("/entities").text)
+        assert before == re.findall(r'<tr data-name="([^"]+)"', client.get("/entities").text)  # cached: the same
+        (repo / "more.py").write_text(
+            'from potluck import Entity\n\nshop = Entity(name="shop", join_keys=["shop_id"])\n', encoding="utf-8"
+        )
+        store.apply()
+        after = re.findall(r'<tr data-name="([^"]+)"', client.get("/entities").text)
+        assert after == sorted([*before, "shop"])
+    finally:
+        store.close()
+
+
 def test_view_page_shows_every_section(client: TestClient) -> None:
     html = client.get("/feature-views/user_stats").text
     assert '<h1 data-kind="feature_view">user_stats</h1>' in html

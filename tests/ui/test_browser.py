@@ -8,6 +8,7 @@ baseline, or are written out by hand, never from the UI itself.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,32 @@ def test_the_drift_plot_shows_both_distributions(
     timeline = page.locator(f'section#drift svg.chart.timeline[data-feature="{DRIFTED_FEATURE}"]').first
     points = timeline.locator("polyline").first.get_attribute("points") or ""
     assert len(points.split()) >= 2  # one point per monitor run
+    ticks = timeline.locator("text.time").all_text_contents()
+    assert all(ticks)
+    assert len(set(ticks)) == len(ticks)  # the runs are seconds apart: still no label twice
+    heading = timeline.locator("text.chart-title").text_content() or ""
+    assert heading.startswith(f"PSI \u2014 {DRIFTED_FEATURE}")
+    problems.check()
+
+
+def test_the_skew_table_shows_formatted_numbers(page: Any, problems: Problems, ui_url: str) -> None:
+    [report] = httpx.get(ui_url + "/api/feature-services/fraud_model_v2").json()["skew"]
+    _open(page, ui_url + "/feature-services/fraud_model_v2")
+    rows = page.locator("section#skew table.skew tbody tr")
+    assert rows.count() == len(report["features"]) > 0
+    for row, feature in zip(rows.all(), report["features"], strict=True):
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0] == f"{feature['view']}:{feature['feature']}"
+        for text, rate in ((cells[2], feature["mismatch_rate"]), (cells[3], feature["missing_online_rate"])):
+            if rate is None:
+                assert text == "\u2014"
+            else:  # a percent with one or two decimals
+                assert re.fullmatch(r"\d+\.\d{1,2}%", text), text
+                assert float(text[:-1]) == pytest.approx(rate * 100, abs=0.005)
+        psi = feature["psi"]
+        assert cells[6] == ("\u2014" if psi is None else f"{psi:.4g}")
+        assert "None" not in cells
+    assert page.locator("section#skew dl.legend dt").count() >= 4  # each column explained
     problems.check()
 
 

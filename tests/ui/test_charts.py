@@ -134,7 +134,7 @@ def test_timeline_points_threshold_and_order() -> None:
     assert len(circles) == 5
     above = [c for c in circles if "above-threshold" in c.get("class", "")]
     assert [float(c.get("data-value")) for c in above] == [0.3, 0.4]
-    assert circles[0].find(f"{SVG}title").text == "2026-03-01 00:00:00 UTC: psi 0.05"
+    assert circles[0].find(f"{SVG}title").text == "2026-03-01 00:00:00 UTC: PSI 0.05"
     assert markup == timeline_svg(points, metric="psi", feature="trips", threshold=0.25)
 
 

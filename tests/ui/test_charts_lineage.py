@@ -93,7 +93,7 @@ def test_every_node_and_edge_once_with_ids_kinds_links_and_arrows() -> None:
     for g in edges:
         assert g.find(f"{SVG}path").get("marker-end") == f"url(#{marker.get('id')})"
     titles = {g.get("data-id"): g.find(f"{SVG}title").text for g in groups}
-    assert titles["feature_service:model_v1"] == "feature service: model_v1"
+    assert titles["feature_service:model_v1"] == "Feature service: model_v1"
 
 
 def test_columns_follow_kinds_without_overlaps() -> None:
@@ -179,7 +179,7 @@ def test_hostile_names_are_escaped_and_long_names_truncated() -> None:
     label = group.find(f"{SVG}text").text
     assert label.endswith("\u2026")
     assert long_name.startswith(label[:-1])
-    assert group.find(f"{SVG}title").text == f"feature view: {long_name}"
+    assert group.find(f"{SVG}title").text == f"Batch view: {long_name}"
 
 
 def test_same_graph_same_svg_and_nothing_to_draw() -> None:

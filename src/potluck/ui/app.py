@@ -20,6 +20,7 @@ from potluck.server.errors import ApiError
 from potluck.server.settings import ServerSettings
 from potluck.ui.auth import COOKIE, UiAuth, build_authenticator
 from potluck.ui.data import SECTIONS, UiData
+from potluck.ui.format import FILTERS
 from potluck.ui.openapi import build_openapi
 from potluck.ui.pages import Pages
 
@@ -97,6 +98,7 @@ def create_ui_app(
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=True,
     )
+    env.filters.update(FILTERS)
     pages = Pages(data, env, auth)
     secure_cookie = settings.tls_cert_file is not None
 

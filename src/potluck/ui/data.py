@@ -25,7 +25,8 @@ from potluck.definitions import (
     FeatureView,
     OnDemandFeatureView,
 )
-from potluck.registry.snapshot import KIND_LABELS, RegistrySnapshot
+from potluck.registry.snapshot import RegistrySnapshot
+from potluck.ui.format import kind_label
 from potluck.ui.lineage import LineageGraph, build_lineage, node_id
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class CatalogObject:
 
     @property
     def label(self) -> str:
-        return KIND_LABELS.get(self.kind, self.kind)
+        return kind_label(self.kind)
 
     @property
     def id(self) -> str:

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, Response
 from potluck.ui import views
 from potluck.ui.auth import UiAuth
 from potluck.ui.data import SECTION_OF_KIND, SECTION_TITLES, SECTIONS, FeatureStatistics, UiData
+from potluck.ui.format import KIND_LABELS
 from potluck.ui.lineage import LineageNode
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -44,18 +45,28 @@ class Pages:
         self.data = data
         self.env = env
         self.auth = auth
+        # (registry version, section, root path) -> the list page: the same catalog renders the same
+        self._lists: dict[tuple[int, str, str], str] = {}
 
     def render(self, request: Request, template: str, code: int = 200, **context: Any) -> Response:
+        return self._answer(self.html(request, template, **context), code)
+
+    @staticmethod
+    def _answer(html: str, code: int = 200) -> Response:
+        return HTMLResponse(html, status_code=code, headers={"cache-control": "no-store"})
+
+    def html(self, request: Request, template: str, **context: Any) -> str:
         root = request.scope.get("root_path", "")
-        html = self.env.get_template(template).render(
+        text: str = self.env.get_template(template).render(
             root=root,
             sections=SECTION_TITLES,
             section_of_kind=SECTION_OF_KIND,
+            kind_labels=KIND_LABELS,
             auth_enabled=self.auth.enabled,
             query=context.pop("query", ""),
             **context,
         )
-        return HTMLResponse(html, status_code=code, headers={"cache-control": "no-store"})
+        return text
 
     def error(self, request: Request, status: int, message: str) -> Response:
         return self.render(request, "error.html", status, status=status, message=message, title=f"{status}")
@@ -91,8 +102,16 @@ class Pages:
 
     def listing(self, section: str) -> Handler:
         async def endpoint(request: Request) -> Response:
-            rows = views.listing(self.data.catalog(), section)
-            return self.render(request, "list.html", section=section, rows=rows, title=SECTION_TITLES[section])
+            catalog = self.data.catalog()
+            key = (catalog.version, section, request.scope.get("root_path", ""))
+            html = self._lists.get(key)
+            if html is None:
+                rows = views.listing(catalog, section)
+                html = self.html(request, "list.html", section=section, rows=rows, title=SECTION_TITLES[section])
+                if any(version != catalog.version for version, _, _ in self._lists):
+                    self._lists.clear()  # pages of an older registry version
+                self._lists[key] = html
+            return self._answer(html)
 
         return endpoint
 

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from potluck.ui.charts.layout import Layout, layout
 from potluck.ui.charts.svg import element, no_data, num, root, text, title, truncate
+from potluck.ui.format import kind_label
 from potluck.ui.lineage import LineageGraph, LineageNode
 
 NODE_WIDTH = 176.0
@@ -43,7 +44,7 @@ FOCUS_STROKE = "#1f5fbf"
 
 
 def kind_words(kind: str) -> str:
-    return kind.replace("_", " ")
+    return kind_label(kind)
 
 
 def _arrow() -> str:
@@ -230,7 +231,7 @@ def lineage_svg(graph: LineageGraph, *, focus: str | None = None, href: Callable
     width = 2 * MARGIN + columns * NODE_WIDTH + (columns - 1) * COLUMN_GAP + 48  # room for looped edges
     width = max(width, legend_end + MARGIN)
     height = LEGEND_HEIGHT + 2 * MARGIN + max(len(ids) for ids in placed.columns) * PITCH
-    label = f"Lineage of {kind_words(nodes[focus].kind)} {nodes[focus].name}" if focus else "Lineage"
+    label = f"Lineage of {kind_words(nodes[focus].kind).lower()} {nodes[focus].name}" if focus else "Lineage"
     label += f": {len(drawn)} objects, {len(edges)} links"
     body = [
         title(label),

@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from markupsafe import Markup
 
-from potluck.ui.charts.svg import element, finite, nice_ceiling, no_data, num, root, short_number, spread, text, title
+from potluck.ui.charts.svg import element, finite, nice_ceiling, no_data, num, root, short_number, text, title, truncate
+from potluck.ui.charts.time_axis import time_ticks
+from potluck.ui.format import as_utc, metric_label, utc_text
 
 WIDTH = 480.0
-HEIGHT = 200.0
-LEFT, RIGHT, TOP, BOTTOM = 48.0, 16.0, 16.0, 36.0
+HEIGHT = 220.0
+LEFT, RIGHT, TOP, BOTTOM = 48.0, 16.0, 36.0, 36.0
+CHARACTER_WIDTH = 6.5  # of a tick label's character, about, at font size 11
+HEADING_CHARACTERS = 70  # of the visible title, at its font size, in the chart's width
 LINE = "#d9822b"
 THRESHOLD = "#c0392b"
 GRID = "#e3e6ea"
 AXIS = "#5f6b7a"
-
-
-def _utc(moment: datetime) -> datetime:
-    """Naive times are UTC (as the registry stores them)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _time_label(moment: datetime, span: timedelta) -> str:
-    if span >= timedelta(days=2):
-        return moment.strftime("%Y-%m-%d")
-    if span >= timedelta(hours=2):
-        return moment.strftime("%m-%d %H:%M")
-    return moment.strftime("%H:%M:%S")
 
 
 def _y_range(values: Sequence[float], threshold: float | None) -> tuple[float, float]:
@@ -51,7 +42,7 @@ def timeline_svg(
     """
     head = {"data-feature": feature, "data-metric": metric}
     drawn = sorted(
-        ((_utc(moment), number) for moment, value in points or () if (number := finite(value)) is not None),
+        ((as_utc(moment), number) for moment, value in points or () if (number := finite(value)) is not None),
         key=lambda point: point[0],
     )
     threshold = finite(threshold)
@@ -73,12 +64,24 @@ def timeline_svg(
     def y_of(value: float) -> float:
         return TOP + (high - value) / (high - low) * plot_height
 
-    label = f"{metric} of {feature} over time"
+    name = metric_label(metric)
+    label = f"{name} of {feature} over time"
+    heading = f"{name} \u2014 {feature}"
+    if threshold is not None:
+        heading += f" (threshold {short_number(threshold)})"
     over = [] if threshold is None else [p for p in drawn if p[1] > threshold]
-    summary = f"{len(drawn)} values from {_time_label(start, span)} to {_time_label(end, span)}, latest {short_number(drawn[-1][1])}"
+    summary = f"{len(drawn)} values from {utc_text(start)} to {utc_text(end)}, latest {short_number(drawn[-1][1])}"
     if threshold is not None:
         summary += f"; {len(over)} above the threshold {short_number(threshold)}"
-    body = [title(label), element("desc", None, text(summary + "."))]
+    body = [
+        title(label),
+        element("desc", None, text(summary + ".")),
+        element(
+            "text",
+            {"class": "chart-title", "x": LEFT, "y": 16, "font-size": 13, "font-weight": 600, "fill": "#1b1f24"},
+            text(truncate(heading, HEADING_CHARACTERS)),
+        ),
+    ]
 
     for fraction in (0.0, 0.5, 1.0):
         value = low + (high - low) * fraction
@@ -97,15 +100,14 @@ def timeline_svg(
     body.append(
         element("line", {"class": "axis", "x1": LEFT, "x2": WIDTH - RIGHT, "y1": base, "y2": base, "stroke": AXIS})
     )
-    ticks = [drawn[0][0]] if span.total_seconds() == 0 else [start + span * (i / 3) for i in range(4)]
-    for i in spread(len(ticks), 4):
-        moment = ticks[i]
-        anchor = "middle" if len(ticks) == 1 else ("start" if i == 0 else "end" if i == len(ticks) - 1 else "middle")
+    for moment, tick in time_ticks(start, end):
+        x, half = x_of(moment), len(tick) * CHARACTER_WIDTH / 2
+        anchor = "end" if x + half > WIDTH else "start" if x - half < 0 else "middle"
         body.append(
             element(
                 "text",
-                {"class": "tick", "x": x_of(moment), "y": base + 16, "text-anchor": anchor, "fill": AXIS},
-                text(_time_label(moment, span)),
+                {"class": "tick time", "x": x, "y": base + 16, "text-anchor": anchor, "fill": AXIS},
+                text(tick),
             )
         )
 
@@ -164,8 +166,7 @@ def timeline_svg(
                     "data-time": moment.isoformat(),
                 },
                 title(
-                    f"{moment.strftime('%Y-%m-%d %H:%M:%S')} UTC: {metric} {short_number(value)}"
-                    + (" (above the threshold)" if above else "")
+                    f"{utc_text(moment)}: {name} {short_number(value)}" + (" (above the threshold)" if above else "")
                 ),
             )
         )
