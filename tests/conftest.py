@@ -108,8 +108,12 @@ _PREFETCHED = {"feast_python": "feast_support", "airflow_command": "airflow_supp
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start installing the environments the selected tests need while the first tests run."""
+    """Start installing the environments the selected tests need while the first tests run (in the
+    first xdist worker only: every worker collects the same tests)."""
     import importlib
+
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        return
 
     from venv_prefetch import prefetch
 
