@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# pytest worker processes (pytest-xdist); `make test WORKERS=0` runs the suite in one process
+WORKERS ?= auto
+PYTEST := $(BIN)/pytest -n $(WORKERS) --dist loadgroup
 
 .PHONY: setup test-tools demo test lint typecheck unit clean
 
@@ -29,9 +32,14 @@ typecheck: setup
 	$(BIN)/mypy
 
 unit: setup test-tools
-	$(BIN)/pytest
+	$(PYTEST)
 
-test: lint typecheck unit
+# The type check runs beside the tests (it prints its verdict when it ends); either failing fails.
+test: lint test-tools
+	@$(BIN)/mypy & mypy=$$!; \
+	$(PYTEST); tests=$$?; \
+	wait $$mypy || { echo "mypy --strict failed (above)"; exit 1; }; \
+	exit $$tests
 
 clean:
 	rm -rf $(VENV) demo .mypy_cache .ruff_cache .pytest_cache

@@ -15,23 +15,27 @@ from pathlib import Path
 
 import pytest
 
+from venv_prefetch import Install
+
 ROOT = Path(__file__).resolve().parents[1]
 SETUP = ROOT / "scripts" / "setup-airflow.sh"
 # POTLUCK_TEST_AIRFLOW_VENV: use (or make) the environment in another folder
 AIRFLOW_VENV = Path(os.environ.get("POTLUCK_TEST_AIRFLOW_VENV", ROOT / ".venv-airflow"))
+INSTALL = Install(
+    SETUP, AIRFLOW_VENV.parent / ".venv-airflow.lock", {"AIRFLOW_VENV": str(AIRFLOW_VENV), "PYTHON": sys.executable}
+)
 
 
 def ensure_airflow() -> Path:
     """The `airflow` command, installing it first when needed; fails in CI, skips elsewhere, if it cannot."""
-    lock_path = AIRFLOW_VENV.parent / ".venv-airflow.lock"
-    with lock_path.open("w") as lock:
+    with INSTALL.lock.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one installer at a time across test processes
         result = subprocess.run(
-            ["bash", str(SETUP)],
+            ["bash", str(INSTALL.script)],
             check=False,
             capture_output=True,
             text=True,
-            env={**os.environ, "AIRFLOW_VENV": str(AIRFLOW_VENV), "PYTHON": sys.executable},
+            env={**os.environ, **INSTALL.env},
             timeout=1200,
         )
     if result.returncode != 0:

@@ -1,4 +1,6 @@
-"""Shared fixtures: a fresh PostgreSQL database per test."""
+"""Shared fixtures (a fresh PostgreSQL database per test, one of each server per run) and the run's
+organisation for speed: the Feast and Airflow environments install in the background from the start,
+and under pytest-xdist the tests sharing one Spark session or one module's fixtures run on one worker."""
 
 from __future__ import annotations
 
@@ -49,6 +51,14 @@ def feast_python() -> Path:
 
 
 @pytest.fixture(scope="session")
+def airflow_command() -> Path:
+    """The `airflow` command of Airflow 3.x in its own virtual environment (installed on first use)."""
+    from airflow_support import ensure_airflow
+
+    return ensure_airflow()
+
+
+@pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[str]:
     """A Tansu Kafka-protocol broker on loopback for the whole session; yields its bootstrap "127.0.0.1:PORT".
 
@@ -91,3 +101,44 @@ def spark_session() -> Iterator[Any]:
         yield session
     finally:
         session.stop()
+
+
+# Fixtures whose environment the run installs in the background as soon as a collected test needs it.
+_PREFETCHED = {"feast_python": "feast_support", "airflow_command": "airflow_support"}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start installing the environments the selected tests need while the first tests run (in the
+    first xdist worker only: every worker collects the same tests)."""
+    import importlib
+
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        return
+
+    from venv_prefetch import prefetch
+
+    needed = {name for item in session.items for name in getattr(item, "fixturenames", ()) if name in _PREFETCHED}
+    prefetch(importlib.import_module(_PREFETCHED[name]).INSTALL for name in sorted(needed))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that may wait for an environment's install has the install's time on top of its own."""
+    for item in items:
+        if item.get_closest_marker("timeout") is None and _PREFETCHED.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.timeout(1800))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from venv_prefetch import stop_all
+
+    stop_all()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `pytest -n N --dist loadgroup`: the run's groups of `xdist_groups.py`."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist_groups import GroupScheduling
+
+    return GroupScheduling(config, log)

@@ -16,25 +16,31 @@ from pathlib import Path
 
 import pytest
 
+from venv_prefetch import Install
+
 ROOT = Path(__file__).resolve().parents[1]
 SETUP = ROOT / "benchmarks" / "setup_feast.sh"
 # POTLUCK_TEST_FEAST_VENV: use (or make) the environment in another folder, e.g. one shared by several checkouts
 FEAST_VENV = Path(os.environ.get("POTLUCK_TEST_FEAST_VENV", ROOT / "benchmarks" / ".venv-feast"))
 FEAST_PYTHON = FEAST_VENV / "bin" / "python"
 FEAST_VERSION = "0.67.0"
+INSTALL = Install(
+    SETUP,
+    FEAST_VENV.parent / ".venv-feast.lock",
+    {"FEAST_VERSION": FEAST_VERSION, "FEAST_VENV": str(FEAST_VENV), "PYTHON": sys.executable},
+)
 
 
 def ensure_feast() -> Path:
     """The Feast interpreter, installing Feast first when needed; fails in CI, skips elsewhere, if it cannot."""
-    lock_path = FEAST_VENV.parent / ".venv-feast.lock"
-    with lock_path.open("w") as lock:
+    with INSTALL.lock.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one installer at a time across test processes
         result = subprocess.run(
-            ["bash", str(SETUP)],
+            ["bash", str(INSTALL.script)],
             check=False,
             capture_output=True,
             text=True,
-            env={**os.environ, "FEAST_VERSION": FEAST_VERSION, "FEAST_VENV": str(FEAST_VENV), "PYTHON": sys.executable},
+            env={**os.environ, **INSTALL.env},
             timeout=900,
         )
     if result.returncode != 0:

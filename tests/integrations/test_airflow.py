@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from pipeline_support import FEATURES, KEY, TTL, latest_in, rows_in
 
-from airflow_support import airflow_env, ensure_airflow
+from airflow_support import airflow_env
 from potluck import FeatureStore
 from potluck.integrations.steps import Interval, sample_keys
 
@@ -77,8 +77,8 @@ def _potluck(*args: str, cwd: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    airflow = ensure_airflow()
+def pipeline(airflow_command: Path, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    airflow = airflow_command
     root = tmp_path_factory.mktemp("airflow")
     home, dags = root / "home", root / "dags"
     home.mkdir()
