@@ -300,8 +300,9 @@ def point_in_time_sql(
             lower = entity.min_timestamp - view.ttl
         cte_name = f"__potluck_v{i}"
         keys_cte = f"__potluck_keys{i}"
-        # The range join keeps only the rows of the entity keys' ttl windows by itself.
-        prune = semi_join and use is not Strategy.RANGE and _worth_pruning(source, entity)
+        # The range join keeps only the rows of the entity keys' ttl windows by itself; the running
+        # arg-max sorts every source row once anyway, so a semi-join first only adds a shuffle.
+        prune = semi_join and use not in (Strategy.RANGE, Strategy.RUNNING) and _worth_pruning(source, entity)
         if prune:
             group = ", ".join(q(k) for k in view.join_keys)
             named = ", ".join(f"{q(k)} AS {q(f'__potluck_j{j}')}" for j, k in enumerate(view.join_keys))
