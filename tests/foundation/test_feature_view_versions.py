@@ -101,9 +101,12 @@ def test_each_changed_definition_is_a_version_and_reapplying_adds_none(store: Fe
     }
     assert listed[0]["created_timestamp"].tzinfo is not None
     assert listed[0]["version_id"] != listed[1]["version_id"]
-    assert [c for c in store.registry_history()[0].changes if c["kind"] == "feature_view"] == [
-        {"kind": "feature_view", "name": "stats", "action": "updated", "version": "v1"}
-    ]
+    (updated,) = [c for c in store.registry_history()[0].changes if c["kind"] == "feature_view"]
+    changed = {f["path"]: (f["old"], f["new"]) for f in updated.pop("fields")}
+    assert updated == {"kind": "feature_view", "name": "stats", "action": "updated", "version": "v1"}
+    assert changed["ttl_seconds"] == (3600.0, 86400.0)
+    assert changed["source.path"] == ("data/a.parquet", "data/b.parquet")
+    assert changed["features[trips].dtype"] == (None, "Int64")
 
 
 def test_a_failing_apply_records_no_version(store: FeatureStore) -> None:
@@ -237,7 +240,9 @@ def test_no_promote_records_a_version_that_training_data_can_use(store: FeatureS
     assert values(out["trips"]) == [11, 12, 12, None]
     assert values(out["conv_rate"]) == [0.1, 0.2, 0.2, None]
     (recorded,) = [c for c in store.registry_history()[0].changes if c["kind"] == "feature_view"]
+    changed = {f["path"]: (f["old"], f["new"]) for f in recorded.pop("fields")}
     assert recorded == {"kind": "feature_view", "name": "stats", "action": "recorded", "version": "v1"}
+    assert changed["ttl_seconds"] == (0.0, 86400.0)
     store.apply([driver, view(ttl_hours=24, path="data/b.parquet", trips=True)])  # promotes v1, records nothing new
     assert numbers(store) == [("v0", False), ("v1", True)]
 

@@ -1,4 +1,4 @@
-"""The web UI's browser tests: Debian's Chromium driven by Playwright, one browser for the session.
+"""The web UI's browser tests: Debian's Chromium driven by Playwright, one browser per module.
 
 Playwright never downloads a browser here: it launches /usr/bin/chromium (`make test-tools` installs
 it). Missing, the tests fail when CI=true and skip otherwise.
@@ -7,10 +7,8 @@ it). Missing, the tests fail when CI=true and skip otherwise.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS
+from browser_support import CHROMIUM, CHROMIUM_ARGS, Problems
 
 
 def _missing(message: str) -> None:
@@ -27,7 +25,9 @@ def _missing(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is started,
+# and later modules on the same test worker call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} is missing; install it with `make test-tools` (Debian's chromium package)")
@@ -57,40 +57,6 @@ def ui_url(demo_repo: Path) -> Iterator[str]:
 
     with ui_server(demo_repo) as url:
         yield url
-
-
-@dataclass
-class Problems:
-    """What went wrong in a page while a test drove it: console errors, uncaught errors, failed requests."""
-
-    allowed_statuses: set[int] = field(default_factory=set)
-    found: list[str] = field(default_factory=list)
-
-    def watch(self, page: Any) -> Any:
-        page.on("console", lambda m: m.type == "error" and not self._allowed(m.text) and self.found.append(
-            f"console: {m.text} ({m.location})"
-        ))  # fmt: skip
-        page.on("pageerror", lambda e: self.found.append(f"page error: {e}"))
-        # ERR_ABORTED: the test moved on to the next page before a request (the icon) finished
-        page.on(
-            "requestfailed",
-            lambda r: "ERR_ABORTED" not in str(r.failure) and self.found.append(f"request failed: {r.url} ({r.failure})"),
-        )
-        page.on(
-            "response",
-            lambda r: r.status >= 400
-            and r.status not in self.allowed_statuses
-            and self.found.append(f"HTTP {r.status}: {r.url}"),
-        )
-        return page
-
-    def _allowed(self, console_text: str) -> bool:
-        """Chromium logs every 4xx answer to the console too; those of allowed statuses are no error."""
-        status = re.search(r"the server responded with a status of (\d+)", console_text)
-        return status is not None and int(status.group(1)) in self.allowed_statuses
-
-    def check(self) -> None:
-        assert self.found == [], "\n".join(self.found)
 
 
 @pytest.fixture

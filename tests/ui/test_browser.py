@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from browser_support import Problems
 from ui_support import (
     DRIFTED_FEATURE,
     DRIFTED_VIEW,
@@ -28,7 +29,6 @@ from ui_support import (
     ui_server,
 )
 
-from conftest import Problems
 from potluck import FeatureStore
 
 # list page -> the names of its objects: the registry's, and every source a view embeds
@@ -234,9 +234,7 @@ def secured(demo_repo: Path) -> Iterator[tuple[str, str]]:
         yield url, key["key"]
 
 
-def test_auth_is_enforced_and_a_reader_key_logs_in(
-    page: Any, problems: Problems, secured: tuple[str, str]
-) -> None:
+def test_auth_is_enforced_and_a_reader_key_logs_in(page: Any, problems: Problems, secured: tuple[str, str]) -> None:
     url, key = secured
     problems.allowed_statuses.update({401, 403})
     assert httpx.get(url + "/api/overview").status_code == 401
