@@ -54,7 +54,8 @@ def store(tmp_path: Path) -> FeatureStore:
 
 
 def test_write_logged_features_round_trip_and_errors(store: FeatureStore) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
+    # noon, so that the minutes subtracted below never cross into another day
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     rows = log_rows([now - timedelta(days=d % 3, minutes=d) for d in range(60)])
     written = store.write_logged_features(rows, source=store.get_feature_service("logged"))
     assert {p.parent.name for p in written} == {f"__log_date={(now - timedelta(days=d)).date()}" for d in range(3)}

@@ -54,8 +54,13 @@ LINEAGE_EDGES = {
 }
 
 
-def build_demo(path: Path) -> FeatureStore:
+def build_demo(path: Path, registry: str | None = None) -> FeatureStore:
+    """The demo repository with history, materialized rows and monitoring runs; `registry` replaces its URL."""
     repo = scaffold(path, project="uidemo")
+    if registry is not None:
+        yaml = (repo / "feature_store.yaml").read_text(encoding="utf-8")
+        assert "  path: data/registry.db\n" in yaml
+        (repo / "feature_store.yaml").write_text(yaml.replace("  path: data/registry.db\n", f"  path: {registry}\n"))
     (repo / "odfv.py").write_text(ODFV_PY, encoding="utf-8")
     store = FeatureStore(repo_path=repo)
     store.apply()

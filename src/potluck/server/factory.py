@@ -53,5 +53,5 @@ def build_app() -> Any:
     if settings.ui:
         from potluck.ui.serve import mount_ui
 
-        mount_ui(app.app, store, settings)
+        mount_ui(app.app, store, settings, offload)
     return app

@@ -1,6 +1,6 @@
 """Blocking backend calls run off the event loop, in bounded thread pools, with a deadline.
 
-Each kind of call (online reads, pushes, registry and key lookups) has its own pool, so a frozen
+Each kind of call (online reads, pushes, registry and key lookups, the web UI's pages) has its own pool, so a frozen
 backend of one kind, or a backlog of one kind of call, cannot take the threads of another. A call
 still waiting at its deadline answers 503; its thread finishes when the backend's own timeouts
 (socket, statement) end it. A write (`run_write`) is given up only while it has not started.
@@ -23,7 +23,7 @@ T = TypeVar("T")
 class Offload:
     """One thread pool per kind of backend call; `run` awaits a call for at most `timeout` seconds."""
 
-    KINDS = ("online", "push", "registry", "auth")
+    KINDS = ("online", "push", "registry", "auth", "ui")
 
     def __init__(self, threads: int, timeout: float) -> None:
         self.timeout = timeout

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
@@ -16,7 +17,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from potluck.server.errors import ApiError
+from potluck.definitions.errors import BackendUnavailableError
+from potluck.server.errors import ApiError, unavailable
+from potluck.server.offload import Offload
 from potluck.server.settings import ServerSettings
 from potluck.ui.auth import COOKIE, UiAuth, build_authenticator
 from potluck.ui.data import SECTIONS, UiData
@@ -37,6 +40,10 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]
 Handler = Callable[[Request], Awaitable[Response]]
+# The pages and the API read the registry and the monitoring tables: blocking calls, run off the event
+# loop in the "ui" pool of an Offload, so a frozen backend answers 503 and never stalls the loop (which,
+# mounted in the feature server, also serves online reads).
+BlockingHandler = Callable[[Request], Response]
 
 
 def _jinja() -> Any:
@@ -87,12 +94,18 @@ def create_ui_app(
     settings: ServerSettings | None = None,
     *,
     keys: ApiKeyStore | None = None,
+    offload: Offload | None = None,
     monitoring_ttl: float = 5.0,
 ) -> Starlette:
-    """The UI over `store`; with auth on (the server's rule), `keys` (or `settings.oidc`) check callers."""
+    """The UI over `store`; with auth on (the server's rule), `keys` (or `settings.oidc`) check callers.
+
+    `offload` is the feature server's when the UI is mounted in it; alone, the UI makes its own.
+    """
     settings = settings or ServerSettings()
+    own_offload = offload is None
+    runner = offload or Offload(settings.backend_threads, settings.backend_timeout_seconds)
     jinja2 = _jinja()
-    data = UiData(store, monitoring_ttl=monitoring_ttl)
+    data = UiData(store, monitoring_ttl=monitoring_ttl, wait_seconds=settings.backend_timeout_seconds)
     auth = UiAuth(build_authenticator(settings, keys))
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
@@ -102,25 +115,39 @@ def create_ui_app(
     pages = Pages(data, env, auth)
     secure_cookie = settings.tls_cert_file is not None
 
-    def page_guard(handler: Handler) -> Handler:
+    async def off_loop(handler: BlockingHandler, request: Request) -> Response:
+        try:
+            return await runner.run("ui", "the registry or the monitoring tables", handler, request)
+        except BackendUnavailableError as exc:
+            import logging
+
+            logging.getLogger("potluck.ui").warning("UI request %s: %s", request.url.path, exc)
+            raise unavailable(
+                "the registry or the monitoring tables did not answer; retry shortly", settings.retry_after_seconds
+            ) from None
+
+    def page_guard(handler: BlockingHandler) -> Handler:
         async def endpoint(request: Request) -> Response:
             try:
                 await auth.principal(request)
+                return await off_loop(handler, request)
             except ApiError as err:
                 if err.status == 401:
                     root = request.scope.get("root_path", "")
                     target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
                     return RedirectResponse(f"{root}/login?next={target}", status_code=303)
-                return pages.error(request, err.status, err.message)
-            return await handler(request)
+                response = pages.error(request, err.status, err.message)
+                for key, value in err.headers.items():
+                    response.headers[key] = value
+                return response
 
         return endpoint
 
-    def api_guard(handler: Handler) -> Handler:
+    def api_guard(handler: BlockingHandler) -> Handler:
         async def endpoint(request: Request) -> Response:
             try:
                 await auth.principal(request)
-                return await handler(request)
+                return await off_loop(handler, request)
             except ApiError as err:
                 return _api_error(err)
 
@@ -132,24 +159,24 @@ def create_ui_app(
     # -- API -------------------------------------------------------------------------------------
     from potluck.ui import views
 
-    async def api_overview(request: Request) -> Response:
+    def api_overview(request: Request) -> Response:
         return _json(views.overview(data))
 
-    async def api_lineage(request: Request) -> Response:
+    def api_lineage(request: Request) -> Response:
         return _json(views.lineage_json(data.catalog().lineage))
 
-    async def api_search(request: Request) -> Response:
+    def api_search(request: Request) -> Response:
         query = request.query_params.get("q", "")
         return _json({"query": query, "results": views.search_json(data.catalog(), query)})
 
-    def api_list(section: str) -> Handler:
-        async def endpoint(request: Request) -> Response:
+    def api_list(section: str) -> BlockingHandler:
+        def endpoint(request: Request) -> Response:
             return _json(views.listing(data.catalog(), section))
 
         return endpoint
 
-    def api_object(section: str) -> Handler:
-        async def endpoint(request: Request) -> Response:
+    def api_object(section: str) -> BlockingHandler:
+        def endpoint(request: Request) -> Response:
             name = request.path_params["name"]
             found = views.object_json(data, section, name)
             if found is None:
@@ -232,9 +259,16 @@ def create_ui_app(
             "<!doctype html><title>Error</title><p>The UI could not answer; see the server log.</p>", 500
         )
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if own_offload:
+            runner.close()
+
     app = Starlette(
         routes=routes,
         exception_handlers={StarletteHTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
     )
     app.add_middleware(SecurityHeaders)
     app.state.ui_data = data

@@ -9,10 +9,11 @@ registry version, is re-read at most every `monitoring_ttl` seconds.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from potluck.definitions import (
     FeatureView,
     OnDemandFeatureView,
 )
+from potluck.definitions.errors import BackendUnavailableError
 from potluck.registry.snapshot import RegistrySnapshot
 from potluck.ui.format import kind_label
 from potluck.ui.lineage import LineageGraph, build_lineage, node_id
@@ -317,59 +319,131 @@ def function_source(repo_path: Path, odfv: OnDemandFeatureView) -> str | None:
     return None
 
 
-class UiData:
-    """The store's data for the pages and the API, cached (see the module's docstring)."""
+REFRESH_OVERDUE = 10.0  # seconds after which a monitoring re-read still running is reported on the pages
 
-    def __init__(self, store: FeatureStore, *, monitoring_ttl: float = 5.0) -> None:
+
+class UiData:
+    """The store's data for the pages and the API, cached (see the module's docstring).
+
+    Monitoring data older than `monitoring_ttl` is served while one background thread re-reads it,
+    so a registry that stops answering leaves the pages showing the last data read (with a warning
+    once the re-read is overdue) instead of holding a request thread per page. Only the first read,
+    and the catalog of a new registry version, are read in the request (one at a time).
+    """
+
+    def __init__(self, store: FeatureStore, *, monitoring_ttl: float = 5.0, wait_seconds: float = 5.0) -> None:
         self.store = store
         self.monitoring_ttl = monitoring_ttl
-        self._lock = threading.Lock()
+        self.wait_seconds = wait_seconds  # how long a request waits for another's read before giving up
+        self._lock = threading.Lock()  # guards the fields below; never held during a read
+        self._catalog_read = threading.Lock()  # one catalog build at a time
+        self._monitoring_read = threading.Lock()  # one monitoring read at a time
         self._catalog: Catalog | None = None
         self._monitoring: Monitoring | None = None
         self._monitoring_at = 0.0
+        self._refresh_started: float | None = None  # when the running background re-read began
         self._sources: dict[tuple[int, str], str | None] = {}
 
     def catalog(self) -> Catalog:
         snapshot = self.store.registry_snapshot()
         with self._lock:
             held = self._catalog
-            if held is None or held.version != snapshot.version:
-                held = build_catalog(snapshot, self.store.registry_history(HISTORY_LIMIT))
-                self._catalog = held
-                self._sources.clear()
+        if held is not None and held.version == snapshot.version:
             return held
+        with self._one_at_a_time(self._catalog_read, "the registry's history"):
+            with self._lock:
+                held = self._catalog
+            if held is not None and held.version == snapshot.version:
+                return held  # built by the request that held the lock before this one
+            built = build_catalog(snapshot, self.store.registry_history(HISTORY_LIMIT))
+            with self._lock:
+                if self._catalog is None or self._catalog.version <= built.version:
+                    self._catalog = built
+                    self._sources.clear()
+            return built
 
     def function_source(self, odfv: OnDemandFeatureView) -> str | None:
         key = (self.catalog().version, odfv.name)
-        if key not in self._sources:
-            self._sources[key] = function_source(self.store.repo_path, odfv)
-        return self._sources[key]
+        with self._lock:
+            if key in self._sources:
+                return self._sources[key]
+        found = function_source(self.store.repo_path, odfv)
+        with self._lock:
+            self._sources[key] = found
+        return found
 
     def monitoring(self) -> Monitoring:
+        now = time.monotonic()
         with self._lock:
-            now = time.monotonic()
-            if self._monitoring is None or now - self._monitoring_at > self.monitoring_ttl:
-                self._monitoring = read_monitoring(self.store)
-                self._monitoring_at = now
-            return self._monitoring
+            held = self._monitoring
+            if held is not None:
+                if now - self._monitoring_at > self.monitoring_ttl and self._refresh_started is None:
+                    self._refresh_started = now
+                    threading.Thread(target=self._refresh, name="potluck-ui-monitoring", daemon=True).start()
+                return held
+        with self._one_at_a_time(self._monitoring_read, "the monitoring tables"):
+            with self._lock:
+                if self._monitoring is not None:
+                    return self._monitoring
+            read = read_monitoring(self.store)
+            with self._lock:
+                self._monitoring, self._monitoring_at = read, time.monotonic()
+            return read
+
+    @contextlib.contextmanager
+    def _one_at_a_time(self, lock: threading.Lock, what: str) -> Iterator[None]:
+        if not lock.acquire(timeout=self.wait_seconds):
+            raise BackendUnavailableError(f"{what} did not answer within {self.wait_seconds:g} s")
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def monitoring_overdue(self) -> float | None:
+        """Seconds the running re-read of the monitoring data has taken, when past its deadline."""
+        with self._lock:
+            started = self._refresh_started
+        if started is None:
+            return None
+        took = time.monotonic() - started
+        return took if took > REFRESH_OVERDUE else None
+
+    def _refresh(self) -> None:
+        try:
+            with self._lock:
+                previous = self._monitoring
+            read = read_monitoring(self.store, previous)
+            with self._lock:
+                self._monitoring, self._monitoring_at = read, time.monotonic()
+        finally:
+            with self._lock:
+                self._refresh_started = None
 
 
-def _attempt(problems: list[str], what: str, read: Callable[[], Any], default: Any) -> Any:
+def _attempt(problems: list[str], what: str, read: Callable[[], Any], default: Any, since: datetime | None) -> Any:
     """`read()`, or `default` with a note of what failed: one broken part never hides the others."""
     try:
         return read()
     except Exception as err:  # shown on the page instead of an error page
-        problems.append(f"{what} could not be read: {err}")
+        shown = f" (shown as read at {since:%Y-%m-%d %H:%M:%S} UTC)" if since is not None else ""
+        problems.append(f"{what} could not be read{shown}: {err}")
         return default
 
 
-def read_monitoring(store: FeatureStore) -> Monitoring:
+def read_monitoring(store: FeatureStore, previous: Monitoring | None = None) -> Monitoring:
+    """The monitoring data now; a part that cannot be read keeps its `previous` value, with a note."""
     problems: list[str] = []
-    staleness = _attempt(problems, "freshness", lambda: _staleness(store), {})
-    statistics = _attempt(problems, "statistics", lambda: _statistics(store), {})
-    drift = _attempt(problems, "drift history", lambda: _drift_history(store), {})
-    skew = _attempt(problems, "skew reports", lambda: _skew(store), {})
-    return Monitoring(datetime.now(UTC), staleness, statistics, drift, skew, problems)
+    since = previous.read_at if previous is not None else None
+
+    def part(what: str, read: Callable[[], Any], name: str) -> Any:
+        return _attempt(problems, what, read, getattr(previous, name) if previous else {}, since)
+
+    staleness = part("freshness", lambda: _staleness(store), "staleness")
+    statistics = part("statistics", lambda: _statistics(store), "statistics")
+    drift = part("drift history", lambda: _drift_history(store), "drift")
+    skew = part("skew reports", lambda: _skew(store), "skew")
+    read_at = datetime.now(UTC) if not problems or previous is None else previous.read_at
+    return Monitoring(read_at, staleness, statistics, drift, skew, problems)
 
 
 def _staleness(store: FeatureStore) -> dict[str, Staleness]:

@@ -68,6 +68,11 @@ _OBJECT = {
         "statistics": {"type": "array", "description": "feature views: baseline and latest profiles per feature"},
         "drift": {"type": "object", "description": "feature views: per feature, the metrics of each check"},
         "skew": {"type": "array", "description": "views and services: the latest skew reports"},
+        "monitoring_read_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "feature views: when the freshness, statistics and drift shown were read",
+        },
         "snippet": {"type": "object", "description": "feature services: code reading it online and offline"},
     },
 }
@@ -78,7 +83,12 @@ def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    words = {401: "no or invalid credentials", 403: "the credential lacks the reader role", 404: "no such object"}
+    words = {
+        401: "no or invalid credentials",
+        403: "the credential lacks the reader role",
+        404: "no such object",
+        503: "the registry or the monitoring tables did not answer in time; retry (see Retry-After)",
+    }
     return {str(s): _ok(_ERROR, words[s]) for s in statuses}
 
 
@@ -87,20 +97,20 @@ def build_openapi() -> dict[str, Any]:
         "/api/overview": {
             "get": {
                 "summary": "Counts, recently changed objects, stale views and drifting features",
-                "responses": {"200": _ok({"type": "object"}, "the overview"), **_errors(401, 403)},
+                "responses": {"200": _ok({"type": "object"}, "the overview"), **_errors(401, 403, 503)},
             }
         },
         "/api/lineage": {
             "get": {
                 "summary": "The lineage graph of the project (ids are kind:name)",
-                "responses": {"200": _ok(_LINEAGE, "the graph"), **_errors(401, 403)},
+                "responses": {"200": _ok(_LINEAGE, "the graph"), **_errors(401, 403, 503)},
             }
         },
         "/api/search": {
             "get": {
                 "summary": "Objects whose name, features, description, owner or tags contain q",
                 "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string"}}],
-                "responses": {"200": _ok({"type": "object"}, "the results"), **_errors(401, 403)},
+                "responses": {"200": _ok({"type": "object"}, "the results"), **_errors(401, 403, 503)},
             }
         },
     }
@@ -108,7 +118,7 @@ def build_openapi() -> dict[str, Any]:
         paths[f"/api/{section}"] = {
             "get": {
                 "summary": f"{title}: name, kind, description, owner and tags of each",
-                "responses": {"200": _ok({"type": "array", "items": _SUMMARY}, "the list"), **_errors(401, 403)},
+                "responses": {"200": _ok({"type": "array", "items": _SUMMARY}, "the list"), **_errors(401, 403, 503)},
             }
         }
         paths[f"/api/{section}/{{name}}"] = {
@@ -116,7 +126,7 @@ def build_openapi() -> dict[str, Any]:
                 "summary": f"One of the {title.lower()}: definition, lineage, history"
                 + (", freshness, statistics, drift and skew" if section == "feature-views" else ""),
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _ok(_OBJECT, "the object"), **_errors(401, 403, 404)},
+                "responses": {"200": _ok(_OBJECT, "the object"), **_errors(401, 403, 404, 503)},
             }
         }
     return {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,8 @@ from potluck.ui.data import SECTION_OF_KIND, SECTION_TITLES, SECTIONS, FeatureSt
 from potluck.ui.format import KIND_LABELS
 from potluck.ui.lineage import LineageNode
 
-Handler = Callable[[Request], Awaitable[Response]]
+# Page handlers block (registry and monitoring reads): the app runs them off the event loop.
+Handler = Callable[[Request], Response]
 TIMELINE_METRICS = ("psi", "js_distance", "ks_statistic")
 
 
@@ -47,6 +49,7 @@ class Pages:
         self.auth = auth
         # (registry version, section, root path) -> the list page: the same catalog renders the same
         self._lists: dict[tuple[int, str, str], str] = {}
+        self._lists_lock = threading.Lock()
 
     def render(self, request: Request, template: str, code: int = 200, **context: Any) -> Response:
         return self._answer(self.html(request, template, **context), code)
@@ -85,38 +88,40 @@ class Pages:
 
         return href
 
-    async def overview(self, request: Request) -> Response:
+    def overview(self, request: Request) -> Response:
         return self.render(request, "overview.html", overview=views.overview(self.data), title="Overview")
 
-    async def lineage(self, request: Request) -> Response:
+    def lineage(self, request: Request) -> Response:
         from potluck.ui import charts
 
         graph = self.data.catalog().lineage
         svg = charts.lineage_svg(graph, focus=None, href=self.href_of(request.scope.get("root_path", "")))
         return self.render(request, "lineage.html", svg=svg, graph=views.lineage_json(graph), title="Lineage")
 
-    async def search(self, request: Request) -> Response:
+    def search(self, request: Request) -> Response:
         query = request.query_params.get("q", "")
         results = views.search_json(self.data.catalog(), query)
         return self.render(request, "search.html", query=query, results=results, title=f"Search: {query}")
 
     def listing(self, section: str) -> Handler:
-        async def endpoint(request: Request) -> Response:
+        def endpoint(request: Request) -> Response:
             catalog = self.data.catalog()
             key = (catalog.version, section, request.scope.get("root_path", ""))
-            html = self._lists.get(key)
+            with self._lists_lock:
+                html = self._lists.get(key)
             if html is None:
                 rows = views.listing(catalog, section)
                 html = self.html(request, "list.html", section=section, rows=rows, title=SECTION_TITLES[section])
-                if any(version != catalog.version for version, _, _ in self._lists):
-                    self._lists.clear()  # pages of an older registry version
-                self._lists[key] = html
+                with self._lists_lock:
+                    if any(version != catalog.version for version, _, _ in self._lists):
+                        self._lists.clear()  # pages of an older registry version
+                    self._lists[key] = html
             return self._answer(html)
 
         return endpoint
 
     def object_page(self, section: str) -> Handler:
-        async def endpoint(request: Request) -> Response:
+        def endpoint(request: Request) -> Response:
             from potluck.ui import charts
 
             name = request.path_params["name"]

@@ -52,8 +52,20 @@ def overview(data: UiData) -> dict[str, Any]:
             }
             for view, feature, point in monitoring.drifting()
         ],
-        "warnings": catalog.warnings + monitoring.problems,
+        "monitoring_read_at": monitoring.read_at.isoformat(),
+        "warnings": catalog.warnings + monitoring.problems + _overdue(data),
     }
+
+
+def _overdue(data: UiData) -> list[str]:
+    took = data.monitoring_overdue()
+    if took is None:
+        return []
+    read_at = data.monitoring().read_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return [
+        f"Freshness, statistics and drift are as read at {read_at}: the registry's monitoring tables "
+        f"have not answered a newer read for {took:.0f} s."
+    ]
 
 
 def listing(catalog: Catalog, section: str) -> list[dict[str, Any]]:
@@ -228,6 +240,7 @@ def object_json(data: UiData, section: str, name: str) -> dict[str, Any] | None:
         out["freshness"] = freshness(monitoring, name)
         out["statistics"] = [s.to_json() for s in statistics(monitoring, name)]
         out["drift"] = drift(monitoring, name)
+        out["monitoring_read_at"] = monitoring.read_at.isoformat()
     if isinstance(obj.definition, FeatureService):
         out["snippet"] = snippet(catalog, obj.definition)
     return out
