@@ -81,7 +81,7 @@ KAFKA_SOURCE = (
 )
 # Short leases and group timeouts, so a restarted worker takes over from the killed one quickly.
 REDIS_SETTINGS = "    lease_ttl_ms: 800\n"
-KAFKA_SETTINGS = "    session.timeout.ms: 6000\n    heartbeat.interval.ms: 500\n"
+KAFKA_SETTINGS = "    session.timeout.ms: 2000\n    heartbeat.interval.ms: 300\n"
 BAD = [b"not json", b'{"event_timestamp": "2026-01-01T00:00:00Z", "fare": 1.0}', b'{"rider_id": 1, "fare": "x"}']
 
 
