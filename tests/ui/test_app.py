@@ -301,3 +301,24 @@ def test_ui_package_data_exists() -> None:
     here = Path(potluck.ui.__file__).parent
     assert (here / "static" / "ui.css").is_file()
     assert (here / "templates" / "base.html").is_file()
+
+
+def test_a_monitor_run_shows_on_the_next_request_after_the_cache_age(store: FeatureStore) -> None:
+    """Monitoring data past its cache age is re-read in the background, and the request that found
+    it old gets the new read when it ends within a second (the usual case)."""
+    from datetime import UTC, datetime, timedelta
+
+    from potluck.ui.data import UiData
+
+    data = UiData(store, monitoring_ttl=0.0)
+    first = data.monitoring()
+    runs = len(first.drift[("user_stats", "txn_count_7d")])
+    now = datetime.now(UTC)
+    store.run_monitoring(["users"], start=now - timedelta(days=7), end=now)
+    try:
+        second = data.monitoring()
+        assert second.read_at > first.read_at
+        assert len(second.drift[("user_stats", "txn_count_7d")]) == runs + 1
+        assert data.monitoring_overdue() is None
+    finally:
+        store.refresh_registry()

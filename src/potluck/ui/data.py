@@ -320,6 +320,7 @@ def function_source(repo_path: Path, odfv: OnDemandFeatureView) -> str | None:
 
 
 REFRESH_OVERDUE = 10.0  # seconds after which a monitoring re-read still running is reported on the pages
+FRESH_WAIT = 1.0  # seconds a request waits for a re-read it started or found running
 
 
 class UiData:
@@ -342,6 +343,7 @@ class UiData:
         self._monitoring: Monitoring | None = None
         self._monitoring_at = 0.0
         self._refresh_started: float | None = None  # when the running background re-read began
+        self._refreshed: threading.Event | None = None  # set when that re-read ends
         self._sources: dict[tuple[int, str], str | None] = {}
 
     def catalog(self) -> Catalog:
@@ -376,11 +378,19 @@ class UiData:
         now = time.monotonic()
         with self._lock:
             held = self._monitoring
-            if held is not None:
-                if now - self._monitoring_at > self.monitoring_ttl and self._refresh_started is None:
-                    self._refresh_started = now
-                    threading.Thread(target=self._refresh, name="potluck-ui-monitoring", daemon=True).start()
-                return held
+            if held is not None and now - self._monitoring_at > self.monitoring_ttl and self._refresh_started is None:
+                self._refresh_started = now
+                self._refreshed = threading.Event()
+                threading.Thread(target=self._refresh, name="potluck-ui-monitoring", daemon=True).start()
+            refreshed, started = self._refreshed, self._refresh_started
+        if held is not None:
+            # a re-read usually takes milliseconds: wait for it up to FRESH_WAIT after it began (not
+            # per call), then show what was read before
+            wait = min(self.wait_seconds, FRESH_WAIT) - (now - started) if started is not None else 0.0
+            if refreshed is not None and wait > 0 and refreshed.wait(wait):
+                with self._lock:
+                    return self._monitoring or held
+            return held
         with self._one_at_a_time(self._monitoring_read, "the monitoring tables"):
             with self._lock:
                 if self._monitoring is not None:
@@ -418,6 +428,9 @@ class UiData:
         finally:
             with self._lock:
                 self._refresh_started = None
+                done, self._refreshed = self._refreshed, None
+            if done is not None:
+                done.set()
 
 
 def _attempt(problems: list[str], what: str, read: Callable[[], Any], default: Any, since: datetime | None) -> Any:
