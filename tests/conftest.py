@@ -121,20 +121,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     prefetch(importlib.import_module(_PREFETCHED[name]).INSTALL for name in sorted(needed))
 
 
-def _waits_for_install(item: pytest.Item) -> bool:
-    return bool(_PREFETCHED.keys() & set(getattr(item, "fixturenames", ())))
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A test that may wait for an environment's install has the install's time on top of its own.
-    Under `--dist loadgroup`, the groups run in `xdist_groups.run_order`."""
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that may wait for an environment's install has the install's time on top of its own."""
     for item in items:
-        if item.get_closest_marker("timeout") is None and _waits_for_install(item):
+        if item.get_closest_marker("timeout") is None and _PREFETCHED.keys() & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.timeout(1800))
-    if config.getvalue("dist") == "loadgroup":
-        from xdist_groups import run_order
-
-        items[:] = run_order(items, lambda item: item.nodeid, _waits_for_install)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

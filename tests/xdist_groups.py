@@ -7,25 +7,15 @@ engine of the offline contract suite). Every other test is grouped with the rest
 module's fixtures are set up once. An explicit `@pytest.mark.xdist_group(name)` still counts where
 xdist applies it. Session fixtures of servers (Kafka broker, Sentinel group, moto) are started once
 per worker; tests isolate themselves by name, schema, database and port, so workers never collide.
-
-Groups are handed out in the order of their first test, so `run_order` puts the longest first (the
-Spark group, then the crash tests) and the modules that wait for a background environment install
-(Feast, Airflow) last, when the install is done: no worker ends the run on a long group alone or
-sits waiting on an install.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 from xdist.scheduler import LoadScopeScheduling
 
-T = TypeVar("T")
-# Groups that take minutes: started first (measured with `pytest --durations`).
-LONG_GROUPS = (SPARK := "spark", "tests/streaming/test_stream_crash.py", "tests/streaming/test_kafka_source.py")
-
+SPARK = "spark"
 _PARAM_ID = re.compile(r"(?:^|-)spark(?:-|$)")
 
 
@@ -40,19 +30,6 @@ def group_of(nodeid: str) -> str:
     if _PARAM_ID.search(params):
         return SPARK
     return module
-
-
-def run_order(items: Sequence[T], nodeid: Callable[[T], str], waits_for_install: Callable[[T], bool]) -> list[T]:
-    """`items` with the long groups first and the modules that wait for an install last; else as collected."""
-    late = {group_of(nodeid(item)) for item in items if waits_for_install(item)}
-
-    def rank(item: T) -> tuple[int, int]:
-        group = group_of(nodeid(item))
-        if group in LONG_GROUPS:
-            return (0, LONG_GROUPS.index(group))
-        return (2, 0) if group in late else (1, 0)
-
-    return sorted(items, key=rank)  # stable: collection order within each rank
 
 
 class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
