@@ -322,3 +322,28 @@ def test_a_monitor_run_shows_on_the_next_request_after_the_cache_age(store: Feat
         assert data.monitoring_overdue() is None
     finally:
         store.refresh_registry()
+
+
+def test_a_part_that_cannot_be_read_keeps_its_last_value_and_time(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from potluck.ui import data as ui_data
+
+    first = ui_data.read_monitoring(store)
+    assert not first.problems
+    assert first.drift
+
+    def drift_table_gone(_store: FeatureStore) -> None:
+        raise RuntimeError("drift table gone")
+
+    monkeypatch.setattr(ui_data, "_drift_history", drift_table_gone)
+    second = ui_data.read_monitoring(store, first)
+    assert second.drift == first.drift
+    assert second.parts_read_at["drift"] == first.parts_read_at["drift"]
+    assert second.parts_read_at["staleness"] > first.parts_read_at["staleness"]
+    assert second.read_at == first.parts_read_at["drift"]
+    assert [p for p in second.problems if "drift history could not be read (shown as read at" in p]
+    never = ui_data.read_monitoring(store)  # nothing read before: no drift, no time for it
+    assert never.drift == {}
+    assert "drift" not in never.parts_read_at
+    assert never.problems == ["drift history could not be read: drift table gone"]

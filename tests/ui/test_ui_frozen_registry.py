@@ -18,6 +18,7 @@ import pytest
 from ui_demo import build_demo
 
 from potluck.server import ServerSettings, create_app
+from potluck.server.auth import ApiKeyStore, AuditLog, ServerTables
 from potluck.server.offload import Offload
 from potluck.server.store_backend import StoreBackend
 from potluck.store import FeatureStore
@@ -100,8 +101,9 @@ class Freezer:
 
 
 @contextmanager
-def _server_with_ui(store: FeatureStore) -> Iterator[str]:
-    """The feature server with the UI at /ui, and a second UI at /fresh that has read nothing yet."""
+def _server_with_ui(store: FeatureStore) -> Iterator[tuple[str, str]]:
+    """The feature server with the UI at /ui, a second UI at /fresh that has read nothing yet, and a
+    third at /secured with auth on; yields the URL and a reader key of /secured."""
     from starlette.routing import Mount
 
     from potluck.ui.app import create_ui_app
@@ -111,11 +113,18 @@ def _server_with_ui(store: FeatureStore) -> Iterator[str]:
     app = create_app(StoreBackend(store, offload), settings, offload=offload)
     mount_ui(app.app, store, settings, offload)
     app.app.router.routes.append(Mount("/fresh", app=create_ui_app(store, settings, offload=offload)))
+    # a UI with auth on whose key store (in the registry database) is asked on every request
+    tables = ServerTables(store.config.registry_url, store.project, store.config.registry.timeouts())
+    keys = ApiKeyStore(tables, AuditLog(tables), cache_seconds=0)
+    _, reader = keys.create("reader", "test", name="ui-reader")
+    secured = create_ui_app(store, settings.model_copy(update={"auth": "on"}), keys=keys, offload=offload)
+    app.app.router.routes.append(Mount("/secured", app=secured))
     try:
         with serve(app) as url:
-            yield url
+            yield url, reader
     finally:
         offload.close()
+        tables.close()
 
 
 def _call(http: httpx.Client, path: str) -> tuple[str, int, float]:
@@ -188,9 +197,11 @@ def test_a_frozen_registry_costs_ui_requests_a_bounded_wait_and_online_reads_not
     dbname = postgres_database.rsplit("/", 1)[1]
     freezer = Freezer(f"host={POSTGRES_HOST} port={POSTGRES_PORT} user={POSTGRES_USER} dbname=test", dbname)
     try:
-        with _server_with_ui(store) as url, httpx.Client(base_url=url, timeout=60) as http:
+        with _server_with_ui(store) as (url, reader), httpx.Client(base_url=url, timeout=60) as http:
+            as_reader = {"Authorization": f"Bearer {reader}"}
             for path in UI_PATHS:
                 assert http.get(path).status_code == 200, path
+            assert http.get("/secured/api/lineage", headers=as_reader).status_code == 200
             assert http.post("/get-online-features", json=READ).status_code == 200
             _lists_stay_whole_across_an_apply(store, http)
             freezer.freeze()
@@ -213,6 +224,14 @@ def test_a_frozen_registry_costs_ui_requests_a_bounded_wait_and_online_reads_not
             assert page.status_code == 503
             assert "did not answer" in page.text
 
+            # the key store cannot be asked: 503 within the deadline, not a hang, a 401 or a 500
+            for path in ("/secured/api/lineage", "/secured/feature-views"):
+                started = time.monotonic()
+                answer = http.get(path, headers=as_reader)
+                assert answer.status_code == 503, (path, answer.status_code, answer.text[:300])
+                assert time.monotonic() - started < BOUND
+                assert answer.headers["retry-after"]
+
             # the re-read fails (new connections) or hangs (open ones): the overview says so, and the
             # pages keep the data read before
             deadline = time.monotonic() + 30
@@ -226,6 +245,9 @@ def test_a_frozen_registry_costs_ui_requests_a_bounded_wait_and_online_reads_not
 
             freezer.thaw()
             deadline = time.monotonic() + 60
+            while http.get("/secured/api/lineage", headers=as_reader).status_code != 200:
+                assert time.monotonic() < deadline, "the key store did not recover after the registry came back"
+                time.sleep(0.2)
             while http.get("/fresh/feature-views/user_stats").status_code != 200:
                 assert time.monotonic() < deadline, "the UI did not recover after the registry came back"
                 time.sleep(0.2)

@@ -21,7 +21,7 @@ from typing import Any
 
 # Added to `potluck init`'s features.py: an on-demand view with a request source, a stream view, a
 # label view and a second, logged service that uses the on-demand view.
-EXTRA_FEATURES_PY = '''
+EXTRA_FEATURES_PY = """
 
 from potluck import KafkaSource, LabelView, PushSource, RequestSource, StreamFeatureView, on_demand_feature_view
 from potluck.data_format import JsonFormat
@@ -77,7 +77,7 @@ fraud_model_v2 = FeatureService(
     description="The fraud model with the amount ratio",
     logging_config=LoggingConfig(destination=FileLoggingDestination(path="data/logs"), sample_rate=1.0),
 )
-'''
+"""
 
 FEATURE_VIEWS = ("user_stats", "merchant_stats", "amount_ratio", "user_payments", "fraud_labels")
 FEATURE_SERVICES = ("fraud_model_v1", "fraud_model_v2")
@@ -153,7 +153,9 @@ def _drift_last_week(root: Path, now: datetime) -> None:
 
     path = root / "data" / "user_stats.parquet"
     table = pq.read_table(path)
-    recent = pc.greater_equal(table["event_timestamp"], pa.scalar(now - timedelta(days=7), pa.timestamp("us", tz="UTC")))
+    recent = pc.greater_equal(
+        table["event_timestamp"], pa.scalar(now - timedelta(days=7), pa.timestamp("us", tz="UTC"))
+    )
     amount = pc.if_else(recent, pc.multiply(table["avg_amount_30d"], 1.8), table["avg_amount_30d"])
     rng = np.random.default_rng(3)
     moved = pa.array(rng.choice(["BR", "IN"], len(table)))
@@ -173,7 +175,9 @@ def _empty_sources(root: Path, now: datetime) -> None:
         pa.table(
             {
                 "user_id": pa.array([1, 2, 3], pa.int64()),
-                "event_timestamp": pa.array([now - timedelta(hours=h) for h in (1, 2, 3)], pa.timestamp("us", tz="UTC")),
+                "event_timestamp": pa.array(
+                    [now - timedelta(hours=h) for h in (1, 2, 3)], pa.timestamp("us", tz="UTC")
+                ),
                 "amount": [12.5, 80.0, 7.25],
             }
         ),

@@ -106,7 +106,14 @@ def create_ui_app(
     runner = offload or Offload(settings.backend_threads, settings.backend_timeout_seconds)
     jinja2 = _jinja()
     data = UiData(store, monitoring_ttl=monitoring_ttl, wait_seconds=settings.backend_timeout_seconds)
-    auth = UiAuth(build_authenticator(settings, keys))
+
+    async def check_credential(fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await runner.run("auth", "the credential check", fn, *args)
+        except BackendUnavailableError:
+            raise unavailable("the API key store did not answer; retry shortly", settings.retry_after_seconds) from None
+
+    auth = UiAuth(build_authenticator(settings, keys), check_credential)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=True,

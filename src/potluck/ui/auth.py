@@ -7,13 +7,9 @@ works, for the API).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import anyio.to_thread
 from starlette.requests import Request
 
-from potluck.server.auth.authenticator import Authenticator
+from potluck.server.auth.authenticator import Authenticator, Blocking
 from potluck.server.auth.keys import ApiKeyStore
 from potluck.server.auth.policy import ANONYMOUS, Principal
 from potluck.server.errors import ApiError
@@ -39,13 +35,13 @@ def build_authenticator(settings: ServerSettings, keys: ApiKeyStore | None) -> A
     return Authenticator(keys, oidc)
 
 
-async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:
-    return await anyio.to_thread.run_sync(fn, *args)
-
-
 class UiAuth:
-    def __init__(self, authenticator: Authenticator | None) -> None:
+    """Checks callers with `authenticator`; its blocking key lookups go through `blocking` (the
+    server's "auth" offload pool, with its deadline)."""
+
+    def __init__(self, authenticator: Authenticator | None, blocking: Blocking) -> None:
         self.authenticator = authenticator
+        self.blocking = blocking
 
     @property
     def enabled(self) -> bool:
@@ -71,7 +67,7 @@ class UiAuth:
     async def _principal(self, headers: dict[str, str]) -> Principal:
         if self.authenticator is None:
             return ANONYMOUS
-        principal = await self.authenticator.authenticate(headers, _blocking)
+        principal = await self.authenticator.authenticate(headers, self.blocking)
         if not principal.has_role(ROLE):
             raise ApiError(403, "forbidden", f"role '{ROLE}' required to read the UI", {"required_role": ROLE})
         return principal

@@ -200,6 +200,8 @@ class Monitoring:
     drift: dict[tuple[str, str], list[DriftPoint]]  # (view, feature) -> oldest first
     skew: dict[str, tuple[datetime, dict[str, Any]]]  # service -> (when, report)
     problems: list[str] = field(default_factory=list)  # what could not be read, and why
+    # when each part (staleness, statistics, drift, skew) was last read; `read_at` is the oldest
+    parts_read_at: dict[str, datetime] = field(default_factory=dict)
 
     def drifting(self) -> list[tuple[str, str, DriftPoint]]:
         """The features whose latest check found drift."""
@@ -433,30 +435,36 @@ class UiData:
                 done.set()
 
 
-def _attempt(problems: list[str], what: str, read: Callable[[], Any], default: Any, since: datetime | None) -> Any:
-    """`read()`, or `default` with a note of what failed: one broken part never hides the others."""
-    try:
-        return read()
-    except Exception as err:  # shown on the page instead of an error page
-        shown = f" (shown as read at {since:%Y-%m-%d %H:%M:%S} UTC)" if since is not None else ""
-        problems.append(f"{what} could not be read{shown}: {err}")
-        return default
+PARTS = {"staleness": "freshness", "statistics": "statistics", "drift": "drift history", "skew": "skew reports"}
 
 
 def read_monitoring(store: FeatureStore, previous: Monitoring | None = None) -> Monitoring:
-    """The monitoring data now; a part that cannot be read keeps its `previous` value, with a note."""
+    """The monitoring data now. One broken part never hides the others: a part that cannot be read
+    keeps its `previous` value (or none), with a note of what failed and when it was last read."""
+    readers: dict[str, Callable[[], Any]] = {
+        "staleness": lambda: _staleness(store),
+        "statistics": lambda: _statistics(store),
+        "drift": lambda: _drift_history(store),
+        "skew": lambda: _skew(store),
+    }
     problems: list[str] = []
-    since = previous.read_at if previous is not None else None
-
-    def part(what: str, read: Callable[[], Any], name: str) -> Any:
-        return _attempt(problems, what, read, getattr(previous, name) if previous else {}, since)
-
-    staleness = part("freshness", lambda: _staleness(store), "staleness")
-    statistics = part("statistics", lambda: _statistics(store), "statistics")
-    drift = part("drift history", lambda: _drift_history(store), "drift")
-    skew = part("skew reports", lambda: _skew(store), "skew")
-    read_at = datetime.now(UTC) if not problems or previous is None else previous.read_at
-    return Monitoring(read_at, staleness, statistics, drift, skew, problems)
+    values: dict[str, Any] = {}
+    parts_read_at: dict[str, datetime] = {}
+    for name, read in readers.items():
+        try:
+            values[name] = read()
+            parts_read_at[name] = datetime.now(UTC)
+        except Exception as err:  # shown on the page instead of an error page
+            values[name] = getattr(previous, name) if previous is not None else {}
+            since = previous.parts_read_at.get(name) if previous is not None else None
+            shown = f" (shown as read at {since:%Y-%m-%d %H:%M:%S} UTC)" if since is not None else ""
+            problems.append(f"{PARTS[name]} could not be read{shown}: {err}")
+            if since is not None:
+                parts_read_at[name] = since
+    read_at = min(parts_read_at.values(), default=datetime.now(UTC))
+    return Monitoring(
+        read_at, values["staleness"], values["statistics"], values["drift"], values["skew"], problems, parts_read_at
+    )
 
 
 def _staleness(store: FeatureStore) -> dict[str, Staleness]:
